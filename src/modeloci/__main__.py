@@ -1,0 +1,5 @@
+"""``python -m modeloci``."""
+
+from modeloci.cli import entry
+
+entry()

@@ -1,0 +1,200 @@
+"""The command line: thin rich-click commands, and the one place that prints and exits.
+
+Commands parse options, call the pipeline (parse, compile, build) and print
+the result. :func:`main` is the error boundary: a ModelociError is rendered
+(diagnostics with source excerpts, other errors as ``error: ...`` plus a
+``help:`` line) and mapped to its exit code: 2 for a bad Modelfile or bad
+usage, 1 for a build that failed, 130 for an interrupt. No traceback reaches
+the user unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import rich_click as click
+
+from modeloci import __version__
+from modeloci.errors import ModelfileError, ModelociError, UsageError
+
+_DEBUG = {"on": False}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modeloci")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Package AI models as reproducible OCI artifacts from a Modelfile."""
+    _DEBUG["on"] = debug
+
+
+def _modelfile_options(func: Any) -> Any:
+    options = [
+        click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path, dir_okay=False), default=Path("Modelfile"),
+                     show_default=True, help="The Modelfile to build."),
+        click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     help="Build context that paths are relative to [default: the Modelfile's folder]."),
+        click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE",
+                     help="Set an ARG (repeatable). `NAME` alone takes the value from the environment."),
+        click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the model."),
+        click.option("--created", default=None, metavar="TIME",
+                     help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else none]."),
+        click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@_modelfile_options
+def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
+         created: str | None, as_json: bool) -> None:
+    """Print the compiled build plan, without reading any weight bytes."""
+    compiled = _compile(modelfile, context, build_args, tag, created)
+    if as_json:
+        click.echo(json.dumps(compiled.to_json(), indent=2, ensure_ascii=False))
+    else:
+        from modeloci.render import print_plan
+
+        print_plan(compiled)
+
+
+@cli.command()
+@_modelfile_options
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the model as this OCI archive (a tar that is also a Docker Model Runner load archive).")
+@click.option("--format", "fmt", type=click.Choice(["docker"]), default="docker", show_default=True,
+              help="Artifact format.")
+def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
+          created: str | None, as_json: bool, output: Path | None, fmt: str) -> None:
+    """Build a Modelfile into an OCI archive."""
+    if output is None:
+        raise UsageError("no output given", hint="write the archive with `-o model.tar`")
+    compiled = _compile(modelfile, context, build_args, tag, created)
+    from modeloci.builder import build_archive
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result = build_archive(compiled, output)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        from modeloci.render import print_build
+
+        print_build(result)
+
+
+def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None):
+    from modeloci.modelfile import read_modelfile
+    from modeloci.plan import compile_plan
+    from modeloci.reference import normalise_tag
+
+    reference = normalise_tag(tag) if tag else None
+    args = _parse_build_args(build_args)
+    when = _created(created)
+    try:
+        parsed = read_modelfile(modelfile, display=str(modelfile))
+    except FileNotFoundError:
+        raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
+    except IsADirectoryError:
+        raise UsageError(f"`{modelfile}` is a directory", hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
+    compiled = compile_plan(parsed, context=context or modelfile.parent, build_args=args, reference=reference, created=when)
+    _print_warnings(compiled.warnings, {parsed.path: parsed.text})
+    return compiled
+
+
+def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep:
+            if name not in os.environ:
+                raise UsageError(f"--build-arg `{name}` has no value", hint=f"write `--build-arg {name}=VALUE`")
+            text = os.environ[name]
+        args[name] = text
+    return args
+
+
+def _created(option: str | None) -> int | None:
+    """The build's timestamp: --created, else SOURCE_DATE_EPOCH, else none."""
+    if option is not None:
+        return _parse_time(option, "--created")
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env is None or env == "":
+        return None
+    if not env.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH `{env}` is not a whole number of seconds",
+                         hint="set it to Unix seconds, for example `$(git log -1 --format=%ct)`")
+    return int(env)
+
+
+def _parse_time(text: str, what: str) -> int:
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UsageError(f"{what} `{text}` is not a time", hint="use RFC 3339 (`2025-06-15T12:00:00Z`) or Unix seconds")
+    return int(moment.astimezone(timezone.utc).timestamp())
+
+
+def _print_warnings(warnings: Any, sources: dict[str, str]) -> None:
+    if warnings:
+        from modeloci.diagnostics import render
+
+        click.echo(render(warnings, sources), err=True, nl=False)
+
+
+def _report(exc: ModelociError) -> None:
+    if isinstance(exc, ModelfileError):
+        from modeloci.diagnostics import render
+
+        click.echo(render(exc.diagnostics, exc.sources), err=True, nl=False)
+        click.echo(f"error: {exc.message}", err=True)
+        return
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"help: {exc.hint}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (and never lets a traceback through without --debug)."""
+    argv = sys.argv[1:] if argv is None else argv
+    _DEBUG["on"] = "--debug" in argv
+    try:
+        cli.main(args=argv, prog_name="modeloci", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except ModelociError as exc:
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        _report(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # the boundary: anything else is our bug, reported in one line
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("help: this is a bug in modeloci; run again with --debug for a traceback and report it", err=True)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

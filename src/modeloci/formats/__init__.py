@@ -1,0 +1,1 @@
+"""Model artifact formats: Docker's model format (and, later, CNCF ModelPack)."""

@@ -1,0 +1,64 @@
+"""FRONTEND: Modelfile text to AST.
+
+``parse_modelfile`` runs the whole front half: decode, grammar parse (every
+syntax error reported), conversion of lines to typed directives through the
+directive table, and the file-level checks. It never raises for a bad
+Modelfile: problems travel in ``Modelfile.diagnostics`` so the compiler can add
+its own and the CLI can report all of them in one run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modeloci.diagnostics import Diagnostic
+from modeloci.errors import ModelfileError
+from modeloci.modelfile.ast import Comment, Directive, Line, Modelfile
+from modeloci.modelfile.directives import CONFIG_KEYS, DIRECTIVES, KEYWORDS, Report, check_structure, convert
+from modeloci.modelfile.dump import dump_ast
+from modeloci.modelfile.syntax import decode, parse_lines
+
+__all__ = [
+    "CONFIG_KEYS",
+    "DIRECTIVES",
+    "KEYWORDS",
+    "Modelfile",
+    "dump_ast",
+    "parse_modelfile",
+    "raise_for_errors",
+]
+
+
+def parse_modelfile(source: str | bytes, *, path: str = "Modelfile") -> Modelfile:
+    """Parse Modelfile text (or raw bytes) into a :class:`Modelfile`.
+
+    ``path`` is the name diagnostics show. Problems are collected into
+    ``Modelfile.diagnostics``; call :func:`raise_for_errors` to stop on them.
+    """
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    text, decode_diags = decode(data, path)
+    nodes, syntax_diags = parse_lines(text, path)
+    report = Report(path)
+    directives: list[Directive] = []
+    for node in nodes:
+        if isinstance(node, Line):
+            directive = convert(node, report)
+            if directive is not None:
+                directives.append(directive)
+    complete = not decode_diags and not syntax_diags
+    check_structure(directives, report, complete=complete and not report.diagnostics)
+    diagnostics = sorted([*decode_diags, *syntax_diags, *report.diagnostics], key=Diagnostic.sort_key)
+    comments = tuple(n for n in nodes if isinstance(n, Comment))
+    return Modelfile(path, text, tuple(directives), comments, tuple(diagnostics))
+
+
+def read_modelfile(path: Path, *, display: str | None = None) -> Modelfile:
+    """Read and parse the Modelfile at ``path``; ``display`` is the name shown in diagnostics."""
+    return parse_modelfile(path.read_bytes(), path=display or str(path))
+
+
+def raise_for_errors(modelfile: Modelfile, extra: list[Diagnostic] | None = None) -> None:
+    """Raise one :class:`ModelfileError` carrying every error, if there is any."""
+    diagnostics = sorted([*modelfile.diagnostics, *(extra or [])], key=Diagnostic.sort_key)
+    if any(d.is_error for d in diagnostics):
+        raise ModelfileError(diagnostics, {modelfile.path: modelfile.text})

@@ -1,0 +1,323 @@
+"""Every Modelfile diagnostic code, with its wording, in one place.
+
+Each function builds one kind of :class:`Diagnostic`; callers pass what was
+found and where. Keeping the wording here keeps it consistent (DESIGN.md's
+rules: summaries are short phrases without a period, user values in
+backticks, suggestions only for edit distance under 3) and lets the docs list
+every code. ``CODES`` maps each code to a one-line description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from modeloci.diagnostics import Diagnostic, Severity, Span, did_you_mean
+
+CODES: dict[str, str] = {
+    "MF001": "a double-quoted string is not closed on its line",
+    "MF002": "an escape other than \\\", \\\\ or \\$ inside double quotes",
+    "MF003": "a line starts with a word that is not a directive",
+    "MF004": "a `$` that does not start a `${NAME}` reference",
+    "MF005": "a backslash outside double quotes that does not end the line",
+    "MF006": "a line starts with something that cannot be a directive (a quote, `=`, ...)",
+    "MF007": "the last line ends with a `\\` continuation",
+    "MF008": "the Modelfile is not UTF-8 text",
+    "MF009": "a control character in the Modelfile",
+    "MF010": "a directive keyword run into its first argument",
+    "MF011": "a character the grammar does not allow here",
+    "MF012": "the Modelfile is larger than 1 MiB",
+    "MF020": "a directive without the arguments it needs",
+    "MF021": "a directive with more arguments than it takes",
+    "MF022": "a directive that may appear once appears again",
+    "MF023": "no FROM directive",
+    "MF024": "a directive other than ARG before FROM",
+    "MF025": "an argument that must be `key=value` has no `=`",
+    "MF026": "`key=value` with an empty key",
+    "MF027": "a `${NAME}` reference where only literal text is allowed",
+    "MF028": "a CONFIG key that does not exist",
+    "MF029": "the same key set twice",
+    "MF030": "an ARG name that is not an identifier",
+    "MF031": "a LABEL key reserved for the OCI index",
+    "MF040": "a `${NAME}` reference to an ARG that is not declared before it",
+    "MF041": "a `${NAME}` reference to an ARG with no default and no --build-arg",
+    "MF042": "a --build-arg that no ARG declares",
+    "MF043": "a CONFIG value of the wrong type or out of range",
+    "MF044": "an empty path",
+    "MF045": "an absolute path",
+    "MF046": "a path that leaves the build context through `..`",
+    "MF047": "a path that leaves the build context through a symlink",
+    "MF048": "a file that does not exist",
+    "MF049": "a glob that matches no file",
+    "MF050": "a path that names a directory",
+    "MF051": "a path that names something other than a regular file",
+    "MF052": "a WEIGHTS file of a kind modeloci does not package",
+    "MF053": "WEIGHTS files of different formats",
+    "MF054": "one file given to two directives",
+    "MF055": "two files that would get the same path in the artifact",
+    "MF056": "a model with no weights",
+    "MF057": "a FROM base that is not a readable model archive",
+    "MF058": "a FROM base in a format this build cannot extend",
+    "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
+}
+
+
+def _d(code: str, summary: str, file: str | None, span: Span | None, **kw: str | None) -> Diagnostic:
+    return Diagnostic(code, summary, file, span, **kw)
+
+
+def _suggest(word: str, known: Sequence[str]) -> str | None:
+    match = did_you_mean(word, known)
+    return f"did you mean `{match}`?" if match else None
+
+
+def _list(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+# Syntax ---------------------------------------------------------------------------------------
+
+
+def unterminated_string(file: str, span: Span) -> Diagnostic:
+    return _d("MF001", "Unterminated string", file, span, label="this string is not closed",
+              hint='close the string with `"` on the same line; a string cannot span lines')
+
+
+def unknown_escape(file: str, span: Span, escape: str) -> Diagnostic:
+    return _d("MF002", f"Unknown escape `{escape}` in a string", file, span, label="not an escape",
+              detail='inside double quotes the escapes are `\\"`, `\\\\` and `\\$`',
+              hint="write `\\\\` for a literal backslash")
+
+
+def unknown_directive(file: str, span: Span, word: str, known: Sequence[str]) -> Diagnostic:
+    return _d("MF003", f"Unknown directive `{word}`", file, span, label=_suggest(word, known) or "not a directive",
+              hint=f"directives are {_list(known)}")
+
+
+def bad_reference(file: str, span: Span, found: str) -> Diagnostic:
+    return _d("MF004", f"Invalid variable reference `{found}`", file, span, label="expected `${NAME}`",
+              hint="write `${NAME}` to use an ARG; inside double quotes write `\\$` for a literal `$`")
+
+
+def stray_backslash(file: str, span: Span) -> Diagnostic:
+    return _d("MF005", "Unexpected backslash", file, span, label="a backslash here is not allowed",
+              hint="a `\\` continues a line only as its last character; for a backslash in a path, "
+                   "put the path in double quotes and write `\\\\`")
+
+
+def expected_directive(file: str, span: Span, found: str, known: Sequence[str]) -> Diagnostic:
+    return _d("MF006", "Expected a directive", file, span, label="a line must start with a directive",
+              detail=f"found `{found}`", hint=f"directives are {_list(known)}")
+
+
+def continuation_at_eof(file: str, span: Span) -> Diagnostic:
+    return _d("MF007", "Line continuation at end of file", file, span, label="nothing follows this `\\`",
+              hint="remove the trailing `\\`, or finish the directive on the next line")
+
+
+def not_utf8(file: str, span: Span) -> Diagnostic:
+    return _d("MF008", "The Modelfile is not UTF-8 text", file, span, label="this byte is not UTF-8",
+              hint="save the file as UTF-8")
+
+
+def control_character(file: str, span: Span, char: str) -> Diagnostic:
+    name = f"U+{ord(char):04X}"
+    return _d("MF009", f"Control character {name} in the Modelfile", file, span, label="not allowed",
+              hint="remove it; only tabs and line breaks may appear besides printable text")
+
+
+def missing_space(file: str, span: Span, keyword: str, found: str) -> Diagnostic:
+    return _d("MF010", f"Missing space after `{keyword}`", file, span, label="expected a space here",
+              detail=f"found `{found}` right after the directive", hint=f"write `{keyword} {found}...`")
+
+
+def unexpected_character(file: str, span: Span, char: str) -> Diagnostic:
+    return _d("MF011", f"Unexpected `{char}`", file, span, label="not allowed here")
+
+
+def too_large(file: str, size: int, limit: int) -> Diagnostic:
+    return _d("MF012", "The Modelfile is too large", file, None,
+              detail=f"it has {size} bytes; the limit is {limit}", hint="is this really a Modelfile?")
+
+
+# Directives -----------------------------------------------------------------------------------
+
+
+def missing_argument(file: str, span: Span, keyword: str, usage: str) -> Diagnostic:
+    return _d("MF020", f"`{keyword}` needs an argument", file, span, label="missing argument",
+              hint=f"write `{usage}`")
+
+
+def too_many_arguments(file: str, span: Span, keyword: str, usage: str) -> Diagnostic:
+    return _d("MF021", f"Too many arguments to `{keyword}`", file, span, label="unexpected argument",
+              hint=f"write `{usage}`; put a path with spaces in double quotes")
+
+
+def duplicate_directive(file: str, span: Span, keyword: str, first_line: int) -> Diagnostic:
+    return _d("MF022", f"Duplicate `{keyword}`", file, span, label=f"already given on line {first_line}",
+              hint=f"a Modelfile has at most one `{keyword}`; remove one of them")
+
+
+def missing_from(file: str) -> Diagnostic:
+    return _d("MF023", "Missing `FROM`", file, None,
+              hint="start the Modelfile with `FROM scratch`, or `FROM <archive>` to build on a model")
+
+
+def from_not_first(file: str, span: Span, keyword: str, from_line: int) -> Diagnostic:
+    return _d("MF024", f"`{keyword}` comes before `FROM`", file, span, label="before FROM",
+              detail=f"`FROM` is on line {from_line}; only `ARG` may come before it",
+              hint="move `FROM` to the top")
+
+
+def expected_pair(file: str, span: Span, keyword: str, found: str) -> Diagnostic:
+    return _d("MF025", f"Expected `key=value` after `{keyword}`", file, span, label="no `=` in this argument",
+              detail=f"found `{found}`", hint=f"write `{keyword} {found}=VALUE`" if found else None)
+
+
+def empty_key(file: str, span: Span) -> Diagnostic:
+    return _d("MF026", "Empty key", file, span, label="nothing before `=`", hint="write `key=value`")
+
+
+def reference_not_allowed(file: str, span: Span, what: str) -> Diagnostic:
+    return _d("MF027", f"A variable reference cannot be used in {what}", file, span, label="reference",
+              hint="write the name literally")
+
+
+def unknown_config_key(file: str, span: Span, key: str, known: Sequence[str]) -> Diagnostic:
+    return _d("MF028", f"Unknown CONFIG key `{key}`", file, span, label=_suggest(key, known) or "unknown key",
+              hint=f"CONFIG keys are {_list(known)}")
+
+
+def duplicate_key(file: str, span: Span, keyword: str, key: str, first_line: int) -> Diagnostic:
+    return _d("MF029", f"`{keyword}` key `{key}` is set twice", file, span,
+              label=f"already set on line {first_line}", hint="remove one of them")
+
+
+def invalid_arg_name(file: str, span: Span, name: str) -> Diagnostic:
+    return _d("MF030", f"Invalid ARG name `{name}`", file, span, label="not an identifier",
+              hint="names start with a letter or `_` and hold only letters, digits and `_`")
+
+
+def reserved_label(file: str, span: Span, key: str) -> Diagnostic:
+    return _d("MF031", f"LABEL key `{key}` is reserved", file, span, label="set by -t",
+              detail="this annotation belongs on the OCI index, not on the manifest",
+              hint="name the model with `modeloci build -t NAME:TAG`")
+
+
+# Compilation ----------------------------------------------------------------------------------
+
+
+def undefined_variable(file: str, span: Span, name: str, declared: Sequence[str], later_line: int | None) -> Diagnostic:
+    if later_line is not None:
+        return _d("MF040", f"`${{{name}}}` is used before its ARG", file, span,
+                  label=f"declared later, on line {later_line}", hint=f"move `ARG {name}` above this line")
+    return _d("MF040", f"Undefined variable `{name}`", file, span,
+              label=_suggest(name, declared) or "no ARG declares it",
+              hint=f"declare it first with `ARG {name}` or `ARG {name}=DEFAULT`")
+
+
+def arg_without_value(file: str, span: Span, name: str) -> Diagnostic:
+    return _d("MF041", f"ARG `{name}` has no value", file, span, label="no default and no --build-arg",
+              hint=f"pass `--build-arg {name}=VALUE` or give a default with `ARG {name}=VALUE`")
+
+
+def unknown_build_arg(file: str, name: str, declared: Sequence[str]) -> Diagnostic:
+    match = did_you_mean(name, declared, fold_case=False)
+    hint = f"did you mean `{match}`?" if match else (
+        f"the Modelfile declares {_list(declared)}" if declared else "the Modelfile declares no ARG")
+    return _d("MF042", f"--build-arg `{name}` is not declared by any ARG", file, None, hint=hint)
+
+
+def invalid_config_value(file: str, span: Span, key: str, value: str, expected: str) -> Diagnostic:
+    return _d("MF043", f"Invalid value `{value}` for `{key}`", file, span, label=f"expected {expected}",
+              hint=f"write `{key}=<{expected}>`")
+
+
+def empty_path(file: str, span: Span) -> Diagnostic:
+    return _d("MF044", "Empty path", file, span, label="this path is empty")
+
+
+def absolute_path(file: str, span: Span, path: str) -> Diagnostic:
+    return _d("MF045", f"Absolute path `{path}`", file, span, label="paths are relative to the build context",
+              hint="write the path relative to the build context (the Modelfile's folder, or --context)")
+
+
+def escapes_context(file: str, span: Span, path: str) -> Diagnostic:
+    return _d("MF046", f"Path `{path}` leaves the build context", file, span, label="goes above the context",
+              hint="move the file into the build context, or widen it with --context")
+
+
+def symlink_escapes(file: str, span: Span, path: str, link: str) -> Diagnostic:
+    return _d("MF047", f"Path `{path}` leaves the build context through a symlink", file, span,
+              label="resolves outside the context", detail=f"`{link}` is a symlink pointing outside",
+              hint="copy the file into the build context, or widen it with --context")
+
+
+def file_not_found(file: str, span: Span, path: str, suggestion: str | None) -> Diagnostic:
+    return _d("MF048", f"File `{path}` not found", file, span,
+              label=f"did you mean `{suggestion}`?" if suggestion else "no such file",
+              hint="paths are relative to the build context (the Modelfile's folder, or --context)")
+
+
+def glob_matches_nothing(file: str, span: Span, pattern: str, nearby: Sequence[str]) -> Diagnostic:
+    detail = f"files there: {_list(nearby)}" if nearby else "no files there"
+    return _d("MF049", f"`{pattern}` matches no file", file, span, label="matches nothing", detail=detail,
+              hint="check the pattern; `*` does not match `/` or a leading `.`; use `**/` to match folders")
+
+
+def is_directory(file: str, span: Span, path: str, keyword: str) -> Diagnostic:
+    return _d("MF050", f"`{path}` is a directory", file, span, label="expected a file",
+              hint=f"name the files inside it, for example `{keyword} {path.rstrip('/')}/*.gguf`")
+
+
+def not_regular_file(file: str, span: Span, path: str) -> Diagnostic:
+    return _d("MF051", f"`{path}` is not a regular file", file, span, label="not a regular file",
+              hint="only regular files can be packaged")
+
+
+def unsupported_weights(file: str, span: Span, path: str, supported: Sequence[str]) -> Diagnostic:
+    return _d("MF052", f"Unsupported weights file `{path}`", file, span, label="unknown weights format",
+              detail=f"weights files end in {_list(supported)}",
+              hint="package other files with LICENSE, CHAT_TEMPLATE or MMPROJ")
+
+
+def mixed_formats(file: str, span: Span, path: str, found: str, first: str) -> Diagnostic:
+    return _d("MF053", f"`{path}` is {found} but the model is {first}", file, span, label=f"{found} weights",
+              hint="a model has weights of one format; build the other format separately")
+
+
+def two_roles(file: str, span: Span, path: str, role: str, other: str, other_line: int) -> Diagnostic:
+    return _d("MF054", f"`{path}` is given to both {other} and {role}", file, span,
+              label=f"also matched by {other} on line {other_line}",
+              hint="narrow the glob so each file has one role")
+
+
+def path_collision(file: str, span: Span, filepath: str, first: str, second: str) -> Diagnostic:
+    return _d("MF055", f"Two files would both be `{filepath}` in the artifact", file, span,
+              label="same name as another layer", detail=f"`{first}` and `{second}` have the same file name",
+              hint="rename one of them; GGUF layers are stored under their file names")
+
+
+def no_weights(file: str, span: Span | None) -> Diagnostic:
+    return _d("MF056", "The model has no weights", file, span, label="no WEIGHTS after this",
+              hint="add `WEIGHTS <file.gguf>`, or build `FROM` a model that has weights")
+
+
+def bad_base(file: str, span: Span, path: str, reason: str, hint: str | None = None) -> Diagnostic:
+    return _d("MF057", f"Cannot use `{path}` as a base", file, span, label="not a readable model archive",
+              detail=reason, hint=hint or "FROM takes `scratch` or an archive or layout folder built by modeloci")
+
+
+def unsupported_base(file: str, span: Span, path: str, found: str) -> Diagnostic:
+    return _d("MF058", f"Base `{path}` is not in Docker model format", file, span, label="unsupported format",
+              detail=f"its config media type is `{found}`",
+              hint="this version builds on Docker model artifacts made by modeloci or Docker Model Runner")
+
+
+def base_metadata_dropped(file: str, span: Span, fields: Sequence[str]) -> Diagnostic:
+    return warning("MF100", "WEIGHTS replaces the base's weights", file, span, label="new weights",
+                   detail=f"config fields taken from the old weights are dropped: {_list(fields)}",
+                   hint="set them again with CONFIG if they still apply")
+
+
+def warning(code: str, summary: str, file: str, span: Span | None, **kw: str | None) -> Diagnostic:
+    return Diagnostic(code, summary, file, span, severity=Severity.WARNING, **kw)

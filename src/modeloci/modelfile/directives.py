@@ -1,0 +1,254 @@
+"""The directive table, and turning grammar :class:`Line` nodes into typed directives.
+
+One table (:data:`DIRECTIVES`) says which directives exist, what each takes
+and whether it may repeat. It drives the keyword check and did-you-mean here,
+and ``fmt`` and the docs elsewhere. Each directive's converter has the
+directive's name (``_weights`` makes a :class:`WeightsDirective`), as does its
+compile step in :mod:`modeloci.plan.compile` (``_compile_weights``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from modeloci.diagnostics import Diagnostic, Span
+from modeloci.modelfile import codes
+from modeloci.modelfile.ast import (
+    ArgDecl,
+    ArgDirective,
+    ChatTemplateDirective,
+    ConfigDirective,
+    Directive,
+    FromDirective,
+    LabelDirective,
+    LicenseDirective,
+    Line,
+    MmprojDirective,
+    Pair,
+    WeightsDirective,
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    """A key CONFIG accepts: what its value must be, and how to read it."""
+
+    name: str
+    expected: str
+    parse: Callable[[str], object | None]
+    summary: str
+
+
+def _positive_int32(text: str) -> int | None:
+    if not re.fullmatch(r"[0-9]+", text):
+        return None
+    value = int(text)
+    return value if 0 < value <= 2**31 - 1 else None
+
+
+CONFIG_KEYS: dict[str, ConfigKey] = {
+    key.name: key
+    for key in (
+        ConfigKey("context_size", "a positive integer", _positive_int32,
+                  "context length runtimes should use (Docker `config.context_size`)"),
+    )
+}
+
+RESERVED_LABELS = frozenset({"org.opencontainers.image.ref.name"})
+
+
+class Report:
+    """Collects diagnostics for one file."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectiveSpec:
+    """One row of the directive table."""
+
+    name: str
+    usage: str
+    node: type
+    min_args: int
+    max_args: int | None
+    once: bool
+    convert: Callable[[Line, Report], Directive | None]
+    summary: str
+
+
+def _from(line: Line, report: Report) -> Directive:
+    return FromDirective(line.args[0], line.span, line.keyword_span)
+
+
+def _weights(line: Line, report: Report) -> Directive:
+    return WeightsDirective(line.args, line.span, line.keyword_span)
+
+
+def _chat_template(line: Line, report: Report) -> Directive:
+    return ChatTemplateDirective(line.args[0], line.span, line.keyword_span)
+
+
+def _mmproj(line: Line, report: Report) -> Directive:
+    return MmprojDirective(line.args[0], line.span, line.keyword_span)
+
+
+def _license(line: Line, report: Report) -> Directive:
+    return LicenseDirective(line.args, line.span, line.keyword_span)
+
+
+def _config(line: Line, report: Report) -> Directive | None:
+    items = _pairs(line, report)
+    for pair in items or ():
+        if pair.key not in CONFIG_KEYS:
+            report.add(codes.unknown_config_key(report.file, pair.key_span, pair.key, list(CONFIG_KEYS)))
+            items = None
+    return ConfigDirective(items, line.span, line.keyword_span) if items is not None else None
+
+
+def _label(line: Line, report: Report) -> Directive | None:
+    items = _pairs(line, report)
+    for pair in items or ():
+        if pair.key in RESERVED_LABELS:
+            report.add(codes.reserved_label(report.file, pair.key_span, pair.key))
+            items = None
+    return LabelDirective(items, line.span, line.keyword_span) if items is not None else None
+
+
+def _arg(line: Line, report: Report) -> Directive | None:
+    decls: list[ArgDecl] = []
+    for word in line.args:
+        split = word.split_pair()
+        name_word, default = split if split else (word, None)
+        if not name_word.is_literal:
+            report.add(codes.reference_not_allowed(report.file, name_word.span, "an ARG name"))
+            continue
+        name = name_word.literal()
+        if not _IDENTIFIER.match(name):
+            report.add(codes.invalid_arg_name(report.file, name_word.span, name))
+            continue
+        decls.append(ArgDecl(name, name_word.span, default, word.span))
+    if len(decls) != len(line.args):
+        return None
+    return ArgDirective(tuple(decls), line.span, line.keyword_span)
+
+
+def _pairs(line: Line, report: Report) -> tuple[Pair, ...] | None:
+    pairs: list[Pair] = []
+    for word in line.args:
+        split = word.split_pair()
+        if split is None:
+            report.add(codes.expected_pair(report.file, word.span, line.keyword, word.literal()))
+            continue
+        key, value = split
+        if not key.pieces:
+            report.add(codes.empty_key(report.file, word.span))
+        elif not key.is_literal:
+            report.add(codes.reference_not_allowed(report.file, key.span, "a key"))
+        else:
+            pairs.append(Pair(key.literal(), key.span, value, word.span))
+    return tuple(pairs) if len(pairs) == len(line.args) else None
+
+
+DIRECTIVES: dict[str, DirectiveSpec] = {
+    spec.name: spec
+    for spec in (
+        DirectiveSpec("FROM", "FROM scratch | FROM <archive>", FromDirective, 1, 1, True, _from,
+                      "the base: `scratch`, or an OCI archive or layout folder built by modeloci"),
+        DirectiveSpec("WEIGHTS", "WEIGHTS <path|glob> ...", WeightsDirective, 1, None, False, _weights,
+                      "weight files, one layer each, in GGUF shard order then lexical order"),
+        DirectiveSpec("CHAT_TEMPLATE", "CHAT_TEMPLATE <path>", ChatTemplateDirective, 1, 1, True, _chat_template,
+                      "the Jinja chat template"),
+        DirectiveSpec("MMPROJ", "MMPROJ <path>", MmprojDirective, 1, 1, True, _mmproj, "the multimodal projector (GGUF)"),
+        DirectiveSpec("CONFIG", "CONFIG key=value ...", ConfigDirective, 1, None, False, _config,
+                      "model settings recorded in the config, such as `context_size`"),
+        DirectiveSpec("LICENSE", "LICENSE <path|glob> ...", LicenseDirective, 1, None, False, _license, "license texts"),
+        DirectiveSpec("LABEL", "LABEL key=value ...", LabelDirective, 1, None, False, _label, "manifest annotations"),
+        DirectiveSpec("ARG", "ARG NAME[=default] ...", ArgDirective, 1, None, False, _arg,
+                      "build arguments, used as `${NAME}` and set with --build-arg"),
+    )
+}
+
+KEYWORDS: tuple[str, ...] = tuple(DIRECTIVES)
+
+
+def convert(line: Line, report: Report) -> Directive | None:
+    """The typed directive for ``line``, or None after reporting why there is none."""
+    spec = DIRECTIVES.get(line.keyword)
+    if spec is None:
+        report.add(codes.unknown_directive(report.file, line.keyword_span, line.keyword, KEYWORDS))
+        return None
+    if len(line.args) < spec.min_args:
+        report.add(codes.missing_argument(report.file, line.keyword_span, spec.name, spec.usage))
+        return None
+    if spec.max_args is not None and len(line.args) > spec.max_args:
+        extra = line.args[spec.max_args :]
+        span = Span(extra[0].span.start, extra[-1].span.end)
+        report.add(codes.too_many_arguments(report.file, span, spec.name, spec.usage))
+        return None
+    return spec.convert(line, report)
+
+
+def check_structure(directives: Sequence[Directive], report: Report, *, complete: bool) -> None:
+    """File-level rules: FROM first and present, single directives once, keys once.
+
+    ``complete`` is False when some lines were dropped for syntax errors; the
+    missing-FROM rule is then skipped, as the FROM may be on a dropped line.
+    """
+    _check_from(directives, report, complete=complete)
+    _check_once(directives, report)
+    for kind, keyword in ((ConfigDirective, "CONFIG"), (LabelDirective, "LABEL")):
+        _check_keys([d for d in directives if isinstance(d, kind)], keyword, report)
+
+
+def _check_from(directives: Sequence[Directive], report: Report, *, complete: bool) -> None:
+    first_from = next((d for d in directives if isinstance(d, FromDirective)), None)
+    if first_from is None:
+        if complete:
+            report.add(codes.missing_from(report.file))
+        return
+    early = next((d for d in directives if not isinstance(d, ArgDirective | FromDirective)), None)
+    if early is not None and early.span.start < first_from.span.start:
+        keyword = keyword_of(early)
+        report.add(codes.from_not_first(report.file, early.keyword_span, keyword, first_from.span.start.line))
+
+
+def _check_once(directives: Sequence[Directive], report: Report) -> None:
+    seen: dict[str, Directive] = {}
+    for directive in directives:
+        keyword = keyword_of(directive)
+        if not DIRECTIVES[keyword].once:
+            continue
+        if keyword in seen:
+            first = seen[keyword].span.start.line
+            report.add(codes.duplicate_directive(report.file, directive.keyword_span, keyword, first))
+        else:
+            seen[keyword] = directive
+
+
+def _check_keys(directives: Sequence[ConfigDirective | LabelDirective], keyword: str, report: Report) -> None:
+    seen: dict[str, Pair] = {}
+    for directive in directives:
+        for pair in directive.items:
+            if pair.key in seen:
+                first = seen[pair.key].span.start.line
+                report.add(codes.duplicate_key(report.file, pair.key_span, keyword, pair.key, first))
+            else:
+                seen[pair.key] = pair
+
+
+_KEYWORD_OF: dict[type, str] = {spec.node: spec.name for spec in DIRECTIVES.values()}
+
+
+def keyword_of(directive: Directive) -> str:
+    """The canonical keyword of a typed directive."""
+    return _KEYWORD_OF[type(directive)]

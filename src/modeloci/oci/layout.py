@@ -1,0 +1,132 @@
+"""Reading OCI image layouts, as folders or as tar archives (oci-archive).
+
+Also reads Docker Model Runner load tars, which have ``blobs/sha256/*`` and a
+root ``manifest.json`` holding the raw manifest but no ``index.json``. Blobs are
+looked up by digest and opened as streams, never extracted; small JSON blobs
+are read whole and checked against their digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from modeloci.errors import ArchiveError
+from modeloci.oci.digest import Digest
+from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
+from modeloci.oci.mediatypes import MediaType
+
+MAX_JSON_BLOB = 16 << 20
+
+
+class Layout(Protocol):
+    """Read access to the files of an OCI layout, wherever they are stored."""
+
+    def exists(self, name: str) -> bool: ...
+
+    def size(self, name: str) -> int: ...
+
+    def open(self, name: str) -> BinaryIO: ...
+
+    def close(self) -> None: ...
+
+
+class DirLayout:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, name: str) -> Path:
+        return self.root.joinpath(*name.split("/"))
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def size(self, name: str) -> int:
+        return self._path(name).stat().st_size
+
+    def open(self, name: str) -> BinaryIO:
+        return self._path(name).open("rb")
+
+    def close(self) -> None:
+        pass
+
+
+class TarLayout:
+    def __init__(self, path: Path) -> None:
+        try:
+            self._tar = tarfile.open(path, mode="r:")
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError) as exc:
+            raise ArchiveError(f"`{path}` is not a readable tar archive: {exc}", path=str(path)) from exc
+        self._members = {_clean(m.name): m for m in members if m.isreg()}
+
+    def exists(self, name: str) -> bool:
+        return name in self._members
+
+    def size(self, name: str) -> int:
+        return self._members[name].size
+
+    def open(self, name: str) -> BinaryIO:
+        stream = self._tar.extractfile(self._members[name])
+        assert stream is not None
+        return stream  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def _clean(name: str) -> str:
+    return posixpath.normpath(name.removeprefix("./"))
+
+
+@contextmanager
+def open_layout(path: Path) -> Iterator[Layout]:
+    """Open a layout folder or a tar archive of one."""
+    layout: Layout = DirLayout(path) if path.is_dir() else TarLayout(path)
+    try:
+        yield layout
+    finally:
+        layout.close()
+
+
+def read_blob(layout: Layout, digest: Digest, *, limit: int = MAX_JSON_BLOB) -> bytes:
+    """A small blob's bytes, checked against its digest."""
+    name = digest.blob_path
+    if not layout.exists(name):
+        raise ArchiveError(f"blob {digest} is missing")
+    if layout.size(name) > limit:
+        raise ArchiveError(f"blob {digest} is larger than {limit} bytes")
+    with layout.open(name) as stream:
+        data = stream.read()
+    if hashlib.sha256(data).hexdigest() != digest.hex:
+        raise ArchiveError(f"blob {digest} does not match its digest")
+    return data
+
+
+def read_manifest(layout: Layout) -> tuple[Manifest, str | None]:
+    """The layout's one manifest and its ref name, from ``index.json`` or a root ``manifest.json``."""
+    try:
+        if layout.exists("index.json"):
+            return _from_index(layout)
+        if layout.exists("manifest.json"):
+            with layout.open("manifest.json") as stream:
+                return parse_manifest(stream.read(MAX_JSON_BLOB)), None
+    except InvalidDocument as exc:
+        raise ArchiveError(str(exc)) from exc
+    raise ArchiveError("it has neither `index.json` nor `manifest.json`")
+
+
+def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
+    with layout.open("index.json") as stream:
+        entries = parse_index(stream.read(MAX_JSON_BLOB))
+    manifests = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST]
+    if len(manifests) != 1:
+        raise ArchiveError(f"its index lists {len(manifests)} image manifests; expected exactly one")
+    entry: Descriptor = manifests[0]
+    manifest = parse_manifest(read_blob(layout, entry.digest))
+    return manifest, entry.annotations.get(REF_NAME)
