@@ -80,7 +80,6 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
     compiled = _compile(modelfile, context, build_args, tag, created)
     from modeloci.builder import build_archive
 
-    output.parent.mkdir(parents=True, exist_ok=True)
     result = build_archive(compiled, output)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -91,21 +90,17 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
 
 
 def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None):
-    from modeloci.modelfile import read_modelfile
-    from modeloci.plan import compile_plan
+    from modeloci.api import plan as make_plan
     from modeloci.reference import normalise_tag
 
-    reference = normalise_tag(tag) if tag else None
-    args = _parse_build_args(build_args)
-    when = _created(created)
-    try:
-        parsed = read_modelfile(modelfile, display=str(modelfile))
-    except FileNotFoundError:
-        raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
-    except IsADirectoryError:
-        raise UsageError(f"`{modelfile}` is a directory", hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
-    compiled = compile_plan(parsed, context=context or modelfile.parent, build_args=args, reference=reference, created=when)
-    _print_warnings(compiled.warnings, {parsed.path: parsed.text})
+    compiled = make_plan(
+        modelfile,
+        context=context,
+        build_args=_parse_build_args(build_args),
+        reference=normalise_tag(tag) if tag else None,
+        created=_created(created),
+    )
+    _print_warnings(compiled.warnings, compiled.sources)
     return compiled
 
 

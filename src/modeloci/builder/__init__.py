@@ -98,8 +98,9 @@ def _put_layer(layer: LayerPlan, plan: BuildPlan, sink: BlobSink, base: Layout |
 
 
 def build_archive(plan: BuildPlan, output: Path) -> BuildResult:
-    """Build into the archive ``output``, written atomically."""
+    """Build into the archive ``output``, written atomically (its folder is created if needed)."""
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
             result = build(plan, OciArchiveWriter(out, mtime=plan.mtime_epoch))
             size = out.tell()

@@ -106,7 +106,8 @@ def compile_plan(
         base_path=state.base.path if state.base else None,
         created_epoch=created,
         mtime_epoch=mtime,
-        warnings=tuple(d for d in report.diagnostics if not d.is_error),
+        warnings=tuple(d for d in [*modelfile.diagnostics, *report.diagnostics] if not d.is_error),
+        sources={modelfile.path: modelfile.text},
     )
 
 

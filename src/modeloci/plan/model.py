@@ -82,6 +82,7 @@ class BuildPlan(BaseModel):
     created_epoch: int | None = Field(default=None, exclude=True)
     mtime_epoch: int = Field(default=0, exclude=True)
     warnings: tuple[Diagnostic, ...] = Field(default=(), exclude=True)
+    sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -1,0 +1,53 @@
+"""The Python API: the pipeline's stages composed for callers (the CLI is one of them).
+
+``plan()`` reads and compiles a Modelfile; ``build()`` also writes the archive.
+Both raise :class:`~modeloci.errors.ModelociError` subclasses: a
+``ModelfileError`` carrying every diagnostic, a ``BuildError`` when writing
+fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from modeloci.builder import BuildResult, build_archive
+from modeloci.errors import UsageError
+from modeloci.modelfile import read_modelfile
+from modeloci.plan import BuildPlan, compile_plan
+
+
+def plan(
+    modelfile: str | Path,
+    *,
+    context: str | Path | None = None,
+    build_args: Mapping[str, str] | None = None,
+    reference: str | None = None,
+    created: int | None = None,
+    display: str | None = None,
+) -> BuildPlan:
+    """Parse and compile the Modelfile at ``modelfile`` into a :class:`BuildPlan`.
+
+    ``context`` defaults to the Modelfile's folder; ``display`` is the name
+    diagnostics show for the Modelfile (default: the path as given).
+    """
+    path = Path(modelfile)
+    try:
+        parsed = read_modelfile(path, display=display or str(modelfile))
+    except FileNotFoundError:
+        raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
+    except IsADirectoryError:
+        raise UsageError(f"`{modelfile}` is a directory", hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
+    return compile_plan(
+        parsed,
+        context=Path(context) if context is not None else path.parent,
+        build_args=build_args,
+        reference=reference,
+        created=created,
+    )
+
+
+def build(modelfile: str | Path, output: str | Path, **options: object) -> BuildResult:
+    """Build the Modelfile into the OCI archive ``output`` (written atomically)."""
+    compiled = plan(modelfile, **options)  # type: ignore[arg-type]
+    return build_archive(compiled, Path(output))

@@ -1,0 +1,57 @@
+"""Shared fixtures: the repository, the shared corpus, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture
+def shared() -> Path:
+    """``../shared`` (conformance schemas, real-world corpus); skips where it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the shared conformance schemas and corpus are not on this machine")
+    return SHARED
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run ``modeloci ARGS...`` in-process from a folder; returns exit code and output."""
+    from modeloci.cli import main
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+        capsys.readouterr()
+        with monkeypatch.context() as m:
+            if cwd is not None:
+                m.chdir(cwd)
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            code = main(list(args))
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no SOURCE_DATE_EPOCH from the environment that runs them."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    os.environ.pop("MODELOCI_DEBUG", None)

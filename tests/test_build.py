@@ -1,0 +1,223 @@
+"""Building: atomic output, failures that keep the previous archive, and what the CLI prints."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from modeloci import api
+from modeloci.errors import BuildError
+from modeloci.oci.archive import OciArchiveWriter
+from tests.archive_tools import Archive, build_example, copy_example
+
+_OPENED: list[str] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+def _strays(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".modeloci-"))
+
+
+def test_plan_reads_no_weight_bytes(tmp_path: Path) -> None:
+    global _OPENED
+    modelfile = copy_example("sharded-vision", tmp_path)
+    _OPENED = []
+    try:
+        plan = api.plan(modelfile)
+    finally:
+        opened, _OPENED = _OPENED, None
+    assert len(plan.layers) == 4
+    assert [p for p in opened if p.endswith((".gguf", ".txt"))] == []
+    assert any(p.endswith("Modelfile") for p in opened)
+
+
+def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_path: Path, monkeypatch) -> None:
+    output, _ = build_example("single-gguf", tmp_path)
+    previous = output.read_bytes()
+    calls = {"n": 0}
+    real = OciArchiveWriter.put_stream
+
+    def fail_on_second_layer(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise BuildError("writing layer LICENSE: no space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(OciArchiveWriter, "put_stream", fail_on_second_layer)
+    with pytest.raises(BuildError):
+        api.build(tmp_path / "single-gguf" / "Modelfile", output)
+    assert output.read_bytes() == previous
+    assert _strays(output.parent) == []
+
+
+def test_interrupted_build_keeps_the_previous_output(tmp_path: Path, monkeypatch) -> None:
+    output, _ = build_example("single-gguf", tmp_path)
+    previous = output.read_bytes()
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(OciArchiveWriter, "put_stream", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        api.build(tmp_path / "single-gguf" / "Modelfile", output)
+    assert output.read_bytes() == previous
+    assert _strays(output.parent) == []
+
+
+class _FullDisk(io.BytesIO):
+    """An output that runs out of space after ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def test_disk_full_names_the_layer() -> None:
+    writer = OciArchiveWriter(_FullDisk(4096))
+    with pytest.raises(BuildError) as info:
+        writer.put_stream(io.BytesIO(b"x" * 100_000), 100_000, label="model.gguf")
+    assert info.value.message == "writing layer model.gguf: no space left on device"
+
+
+def test_input_that_changes_size_after_planning_fails_the_build(tmp_path: Path) -> None:
+    modelfile = copy_example("single-gguf", tmp_path)
+    plan = api.plan(modelfile)
+    with (modelfile.parent / "LICENSE").open("a") as f:
+        f.write("more")
+    from modeloci.builder import build_archive
+
+    with pytest.raises(BuildError, match="LICENSE: the file changed size"):
+        build_archive(plan, tmp_path / "out.tar")
+    assert not (tmp_path / "out.tar").exists()
+    assert _strays(tmp_path) == []
+
+
+def test_tampered_base_blob_fails_the_build(tmp_path: Path, cli) -> None:
+    modelfile = copy_example("rebase", tmp_path)
+    base = modelfile.parent / "base.tar"
+    api.build(copy_example("single-gguf", tmp_path), base)
+    data = bytearray(base.read_bytes())
+    with tarfile.open(base) as tar:
+        weights = next(m for m in tar.getmembers() if m.size == (tmp_path / "single-gguf/tiny-llama-F32.gguf").stat().st_size)
+    data[weights.offset_data + 100] ^= 0x01
+    base.write_bytes(bytes(data))
+    result = cli("build", "-f", str(modelfile), "-o", str(tmp_path / "out.tar"))
+    assert result.code == 1
+    assert "does not match its digest" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.tar").exists()
+
+
+def test_build_json_output(tmp_path: Path, cli) -> None:
+    modelfile = copy_example("single-gguf", tmp_path)
+    result = cli("build", "-f", str(modelfile), "-o", str(tmp_path / "out.tar"), "-t", "tiny", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    archive = Archive.read(tmp_path / "out.tar")
+    assert report["digest"] == archive.index["manifests"][0]["digest"]
+    assert report["size"] == (tmp_path / "out.tar").stat().st_size
+    assert report["output"] == str(tmp_path / "out.tar")
+    assert report["reference"] == "tiny:latest"
+    assert [layer["digest"] for layer in report["layers"]] == [layer["digest"] for layer in archive.manifest["layers"]]
+    assert [layer["path"] for layer in report["layers"]] == ["tiny-llama-F32.gguf", "LICENSE", "chat_template.jinja"]
+    assert archive.index["manifests"][0]["annotations"] == {"org.opencontainers.image.ref.name": "tiny:latest"}
+
+
+def test_plan_json_has_no_absolute_paths(tmp_path: Path, cli) -> None:
+    copy_example("sharded-vision", tmp_path)
+    result = cli("plan", "-f", "sharded-vision/Modelfile", "--json", cwd=tmp_path)
+    assert result.code == 0
+    assert str(tmp_path) not in result.stdout
+    assert json.loads(result.stdout)["modelfile"] == "sharded-vision/Modelfile"
+    assert json.loads(result.stdout)["layers"][0]["source"] == {"kind": "file", "path": "tiny-vision-00001-of-00002.gguf"}
+
+
+def test_plan_text_output(tmp_path: Path, cli) -> None:
+    copy_example("sharded-vision", tmp_path)
+    result = cli("plan", cwd=tmp_path / "sharded-vision")
+    assert result.code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Plan for Modelfile"
+    assert "mmproj-tiny-vision-F16.gguf" in result.stdout
+    assert "config:  format=gguf context_size=4096" in lines
+
+
+def test_created_option_and_source_date_epoch(tmp_path: Path, cli) -> None:
+    modelfile = copy_example("single-gguf", tmp_path)
+    out = tmp_path / "a.tar"
+    assert cli("build", "-f", str(modelfile), "-o", str(out), "--created", "2025-06-15T12:00:00Z").code == 0
+    assert Archive.read(out).config["descriptor"] == {"created": "2025-06-15T12:00:00Z"}
+    assert cli("build", "-f", str(modelfile), "-o", str(out), env={"SOURCE_DATE_EPOCH": "1749988800"}).code == 0
+    assert Archive.read(out).config["descriptor"] == {"created": "2025-06-15T12:00:00Z"}
+    bad = cli("build", "-f", str(modelfile), "-o", str(out), env={"SOURCE_DATE_EPOCH": "yesterday"})
+    assert bad.code == 2 and "SOURCE_DATE_EPOCH `yesterday`" in bad.stderr
+    bad = cli("build", "-f", str(modelfile), "-o", str(out), "--created", "tomorrow")
+    assert bad.code == 2 and "--created `tomorrow` is not a time" in bad.stderr
+
+
+def test_build_arg_chooses_the_base(tmp_path: Path, cli) -> None:
+    modelfile = copy_example("rebase", tmp_path)
+    api.build(copy_example("single-gguf", tmp_path), modelfile.parent / "other.tar")
+    result = cli("plan", "-f", str(modelfile), "--build-arg", "BASE=other.tar", "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["base"]["path"] == "other.tar"
+    missing = cli("plan", "-f", str(modelfile))
+    assert missing.code == 2 and "error[MF048]: File `base.tar` not found" in missing.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["build"], "error: no output given"),
+    (["build", "-o", "x.tar", "-t", "Bad Name"], "error: invalid model name `Bad Name`"),
+    (["plan", "-f", "nope/Modelfile"], "error: Modelfile `nope/Modelfile` not found"),
+    (["plan", "--build-arg", "UNSET_VARIABLE_FOR_TEST"], "error: --build-arg `UNSET_VARIABLE_FOR_TEST` has no value"),
+    (["build", "--format", "zip", "-o", "x.tar"], "Invalid value for '--format'"),
+])
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path, cli, args: list[str], message: str) -> None:
+    copy_example("single-gguf", tmp_path)
+    result = cli(*args, cwd=tmp_path / "single-gguf")
+    assert result.code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_internal_errors_are_one_line_unless_debug(tmp_path: Path, cli, monkeypatch) -> None:
+    copy_example("single-gguf", tmp_path)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("modeloci.builder.build_archive", boom)
+    result = cli("build", "-o", "x.tar", cwd=tmp_path / "single-gguf")
+    assert result.code == 1
+    assert "error: internal error: RuntimeError: kaboom" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = cli("--debug", "build", "-o", "x.tar", cwd=tmp_path / "single-gguf")
+    assert debug.code == 1 and "Traceback" in debug.stderr
+
+
+def test_python_dash_m_and_version() -> None:
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-m", "modeloci", "--help"], capture_output=True, text=True)
+    assert run.returncode == 0 and "build" in run.stdout and "plan" in run.stdout
+    version = subprocess.run([sys.executable, "-m", "modeloci", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "modeloci" in version.stdout
