@@ -221,3 +221,16 @@ def test_python_dash_m_and_version() -> None:
     assert run.returncode == 0 and "build" in run.stdout and "plan" in run.stdout
     version = subprocess.run([sys.executable, "-m", "modeloci", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and "modeloci" in version.stdout
+
+
+def test_public_api_names_resolve() -> None:
+    import modeloci
+
+    from modeloci.api import build, plan
+    from modeloci.compiler import BuildPlan
+
+    assert modeloci.plan is plan and modeloci.build is build and modeloci.BuildPlan is BuildPlan
+    for name in modeloci.__all__:
+        assert getattr(modeloci, name) is not None
+    with pytest.raises(AttributeError):
+        modeloci.not_a_name  # noqa: B018

@@ -14,7 +14,7 @@ from pathlib import Path
 from modeloci.builder import BuildResult, build_archive
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
-from modeloci.plan import BuildPlan, compile_plan
+from modeloci.compiler import BuildPlan, compile_plan
 
 
 def plan(

@@ -92,7 +92,7 @@ def render(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str
 
 
 def render_one(diag: Diagnostic, sources: Mapping[str, str]) -> str:
-    lines = [f"{diag.severity}[{diag.code}]: {diag.summary}"]
+    lines = [f"{diag.severity}[{diag.code}]: {_safe(diag.summary)}"]
     text = sources.get(diag.file) if diag.file is not None else None
     if diag.span is not None and text is not None:
         lines += _excerpt(diag, text)
@@ -102,9 +102,9 @@ def render_one(diag: Diagnostic, sources: Mapping[str, str]) -> str:
         if diag.detail or diag.hint:
             lines.append("  |")
         if diag.detail:
-            lines.append(f"  = {diag.detail}")
+            lines.append(f"  = {_safe(diag.detail)}")
     if diag.hint:
-        lines.append(f"help: {diag.hint}")
+        lines.append(f"help: {_safe(diag.hint)}")
     return "\n".join(lines) + "\n"
 
 
@@ -118,7 +118,7 @@ def _excerpt(diag: Diagnostic, text: str) -> list[str]:
     prefix = _display(source_line[: start.column - 1])
     marked = _display(source_line[start.column - 1 : end_col - 1])
     carets = "^" * max(1, len(marked))
-    label = f" {diag.label}" if diag.label else ""
+    label = f" {_safe(diag.label)}" if diag.label else ""
     out = [
         f"{gutter}--> {diag.file}:{start.line}:{start.column}",
         f"{gutter} |",
@@ -127,8 +127,15 @@ def _excerpt(diag: Diagnostic, text: str) -> list[str]:
         f"{gutter} |",
     ]
     if diag.detail:
-        out.append(f"{gutter} = {diag.detail}")
+        out.append(f"{gutter} = {_safe(diag.detail)}")
     return out
+
+
+def _safe(text: str) -> str:
+    """Message text with invisible characters (user values may hold them) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\u{{{ord(ch):04X}}}" for ch in text)
 
 
 def _display(text: str) -> str:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modeloci.builder import BuildResult
-from modeloci.plan.model import BaseSource, BuildPlan
+from modeloci.compiler.model import BaseSource, BuildPlan
 
 
 def human_size(size: int) -> str:

@@ -21,7 +21,7 @@ from modeloci.oci.archive import OciArchiveWriter
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, open_layout
 from modeloci.oci.manifest import Descriptor, manifest_blob
-from modeloci.plan.model import BaseSource, BuildPlan, LayerPlan
+from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
 
 
 class BlobSink(Protocol):

@@ -80,7 +80,7 @@ def _piece_text(piece: Piece) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """A directive line as the grammar sees it: a keyword and its words."""
+    """A directive line as the grammar sees it: a keyword (as written) and its words."""
 
     keyword: str
     keyword_span: Span

@@ -9,6 +9,7 @@ every code. ``CODES`` maps each code to a one-line description.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from modeloci.diagnostics import Diagnostic, Severity, Span, did_you_mean
@@ -131,7 +132,11 @@ def missing_space(file: str, span: Span, keyword: str, found: str) -> Diagnostic
 
 
 def unexpected_character(file: str, span: Span, char: str) -> Diagnostic:
-    return _d("MF011", f"Unexpected `{char}`", file, span, label="not allowed here")
+    if char.isprintable() and not char.isspace():
+        return _d("MF011", f"Unexpected `{char}`", file, span, label="not allowed here")
+    name = unicodedata.name(char, "")
+    return _d("MF011", f"Unexpected character U+{ord(char):04X}" + (f" ({name})" if name else ""), file, span,
+              label="invisible character", hint="only spaces and tabs may separate arguments; retype this one")
 
 
 def too_large(file: str, size: int, limit: int) -> Diagnostic:
@@ -228,8 +233,8 @@ def unknown_build_arg(file: str, name: str, declared: Sequence[str]) -> Diagnost
 
 
 def invalid_config_value(file: str, span: Span, key: str, value: str, expected: str) -> Diagnostic:
-    return _d("MF043", f"Invalid value `{value}` for `{key}`", file, span, label=f"expected {expected}",
-              hint=f"write `{key}=<{expected}>`")
+    summary = f"Invalid value `{value}` for `{key}`" if value else f"Missing value for `{key}`"
+    return _d("MF043", summary, file, span, label=f"expected {expected}", hint=f"write `{key}=VALUE` with {expected}")
 
 
 def empty_path(file: str, span: Span) -> Diagnostic:

@@ -4,7 +4,7 @@ One table (:data:`DIRECTIVES`) says which directives exist, what each takes
 and whether it may repeat. It drives the keyword check and did-you-mean here,
 and ``fmt`` and the docs elsewhere. Each directive's converter has the
 directive's name (``_weights`` makes a :class:`WeightsDirective`), as does its
-compile step in :mod:`modeloci.plan.compile` (``_compile_weights``).
+compile step in :mod:`modeloci.compiler.compile` (``_compile_weights``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _positive_int32(text: str) -> int | None:
 CONFIG_KEYS: dict[str, ConfigKey] = {
     key.name: key
     for key in (
-        ConfigKey("context_size", "a positive integer", _positive_int32,
+        ConfigKey("context_size", "an integer from 1 to 2147483647", _positive_int32,
                   "context length runtimes should use (Docker `config.context_size`)"),
     )
 }
@@ -147,7 +147,7 @@ def _pairs(line: Line, report: Report) -> tuple[Pair, ...] | None:
     for word in line.args:
         split = word.split_pair()
         if split is None:
-            report.add(codes.expected_pair(report.file, word.span, line.keyword, word.literal()))
+            report.add(codes.expected_pair(report.file, word.span, line.keyword.upper(), word.literal()))
             continue
         key, value = split
         if not key.pieces:
@@ -183,7 +183,7 @@ KEYWORDS: tuple[str, ...] = tuple(DIRECTIVES)
 
 def convert(line: Line, report: Report) -> Directive | None:
     """The typed directive for ``line``, or None after reporting why there is none."""
-    spec = DIRECTIVES.get(line.keyword)
+    spec = DIRECTIVES.get(line.keyword.upper())
     if spec is None:
         report.add(codes.unknown_directive(report.file, line.keyword_span, line.keyword, KEYWORDS))
         return None

@@ -18,6 +18,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from modeloci.diagnostics import Diagnostic, Position, Span, position_at, span_of
 from modeloci.modelfile import codes
 from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word
+from modeloci.modelfile.directives import KEYWORDS
 from modeloci.modelfile.grammar import parser
 
 MAX_MODELFILE_BYTES = 1 << 20
@@ -43,6 +44,9 @@ def decode(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
         text += "\n"
     for match in _CONTROL.finditer(text):
         diags.append(codes.control_character(file, span_of(text, match.start(), match.end()), match.group()))
+    if diags:
+        # Reported above; parsed as U+FFFD so they raise no second, syntax error.
+        text = _CONTROL.sub("\ufffd", text)
     return text, diags
 
 
@@ -93,17 +97,17 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     expected = set(getattr(exc, "allowed", None) or getattr(exc, "expected", None) or ())
     if "STRING_TEXT" in expected:
         return _string_error(text, pos, char, file)
-    if char == "$":
-        return codes.bad_reference(file, span_of(text, pos, _reference_end(text, pos)), text[pos : _reference_end(text, pos)])
+    if "KEYWORD" in expected and char.isprintable() and not char.isspace():
+        end = _word_end(text, pos)
+        return codes.expected_directive(file, span_of(text, pos, end), text[pos:end], KEYWORDS)
     if char == "\\":
         return codes.stray_backslash(file, span_of(text, pos, pos + 1))
-    end = _word_end(text, pos)
-    if "KEYWORD" in expected:
-        return codes.expected_directive(file, span_of(text, pos, end), text[pos:end])
-    if expected <= {"_WS", "_NL"}:
-        start = text.rfind("\n", 0, pos) + 1
-        keyword = text[start:pos].strip()
+    if expected <= {"_WS", "_NL"} and char.isprintable() and not char.isspace():
+        keyword = text[text.rfind("\n", 0, pos) + 1 : pos].strip()
         return codes.missing_space(file, span_of(text, pos, pos + 1), keyword, char)
+    if char == "$":
+        end = _reference_end(text, pos)
+        return codes.bad_reference(file, span_of(text, pos, end), text[pos:end])
     return codes.unexpected_character(file, span_of(text, pos, pos + 1), char)
 
 
@@ -176,7 +180,7 @@ class _ToNodes(Transformer):
         comment = str(items[-1]) if isinstance(items[-1], Token) and items[-1].type == "COMMENT" else None
         args = tuple(item for item in items[1:] if isinstance(item, Word))
         last = args[-1].span.end if args else _end(keyword)
-        return Line(str(keyword).upper(), _token_span(keyword), args, Span(_start(keyword), last), comment)
+        return Line(str(keyword), _token_span(keyword), args, Span(_start(keyword), last), comment)
 
     def arg(self, items: list) -> Word:
         pieces: list[Piece] = []
@@ -190,6 +194,9 @@ class _ToNodes(Transformer):
     def var(self, items: list[Token]) -> VarRef:
         return VarRef(str(items[0])[2:-1], _token_span(items[0]))
 
+    def qvar(self, items: list[Token]) -> VarRef:
+        return VarRef(str(items[0])[2:-1], _token_span(items[0]), quoted=True)
+
     def eq(self, items: list[Token]) -> Equals:
         return Equals(_token_span(items[0]))
 
@@ -199,7 +206,7 @@ class _ToNodes(Transformer):
         pieces: list[Piece] = []
         for item in items[1:-1]:
             if isinstance(item, VarRef):
-                pieces.append(VarRef(item.name, item.span, quoted=True))
+                pieces.append(item)
                 continue
             value = str(item)[1:] if item.type == "ESCAPE" else str(item)
             piece_span = _token_span(item)

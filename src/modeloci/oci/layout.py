@@ -62,7 +62,7 @@ class TarLayout:
             self._tar = tarfile.open(path, mode="r:")
             members = self._tar.getmembers()
         except (tarfile.TarError, EOFError) as exc:
-            raise ArchiveError(f"`{path}` is not a readable tar archive: {exc}", path=str(path)) from exc
+            raise ArchiveError(f"it is not a readable tar archive: {exc}", path=str(path)) from exc
         self._members = {_clean(m.name): m for m in members if m.isreg()}
 
     def exists(self, name: str) -> bool:
