@@ -125,7 +125,7 @@ def _compile_from(directive: FromDirective, state: _State) -> None:
 
 def _compile_weights(directive: WeightsDirective, state: _State) -> None:
     for word in directive.paths:
-        for file in sorted(_files(word, state, "WEIGHTS"), key=_weights_order):
+        for file in _files(word, state, "WEIGHTS"):
             state.weights.append(_Planned(file, Role.WEIGHTS, word.span, "WEIGHTS"))
 
 
@@ -195,7 +195,11 @@ def _files(word: Word, state: _State, keyword: str, *, single: bool = False) -> 
 
 
 def _weights_order(file: ContextFile) -> tuple[int, str, int]:
-    """GGUF shard sets first, in shard order, then other files in lexical order."""
+    """GGUF shard sets first, in shard order, then other files in lexical order.
+
+    The order is the same however the Modelfile lists the files, so shards
+    named out of order still become layers in shard order.
+    """
     match = _SHARD.match(file.rel)
     if match:
         return (0, match["prefix"], int(match["no"]))
@@ -204,7 +208,7 @@ def _weights_order(file: ContextFile) -> tuple[int, str, int]:
 
 def _assemble(state: _State) -> list[LayerPlan]:
     """Check roles and formats, then lay out the layers in role order, merged with the base."""
-    weights = _unique(state.weights)
+    weights = sorted(_unique(state.weights), key=lambda p: _weights_order(p.file))
     licenses = _unique(state.licenses)
     singles = [p for p in (state.chat_template, state.mmproj) if p is not None]
     _check_roles([*weights, *licenses, *singles], state.report)
