@@ -8,6 +8,7 @@ fails.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,8 +33,9 @@ def plan(
     diagnostics show for the Modelfile (default: the path as given).
     """
     path = Path(modelfile)
+    shown = display or str(modelfile)
     try:
-        parsed = read_modelfile(path, display=display or str(modelfile))
+        parsed = read_modelfile(path, display=shown)
     except FileNotFoundError:
         raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
     except IsADirectoryError:
@@ -44,6 +46,7 @@ def plan(
         build_args=build_args,
         reference=reference,
         created=created,
+        context_display=str(context) if context is not None else posixpath.dirname(shown),
     )
 
 

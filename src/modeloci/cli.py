@@ -89,6 +89,22 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
         print_build(result)
 
 
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def inspect(path: Path, as_json: bool) -> None:
+    """Show what a GGUF file, a safetensors file or a model folder holds (reads headers only)."""
+    from modeloci.ops.inspect import inspect_model
+
+    report = inspect_model(path)
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    else:
+        from modeloci.render import print_model_report
+
+        print_model_report(report)
+
+
 def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None):
     from modeloci.api import plan as make_plan
     from modeloci.reference import normalise_tag

@@ -7,6 +7,9 @@ from rich.table import Table
 
 from modeloci.builder import BuildResult
 from modeloci.compiler.model import BaseSource, BuildPlan
+from modeloci.ops.inspect import ModelReport
+
+_SHOWN_VALUE = 70
 
 
 def human_size(size: int) -> str:
@@ -50,6 +53,8 @@ def print_plan(plan: BuildPlan, console: Console | None = None) -> None:
     if plan.reference:
         console.print(f"name:    {plan.reference}")
     console.print(f"created: {plan.created or '(not set)'}")
+    for note in plan.notes:
+        console.print(f"note:    {note}")
 
 
 def print_build(result: BuildResult, console: Console | None = None) -> None:
@@ -59,3 +64,36 @@ def print_build(result: BuildResult, console: Console | None = None) -> None:
     if result.reference:
         console.print(f"name:   {result.reference}")
     console.print(f"digest: {result.manifest.digest}")
+
+
+def _shorten(text: str | None) -> str:
+    if text is None:
+        return "(not decoded)"
+    flat = text.replace("\n", "\\n")
+    return flat if len(flat) <= _SHOWN_VALUE else flat[: _SHOWN_VALUE - 1] + "…"
+
+
+def print_model_report(report: ModelReport, console: Console | None = None) -> None:
+    console = console or _console()
+    kind = "projector" if report.projector else (report.format or report.kind)
+    console.print(f"[bold]{report.path}[/bold]: {kind}" + (f", GGUF v{report.gguf_version}" if report.gguf_version else ""))
+    for key in ("architecture", "parameters", "quantization", "size", "context_size"):
+        if key in report.config:
+            console.print(f"{key + ':':14}{report.config[key]}")
+    console.print(f"{'tensors:':14}{report.tensor_count} ({report.parameter_count} parameters)")
+    if report.files:
+        table = Table(box=None, pad_edge=False, show_edge=False, title_justify="left")
+        for column in ("file", "kind", "size"):
+            table.add_column(column, justify="right" if column == "size" else "left", overflow="fold")
+        for entry in report.files:
+            table.add_row(entry.path, entry.kind, human_size(entry.size))
+        console.print(table)
+    if report.metadata:
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        for column in ("key", "type", "value"):
+            table.add_column(column, overflow="fold")
+        for entry in report.metadata:
+            table.add_row(entry.key, entry.type, _shorten(entry.value))
+        console.print(table)
+    for problem in report.problems:
+        console.print(f"problem: {problem}")

@@ -11,11 +11,19 @@ from modeloci import api
 from modeloci.compiler import Role, compile_plan
 from modeloci.errors import ModelfileError
 from modeloci.modelfile import parse_modelfile
+from tests import factories
 
 
 def _tree(root: Path, files: dict[str, bytes | str]) -> None:
+    """Write files; ``.gguf`` and ``.safetensors`` names get small valid files of that format."""
     for name, data in files.items():
         path = root / name
+        if name.endswith(".gguf"):
+            factories.gguf(path, metadata=[("general.name", factories.STRING, str(data))])
+            continue
+        if name.endswith(".safetensors"):
+            factories.safetensors(path)
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data.encode() if isinstance(data, str) else data)
 
@@ -78,10 +86,10 @@ def test_build_args_override_defaults_and_defaults_use_earlier_args(tmp_path: Pa
 
 
 def test_symlink_inside_the_context_is_followed_and_keeps_its_name(tmp_path: Path) -> None:
-    _tree(tmp_path, {"blobs/abc": b"weights"})
+    factories.gguf(tmp_path / "blobs" / "abc")
     os.symlink("blobs/abc", tmp_path / "model.gguf")
     plan = _plan(tmp_path, "FROM scratch\nWEIGHTS model.gguf\n")
-    assert _paths(plan) == ["model.gguf"] and plan.layers[0].size == 7
+    assert _paths(plan) == ["model.gguf"] and plan.layers[0].size == (tmp_path / "blobs" / "abc").stat().st_size
 
 
 def test_context_option_moves_the_root(tmp_path: Path) -> None:
@@ -94,19 +102,21 @@ def test_from_base_merges_by_role(tmp_path: Path) -> None:
     _tree(tmp_path, {"base/w.gguf": b"w", "base/t.jinja": "t", "base/LICENSE": "L",
                      "base/Modelfile": "FROM scratch\nWEIGHTS w.gguf\nCHAT_TEMPLATE t.jinja\nLICENSE LICENSE\n"
                                        "CONFIG context_size=100\nLABEL a=1 b=2\n",
-                     "new/w2.gguf": b"w2", "new/NOTICE": "N", "new/p.gguf": b"p"})
+                     "new/w2.gguf": b"w2", "new/NOTICE": "N"})
+    factories.mmproj(tmp_path / "new" / "p.gguf")
     api.build(tmp_path / "base" / "Modelfile", tmp_path / "new" / "base.tar")
     kept = _plan(tmp_path / "new", "FROM base.tar\nMMPROJ p.gguf\nLICENSE NOTICE\nLABEL b=3\n")
     assert [(layer.role.value, layer.filepath, layer.source.kind) for layer in kept.layers] == [
         ("weights", "w.gguf", "base"), ("license", "LICENSE", "base"), ("license", "NOTICE", "file"),
         ("chat_template", "t.jinja", "base"), ("mmproj", "p.gguf", "file")]
-    assert kept.config == {"format": "gguf", "context_size": 100}
+    assert kept.config["context_size"] == 100 and kept.config["gguf"]["general.name"] == "b'w'"
     assert kept.labels == {"a": "1", "b": "3"}
     replaced = _plan(tmp_path / "new", "FROM base.tar\nWEIGHTS w2.gguf\n")
     assert [(layer.filepath, layer.source.kind) for layer in replaced.layers][0] == ("w2.gguf", "file")
-    # The base's context size came from its weights' era: dropped, with a warning saying so.
-    assert replaced.config == {"format": "gguf"}
-    assert [w.code for w in replaced.warnings] == ["MF100"]
+    # Metadata comes from the new weights; the base's context size went with its weights, with a warning.
+    assert replaced.config["gguf"]["general.name"] == "b'w2'" and "context_size" not in replaced.config
+    assert [(w.code, w.detail) for w in replaced.warnings] == [
+        ("MF100", "config fields taken from the old weights are dropped: context_size")]
 
 
 def test_from_base_keeps_the_base_config_media_type(tmp_path: Path) -> None:

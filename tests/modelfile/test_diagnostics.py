@@ -34,6 +34,7 @@ import pytest
 from modeloci.diagnostics import render
 from modeloci.errors import ModelfileError
 from modeloci.modelfile import parse_modelfile
+from tests import factories
 from modeloci.modelfile.codes import CODES
 
 from modeloci.compiler import compile_plan
@@ -49,7 +50,7 @@ CASE_BUILD_ARGS: dict[str, dict[str, str]] = {
 _CODE_IN_TEXT = re.compile(r"^(?:error|warning)\[(MF\d{3})\]", re.MULTILINE)
 _LOCATION = re.compile(r"^ *--> Modelfile:(\d+):(\d+)$", re.MULTILINE)
 
-GGUF = b"GGUF placeholder\n"
+GGUF = factories.gguf_bytes()  # a small valid GGUF: files named by WEIGHTS are read at plan time
 BOM = b"\xef\xbb\xbf"
 
 

@@ -30,6 +30,7 @@ _ROLE_OF = {
     MediaType.DOCKER_LICENSE: Role.LICENSE,
     MediaType.DOCKER_CHAT_TEMPLATE: Role.CHAT_TEMPLATE,
     MediaType.DOCKER_MMPROJ: Role.MMPROJ,
+    MediaType.DOCKER_MODEL_FILE: Role.MODEL_FILE,
 }
 
 

@@ -22,6 +22,7 @@ class Role(StrEnum):
     """What a layer is for; the format maps each role to a media type."""
 
     WEIGHTS = "weights"
+    MODEL_FILE = "model_file"
     LICENSE = "license"
     CHAT_TEMPLATE = "chat_template"
     MMPROJ = "mmproj"
@@ -77,6 +78,7 @@ class BuildPlan(BaseModel):
     created: str | None = None
     mtime: str
     reference: str | None = None
+    notes: list[str] = Field(default_factory=list)
     context: Path = Field(exclude=True)
     base_path: Path | None = Field(default=None, exclude=True)
     created_epoch: int | None = Field(default=None, exclude=True)

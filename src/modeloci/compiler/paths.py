@@ -87,6 +87,26 @@ class BuildContext:
             report.add(codes.glob_matches_nothing(report.file, span, word.text, self._nearby(rel)))
         return files
 
+    def find(self, rel: str) -> ContextFile | None:
+        """The regular file at context-relative ``rel`` if it exists inside the context, quietly."""
+        full = self.root / rel
+        if not os.path.isfile(full) or not self.contains(full):
+            return None
+        return ContextFile(rel, full, os.stat(full).st_size)
+
+    def walk(self, folder: str, span: Span, report: Report) -> list[ContextFile]:
+        """Every regular file under ``folder`` (context-relative), sorted; hidden entries and
+        symlinked folders are skipped, symlinked files must stay inside the context."""
+        files: list[ContextFile] = []
+        prefix = "" if folder == "." else folder + "/"
+        for rel in self._glob(self.root / folder, prefix, ["**", "*"]) if folder else []:
+            full = self.root / rel
+            if not self.contains(full):
+                report.add(codes.symlink_escapes(report.file, span, rel, self._escaping_link(rel)))
+            elif os.path.isfile(full):
+                files.append(ContextFile(rel, full, os.stat(full).st_size))
+        return sorted(files, key=lambda f: f.rel)
+
     def _literal(self, rel: str, shown: str, span: Span, report: Report, *, keyword: str, allow_dir: bool) -> ContextFile | None:
         full = self.root / rel
         if not os.path.exists(full):
@@ -97,7 +117,8 @@ class BuildContext:
             return None
         info = os.stat(full)
         if stat.S_ISDIR(info.st_mode) and not allow_dir:
-            report.add(codes.is_directory(report.file, span, shown, keyword))
+            inside = [f"{rel}/{e.name}" for e in _entries(full, hidden=False) if e.is_file()]
+            report.add(codes.is_directory(report.file, span, shown, keyword, inside))
             return None
         if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
             report.add(codes.not_regular_file(report.file, span, shown))

@@ -40,6 +40,7 @@ WEIGHT_MEDIA_TYPES = {
     "dduf": MediaType.DOCKER_DDUF,
 }
 ROLE_MEDIA_TYPES = {
+    "model_file": MediaType.DOCKER_MODEL_FILE,
     "license": MediaType.DOCKER_LICENSE,
     "chat_template": MediaType.DOCKER_CHAT_TEMPLATE,
     "mmproj": MediaType.DOCKER_MMPROJ,

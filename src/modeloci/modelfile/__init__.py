@@ -57,8 +57,22 @@ def read_modelfile(path: Path, *, display: str | None = None) -> Modelfile:
     return parse_modelfile(path.read_bytes(), path=display or str(path))
 
 
-def raise_for_errors(modelfile: Modelfile, extra: list[Diagnostic] | None = None) -> None:
-    """Raise one :class:`ModelfileError` carrying every error, if there is any."""
-    diagnostics = sorted([*modelfile.diagnostics, *(extra or [])], key=Diagnostic.sort_key)
+def raise_for_errors(
+    modelfile: Modelfile, extra: list[Diagnostic] | None = None, *, sources: dict[str, str] | None = None
+) -> None:
+    """Raise one :class:`ModelfileError` carrying every error, if there is any.
+
+    ``sources`` adds the texts of other files diagnostics point into (chat templates).
+    """
+    diagnostics = sorted([*modelfile.diagnostics, *(extra or [])], key=_order(modelfile.path))
     if any(d.is_error for d in diagnostics):
-        raise ModelfileError(diagnostics, {modelfile.path: modelfile.text})
+        raise ModelfileError(diagnostics, {**(sources or {}), modelfile.path: modelfile.text})
+
+
+def _order(modelfile: str):
+    """The Modelfile's own diagnostics first, in line order, then those of other files."""
+
+    def key(diagnostic: Diagnostic) -> tuple[bool, tuple[str, int, int, str]]:
+        return (diagnostic.file != modelfile, diagnostic.sort_key())
+
+    return key

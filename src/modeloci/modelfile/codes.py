@@ -58,7 +58,21 @@ CODES: dict[str, str] = {
     "MF056": "a model with no weights",
     "MF057": "a FROM base that is not a readable model archive",
     "MF058": "a FROM base in a format this build cannot extend",
+    "MF059": "a WEIGHTS folder with no weights files in it",
+    "MF060": "a GGUF file whose header cannot be read",
+    "MF061": "a GGUF shard set with a shard missing",
+    "MF062": "a GGUF shard whose split.no or split.count disagrees with its name",
+    "MF063": "a safetensors file whose header cannot be read",
+    "MF064": "a safetensors shard set or index that does not match the files",
+    "MF065": "an MMPROJ file that is not a GGUF projector",
+    "MF066": "a chat template with a syntax error",
+    "MF067": "a chat template that fails to render a standard conversation",
+    "MF068": "a chat template that is not UTF-8 text",
+    "MF069": "a config.json that cannot be read",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
+    "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
+    "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
+    "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
 }
 
 
@@ -269,9 +283,10 @@ def glob_matches_nothing(file: str, span: Span, pattern: str, nearby: Sequence[s
               hint="check the pattern; `*` does not match `/` or a leading `.`; use `**/` to match folders")
 
 
-def is_directory(file: str, span: Span, path: str, keyword: str) -> Diagnostic:
-    return _d("MF050", f"`{path}` is a directory", file, span, label="expected a file",
-              hint=f"name the files inside it, for example `{keyword} {path.rstrip('/')}/*.gguf`")
+def is_directory(file: str, span: Span, path: str, keyword: str, inside: Sequence[str]) -> Diagnostic:
+    examples = ", ".join(f"`{keyword} {name}`" for name in inside[:2])
+    hint = f"name a file inside it, for example {examples}" if inside else "the folder is empty; name a file"
+    return _d("MF050", f"`{path}` is a directory", file, span, label="expected a file", hint=hint)
 
 
 def not_regular_file(file: str, span: Span, path: str) -> Diagnostic:
@@ -316,6 +331,76 @@ def unsupported_base(file: str, span: Span, path: str, found: str) -> Diagnostic
     return _d("MF058", f"Base `{path}` is not in Docker model format", file, span, label="unsupported format",
               detail=f"its config media type is `{found}`",
               hint="this version builds on Docker model artifacts made by modeloci or Docker Model Runner")
+
+
+def folder_without_weights(file: str, span: Span, path: str) -> Diagnostic:
+    return _d("MF059", f"No weights in folder `{path}`", file, span, label="no *.safetensors here",
+              hint="a WEIGHTS folder is a Hugging Face style model folder; name GGUF files directly")
+
+
+def unreadable_gguf(file: str, span: Span, path: str, reason: str) -> Diagnostic:
+    return _d("MF060", f"Cannot read GGUF file `{path}`", file, span, label="not a readable GGUF file",
+              detail=reason, hint="check that the file is complete; re-download or re-convert it")
+
+
+def missing_shard(file: str, span: Span, missing: str, found: int, total: int) -> Diagnostic:
+    return _d("MF061", f"Shard `{missing}` is missing", file, span, label=f"found {found} of {total} shards",
+              hint="every shard of a split model must be in the build context")
+
+
+def shard_mismatch(file: str, span: Span, path: str, reason: str) -> Diagnostic:
+    return _d("MF062", f"Shard `{path}` does not match its name", file, span, label="inconsistent shard", detail=reason,
+              hint="shards must keep the names gguf-split gave them")
+
+
+def unreadable_safetensors(file: str, span: Span, path: str, reason: str) -> Diagnostic:
+    return _d("MF063", f"Cannot read safetensors file `{path}`", file, span, label="not a readable safetensors file",
+              detail=reason, hint="check that the file is complete; re-download it")
+
+
+def safetensors_set(file: str, span: Span, reason: str) -> Diagnostic:
+    return _d("MF064", "Safetensors files do not form a complete model", file, span, label="incomplete", detail=reason,
+              hint="every shard named by the index (and no other) must be packaged")
+
+
+def not_a_projector(file: str, span: Span, path: str, what: str) -> Diagnostic:
+    return _d("MF065", f"`{path}` is not a multimodal projector", file, span, label="not a projector",
+              detail=f"it is {what}", hint="MMPROJ takes a GGUF projector (general.type `mmproj`, or architecture `clip`)")
+
+
+def template_syntax(file: str, span: Span, message: str) -> Diagnostic:
+    return _d("MF066", "Syntax error in chat template", file, span, label=message,
+              hint="chat templates are Jinja, rendered as Hugging Face transformers does")
+
+
+def template_render(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
+    return _d("MF067", f"Chat template `{path}` fails {conversation}", file, span, label="fails to render",
+              detail=message, hint="runtimes render this template for every request; fix it or choose another")
+
+
+def template_not_text(file: str, span: Span, path: str) -> Diagnostic:
+    return _d("MF068", f"Chat template `{path}` is not UTF-8 text", file, span, label="not text",
+              hint="a chat template is a Jinja text file")
+
+
+def bad_hf_config(file: str, span: Span, path: str, reason: str) -> Diagnostic:
+    return _d("MF069", f"Cannot read `{path}`", file, span, label="unreadable config.json", detail=reason)
+
+
+def template_raises(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
+    return warning("MF101", f"Chat template `{path}` refuses {conversation}", file, span, label="raises on purpose",
+                   detail=f"it raises: {message}", hint="runtimes will report this error for such requests")
+
+
+def template_differs(file: str, span: Span, weights: str) -> Diagnostic:
+    return warning("MF102", "CHAT_TEMPLATE differs from the template in the weights", file, span,
+                   label="this template wins", detail=f"`{weights}` carries another tokenizer.chat_template",
+                   hint="runtimes use the CHAT_TEMPLATE layer; drop CHAT_TEMPLATE to keep the embedded one")
+
+
+def template_replaces_folder(file: str, span: Span, replaced: str) -> Diagnostic:
+    return warning("MF103", "CHAT_TEMPLATE replaces the folder's chat template", file, span, label="this template wins",
+                   detail=f"`{replaced}` from the WEIGHTS folder is left out")
 
 
 def base_metadata_dropped(file: str, span: Span, fields: Sequence[str]) -> Diagnostic:

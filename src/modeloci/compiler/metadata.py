@@ -1,0 +1,222 @@
+"""Knowing the model at plan time: headers, shard sets, the projector and the chat template.
+
+Only headers are read (GGUF through a memory map, safetensors through their
+JSON prefix), never tensor data, so planning a 100 GB model reads kilobytes.
+What the headers say becomes Docker config fields in ``state.derived``; what
+is wrong becomes diagnostics; what a user should know becomes plan notes.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from modeloci.compiler.assemble import WEIGHT_FORMATS, weights_order
+from modeloci.compiler.state import Planned, State
+from modeloci.diagnostics import Span, span_of
+from modeloci.formats import docker_meta as meta
+from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
+from modeloci.model.ggufset import set_members, shard_name, split_problem
+from modeloci.model.hfdir import (
+    HFConfig,
+    HFConfigError,
+    check_index,
+    check_safetensors_shards,
+    read_hf_config,
+    read_safetensors_index,
+)
+from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
+from modeloci.model.templates import check_chat_template
+from modeloci.modelfile import codes
+
+def read_model(state: State) -> None:
+    """Read and check every model file the plan names; fill ``state.derived`` and ``state.notes``."""
+    embedded: tuple[str, str] | None = None
+    formats = {WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower()) for p in state.weights}
+    if len(formats) == 1:  # unknown or mixed formats are reported when the layers are laid out
+        fmt = formats.pop()
+        if fmt == "gguf":
+            _expand_gguf_shards(state)
+            headers = _gguf_headers(state)
+            if headers:
+                state.derived = meta.gguf_fields(headers)
+                template = meta.merged_metadata(headers).get("tokenizer.chat_template")
+                if isinstance(template, str) and template.strip():
+                    embedded = (template, state.weights[0].file.rel)
+        elif fmt == "safetensors":
+            state.derived = _safetensors_fields(state)
+        elif fmt == "dduf":
+            state.derived = _dduf_fields(state)
+    if state.mmproj is not None:
+        _check_mmproj(state.mmproj, state)
+    _check_template(state, embedded)
+
+
+# GGUF ------------------------------------------------------------------------------------------
+
+
+def _expand_gguf_shards(state: State) -> None:
+    """Naming one shard stands for its whole set; every member must exist."""
+    present = {p.file.rel for p in state.weights}
+    reported: set[str] = set()
+    for p in list(state.weights):
+        shard = shard_name(p.file.rel)
+        if shard is None or shard.pattern in reported:
+            continue
+        members = set_members(shard)
+        found = [rel for rel in members if rel in present or state.context.find(rel)]
+        for rel in members:
+            if rel not in found:
+                reported.add(shard.pattern)
+                state.report.add(codes.missing_shard(state.report.file, p.span, rel, len(found), shard.total))
+            elif rel not in present:
+                file = state.context.find(rel)
+                assert file is not None
+                state.weights.append(state.planned(file, p.role, p.span, p.keyword))
+                present.add(rel)
+    state.weights.sort(key=weights_order)
+
+
+def _gguf_headers(state: State) -> list[GGUFHeader]:
+    headers: list[GGUFHeader] = []
+    for p in sorted(state.weights, key=weights_order):
+        header = _read_gguf(p, state)
+        if header is None:
+            continue
+        problem = split_problem(p.file.rel, header)
+        if problem:
+            state.report.add(codes.shard_mismatch(state.report.file, p.span, p.file.rel, problem))
+        headers.append(header)
+    return headers if len(headers) == len(state.weights) else []
+
+
+def _read_gguf(p: Planned, state: State) -> GGUFHeader | None:
+    try:
+        return read_gguf_header(p.file.path)
+    except GGUFError as exc:
+        state.report.add(codes.unreadable_gguf(state.report.file, p.span, p.file.rel, exc.message))
+    except OSError as exc:
+        state.report.add(codes.unreadable_gguf(state.report.file, p.span, p.file.rel, exc.strerror or str(exc)))
+    return None
+
+
+# safetensors and DDUF --------------------------------------------------------------------------
+
+
+def _safetensors_fields(state: State) -> dict[str, object]:
+    weights = sorted(state.weights, key=weights_order)
+    headers: list[SafetensorsHeader] = []
+    for p in weights:
+        try:
+            headers.append(read_safetensors_header(p.file.path))
+        except SafetensorsError as exc:
+            state.report.add(codes.unreadable_safetensors(state.report.file, p.span, p.file.rel, exc.message))
+        except OSError as exc:
+            state.report.add(codes.unreadable_safetensors(state.report.file, p.span, p.file.rel, exc.strerror or str(exc)))
+    span = weights[0].span
+    for problem in check_safetensors_shards([p.file.rel for p in weights]):
+        state.report.add(codes.safetensors_set(state.report.file, span, problem.message))
+    _check_indexes(weights, state)
+    if len(headers) != len(weights):
+        return {}
+    return meta.safetensors_fields(headers, sum(p.file.size for p in weights), _hf_config(weights[0], state))
+
+
+def _check_indexes(weights: list[Planned], state: State) -> None:
+    """Each ``*.safetensors.index.json`` beside the weights must match the shards packaged."""
+    folders = sorted({posixpath.dirname(p.file.rel) for p in weights})
+    for folder in folders:
+        present = [posixpath.basename(p.file.rel) for p in weights if posixpath.dirname(p.file.rel) == folder]
+        directory = state.context.root / folder
+        for index_path in sorted(directory.glob("*.safetensors.index.json")):
+            try:
+                index = read_safetensors_index(index_path)
+            except (SafetensorsError, OSError) as exc:
+                reason = exc.message if isinstance(exc, SafetensorsError) else exc.strerror or str(exc)
+                state.report.add(codes.safetensors_set(state.report.file, weights[0].span, f"{index_path.name}: {reason}"))
+                continue
+            for problem in check_index(index, present):
+                state.report.add(codes.safetensors_set(state.report.file, weights[0].span, f"{index_path.name}: {problem.message}"))
+
+
+def _hf_config(first: Planned, state: State) -> HFConfig | None:
+    rel = posixpath.join(posixpath.dirname(first.file.rel), "config.json")
+    found = state.context.find(rel)
+    if found is None:
+        return None
+    try:
+        return read_hf_config(found.path)
+    except (HFConfigError, OSError) as exc:
+        reason = exc.message if isinstance(exc, HFConfigError) else exc.strerror or str(exc)
+        state.report.add(codes.bad_hf_config(state.report.file, first.span, rel, reason))
+        return None
+
+
+def _dduf_fields(state: State) -> dict[str, object]:
+    first = sorted(state.weights, key=weights_order)[0]
+    return meta.dduf_fields(Path(first.file.rel).name, sum(p.file.size for p in state.weights))
+
+
+# Projector and chat template --------------------------------------------------------------------
+
+
+def _check_mmproj(p: Planned, state: State) -> None:
+    try:
+        header = read_gguf_header(p.file.path)
+    except (GGUFError, OSError) as exc:
+        reason = exc.message if isinstance(exc, GGUFError) else f"unreadable: {exc.strerror or exc}"
+        state.report.add(codes.not_a_projector(state.report.file, p.span, p.file.rel, reason))
+        return
+    kind, architecture = header.get("general.type"), header.get("general.architecture")
+    if kind in ("mmproj", "projector") or architecture == "clip":
+        return
+    what = f"a `{architecture}` {kind or 'model'}" if architecture else "a GGUF file without general.architecture"
+    if kind:
+        what += f" (general.type `{kind}`)"
+    state.report.add(codes.not_a_projector(state.report.file, p.span, p.file.rel, what))
+
+
+def _check_template(state: State, embedded: tuple[str, str] | None) -> None:
+    chosen = state.chat_template or (state.folder_templates[0] if len(state.folder_templates) == 1 else None)
+    if chosen is None:
+        if embedded is not None and not state.folder_templates:
+            state.notes.append(
+                f"The weights carry a chat template (tokenizer.chat_template in {embedded[1]}); "
+                "with no CHAT_TEMPLATE, runtimes use it."
+            )
+        return
+    try:
+        text = chosen.file.path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        state.report.add(codes.template_not_text(state.report.file, chosen.span, chosen.file.rel))
+        return
+    display = posixpath.join(state.context_display, chosen.file.rel) if state.context_display else chosen.file.rel
+    failures: dict[tuple[str, str], list[str]] = {}
+    for problem in check_chat_template(text):
+        conversation = problem.conversation or "a conversation"
+        if problem.kind == "syntax":
+            state.sources[display] = text
+            state.report.add(codes.template_syntax(display, _line_span(text, problem.line or 1), problem.message))
+        else:
+            # One diagnostic per distinct failure, naming every conversation it happens in.
+            failures.setdefault((problem.kind, problem.message), []).append(conversation)
+    for (kind, message), conversations in failures.items():
+        where = _join(conversations)
+        make = codes.template_raises if kind == "raised" else codes.template_render
+        state.report.add(make(state.report.file, chosen.span, chosen.file.rel, where, message))
+    if state.chat_template is not None and embedded is not None and meta.go_trim(embedded[0]) != meta.go_trim(text):
+        state.report.add(codes.template_differs(state.report.file, state.chat_template.span, embedded[1]))
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _line_span(text: str, line: int) -> Span:
+    """The span of a template line's text (leading blanks excluded), for the caret."""
+    lines = text.split("\n")
+    line = max(1, min(line, len(lines)))
+    start = sum(len(item) + 1 for item in lines[: line - 1])
+    content = lines[line - 1]
+    indent = len(content) - len(content.lstrip())
+    return span_of(text, start + indent, start + max(len(content.rstrip()), indent + 1))

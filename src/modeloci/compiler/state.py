@@ -1,0 +1,56 @@
+"""What the compiler gathers while it walks a Modelfile: files with roles, settings, the base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modeloci.compiler.args import ArgScope
+from modeloci.compiler.base import Base
+from modeloci.compiler.model import Role
+from modeloci.compiler.paths import BuildContext, ContextFile
+from modeloci.diagnostics import Span
+from modeloci.modelfile.directives import Report
+
+
+@dataclass
+class Planned:
+    """A context file given a role by a directive.
+
+    ``layer_path`` is the file's path inside the artifact: relative to the
+    folder it was named from (a ``WEIGHTS`` folder, or the file's own folder).
+    """
+
+    file: ContextFile
+    role: Role
+    span: Span
+    keyword: str
+    layer_path: str
+
+    @property
+    def line(self) -> int:
+        return self.span.start.line
+
+
+@dataclass
+class State:
+    context: BuildContext
+    args: ArgScope
+    report: Report
+    mtime: int = 0
+    context_display: str = ""
+    base: Base | None = None
+    from_span: Span | None = None
+    weights: list[Planned] = field(default_factory=list)
+    licenses: list[Planned] = field(default_factory=list)
+    model_files: list[Planned] = field(default_factory=list)
+    folder_templates: list[Planned] = field(default_factory=list)
+    chat_template: Planned | None = None
+    mmproj: Planned | None = None
+    config: dict[str, object] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    derived: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def planned(self, file: ContextFile, role: Role, span: Span, keyword: str, layer_path: str | None = None) -> Planned:
+        return Planned(file, role, span, keyword, layer_path or file.rel.rsplit("/", 1)[-1])

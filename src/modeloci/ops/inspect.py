@@ -1,0 +1,178 @@
+"""``inspect`` of model files: what a GGUF file, a safetensors file or a model folder holds.
+
+Only headers are read. The summary carries the config fields Docker Model
+Runner would derive (the same functions the compiler uses) and the header
+metadata, as typed data for the CLI's table and ``--json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from modeloci.errors import UsageError
+from modeloci.formats import docker_meta as meta
+from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_header
+from modeloci.model.ggufset import set_members, shard_name
+from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
+from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
+
+
+class FileEntry(BaseModel):
+    path: str
+    kind: str
+    size: int
+
+
+class MetadataEntry(BaseModel):
+    key: str
+    type: str
+    value: str | None = Field(description="the value as text; None for large arrays, which are not decoded")
+
+
+class ModelReport(BaseModel):
+    """What a model file or folder holds."""
+
+    path: str
+    kind: Literal["gguf", "safetensors", "folder"]
+    format: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Docker config fields derived from the weights")
+    parameter_count: int = 0
+    tensor_count: int = 0
+    gguf_version: int | None = None
+    projector: bool = False
+    files: list[FileEntry] = Field(default_factory=list)
+    metadata: list[MetadataEntry] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+def inspect_model(path: Path) -> ModelReport:
+    """Summarise a ``.gguf`` file (with its shard set), a ``.safetensors`` file, or a model folder."""
+    if path.is_dir():
+        return _folder(path)
+    if not path.is_file():
+        raise UsageError(f"`{path}` not found", hint="inspect takes a .gguf or .safetensors file, or a model folder")
+    suffix = path.suffix.lower()
+    if suffix == ".gguf":
+        return _gguf(path)
+    if suffix == ".safetensors":
+        return _safetensors([path], path, [])
+    raise UsageError(f"`{path}` is not a model file", hint="inspect takes a .gguf or .safetensors file, or a model folder")
+
+
+def _gguf(path: Path) -> ModelReport:
+    shard = shard_name(path.name)
+    paths = [path.parent / Path(rel).name for rel in set_members(shard)] if shard else [path]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        paths = [path]
+    headers = [_read_gguf(p) for p in paths]
+    first = headers[0]
+    report = ModelReport(
+        path=str(path),
+        kind="gguf",
+        format="gguf",
+        config=meta.gguf_fields(headers),
+        parameter_count=sum(h.parameter_count for h in headers),
+        tensor_count=sum(len(h.tensors) for h in headers),
+        gguf_version=first.version,
+        projector=_is_projector(first),
+        files=[FileEntry(path=p.name, kind="gguf", size=h.file_size) for p, h in zip(paths, headers, strict=True)],
+        metadata=_metadata(first),
+    )
+    report.problems += [f"shard `{name}` is missing" for name in missing]
+    return report
+
+
+def _read_gguf(path: Path) -> GGUFHeader:
+    try:
+        return read_gguf_header(path)
+    except GGUFError as exc:
+        raise UsageError(f"cannot read GGUF file `{path}`: {exc.message}") from exc
+
+
+def _is_projector(header: GGUFHeader) -> bool:
+    return header.get("general.type") in ("mmproj", "projector") or header.get("general.architecture") == "clip"
+
+
+def _metadata(header: GGUFHeader) -> list[MetadataEntry]:
+    entries = []
+    for key, value in header.metadata.items():
+        kind = value.type.name.lower()
+        if value.type is ValueType.ARRAY and value.element_type is not None:
+            kind = f"{value.element_type.name.lower()}[{value.count}]"
+        entries.append(MetadataEntry(key=key, type=kind, value=meta.gguf_value_text(value)))
+    return entries
+
+
+def _safetensors(paths: list[Path], shown: Path, files: list[FileEntry]) -> ModelReport:
+    headers: list[SafetensorsHeader] = []
+    for path in paths:
+        try:
+            headers.append(read_safetensors_header(path))
+        except SafetensorsError as exc:
+            raise UsageError(f"cannot read safetensors file `{path}`: {exc.message}") from exc
+    hf = None
+    config_json = paths[0].parent / "config.json"
+    if config_json.is_file():
+        try:
+            hf = read_hf_config(config_json)
+        except HFConfigError:
+            hf = None
+    total = sum(p.stat().st_size for p in paths)
+    metadata = {k: v for h in headers for k, v in h.metadata.items()}
+    return ModelReport(
+        path=str(shown),
+        kind="folder" if shown.is_dir() else "safetensors",
+        format="safetensors",
+        config=meta.safetensors_fields(headers, total, hf),
+        parameter_count=sum(h.parameter_count for h in headers),
+        tensor_count=sum(len(h.tensors) for h in headers),
+        files=files or [FileEntry(path=p.name, kind="weights", size=p.stat().st_size) for p in paths],
+        metadata=[MetadataEntry(key=k, type="string", value=v) for k, v in metadata.items()],
+    )
+
+
+def _folder(path: Path) -> ModelReport:
+    entries = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+    ggufs = [p for p in entries if p.suffix.lower() == ".gguf" and p.parent == path]
+    if ggufs:
+        models = [p for p in ggufs if not _is_projector(_read_gguf(p))] or ggufs
+        report = _gguf(next((p for p in models if _first_of_set(p)), models[0]))
+        report.path, report.kind = str(path), "folder"
+        report.files = [_entry(path, p) for p in entries if p.suffix.lower() == ".gguf" or classify(_rel(path, p))]
+        return report
+    files = []
+    for p in entries:
+        kind = classify(p.relative_to(path).as_posix())
+        if kind is not None:
+            files.append(FileEntry(path=p.relative_to(path).as_posix(), kind=kind.value, size=p.stat().st_size))
+    weights = [path / f.path for f in files if f.kind == "weights"]
+    if not weights:
+        raise UsageError(f"no model weights in `{path}`", hint="a model folder holds .gguf or .safetensors files")
+    return _safetensors(weights, path, files)
+
+
+def _rel(folder: Path, path: Path) -> str:
+    return path.relative_to(folder).as_posix()
+
+
+def _entry(folder: Path, path: Path) -> FileEntry:
+    kind = classify(_rel(folder, path))
+    shown = _gguf_kind(path) if path.suffix.lower() == ".gguf" else kind.value if kind else "other"
+    return FileEntry(path=_rel(folder, path), kind=shown, size=path.stat().st_size)
+
+
+def _first_of_set(path: Path) -> bool:
+    shard = shard_name(path.name)
+    return shard is None or shard.number == 1
+
+
+def _gguf_kind(path: Path) -> str:
+    return "mmproj" if _is_projector(_read_gguf(path)) else "weights"
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
