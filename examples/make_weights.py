@@ -118,6 +118,36 @@ def sharded_vision() -> None:
     )
 
 
+def write_safetensors(path: Path, tensors: list[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str]) -> None:
+    """A safetensors file: 8-byte header length, JSON header, then the tensors' bytes."""
+    import json
+
+    sizes = {"BF16": 2, "F32": 4}
+    header: dict[str, object] = {"__metadata__": metadata}
+    data = b""
+    for seed, (name, dtype, shape) in enumerate(tensors):
+        values = _tensor_data(shape, GGML_F32, seed)
+        # BF16 is the top half of F32.
+        blob = b"".join(values[i + 2 : i + 4] for i in range(0, len(values), 4)) if dtype == "BF16" else values
+        assert len(blob) == sizes[dtype] * (len(values) // 4)
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+def hf_safetensors() -> None:
+    folder = HERE / "hf-safetensors" / "tiny-qwen"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_safetensors(
+        folder / "model.safetensors",
+        [("model.embed_tokens.weight", "BF16", (len(VOCAB), 8)), ("model.norm.weight", "BF16", (8,))],
+        {"format": "pt"},
+    )
+
+
 if __name__ == "__main__":
     single_gguf()
     sharded_vision()
+    hf_safetensors()

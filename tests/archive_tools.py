@@ -18,7 +18,7 @@ from modeloci import api
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-EXAMPLE_NAMES = ("single-gguf", "sharded-vision", "rebase")
+EXAMPLE_NAMES = ("single-gguf", "sharded-vision", "rebase", "hf-safetensors")
 
 
 @dataclass

@@ -124,11 +124,32 @@ def test_example_weights_are_what_the_script_makes(tmp_path) -> None:
         (copy / name).mkdir(parents=True)
     (copy / "make_weights.py").write_bytes((EXAMPLES / "make_weights.py").read_bytes())
     subprocess.run([sys.executable, str(copy / "make_weights.py")], check=True)
-    made = sorted(p.relative_to(copy) for p in copy.glob("*/*.gguf"))
-    committed = sorted(p.relative_to(EXAMPLES) for p in EXAMPLES.glob("*/*.gguf"))
-    assert made == committed and len(made) == 4
+
+    def weights(root):
+        return sorted(p.relative_to(root) for p in root.rglob("*") if p.suffix in (".gguf", ".safetensors"))
+
+    made, committed = weights(copy), weights(EXAMPLES)
+    assert made == committed and len(made) == 5
     for rel in made:
         assert (copy / rel).read_bytes() == (EXAMPLES / rel).read_bytes(), rel
+
+
+def test_example_safetensors_are_real_safetensors() -> None:
+    safetensors = pytest.importorskip("safetensors", reason="safetensors is a test dependency: pip install -e '.[test]'")
+    path = EXAMPLES / "hf-safetensors" / "tiny-qwen" / "model.safetensors"
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        assert sorted(f.keys()) == ["model.embed_tokens.weight", "model.norm.weight"]
+        assert f.metadata() == {"format": "pt"}
+
+
+def test_hf_example_is_layer_per_file(built: dict[str, Archive]) -> None:
+    manifest = built["hf-safetensors"].manifest
+    assert manifest["config"]["mediaType"] == "application/vnd.docker.ai.model.config.v0.2+json"
+    paths = [layer["annotations"]["org.cncf.model.filepath"] for layer in manifest["layers"]]
+    assert paths == ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                     "tokenizer_config.json", "LICENSE", "chat_template.jinja"]
+    config = built["hf-safetensors"].config["config"]
+    assert (config["format"], config["architecture"], config["context_size"]) == ("safetensors", "qwen3", 32768)
 
 
 def test_example_weights_are_real_gguf() -> None:

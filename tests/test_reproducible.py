@@ -32,7 +32,7 @@ def test_copies_in_different_places_with_different_metadata_build_identical_arch
         os.umask(old_umask)
     assert first.read_bytes() == second.read_bytes()
     # The disturbance really happened: the second copy's inputs differ on disk.
-    weights = sorted((tmp_path / "b").rglob("*.gguf"))[0]
+    weights = sorted(p for p in (tmp_path / "b").rglob("*") if p.suffix in (".gguf", ".safetensors"))[0]
     assert weights.stat().st_mode & 0o777 == 0o600
 
 

@@ -238,3 +238,22 @@ def test_examples_have_metadata_from_their_headers(name: str) -> None:
     plan = api.plan(Path(__file__).resolve().parents[2] / "examples" / name / "Modelfile")
     assert plan.config["architecture"] == "llama"
     assert plan.config["quantization"] in ("MOSTLY_F32", "MOSTLY_F16")
+
+
+CORPUS_TEMPLATES = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "chat-templates"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CORPUS_TEMPLATES.glob("*.jinja")) or ["(corpus absent)"])
+def test_every_corpus_template_is_accepted_by_a_build(tmp_path: Path, name: str) -> None:
+    if not CORPUS_TEMPLATES.is_dir():
+        pytest.skip(f"{CORPUS_TEMPLATES} is absent: the shared corpus is not on this machine")
+    factories.gguf(tmp_path / "model.gguf")
+    (tmp_path / "chat.jinja").write_bytes((CORPUS_TEMPLATES / name).read_bytes())
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS model.gguf\nCHAT_TEMPLATE chat.jinja\n")
+    plan = api.plan(tmp_path / "Modelfile")
+    warnings = sorted(w.summary for w in plan.warnings)
+    if name == "google-gemma-2-2b-it.jinja":
+        assert warnings == ["Chat template `chat.jinja` refuses with a system message",
+                            "Chat template `chat.jinja` refuses with tools"]
+    else:
+        assert warnings == []

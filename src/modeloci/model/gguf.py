@@ -154,10 +154,18 @@ class _Cursor:
         self.pos += length
         return raw.decode("utf-8", errors="replace")
 
-    def skip_string(self, what: str) -> None:
-        length = self.count(f"{what} length")
-        self.need(length, what)
-        self.pos += length
+    def skip_strings(self, count: int, key: str) -> None:
+        """Step over ``count`` strings (a vocabulary, say) without decoding them: the hot loop."""
+        unpack, step = struct.Struct(self.count_format).unpack_from, self.count_size
+        buf, size, pos = self.buf, self.size, self.pos
+        for _ in range(count):
+            if pos + step > size:
+                self.pos = pos
+                self.need(step, f"an element of `{key}`")
+            pos += step + unpack(buf, pos)[0]
+        if pos > size:
+            raise GGUFError(f"truncated: the elements of `{key}` run past the end of the file", self.pos)
+        self.pos = pos
 
     def remaining(self) -> int:
         return self.size - self.pos
@@ -263,8 +271,7 @@ def _array(cursor: _Cursor, key: str, max_items: int, depth: int) -> Value:
     if element is ValueType.STRING:
         if count <= max_items:
             return Value(ValueType.ARRAY, [cursor.string(f"an element of `{key}`") for _ in range(count)], element, count)
-        for _ in range(count):
-            cursor.skip_string(f"an element of `{key}`")
+        cursor.skip_strings(count, key)
         return Value(ValueType.ARRAY, None, element, count)
     for _ in range(count):  # nested arrays: walked, never kept (DMR drops them too)
         _array(cursor, key, 0, depth + 1)

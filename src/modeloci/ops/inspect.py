@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from modeloci.errors import UsageError
+from modeloci.errors import ModelociError, UsageError
 from modeloci.formats import docker_meta as meta
 from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name
@@ -90,7 +90,7 @@ def _read_gguf(path: Path) -> GGUFHeader:
     try:
         return read_gguf_header(path)
     except GGUFError as exc:
-        raise UsageError(f"cannot read GGUF file `{path}`: {exc.message}") from exc
+        raise ModelociError(f"cannot read GGUF file `{path}`: {exc.message}") from exc
 
 
 def _is_projector(header: GGUFHeader) -> bool:
@@ -113,7 +113,7 @@ def _safetensors(paths: list[Path], shown: Path, files: list[FileEntry]) -> Mode
         try:
             headers.append(read_safetensors_header(path))
         except SafetensorsError as exc:
-            raise UsageError(f"cannot read safetensors file `{path}`: {exc.message}") from exc
+            raise ModelociError(f"cannot read safetensors file `{path}`: {exc.message}") from exc
     hf = None
     config_json = paths[0].parent / "config.json"
     if config_json.is_file():
