@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import io
 import json
 import os
 import sys
@@ -14,7 +12,8 @@ import pytest
 
 from modeloci import api
 from modeloci.errors import BuildError
-from modeloci.oci.archive import OciArchiveWriter
+from modeloci.builder import engine
+from modeloci.builder.engine import BlobSource, FileState, copy_range
 from tests.archive_tools import Archive, build_example, copy_example
 
 def _strays(folder: Path) -> list[str]:
@@ -55,16 +54,15 @@ def test_plan_reads_headers_not_weights(tmp_path: Path) -> None:
 def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_path: Path, monkeypatch) -> None:
     output, _ = build_example("single-gguf", tmp_path)
     previous = output.read_bytes()
-    calls = {"n": 0}
-    real = OciArchiveWriter.put_stream
+    real = engine.copy_range
 
-    def fail_on_second_layer(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def fail_on_the_license(source, fd, offset):
+        if source.label == "LICENSE":
             raise BuildError("writing layer LICENSE: no space left on device")
-        return real(self, *args, **kwargs)
+        return real(source, fd, offset)
 
-    monkeypatch.setattr(OciArchiveWriter, "put_stream", fail_on_second_layer)
+    monkeypatch.setattr(engine, "copy_range", fail_on_the_license)
+    monkeypatch.setattr("modeloci.builder.sinks.copy_range", fail_on_the_license)
     with pytest.raises(BuildError):
         api.build(tmp_path / "single-gguf" / "Modelfile", output)
     assert output.read_bytes() == previous
@@ -75,33 +73,27 @@ def test_interrupted_build_keeps_the_previous_output(tmp_path: Path, monkeypatch
     output, _ = build_example("single-gguf", tmp_path)
     previous = output.read_bytes()
 
-    def interrupt(self, *args, **kwargs):
+    def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(OciArchiveWriter, "put_stream", interrupt)
+    monkeypatch.setattr("modeloci.builder.sinks.copy_range", interrupt)
     with pytest.raises(KeyboardInterrupt):
         api.build(tmp_path / "single-gguf" / "Modelfile", output)
     assert output.read_bytes() == previous
     assert _strays(output.parent) == []
 
 
-class _FullDisk(io.BytesIO):
-    """An output that runs out of space after ``limit`` bytes."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def write(self, data) -> int:  # type: ignore[override]
-        if self.tell() + len(data) > self.limit:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return super().write(data)
-
-
-def test_disk_full_names_the_layer() -> None:
-    writer = OciArchiveWriter(_FullDisk(4096))
-    with pytest.raises(BuildError) as info:
-        writer.put_stream(io.BytesIO(b"x" * 100_000), 100_000, label="model.gguf")
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to make a write fail with ENOSPC")
+def test_disk_full_names_the_layer(tmp_path: Path) -> None:
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"x" * 100_000)
+    source = BlobSource(weights, 0, 100_000, "model.gguf", FileState.from_stat(os.stat(weights)))
+    fd = os.open("/dev/full", os.O_WRONLY)
+    try:
+        with pytest.raises(BuildError) as info:
+            copy_range(source, fd, 0)
+    finally:
+        os.close(fd)
     assert info.value.message == "writing layer model.gguf: no space left on device"
 
 
@@ -194,7 +186,9 @@ def test_build_arg_chooses_the_base(tmp_path: Path, cli) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["build"], "error: no output given"),
+    (["build"], "error: give one output: -o OUT.tar or --layout DIR"),
+    (["build", "-o", "x.tar", "--layout", "dir"], "error: give one output: -o OUT.tar or --layout DIR"),
+    (["build", "-o", "x.tar", "--link"], "error: --link only applies to --layout"),
     (["build", "-o", "x.tar", "-t", "Bad Name"], "error: invalid model name `Bad Name`"),
     (["plan", "-f", "nope/Modelfile"], "error: Modelfile `nope/Modelfile` not found"),
     (["plan", "--build-arg", "UNSET_VARIABLE_FOR_TEST"], "error: --build-arg `UNSET_VARIABLE_FOR_TEST` has no value"),

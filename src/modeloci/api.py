@@ -12,7 +12,8 @@ import posixpath
 from collections.abc import Mapping
 from pathlib import Path
 
-from modeloci.builder import BuildResult, build_archive
+from modeloci.builder import BuildResult, build_archive, build_layout
+from modeloci.builder.cache import DigestCache
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
 from modeloci.compiler import BuildPlan, compile_plan
@@ -50,7 +51,21 @@ def plan(
     )
 
 
-def build(modelfile: str | Path, output: str | Path, **options: object) -> BuildResult:
-    """Build the Modelfile into the OCI archive ``output`` (written atomically)."""
+def build(
+    modelfile: str | Path,
+    output: str | Path | None = None,
+    *,
+    layout: str | Path | None = None,
+    cache: bool = True,
+    link: bool = False,
+    **options: object,
+) -> BuildResult:
+    """Build the Modelfile into the OCI archive ``output`` (written atomically), or into the
+    OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
+    if (output is None) == (layout is None):
+        raise UsageError("give one output: an archive path or a layout folder")
     compiled = plan(modelfile, **options)  # type: ignore[arg-type]
-    return build_archive(compiled, Path(output))
+    digests = DigestCache() if cache else None
+    if output is not None:
+        return build_archive(compiled, Path(output), cache=digests)
+    return build_layout(compiled, Path(layout), cache=digests, link=link)  # type: ignore[arg-type]

@@ -1,10 +1,13 @@
 """Writing an output file atomically: all of it, or none of it.
 
 The file is written under a temporary name in the destination's folder (so
-the final rename never crosses filesystems), flushed to disk, given the mode a
-plain ``open()`` would have given it, and renamed over the destination only
-once complete. On any failure, interruption included, the temporary file is
-removed and the previous output is left as it was.
+the final rename never crosses filesystems), given the mode a plain ``open()``
+would have given it, and renamed over the destination only once complete. On
+any failure, interruption included, the temporary file is removed and the
+previous output is left as it was. Readers see the old file or the new one,
+never a part. Data is not fsynced by default (``durable=True`` does): that
+would tie every build of a multi-GB model to the disk's write speed, and
+ext4's default ``auto_da_alloc`` already flushes a file renamed over another.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` when the block ends without error."""
     folder = path.parent
     fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
@@ -36,7 +39,8 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "w+b") as out:
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
             os.fchmod(out.fileno(), 0o666 & ~_umask())
         os.replace(temp, path)
     except BaseException:
@@ -45,7 +49,8 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(folder)
+    if durable:
+        _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:

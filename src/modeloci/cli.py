@@ -70,17 +70,32 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
 @_modelfile_options
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the model as this OCI archive (a tar that is also a Docker Model Runner load archive).")
+@click.option("--layout", type=click.Path(path_type=Path, dir_okay=True, file_okay=False), default=None,
+              help="Write the model into this OCI image layout folder instead (blobs already there are reused).")
+@click.option("--link", is_flag=True,
+              help="With --layout: hard-link weight files into the layout instead of copying them "
+                   "(changing a source file in place then changes the blob).")
+@click.option("--no-cache", is_flag=True, help="Hash every file, without the digest cache.")
 @click.option("--format", "fmt", type=click.Choice(["docker"]), default="docker", show_default=True,
               help="Artifact format.")
-def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
-          created: str | None, as_json: bool, output: Path | None, fmt: str) -> None:
-    """Build a Modelfile into an OCI archive."""
-    if output is None:
-        raise UsageError("no output given", hint="write the archive with `-o model.tar`")
+def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
+          as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool, fmt: str) -> None:
+    """Build a Modelfile into an OCI archive (-o) or an OCI layout folder (--layout)."""
+    if (output is None) == (layout is None):
+        raise UsageError("give one output: -o OUT.tar or --layout DIR",
+                         hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
+    if link and layout is None:
+        raise UsageError("--link only applies to --layout", hint="hard links need a layout folder: add `--layout DIR`")
     compiled = _compile(modelfile, context, build_args, tag, created)
-    from modeloci.builder import build_archive
+    from modeloci.builder import build_archive, build_layout
+    from modeloci.builder.cache import DigestCache
 
-    result = build_archive(compiled, output)
+    cache = None if no_cache else DigestCache()
+    if output is not None:
+        result = build_archive(compiled, output, cache=cache)
+    else:
+        assert layout is not None
+        result = build_layout(compiled, layout, cache=cache, link=link)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

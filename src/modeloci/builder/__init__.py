@@ -1,9 +1,11 @@
 """EXECUTOR: BuildPlan to blobs in a sink, then the config and manifest.
 
-``build`` streams every layer once into the sink (files from the build
-context, blobs from the FROM base, verified against their digests), then
-writes the config and manifest and commits. ``build_archive`` does that into
-an atomically written archive file.
+``build`` hands every layer to the sink at once (files of the build context,
+blobs of the FROM base), which copies and hashes them in parallel; digests
+known from the cache are not computed again, and blobs of the base are
+verified against their digests. Then it writes the config and manifest and
+commits. ``build_archive`` does that into an atomically written tar,
+``build_layout`` into an OCI layout folder.
 """
 
 from __future__ import annotations
@@ -12,26 +14,19 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
 
 from modeloci.atomic import atomic_output
+from modeloci.builder.cache import DigestCache
+from modeloci.builder.engine import BlobSource, FileState
+from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink
+from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.formats import docker
-from modeloci.oci.archive import OciArchiveWriter
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, open_layout
 from modeloci.oci.manifest import Descriptor, manifest_blob
-from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
 
-
-class BlobSink(Protocol):
-    """Where a build's blobs go: an archive today; a layout folder or registry later."""
-
-    def put_stream(self, src: BinaryIO, size: int, *, label: str, expected: Digest | None = None) -> Digest: ...
-
-    def put_bytes(self, data: bytes) -> Digest: ...
-
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None: ...
+__all__ = ["BlobSink", "BuildResult", "build", "build_archive", "build_layout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +44,31 @@ class BuildResult:
             "size": self.output_size,
             "output": str(self.output) if self.output else None,
             "reference": self.reference,
-            "manifest": {"mediaType": self.manifest.media_type, "digest": str(self.manifest.digest), "size": self.manifest.size},
-            "config": {"mediaType": self.config.media_type, "digest": str(self.config.digest), "size": self.config.size},
+            "manifest": _descriptor_json(self.manifest),
+            "config": _descriptor_json(self.config),
             "layers": [
-                {
-                    "mediaType": d.media_type,
-                    "digest": str(d.digest),
-                    "size": d.size,
-                    "path": d.annotations.get(docker.ANNOTATION_FILEPATH),
-                }
-                for d in self.layers
+                {**_descriptor_json(d), "path": d.annotations.get(docker.ANNOTATION_FILEPATH)} for d in self.layers
             ],
         }
 
 
-def build(plan: BuildPlan, sink: BlobSink) -> BuildResult:
+def _descriptor_json(d: Descriptor) -> dict[str, object]:
+    return {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
+
+
+def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) -> BuildResult:
     """Write the plan's layers, config and manifest into ``sink`` and commit it."""
     with ExitStack() as stack:
         base = stack.enter_context(open_layout(plan.base_path)) if plan.base_path else None
-        layers = tuple(_put_layer(layer, plan, sink, base) for layer in plan.layers)
+        sources = [_source(layer, plan, base) for layer in plan.layers]
+    known = [_known(source, cache) for source in sources]
+    digests = sink.put_layers(sources, known)
+    if cache is not None:
+        for source, digest, was_known in zip(sources, digests, known, strict=True):
+            if was_known is None:
+                cache.put(source.state, source.offset, source.size, digest)
+    layers = tuple(Descriptor(layer.media_type, digest, layer.size, layer.annotations)
+                   for layer, digest in zip(plan.layers, digests, strict=True))
     config = docker.config_blob(plan.config_media_type, plan.config, [d.digest for d in layers], created=plan.created_epoch)
     sink.put_bytes(config.data)
     manifest = manifest_blob(config.descriptor(), layers, annotations=plan.labels)
@@ -77,33 +78,57 @@ def build(plan: BuildPlan, sink: BlobSink) -> BuildResult:
     return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
 
 
-def _put_layer(layer: LayerPlan, plan: BuildPlan, sink: BlobSink, base: Layout | None) -> Descriptor:
+def _known(source: BlobSource, cache: DigestCache | None) -> Digest | None:
+    """A digest this build need not compute: one the cache already verified for this exact file."""
+    if cache is None:
+        return None
+    digest = cache.get(source.state, source.offset, source.size)
+    if digest is not None and source.expected is not None and digest != source.expected:
+        return None
+    return digest
+
+
+def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSource:
     if isinstance(layer.source, BaseSource):
         assert base is not None
         expected = Digest.parse(layer.source.digest)
-        with base.open(expected.blob_path) as src:
-            digest = sink.put_stream(src, layer.size, label=layer.filepath or str(expected), expected=expected)
-    else:
-        path = plan.context / layer.source.path
-        try:
-            src = path.open("rb")
-        except OSError as exc:
-            raise BuildError(f"reading {layer.source.path}: {describe_os_error(exc)}", path=layer.source.path) from exc
-        with src:
-            if os.fstat(src.fileno()).st_size != layer.size:
-                raise BuildError(f"reading {layer.source.path}: the file changed size since the plan was made",
-                                 path=layer.source.path, hint="do not change input files during a build")
-            digest = sink.put_stream(src, layer.size, label=layer.source.path)
-    return Descriptor(layer.media_type, digest, layer.size, layer.annotations)
+        path, offset, size = base.locate(expected.blob_path)
+        label = layer.filepath or str(expected)
+        return BlobSource(path, offset, layer.size, label, _state(path, label), expected)
+    path = plan.context / layer.source.path
+    state = _state(path, layer.source.path)
+    if state.size != layer.size:
+        raise BuildError(f"reading {layer.source.path}: the file changed size since the plan was made",
+                         path=layer.source.path, hint="do not change input files during a build")
+    return BlobSource(path, 0, layer.size, layer.source.path, state)
 
 
-def build_archive(plan: BuildPlan, output: Path) -> BuildResult:
+def _state(path: Path, label: str) -> FileState:
+    try:
+        return FileState.from_stat(os.stat(path))
+    except OSError as exc:
+        raise BuildError(f"reading {label}: {describe_os_error(exc)}", path=label) from exc
+
+
+def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None) -> BuildResult:
     """Build into the archive ``output``, written atomically (its folder is created if needed)."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
-            result = build(plan, OciArchiveWriter(out, mtime=plan.mtime_epoch))
-            size = out.tell()
+            sink = ArchiveSink(out.fileno(), mtime=plan.mtime_epoch)
+            result = build(plan, sink, cache=cache)
     except OSError as exc:
         raise BuildError(f"writing {output}: {describe_os_error(exc)}", path=str(output)) from exc
-    return BuildResult(result.manifest, result.config, result.layers, result.reference, output, size)
+    return BuildResult(result.manifest, result.config, result.layers, result.reference, output, sink.end)
+
+
+def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False) -> BuildResult:
+    """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last."""
+    sink = LayoutSink(folder, link=link)
+    try:
+        result = build(plan, sink, cache=cache)
+    except BaseException:
+        sink.abort()
+        raise
+    size = sum(d.size for d in {d.digest: d for d in (*result.layers, result.config, result.manifest)}.values())
+    return BuildResult(result.manifest, result.config, result.layers, result.reference, folder, size)

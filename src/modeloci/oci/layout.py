@@ -33,6 +33,10 @@ class Layout(Protocol):
 
     def open(self, name: str) -> BinaryIO: ...
 
+    def locate(self, name: str) -> tuple[Path, int, int]:
+        """Where a file's bytes are: a path, an offset in it, and a size (for kernel copies)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -52,12 +56,16 @@ class DirLayout:
     def open(self, name: str) -> BinaryIO:
         return self._path(name).open("rb")
 
+    def locate(self, name: str) -> tuple[Path, int, int]:
+        return self._path(name), 0, self.size(name)
+
     def close(self) -> None:
         pass
 
 
 class TarLayout:
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             self._tar = tarfile.open(path, mode="r:")
             members = self._tar.getmembers()
@@ -75,6 +83,10 @@ class TarLayout:
         stream = self._tar.extractfile(self._members[name])
         assert stream is not None
         return stream  # type: ignore[return-value]
+
+    def locate(self, name: str) -> tuple[Path, int, int]:
+        member = self._members[name]
+        return self.path, member.offset_data, member.size
 
     def close(self) -> None:
         self._tar.close()

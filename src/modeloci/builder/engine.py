@@ -1,0 +1,194 @@
+"""Moving blob bytes at the speed of the machine: hash once, copy in the kernel, use every core.
+
+Each blob is a byte range of a file (a weight file, or a member of a base
+archive). Its bytes are read once in user space, for SHA-256, while the
+kernel copies the same range into the output with ``copy_file_range`` (no
+user-space copy at all; on filesystems that share extents this is a reflink).
+Both run on a thread pool: ``hashlib`` and the copy syscalls release the GIL,
+so blobs are hashed and copied on all cores at once, in bounded memory (one
+buffer per hashing thread). Results come back in input order, so output never
+depends on scheduling.
+
+A file that changes while it is read (its size, mtime or ctime moves) fails the
+build rather than producing a digest that does not match the copied bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from modeloci.errors import BuildError, describe_os_error
+from modeloci.oci.digest import Digest
+
+CHUNK = 1 << 20
+_COPY_CHUNK = 1 << 30  # copy_file_range takes a size_t; keep each call's range modest
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What must not change while a file is read: a snapshot of its stat."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, fd: int) -> FileState:
+        return cls.from_stat(os.fstat(fd))
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileState:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobSource:
+    """``size`` bytes at ``offset`` in ``path``.
+
+    ``state`` is the file as it was when the build looked at it: reading a file
+    in any other state fails, so a digest found for that state (in the cache)
+    always matches the bytes copied. ``expected`` is the digest the bytes must
+    have, when known (blobs of a base archive).
+    """
+
+    path: Path
+    offset: int
+    size: int
+    label: str
+    state: FileState
+    expected: Digest | None = None
+
+
+def workers() -> int:
+    """Threads for hashing and copying: one per core, at least two so copy and hash overlap."""
+    return max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2)
+
+
+def run_ordered(tasks: Sequence[Callable[[], object]], *, threads: int | None = None) -> list[object]:
+    """Run callables on the pool; results in task order; the first failure is raised (the rest still finish)."""
+    if not tasks:
+        return []
+    with ThreadPoolExecutor(max_workers=min(threads or workers(), len(tasks)), thread_name_prefix="modeloci") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+    return [f.result() for f in futures]
+
+
+def open_source(source: BlobSource) -> tuple[int, FileState]:
+    try:
+        fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BuildError(f"reading {source.label}: {describe_os_error(exc)}", path=source.label) from exc
+    state = FileState.of(fd)
+    if state != source.state:
+        os.close(fd)
+        raise BuildError(f"reading {source.label}: the file changed since the build looked at it", path=source.label,
+                         hint="do not change input files during a build")
+    return fd, state
+
+
+def check_unchanged(fd: int, before: FileState, label: str) -> None:
+    if FileState.of(fd) != before:
+        raise BuildError(f"reading {label}: the file changed while it was being read", path=label,
+                         hint="do not change input files during a build")
+
+
+def hash_range(source: BlobSource) -> Digest:
+    """SHA-256 of the source's byte range, read once through a reusable buffer."""
+    fd, state = open_source(source)
+    try:
+        hasher = hashlib.sha256()
+        buffer = bytearray(min(CHUNK, max(source.size, 1)))
+        view = memoryview(buffer)
+        position, end = source.offset, source.offset + source.size
+        while position < end:
+            try:
+                n = os.preadv(fd, [view[: min(len(buffer), end - position)]], position)
+            except OSError as exc:
+                raise BuildError(f"reading {source.label}: {describe_os_error(exc)}", path=source.label) from exc
+            if n == 0:
+                raise BuildError(f"reading {source.label}: the file shrank while it was being read",
+                                 path=source.label, hint="do not change input files during a build")
+            hasher.update(view[:n])
+            position += n
+        check_unchanged(fd, state, source.label)
+    finally:
+        os.close(fd)
+    digest = Digest(hasher.hexdigest())
+    if source.expected is not None and digest != source.expected:
+        raise BuildError(f"reading {source.label}: content does not match its digest {source.expected}",
+                         path=source.label)
+    return digest
+
+
+def copy_range(source: BlobSource, out_fd: int, out_offset: int) -> None:
+    """Copy the source's byte range to ``out_offset`` of ``out_fd``, in the kernel when it can."""
+    fd, state = open_source(source)
+    try:
+        try:
+            _kernel_copy(fd, out_fd, source.offset, out_offset, source.size)
+        except _NoKernelCopy:
+            _user_copy(fd, out_fd, source.offset, out_offset, source.size, source.label)
+        check_unchanged(fd, state, source.label)
+    except OSError as exc:
+        raise BuildError(f"writing layer {source.label}: {describe_os_error(exc)}", path=source.label) from exc
+    finally:
+        os.close(fd)
+
+
+class _NoKernelCopy(Exception):
+    """copy_file_range is not available between these files; fall back to read/write."""
+
+
+def _kernel_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int) -> None:
+    copy = getattr(os, "copy_file_range", None)
+    if copy is None:
+        raise _NoKernelCopy
+    done = 0
+    while done < size:
+        try:
+            n = copy(src, dst, min(size - done, _COPY_CHUNK), src_offset + done, dst_offset + done)
+        except OSError as exc:
+            if done == 0 and exc.errno in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                raise _NoKernelCopy from exc
+            raise
+        if n == 0:
+            raise OSError(errno.EIO, "the file shrank while it was being copied")
+        done += n
+
+
+def _user_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, label: str) -> None:
+    buffer = bytearray(min(CHUNK, max(size, 1)))
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        n = os.preadv(src, [view[: min(len(buffer), size - done)]], src_offset + done)
+        if n == 0:
+            raise OSError(errno.EIO, "the file shrank while it was being copied")
+        written = 0
+        while written < n:
+            written += os.pwrite(dst, view[written:n], dst_offset + done + written)
+        done += n
+
+
+def move_range(fd: int, src_offset: int, dst_offset: int, size: int) -> None:
+    """Move bytes to a lower offset of the same file (compacting out a duplicate blob)."""
+    assert dst_offset <= src_offset
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    done = 0
+    while done < size:
+        n = os.preadv(fd, [view[: min(CHUNK, size - done)]], src_offset + done)
+        os.pwrite(fd, view[:n], dst_offset + done)
+        done += n

@@ -1,0 +1,241 @@
+"""Where a build's blobs go: one tar (OCI layout + Docker Model Runner archive), or a layout folder.
+
+Both sinks take all layers at once, so their bytes can be hashed and copied
+in parallel (:mod:`.engine`), then the config and manifest, then ``commit``.
+
+The tar's entries have fixed sizes, so every layer's place in the file is
+known before any byte is read: each layer is copied straight to its offset by
+the kernel while another thread hashes it, and its header, which names the
+blob by digest, is written once the digest is known. Two layers that turn out
+to have the same content are stored once: the later copy is cut out and what
+follows moves up. Entry order: ``blobs/``, ``blobs/sha256/``, layers in
+manifest order, config, manifest, ``index.json``, ``oci-layout``,
+``manifest.json`` (REFERENCE.md §1.9).
+
+The layout folder is content-addressed: a blob already there under its
+digest is not written again, which makes a warm rebuild into the same folder
+cost only the config and manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from modeloci.builder.engine import BlobSource, copy_range, hash_range, move_range, run_ordered
+from modeloci.errors import BuildError, describe_os_error
+from modeloci.oci.digest import Digest
+from modeloci.oci.jsonenc import go_json
+from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
+from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
+
+_PLACEHOLDER = Digest("0" * 64).blob_path
+
+
+class BlobSink(Protocol):
+    def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]: ...
+
+    def put_bytes(self, data: bytes) -> Digest: ...
+
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None: ...
+
+
+def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: list) -> list[Digest]:
+    """Run the copies and the hashes of unknown digests together; digests in source order."""
+    hashes = [(lambda s=s: hash_range(s)) for s, k in zip(sources, known, strict=True) if k is None]
+    results = run_ordered([*copies, *hashes])[len(copies):]
+    computed = iter(results)
+    return [k if k is not None else next(computed) for k in known]  # type: ignore[misc]
+
+
+@dataclass
+class _Entry:
+    source: int
+    header: int
+    header_size: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.header + self.header_size + self.size + (-self.size % BLOCK)
+
+
+class ArchiveSink:
+    """Writes the dual OCI/DMR tar into an open, seekable, empty file."""
+
+    def __init__(self, fd: int, *, mtime: int = 0) -> None:
+        self._fd = fd
+        self._mtime = mtime
+        self._written: set[Digest] = set()
+        self._pwrite(ustar_header("blobs/", size=0, mtime=mtime, typeflag=b"5", mode=0o755), 0)
+        self._pwrite(ustar_header("blobs/sha256/", size=0, mtime=mtime, typeflag=b"5", mode=0o755), BLOCK)
+        self.end = 2 * BLOCK
+
+    def _pwrite(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.pwrite(self._fd, view, offset)
+            except OSError as exc:
+                raise BuildError(f"writing the archive: {describe_os_error(exc)}") from exc
+            view, offset = view[n:], offset + n
+
+    def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]:
+        entries: list[_Entry] = []
+        placed: set[Digest] = set(self._written)
+        position = self.end
+        for i, (source, digest) in enumerate(zip(sources, known, strict=True)):
+            if digest is not None and digest in placed:
+                continue  # identical content already placed: stored once
+            if digest is not None:
+                placed.add(digest)
+            size = len(file_headers(_PLACEHOLDER, source.size, self._mtime))
+            entries.append(_Entry(i, position, size, source.size))
+            position = entries[-1].end
+        copies = [(lambda e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size)) for e in entries]
+        digests = _digests(sources, known, copies)
+        self.end = self._finish(entries, digests)
+        return digests
+
+    def _finish(self, entries: list[_Entry], digests: list[Digest]) -> int:
+        """Name each placed blob after its digest; cut out late-found duplicates."""
+        position = self.end
+        for entry in entries:
+            digest = digests[entry.source]
+            if digest in self._written:
+                continue
+            self._written.add(digest)
+            if entry.header != position:
+                move_range(self._fd, entry.header + entry.header_size, position + entry.header_size, entry.size)
+                entry.header = position
+            self._pwrite(file_headers(digest.blob_path, entry.size, self._mtime), entry.header)
+            position = entry.end
+        return position
+
+    def _append(self, name: str, data: bytes) -> None:
+        self._pwrite(file_headers(name, len(data), self._mtime) + data + b"\0" * (-len(data) % BLOCK), self.end)
+        self.end += len(file_headers(name, len(data), self._mtime)) + len(data) + (-len(data) % BLOCK)
+
+    def put_bytes(self, data: bytes) -> Digest:
+        digest = Digest.of(data)
+        if digest not in self._written:
+            self._append(digest.blob_path, data)
+            self._written.add(digest)
+        return digest
+
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
+        self._append("index.json", index_json(manifest, ref_name=ref_name))
+        self._append("oci-layout", OCI_LAYOUT)
+        self._append("manifest.json", manifest_bytes)
+        self._pwrite(b"\0" * (2 * BLOCK), self.end)
+        self.end += 2 * BLOCK
+        os.ftruncate(self._fd, self.end)
+
+
+class LayoutSink:
+    """Writes an OCI image layout folder; blobs already present are kept, not rewritten."""
+
+    def __init__(self, root: Path, *, link: bool = False) -> None:
+        self.root = root
+        self.blobs = root / "blobs" / "sha256"
+        self.link = link
+        self._temps: list[Path] = []
+        try:
+            self.blobs.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BuildError(f"writing {root}: {describe_os_error(exc)}", path=str(root)) from exc
+
+    def _present(self, digest: Digest, size: int) -> bool:
+        path = self.blobs / digest.hex
+        return path.is_file() and path.stat().st_size == size
+
+    def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]:
+        todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True)) if k is None or not self._present(k, s.size)]
+        if self.link:
+            # A hard link needs the name first: hash, then link (or copy when linking is not possible).
+            digests = _digests(sources, known, [])
+            for i in todo:
+                self._link_or_copy(sources[i], digests[i])
+            return digests
+        temps = {i: self._temp() for i in todo}
+        copies = [(lambda i=i: self._copy_into(sources[i], temps[i])) for i in todo]
+        digests = _digests(sources, known, copies)
+        for i, temp in temps.items():
+            self._place(temp, digests[i])
+        return digests
+
+    def _temp(self) -> Path:
+        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=".modeloci-", suffix=".partial")
+        os.close(fd)
+        self._temps.append(Path(name))
+        return Path(name)
+
+    def _copy_into(self, source: BlobSource, temp: Path) -> None:
+        fd = os.open(temp, os.O_WRONLY)
+        try:
+            copy_range(source, fd, 0)
+        finally:
+            os.close(fd)
+
+    def _place(self, temp: Path, digest: Digest) -> None:
+        final = self.blobs / digest.hex
+        if final.exists():
+            temp.unlink()
+        else:
+            os.chmod(temp, 0o644)
+            os.replace(temp, final)
+        self._temps.remove(temp)
+
+    def _link_or_copy(self, source: BlobSource, digest: Digest) -> None:
+        final = self.blobs / digest.hex
+        if final.exists():
+            return
+        whole = source.offset == 0 and source.size == source.state.size
+        if whole:
+            try:
+                os.link(source.path, final)
+                return
+            except OSError:
+                pass  # another filesystem, or links not allowed: copy instead
+        temp = self._temp()
+        self._copy_into(source, temp)
+        self._place(temp, digest)
+
+    def put_bytes(self, data: bytes) -> Digest:
+        digest = Digest.of(data)
+        if not self._present(digest, len(data)):
+            temp = self._temp()
+            temp.write_bytes(data)
+            self._place(temp, digest)
+        return digest
+
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
+        entry = json.loads(index_json(manifest, ref_name=ref_name))["manifests"][0]
+        others = [m for m in self._existing_index() if m.get("annotations", {}).get(REF_NAME) != ref_name]
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [*others, entry]}
+        self._write_atomically("oci-layout", OCI_LAYOUT)
+        self._write_atomically("index.json", go_json(index))
+
+    def _existing_index(self) -> list[dict]:
+        try:
+            manifests = json.loads((self.root / "index.json").read_bytes()).get("manifests", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [m for m in manifests if isinstance(m, dict)]
+
+    def _write_atomically(self, name: str, data: bytes) -> None:
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".modeloci-", suffix=".partial")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, self.root / name)
+
+    def abort(self) -> None:
+        """Remove the temporary files of an unfinished build (named blobs are complete and stay)."""
+        for temp in self._temps:
+            temp.unlink(missing_ok=True)
