@@ -56,10 +56,10 @@ def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_pat
     previous = output.read_bytes()
     real = engine.copy_range
 
-    def fail_on_the_license(source, fd, offset):
+    def fail_on_the_license(source, fd, offset, cancel=None):
         if source.label == "LICENSE":
             raise BuildError("writing layer LICENSE: no space left on device")
-        return real(source, fd, offset)
+        return real(source, fd, offset, cancel)
 
     monkeypatch.setattr(engine, "copy_range", fail_on_the_license)
     monkeypatch.setattr("modeloci.builder.sinks.copy_range", fail_on_the_license)

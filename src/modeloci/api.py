@@ -12,11 +12,14 @@ import posixpath
 from collections.abc import Mapping
 from pathlib import Path
 
-from modeloci.builder import BuildResult, build_archive, build_layout
-from modeloci.builder.cache import DigestCache
+from typing import TYPE_CHECKING
+
+from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
-from modeloci.compiler import BuildPlan, compile_plan
+
+if TYPE_CHECKING:
+    from modeloci.builder import BuildResult
 
 
 def plan(
@@ -64,6 +67,9 @@ def build(
     OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
     if (output is None) == (layout is None):
         raise UsageError("give one output: an archive path or a layout folder")
+    from modeloci.builder import build_archive, build_layout
+    from modeloci.builder.cache import DigestCache
+
     compiled = plan(modelfile, **options)  # type: ignore[arg-type]
     digests = DigestCache() if cache else None
     if output is not None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from modeloci.builder import BuildResult
+from typing import TYPE_CHECKING
+
 from modeloci.compiler.model import BaseSource, BuildPlan
-from modeloci.ops.inspect import ModelReport
+
+if TYPE_CHECKING:
+    from modeloci.builder import BuildResult
+    from modeloci.ops.inspect import ModelReport
 
 _SHOWN_VALUE = 70
 

@@ -28,10 +28,10 @@ def hashed(monkeypatch) -> list[str]:
     lock = threading.Lock()
     real = engine.hash_range
 
-    def counting(source: BlobSource) -> Digest:
+    def counting(source: BlobSource, cancel=None) -> Digest:
         with lock:
             calls.append(source.label)
-        return real(source)
+        return real(source, cancel)
 
     monkeypatch.setattr(sinks, "hash_range", counting)
     return calls
@@ -154,7 +154,7 @@ def test_warm_rebuild_into_a_layout_copies_nothing(tmp_path: Path, monkeypatch) 
     api.build(modelfile, layout=layout)
     before = {p.name: p.stat().st_mtime_ns for p in (layout / "blobs" / "sha256").iterdir()}
     copies: list[str] = []
-    monkeypatch.setattr(sinks, "copy_range", lambda source, fd, offset: copies.append(source.label))
+    monkeypatch.setattr(sinks, "copy_range", lambda source, fd, offset, cancel=None: copies.append(source.label))
     api.build(modelfile, layout=layout)
     assert copies == []
     assert {p.name: p.stat().st_mtime_ns for p in (layout / "blobs" / "sha256").iterdir()} == before
@@ -184,7 +184,7 @@ def test_failed_layout_build_leaves_no_partial_blob(tmp_path: Path, monkeypatch)
     modelfile = copy_example("single-gguf", tmp_path)
     layout = tmp_path / "layout"
 
-    def fail(source, fd, offset):
+    def fail(source, fd, offset, cancel=None):
         raise BuildError(f"writing layer {source.label}: no space left on device")
 
     monkeypatch.setattr(sinks, "copy_range", fail)

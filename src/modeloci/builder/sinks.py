@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from modeloci.builder.engine import BlobSource, copy_range, hash_range, move_range, run_ordered
+from modeloci.builder.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
@@ -45,11 +46,22 @@ class BlobSink(Protocol):
     def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None: ...
 
 
-def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: list) -> list[Digest]:
-    """Run the copies and the hashes of unknown digests together; digests in source order."""
-    hashes = [(lambda s=s: hash_range(s)) for s, k in zip(sources, known, strict=True) if k is None]
-    results = run_ordered([*copies, *hashes])[len(copies):]
-    computed = iter(results)
+def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Task]) -> list[Digest]:
+    """Run the copies and the hashes of unknown digests together; digests in source order.
+
+    A blob's copy and hash are queued side by side, so both read its pages
+    while they are in the page cache: the file is read from disk once.
+    """
+    tasks: list[Task] = []
+    hashed: list[int] = []
+    for i, (source, digest) in enumerate(zip(sources, known, strict=True)):
+        if i in copies:
+            tasks.append(copies[i])
+        if digest is None:
+            tasks.append(lambda cancel, source=source: hash_range(source, cancel))
+            hashed.append(len(tasks) - 1)
+    results = run_ordered(tasks)
+    computed = iter(results[t] for t in hashed)
     return [k if k is not None else next(computed) for k in known]  # type: ignore[misc]
 
 
@@ -97,7 +109,10 @@ class ArchiveSink:
             size = len(file_headers(_PLACEHOLDER, source.size, self._mtime))
             entries.append(_Entry(i, position, size, source.size))
             position = entries[-1].end
-        copies = [(lambda e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size)) for e in entries]
+        copies: dict[int, Task] = {
+            e.source: (lambda cancel, e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size, cancel))
+            for e in entries
+        }
         digests = _digests(sources, known, copies)
         self.end = self._finish(entries, digests)
         return digests
@@ -158,12 +173,12 @@ class LayoutSink:
         todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True)) if k is None or not self._present(k, s.size)]
         if self.link:
             # A hard link needs the name first: hash, then link (or copy when linking is not possible).
-            digests = _digests(sources, known, [])
+            digests = _digests(sources, known, {})
             for i in todo:
                 self._link_or_copy(sources[i], digests[i])
             return digests
         temps = {i: self._temp() for i in todo}
-        copies = [(lambda i=i: self._copy_into(sources[i], temps[i])) for i in todo]
+        copies: dict[int, Task] = {i: (lambda cancel, i=i: self._copy_into(sources[i], temps[i], cancel)) for i in todo}
         digests = _digests(sources, known, copies)
         for i, temp in temps.items():
             self._place(temp, digests[i])
@@ -175,10 +190,10 @@ class LayoutSink:
         self._temps.append(Path(name))
         return Path(name)
 
-    def _copy_into(self, source: BlobSource, temp: Path) -> None:
+    def _copy_into(self, source: BlobSource, temp: Path, cancel: threading.Event | None = None) -> None:
         fd = os.open(temp, os.O_WRONLY)
         try:
-            copy_range(source, fd, 0)
+            copy_range(source, fd, 0, cancel)
         finally:
             os.close(fd)
 

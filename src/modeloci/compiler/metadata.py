@@ -26,7 +26,6 @@ from modeloci.model.hfdir import (
     read_safetensors_index,
 )
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.model.templates import check_chat_template
 from modeloci.modelfile import codes
 
 def read_model(state: State) -> None:
@@ -192,6 +191,8 @@ def _check_template(state: State, embedded: tuple[str, str] | None) -> None:
         return
     display = posixpath.join(state.context_display, chosen.file.rel) if state.context_display else chosen.file.rel
     failures: dict[tuple[str, str], list[str]] = {}
+    from modeloci.model.templates import check_chat_template  # jinja2 is only needed here
+
     for problem in check_chat_template(text):
         conversation = problem.conversation or "a conversation"
         if problem.kind == "syntax":

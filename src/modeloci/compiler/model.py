@@ -5,15 +5,18 @@ path in the artifact, size and annotations are known from the Modelfile and
 file metadata; only the digests of new files are left for the builder. Its
 JSON form (``modeloci plan --json``) holds no absolute path, so plans compare
 across machines.
+
+Plain frozen dataclasses rather than pydantic models: the plan is made on
+every ``plan`` and ``build``, and pydantic's class setup alone would add a
+tenth of a second to each of those commands.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from modeloci.diagnostics import Diagnostic
 
@@ -29,62 +32,96 @@ class Role(StrEnum):
     OTHER = "other"
 
 
-class FileSource(BaseModel):
+@dataclass(frozen=True, slots=True)
+class FileSource:
     """A file in the build context, named relative to it."""
 
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["file"] = "file"
     path: str
+    kind: str = "file"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path}
 
 
-class BaseSource(BaseModel):
+@dataclass(frozen=True, slots=True)
+class BaseSource:
     """A blob carried over from the FROM base, by digest."""
 
-    model_config = ConfigDict(frozen=True)
-    kind: Literal["base"] = "base"
     digest: str
+    kind: str = "base"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "digest": self.digest}
 
 
-class LayerPlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class LayerPlan:
     role: Role
     media_type: str
     filepath: str
     size: int
-    source: FileSource | BaseSource = Field(discriminator="kind")
+    source: FileSource | BaseSource
     annotations: dict[str, str]
-    line: int | None = Field(default=None, description="Modelfile line that added this layer")
+    line: int | None = None  # the Modelfile line that added this layer
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role.value,
+            "media_type": self.media_type,
+            "filepath": self.filepath,
+            "size": self.size,
+            "source": self.source.to_json(),
+            "annotations": dict(self.annotations),
+            "line": self.line,
+        }
 
 
-class BasePlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class BasePlan:
     path: str
     manifest_digest: str
     config_media_type: str
     ref_name: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "manifest_digest": self.manifest_digest,
+                "config_media_type": self.config_media_type, "ref_name": self.ref_name}
 
-class BuildPlan(BaseModel):
-    """Everything ``build`` needs, in order; ``context`` and ``notes`` stay out of the JSON."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, slots=True)
+class BuildPlan:
+    """Everything ``build`` needs, in order. The fields after ``notes`` stay out of the JSON:
+    they hold absolute paths, epoch numbers and diagnostics for the CLI."""
+
     modelfile: str
-    format: Literal["docker"] = "docker"
     config_media_type: str
     base: BasePlan | None
     layers: list[LayerPlan]
     config: dict[str, Any]
     labels: dict[str, str]
-    created: str | None = None
     mtime: str
+    created: str | None = None
     reference: str | None = None
-    notes: list[str] = Field(default_factory=list)
-    context: Path = Field(exclude=True)
-    base_path: Path | None = Field(default=None, exclude=True)
-    created_epoch: int | None = Field(default=None, exclude=True)
-    mtime_epoch: int = Field(default=0, exclude=True)
-    warnings: tuple[Diagnostic, ...] = Field(default=(), exclude=True)
-    sources: dict[str, str] = Field(default_factory=dict, exclude=True)
+    format: str = "docker"
+    notes: list[str] = field(default_factory=list)
+    context: Path = Path(".")
+    base_path: Path | None = None
+    created_epoch: int | None = None
+    mtime_epoch: int = 0
+    warnings: tuple[Diagnostic, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return {
+            "modelfile": self.modelfile,
+            "format": self.format,
+            "config_media_type": self.config_media_type,
+            "base": self.base.to_json() if self.base else None,
+            "layers": [layer.to_json() for layer in self.layers],
+            "config": self.config,
+            "labels": dict(self.labels),
+            "created": self.created,
+            "mtime": self.mtime,
+            "reference": self.reference,
+            "notes": list(self.notes),
+        }
