@@ -1,0 +1,306 @@
+"""Reading model artifacts of every kind through one set of interfaces.
+
+The seed design names the layers of a model: an :class:`Image` (manifest,
+raw bytes, digest, layers), a :class:`ModelArtifact` (an image known to be a
+model, in some format), a :class:`Model` (a stored model with file paths), a
+:class:`ModelBundle` (the unpacked runtime layout) and a :class:`ModelConfig`
+(format-agnostic access to what the config says). They are ``Protocol``s; one
+implementation per format serves them, and the rest of the code depends on
+the protocols only.
+
+Formats are told apart by content (REFERENCE.md §1.12): the manifest's
+``artifactType``, then the config media type, then the config's keys.
+Docker v0.1/v0.2, ModelPack, and ModelPack's pre-July-2025 names
+(``application/vnd.cnai.*`` media types, ``org.cnai.*`` annotations) are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from modeloci.compiler.model import Role
+from modeloci.errors import ArchiveError
+from modeloci.formats import docker, modelpack
+from modeloci.oci.digest import Digest
+from modeloci.oci.layout import Layout, read_blob, read_manifest
+from modeloci.oci.manifest import Descriptor, Manifest
+from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
+
+Format = Literal["docker", "modelpack"]
+
+_LEGACY_PREFIX = "application/vnd.cnai.model."
+_CNCF_PREFIX = "application/vnd.cncf.model."
+_FILEPATH_KEYS = (docker.ANNOTATION_FILEPATH, "org.cnai.model.filepath")
+_METADATA_KEYS = (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json")
+MODELPACK_MANIFESTS = frozenset({modelpack.MANIFEST_ARTIFACT_TYPE, "application/vnd.cnai.model.manifest.v1+json"})
+MODELPACK_CONFIGS = frozenset({modelpack.CONFIG_MEDIA_TYPE, "application/vnd.cnai.model.config.v1+json"})
+
+_DOCKER_ROLES = {
+    MediaType.DOCKER_GGUF: Role.WEIGHTS,
+    MediaType.DOCKER_SAFETENSORS: Role.WEIGHTS,
+    MediaType.DOCKER_DDUF: Role.WEIGHTS,
+    MediaType.DOCKER_LICENSE: Role.LICENSE,
+    MediaType.DOCKER_MMPROJ: Role.MMPROJ,
+    MediaType.DOCKER_CHAT_TEMPLATE: Role.CHAT_TEMPLATE,
+    MediaType.DOCKER_MODEL_FILE: Role.MODEL_FILE,
+}
+
+
+@runtime_checkable
+class ModelConfig(Protocol):
+    """What a model's config says, whatever its format."""
+
+    @property
+    def format(self) -> str | None: ...
+
+    @property
+    def context_size(self) -> int | None: ...
+
+    @property
+    def size(self) -> str | None: ...
+
+    @property
+    def architecture(self) -> str | None: ...
+
+    @property
+    def parameters(self) -> str | None: ...
+
+    @property
+    def quantization(self) -> str | None: ...
+
+
+@runtime_checkable
+class Image(Protocol):
+    """An OCI image: its manifest (raw bytes and digest) and its config bytes."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    @property
+    def config_bytes(self) -> bytes: ...
+
+
+@runtime_checkable
+class ModelArtifact(Image, Protocol):
+    """An image that is a model: its format, its config, and layers with roles."""
+
+    @property
+    def format(self) -> Format: ...
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+    @property
+    def layers(self) -> Sequence[ModelLayer]: ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A stored model whose files a runtime can use in place."""
+
+    @property
+    def artifact(self) -> ModelArtifact: ...
+
+    def paths(self, role: Role) -> list[Path]: ...
+
+
+@runtime_checkable
+class ModelBundle(Protocol):
+    """A model unpacked into the layout a runtime reads (``model/``, ``config.json``)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLayer:
+    """A layer with what it is for and where it goes, read from either format."""
+
+    descriptor: Descriptor
+    role: Role
+    filepath: str | None
+
+    @property
+    def metadata(self) -> str | None:
+        return next((self.descriptor.annotations[k] for k in _METADATA_KEYS if k in self.descriptor.annotations), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerConfig:
+    """Docker Model Runner's config (v0.1 and v0.2 share it)."""
+
+    doc: dict[str, Any]
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        config = self.doc.get("config")
+        return config if isinstance(config, dict) else {}
+
+    def _text(self, key: str) -> str | None:
+        value = self.fields.get(key)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def format(self) -> str | None:
+        return self._text("format")
+
+    @property
+    def context_size(self) -> int | None:
+        value = self.fields.get("context_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    @property
+    def size(self) -> str | None:
+        return self._text("size")
+
+    @property
+    def architecture(self) -> str | None:
+        return self._text("architecture")
+
+    @property
+    def parameters(self) -> str | None:
+        return self._text("parameters")
+
+    @property
+    def quantization(self) -> str | None:
+        return self._text("quantization")
+
+    @property
+    def created(self) -> str | None:
+        descriptor = self.doc.get("descriptor")
+        return descriptor.get("created") if isinstance(descriptor, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPackConfig:
+    """A CNCF ModelPack config (``descriptor``, ``modelfs``, ``config``)."""
+
+    doc: dict[str, Any]
+    weight_bytes: int = 0
+
+    def _section(self, name: str) -> dict[str, Any]:
+        value = self.doc.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        return self._section("descriptor")
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self._section("config")
+
+    def _text(self, key: str) -> str | None:
+        value = self.fields.get(key)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def format(self) -> str | None:
+        return self._text("format")
+
+    @property
+    def context_size(self) -> int | None:
+        return None  # ModelPack has no such field
+
+    @property
+    def size(self) -> str | None:
+        from modeloci.formats.docker_meta import gguf_bytes
+
+        return gguf_bytes(self.weight_bytes) if self.weight_bytes else None
+
+    @property
+    def architecture(self) -> str | None:
+        return self._text("architecture")
+
+    @property
+    def parameters(self) -> str | None:
+        return self._text("paramSize")
+
+    @property
+    def quantization(self) -> str | None:
+        return self._text("quantization")
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A model artifact read from a layout: the one implementation of :class:`ModelArtifact`."""
+
+    manifest: Manifest
+    config_bytes: bytes
+    format: Format
+    config: DockerConfig | ModelPackConfig
+    layers: tuple[ModelLayer, ...]
+    ref_name: str | None = None
+
+    @property
+    def digest(self) -> Digest:
+        return self.manifest.digest
+
+
+def detect_format(manifest: Manifest, config_doc: Mapping[str, Any]) -> Format | None:
+    """Docker or ModelPack, by the rules of REFERENCE.md §1.12; None when it is neither."""
+    if manifest.artifact_type in MODELPACK_MANIFESTS:
+        return "modelpack"
+    media_type = manifest.config.media_type
+    if media_type in DOCKER_CONFIG_TYPES:
+        return "docker"
+    if media_type in MODELPACK_CONFIGS:
+        return "modelpack"
+    fields = config_doc.get("config")
+    descriptor = config_doc.get("descriptor")
+    if "modelfs" in config_doc or (isinstance(fields, dict) and "paramSize" in fields) or (
+        isinstance(descriptor, dict) and "createdAt" in descriptor
+    ):
+        return "modelpack"
+    if isinstance(fields, dict) and ("format" in fields or "parameters" in fields):
+        return "docker"
+    return None
+
+
+def role_of(descriptor: Descriptor, fmt: Format) -> Role:
+    """A layer's role from its media type (and, for ModelPack, its file name, as DMR decides)."""
+    media_type = descriptor.media_type
+    if fmt == "docker" or media_type.startswith("application/vnd.docker.ai."):
+        return _DOCKER_ROLES.get(media_type, Role.OTHER)
+    kind = media_type.removeprefix(_LEGACY_PREFIX).removeprefix(_CNCF_PREFIX).split(".v1", 1)[0]
+    name = (filepath_of(descriptor) or "").rsplit("/", 1)[-1].lower()
+    if kind == "weight":
+        return Role.MMPROJ if "mmproj" in name else Role.WEIGHTS
+    if kind == "weight.config":
+        return Role.CHAT_TEMPLATE if name.endswith(".jinja") or "chat_template" in name else Role.MODEL_FILE
+    if kind == "doc":
+        return Role.LICENSE if name.startswith(("license", "licence", "copying", "notice")) else Role.OTHER
+    return Role.OTHER
+
+
+def filepath_of(descriptor: Descriptor) -> str | None:
+    return next((descriptor.annotations[k] for k in _FILEPATH_KEYS if k in descriptor.annotations), None)
+
+
+def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
+    """The model artifact in a layout (folder or tar); ArchiveError if it is not one."""
+    manifest, ref_name = read_manifest(layout)
+    config_bytes = read_blob(layout, manifest.config.digest)
+    try:
+        config_doc = json.loads(config_bytes)
+    except ValueError as exc:
+        raise ArchiveError(f"the config of {where} is not JSON: {exc}") from exc
+    if not isinstance(config_doc, dict):
+        raise ArchiveError(f"the config of {where} is not a JSON object")
+    fmt = detect_format(manifest, config_doc)
+    if fmt is None:
+        raise ArchiveError(f"{where} is not a model artifact: its config media type is `{manifest.config.media_type}`")
+    layers = tuple(ModelLayer(d, role_of(d, fmt), filepath_of(d)) for d in manifest.layers)
+    if fmt == "docker":
+        config: DockerConfig | ModelPackConfig = DockerConfig(config_doc)
+    else:
+        weight_bytes = sum(layer.descriptor.size for layer in layers if layer.role is Role.WEIGHTS)
+        config = ModelPackConfig(config_doc, weight_bytes)
+    return Artifact(manifest, config_bytes, fmt, config, layers, ref_name)

@@ -1,0 +1,138 @@
+"""CNCF ModelPack (modelpack/model-spec), exactly as REFERENCE.md §2 gives it.
+
+The manifest carries ``artifactType`` ``application/vnd.cncf.model.manifest.v1+json``
+and a config of type ``application/vnd.cncf.model.config.v1+json``; every layer
+is a raw file (``….v1.raw``) whose kind follows its role: weights and
+projectors are ``weight``, configs, tokenizers and chat templates are
+``weight.config``, licenses and docs are ``doc``. Layers carry
+``org.cncf.model.filepath`` and the normalised file metadata. Descriptors use
+the OCI Go types' key order (``mediaType, digest, size, annotations``), as
+modctl writes them; the config keys come in the spec's Go order
+(``descriptor, modelfs, config``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modeloci.formats.docker import ANNOTATION_FILEPATH, ANNOTATION_METADATA, file_metadata
+from modeloci.oci.digest import Digest
+from modeloci.oci.jsonenc import go_json, go_map, go_time
+from modeloci.oci.manifest import Blob, Descriptor
+
+MANIFEST_ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
+CONFIG_MEDIA_TYPE = "application/vnd.cncf.model.config.v1+json"
+WEIGHT = "application/vnd.cncf.model.weight.v1.raw"
+WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
+DOC = "application/vnd.cncf.model.doc.v1.raw"
+CODE = "application/vnd.cncf.model.code.v1.raw"
+DATASET = "application/vnd.cncf.model.dataset.v1.raw"
+
+ROLE_MEDIA_TYPES = {
+    "weights": WEIGHT,
+    "mmproj": WEIGHT,
+    "model_file": WEIGHT_CONFIG,
+    "chat_template": WEIGHT_CONFIG,
+    "license": DOC,
+    "other": DOC,
+}
+
+# Go declaration order of the spec's structs (specs-go/v1/config.go).
+DESCRIPTOR_FIELDS = ("createdAt", "authors", "family", "name", "docURL", "sourceURL", "datasetsURL", "version",
+                     "revision", "vendor", "licenses", "title", "description")
+CONFIG_FIELDS = ("architecture", "format", "paramSize", "precision", "quantization", "capabilities")
+
+PARAM_SIZE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]$")
+PRECISIONS = frozenset({
+    "float32", "float64", "float16", "bfloat16", "float8_e4m3", "float8_e5m2", "complex32", "complex64",
+    "complex128", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+})
+# GGUF file types that are plain floating point have a precision word; quantized ones do not.
+GGUF_PRECISION = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+# OCI label -> ModelPack descriptor field, for LABELs that say the same thing.
+LABEL_FIELDS = {
+    "org.opencontainers.image.title": "title",
+    "org.opencontainers.image.description": "description",
+    "org.opencontainers.image.licenses": "licenses",
+    "org.opencontainers.image.authors": "authors",
+    "org.opencontainers.image.source": "sourceURL",
+    "org.opencontainers.image.documentation": "docURL",
+    "org.opencontainers.image.url": "docURL",
+    "org.opencontainers.image.revision": "revision",
+    "org.opencontainers.image.version": "version",
+    "org.opencontainers.image.vendor": "vendor",
+}
+_LIST_FIELDS = frozenset({"authors", "licenses", "datasetsURL"})
+
+
+def param_size(count: int) -> str | None:
+    """A parameter count in the spec's grammar: the largest prefix worth at least 1, one decimal
+    (``8030261248`` -> ``8.0B``, ``494032768`` -> ``494.0M``, ``183`` -> ``0.2K``)."""
+    if count <= 0:
+        return None
+    for unit, scale in (("Q", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= scale or unit == "K":
+            return f"{count / scale:.1f}{unit}"
+    raise AssertionError("unreachable")
+
+
+def layer_annotations(filepath: str, size: int, mtime: int) -> dict[str, str]:
+    """``filepath`` and the normalised file metadata: what every raw ModelPack layer needs."""
+    name = filepath.rsplit("/", 1)[-1]
+    return {ANNOTATION_FILEPATH: filepath, ANNOTATION_METADATA: file_metadata(name, size, mtime)}
+
+
+def descriptor_json(d: Descriptor) -> dict[str, Any]:
+    """A descriptor in the OCI Go types' key order."""
+    out: dict[str, Any] = {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
+    if d.annotations:
+        out["annotations"] = go_map(d.annotations)
+    if d.artifact_type:
+        out["artifactType"] = d.artifact_type
+    return out
+
+
+def manifest_blob(config: Descriptor, layers: Sequence[Descriptor], *, annotations: Mapping[str, str] | None = None) -> Blob:
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": MANIFEST_ARTIFACT_TYPE,
+        "config": descriptor_json(config),
+        "layers": [descriptor_json(layer) for layer in layers],
+    }
+    if annotations:
+        doc["annotations"] = go_map(annotations)
+    return Blob("application/vnd.oci.image.manifest.v1+json", go_json(doc))
+
+
+def config_blob(descriptor: Mapping[str, Any], config: Mapping[str, Any], diff_ids: Sequence[Digest]) -> Blob:
+    """The config: ``descriptor``, ``modelfs``, ``config``, each in the spec's field order."""
+    doc = {
+        "descriptor": _ordered(descriptor, DESCRIPTOR_FIELDS),
+        "modelfs": {"type": "layers", "diffIds": [str(d) for d in diff_ids]},
+        "config": _ordered(config, CONFIG_FIELDS),
+    }
+    return Blob(CONFIG_MEDIA_TYPE, go_json(doc))
+
+
+def _ordered(fields: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    return {key: fields[key] for key in order if fields.get(key) not in (None, "", [], {})}
+
+
+def descriptor_fields(*, name: str | None, labels: Mapping[str, str], created: int | None,
+                      family: str | None, licenses: Sequence[str] = ()) -> dict[str, Any]:
+    """The config's ``descriptor``: a name, LABELs mapped onto their fields, createdAt only when asked."""
+    fields: dict[str, Any] = {"name": name, "family": family}
+    if created is not None:
+        fields["createdAt"] = go_time(created)
+    for label, key in LABEL_FIELDS.items():
+        if label in labels:
+            value = labels[label]
+            # A label holds one value (licenses: one SPDX expression); list fields hold it alone.
+            fields[key] = [value] if key in _LIST_FIELDS else value
+    if licenses and "licenses" not in fields:
+        fields["licenses"] = list(licenses)
+    return fields
