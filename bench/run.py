@@ -219,6 +219,23 @@ def _base_image(folder: Path) -> None:
          "size": len(manifest)}]}))
 
 
+def bench_convert(runs: int, env: dict[str, str]) -> dict[str, float]:
+    """Converting a 200 MiB model to ModelPack against rebuilding it (no cache)."""
+    folder = make_model("1 x 200 MiB", 1, 200)
+    source, converted = WORK / "convert-src.tar", WORK / "convert-out.tar"
+    rebuild, conversion = [], []
+    for _ in range(runs):
+        source.unlink(missing_ok=True)
+        rebuild.append(timed([*MODELOCI, "build", "-f", str(folder / "Modelfile"), "-o", str(source), "--no-cache"],
+                             env=env)[0])
+        converted.unlink(missing_ok=True)
+        conversion.append(timed([*MODELOCI, "convert", str(source), "--format", "modelpack", "-o", str(converted)],
+                                env=env)[0])
+    source.unlink(missing_ok=True)
+    converted.unlink(missing_ok=True)
+    return {"rebuild": median(rebuild), "convert": median(conversion)}
+
+
 def bench_startup(runs: int, env: dict[str, str]) -> dict[str, float]:
     samples: dict[str, list[float]] = {"help": [], "lark": [], "plan": []}
     example = str(REPO / "examples" / "sharded-vision" / "Modelfile")
@@ -236,7 +253,8 @@ def _quick(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, startup: dict[str, float], runs: int) -> str:
+def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, startup: dict[str, float], runs: int,
+           conversion: dict[str, float] | None = None) -> str:
     lines = [
         "## Build speed",
         "",
@@ -278,6 +296,17 @@ def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, s
         ]
     else:
         lines.append("olot could not be installed on this machine; not measured.")
+    if conversion:
+        lines += [
+            "",
+            "## Convert against rebuild",
+            "",
+            "| 1 x 200 MiB model | time |",
+            "|---|---:|",
+            f"| `modeloci build --no-cache` | {conversion['rebuild']:.2f} s |",
+            f"| `modeloci convert --format modelpack` (blobs copied by digest, not hashed) | {conversion['convert']:.2f} s |",
+            f"| rebuild / convert | {conversion['rebuild'] / conversion['convert']:.1f}x |",
+        ]
     lines += [
         "",
         "## Startup",
@@ -310,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         print(name, json.dumps({k: round(v, 3) for k, v in shapes[name].items()}), flush=True)
     olot = None if args.no_olot else bench_olot(args.runs, env)
     print("olot", olot, flush=True)
+    conversion = bench_convert(args.runs, env)
+    print("convert", conversion, flush=True)
     startup = bench_startup(args.runs, env)
     print("startup", startup, flush=True)
     sys.path.insert(0, str(REPO / "bench"))
@@ -322,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         "Regenerate with `.venv/bin/python bench/run.py`.",
         "",
     ]
-    text = "\n".join(header) + report(shapes, olot, startup, args.runs) + "\n" + metadata.markdown(metadata.run(5), 5)
+    text = "\n".join(header) + report(shapes, olot, startup, args.runs, conversion) + "\n" + metadata.markdown(metadata.run(5), 5)
     args.output.write_text(text)
     return 0
 

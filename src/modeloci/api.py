@@ -30,6 +30,7 @@ def plan(
     reference: str | None = None,
     created: int | None = None,
     display: str | None = None,
+    format: str = "docker",  # noqa: A002 - the CLI's --format
 ) -> BuildPlan:
     """Parse and compile the Modelfile at ``modelfile`` into a :class:`BuildPlan`.
 
@@ -51,6 +52,7 @@ def plan(
         reference=reference,
         created=created,
         context_display=str(context) if context is not None else posixpath.dirname(shown),
+        target_format="modelpack" if format in ("modelpack", "cncf") else format,
     )
 
 

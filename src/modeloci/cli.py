@@ -65,6 +65,8 @@ def _modelfile_options(func: Any) -> Any:
         click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the model."),
         click.option("--created", default=None, metavar="TIME",
                      help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else none]."),
+        click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
+                     show_default=True, help="Artifact format: Docker Model Runner's, or CNCF ModelPack (alias cncf)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
     ]
     for option in reversed(options):
@@ -75,9 +77,9 @@ def _modelfile_options(func: Any) -> Any:
 @cli.command()
 @_modelfile_options
 def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
-         created: str | None, as_json: bool) -> None:
+         created: str | None, fmt: str, as_json: bool) -> None:
     """Print the compiled build plan, without reading any weight bytes."""
-    compiled = _compile(modelfile, context, build_args, tag, created)
+    compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     if as_json:
         click.echo(json.dumps(compiled.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -96,17 +98,15 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
               help="With --layout: hard-link weight files into the layout instead of copying them "
                    "(changing a source file in place then changes the blob).")
 @click.option("--no-cache", is_flag=True, help="Hash every file, without the digest cache.")
-@click.option("--format", "fmt", type=click.Choice(["docker"]), default="docker", show_default=True,
-              help="Artifact format.")
 def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
-          as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool, fmt: str) -> None:
+          fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool) -> None:
     """Build a Modelfile into an OCI archive (-o) or an OCI layout folder (--layout)."""
     if (output is None) == (layout is None):
         raise UsageError("give one output: -o OUT.tar or --layout DIR",
                          hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
     if link and layout is None:
         raise UsageError("--link only applies to --layout", hint="hard links need a layout folder: add `--layout DIR`")
-    compiled = _compile(modelfile, context, build_args, tag, created)
+    compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.builder import build_archive, build_layout
     from modeloci.builder.cache import DigestCache
 
@@ -140,7 +140,34 @@ def inspect(path: Path, as_json: bool) -> None:
         print_model_report(report)
 
 
-def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None):
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), required=True,
+              help="The format to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The archive to write.")
+@click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def convert(source: Path, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
+    """Re-wrap a model archive or layout in the other format; blobs are carried by digest."""
+    from modeloci.ops.convert import convert as run_convert
+    from modeloci.reference import normalise_tag
+
+    target = "modelpack" if fmt in ("modelpack", "cncf") else fmt
+    converted = run_convert(source, target, output, reference=normalise_tag(tag) if tag else None)
+    for warning in converted.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps({**converted.result.to_json(), "from": converted.source_format, "to": target,
+                               "warnings": converted.warnings}, indent=2))
+    else:
+        from modeloci.render import print_build
+
+        print_build(converted.result)
+
+
+def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
+             fmt: str = "docker"):
     from modeloci.api import plan as make_plan
     from modeloci.reference import normalise_tag
 
@@ -150,6 +177,7 @@ def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...],
         build_args=_parse_build_args(build_args),
         reference=normalise_tag(tag) if tag else None,
         created=_created(created),
+        format=fmt,
     )
     _print_warnings(compiled.warnings, compiled.sources)
     return compiled

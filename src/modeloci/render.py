@@ -50,8 +50,11 @@ def print_plan(plan: BuildPlan, console: Console | None = None) -> None:
         source = "base" if isinstance(layer.source, BaseSource) else f"line {layer.line}"
         table.add_row(str(i), layer.role.value, layer.filepath, human_size(layer.size), source, _short(layer.media_type))
     console.print(table)
-    settings = " ".join(f"{k}={v}" for k, v in plan.config.items() if not isinstance(v, dict))
-    console.print(f"config:  {settings}")
+    sections = [("descriptor", plan.config["descriptor"]), ("config", plan.config["config"])] \
+        if plan.format == "modelpack" else [("config", plan.config)]
+    for title, fields in sections:
+        settings = " ".join(f"{k}={v}" for k, v in fields.items() if not isinstance(v, dict))
+        console.print(f"{title + ':':9}{settings}")
     for key, value in plan.labels.items():
         console.print(f"label:   {key}={value}")
     if plan.reference:

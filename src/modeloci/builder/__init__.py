@@ -21,7 +21,7 @@ from modeloci.builder.engine import BlobSource, FileState
 from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink
 from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import BuildError, describe_os_error
-from modeloci.formats import docker
+from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, open_layout
 from modeloci.oci.manifest import Descriptor, manifest_blob
@@ -61,7 +61,7 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
     with ExitStack() as stack:
         base = stack.enter_context(open_layout(plan.base_path)) if plan.base_path else None
         sources = [_source(layer, plan, base) for layer in plan.layers]
-    known = [_known(source, cache) for source in sources]
+    known = [_known(source, cache, trust=not plan.verify_base) for source in sources]
     digests = sink.put_layers(sources, known)
     if cache is not None:
         for source, digest, was_known in zip(sources, digests, known, strict=True):
@@ -69,17 +69,25 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
                 cache.put(source.state, source.offset, source.size, digest)
     layers = tuple(Descriptor(layer.media_type, digest, layer.size, layer.annotations)
                    for layer, digest in zip(plan.layers, digests, strict=True))
-    config = docker.config_blob(plan.config_media_type, plan.config, [d.digest for d in layers], created=plan.created_epoch)
+    diff_ids = [d.digest for d in layers]
+    if plan.format == "modelpack":
+        config = modelpack.config_blob(plan.config["descriptor"], plan.config["config"], diff_ids)
+        manifest = modelpack.manifest_blob(config.descriptor(), layers, annotations=plan.labels)
+    else:
+        config = docker.config_blob(plan.config_media_type, plan.config, diff_ids, created=plan.created)
+        manifest = manifest_blob(config.descriptor(), layers, annotations=plan.labels)
     sink.put_bytes(config.data)
-    manifest = manifest_blob(config.descriptor(), layers, annotations=plan.labels)
     sink.put_bytes(manifest.data)
-    manifest_descriptor = manifest.descriptor(artifact_type=config.media_type)
+    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
     sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
     return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
 
 
-def _known(source: BlobSource, cache: DigestCache | None) -> Digest | None:
-    """A digest this build need not compute: one the cache already verified for this exact file."""
+def _known(source: BlobSource, cache: DigestCache | None, *, trust: bool = False) -> Digest | None:
+    """A digest this build need not compute: one the cache already verified for this exact file,
+    or, when converting (``trust``), the digest a blob is stored under."""
+    if trust and source.expected is not None:
+        return source.expected
     if cache is None:
         return None
     digest = cache.get(source.state, source.offset, source.size)

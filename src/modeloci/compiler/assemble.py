@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import replace
+
 from modeloci.compiler.model import FileSource, LayerPlan, Role
 from modeloci.compiler.state import Planned, State
-from modeloci.formats import docker
+from modeloci.formats import docker, modelpack
+from modeloci.formats import layers as formats
+from modeloci.oci.jsonenc import go_time
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
@@ -77,10 +81,19 @@ def _new_files(state: State) -> dict[Role, list[Planned]]:
 
 
 def _inherited(state: State, role: Role, new: dict[Role, list[Planned]]) -> list[LayerPlan]:
-    """The base's layers of ``role`` that survive: all licenses, other roles unless replaced."""
+    """The base's layers of ``role`` that survive: all licenses, other roles unless replaced;
+    carried into the output's format when the base is in the other one."""
     if state.base is None or (new[role] and role is not Role.LICENSE):
         return []
-    return [layer for layer in state.base.layers if layer.role is role]
+    kept = [layer for layer in state.base.layers if layer.role is role]
+    if state.base.format == state.target:
+        return kept
+    fmt = weights_format(state)
+    return [
+        replace(layer, media_type=formats.media_type(role, state.target, fmt),
+                annotations=formats.carry_annotations(layer.annotations, layer.filepath, state.target))
+        for layer in kept
+    ]
 
 
 def check(state: State) -> None:
@@ -96,6 +109,8 @@ def check(state: State) -> None:
     _check_collisions(inherited, planned, state.report)
     if not new[Role.WEIGHTS] and not any(layer.role is Role.WEIGHTS for layer in inherited):
         state.report.add(codes.no_weights(state.report.file, state.from_span))
+    if state.target == "modelpack" and "context_size" in state.config:
+        state.report.add(codes.modelpack_context_size(state.report.file, state.config_spans["context_size"]))
 
 
 def layers(state: State) -> list[LayerPlan]:
@@ -118,17 +133,14 @@ def _check_roles(planned: list[Planned], report: Report) -> None:
 
 
 def _file_layer(p: Planned, fmt: str, state: State) -> LayerPlan:
-    if p.role is Role.WEIGHTS:
-        media_type = docker.WEIGHT_MEDIA_TYPES[WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower(), fmt)]
-    else:
-        media_type = docker.ROLE_MEDIA_TYPES[p.role.value]
+    own_format = WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower(), fmt) if p.role is Role.WEIGHTS else fmt
     return LayerPlan(
         role=p.role,
-        media_type=str(media_type),
+        media_type=formats.media_type(p.role, state.target, own_format),
         filepath=p.layer_path,
         size=p.file.size,
         source=FileSource(path=p.file.rel),
-        annotations=docker.layer_annotations(p.layer_path, p.file.size, state.mtime),
+        annotations=formats.annotations(p.layer_path, p.file.size, state.mtime, state.target),
         line=p.line,
     )
 
@@ -143,20 +155,41 @@ def _check_collisions(inherited: list[LayerPlan], planned: list[Planned], report
 
 
 def config_media_type(state: State, layers: list[LayerPlan]) -> str:
-    if state.base is not None:
+    if state.target == "modelpack":
+        return modelpack.CONFIG_MEDIA_TYPE
+    if state.base is not None and state.base.format == "docker":
         return state.base.plan.config_media_type
-    return str(docker.CONFIG_MEDIA_TYPES[format_of(layers)])
-
-
-def format_of(layers: list[LayerPlan]) -> str:
-    for layer in layers:
-        for fmt, media_type in docker.WEIGHT_MEDIA_TYPES.items():
-            if layer.role is Role.WEIGHTS and layer.media_type == media_type:
-                return fmt
-    return "gguf"
+    return str(docker.CONFIG_MEDIA_TYPES[weights_format(state)])
 
 
 def config(state: State, layers: list[LayerPlan]) -> dict[str, object]:
+    """The config: Docker's fields, or ModelPack's ``descriptor`` and ``config`` objects."""
+    if state.target == "modelpack":
+        return _modelpack_config(state)
+    return _docker_config(state)
+
+
+def _modelpack_config(state: State) -> dict[str, object]:
+    facts = state.facts
+    name = state.reference.rsplit(":", 1)[0] if state.reference else (facts.name if facts else None)
+    version = state.reference.rsplit(":", 1)[1] if state.reference else None
+    licenses = [facts.license] if facts and facts.license else []
+    base_descriptor = dict(state.base.artifact.config.descriptor) if state.base and state.base.format == "modelpack" else {}
+    descriptor = {**base_descriptor, **{k: v for k, v in modelpack.descriptor_fields(
+        name=name or base_descriptor.get("name") or state.context.root.name, labels=labels(state), created=None,
+        family=facts.architecture if facts else None, licenses=licenses).items() if v not in (None, "", [])}}
+    if version and version != "latest":
+        descriptor.setdefault("version", version)
+    if state.created is not None:
+        descriptor["createdAt"] = go_time(state.created)
+    else:
+        descriptor.pop("createdAt", None)
+    base_fields = dict(state.base.artifact.config.fields) if state.base and state.base.format == "modelpack" else {}
+    fields = {**base_fields, **{k: v for k, v in modelpack.config_fields(facts).items() if v is not None}}
+    return {"descriptor": descriptor, "config": fields}
+
+
+def _docker_config(state: State) -> dict[str, object]:
     """The config fields: the base's, then what the new weights say, then CONFIG."""
     fields: dict[str, object] = dict(state.base.config) if state.base else {}
     if state.weights:
@@ -164,13 +197,15 @@ def config(state: State, layers: list[LayerPlan]) -> dict[str, object]:
         if dropped and state.base is not None:
             state.report.add(codes.base_metadata_dropped(state.report.file, state.weights[0].span, dropped))
         fields.update(state.derived)
-    fields["format"] = format_of(layers)
+    elif state.base is not None and state.base.format != "docker":
+        fields.update(state.derived)  # a ModelPack base: fields re-derived from its weights
+    fields["format"] = weights_format(state)
     fields.update(state.config)
     order = {name: i for i, name in enumerate(docker.CONFIG_FIELDS)}
     return dict(sorted(fields.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
 
 
 def labels(state: State) -> dict[str, str]:
-    merged = dict(state.base.manifest.annotations) if state.base else {}
+    merged = dict(state.base.artifact.manifest.annotations) if state.base else {}
     merged.update(state.labels)
     return merged

@@ -55,6 +55,7 @@ def compile_plan(
     reference: str | None = None,
     created: int | None = None,
     context_display: str = "",
+    target_format: str = "docker",
 ) -> BuildPlan:
     """Compile a parsed Modelfile into a plan, or raise one ModelfileError with every problem.
 
@@ -64,7 +65,8 @@ def compile_plan(
     report = Report(modelfile.path)
     mtime = created or 0
     args = ArgScope(modelfile, build_args or {}, report)
-    state = State(BuildContext(context), args, report, mtime=mtime, context_display=context_display)
+    state = State(BuildContext(context), args, report, mtime=mtime, context_display=context_display,
+                  target=target_format, reference=reference, created=created)
     state.sources[modelfile.path] = modelfile.text
     for directive in modelfile.directives:
         _COMPILERS[type(directive)](directive, state)
@@ -83,6 +85,7 @@ def compile_plan(
         raise_for_errors(modelfile, report.diagnostics, sources=state.sources)
     return BuildPlan(
         modelfile=modelfile.path,
+        format=target_format,
         config_media_type=assemble.config_media_type(state, layers),
         base=state.base.plan if state.base else None,
         layers=layers,
@@ -181,6 +184,7 @@ def _compile_config(directive: ConfigDirective, state: State) -> None:
             state.report.add(codes.invalid_config_value(state.report.file, span, pair.key, expanded.text, key.expected))
         else:
             state.config[pair.key] = value
+            state.config_spans[pair.key] = pair.span
 
 
 def _compile_label(directive: LabelDirective, state: State) -> None:

@@ -13,8 +13,12 @@ from pathlib import Path
 
 from modeloci.compiler.assemble import WEIGHT_FORMATS, weights_order
 from modeloci.compiler.state import Planned, State
-from modeloci.diagnostics import Span, span_of
+from modeloci.diagnostics import Span, position_at, span_of
+from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
+from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
+from modeloci.formats.derive import derive
+from modeloci.oci.layout import open_layout
 from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name, split_problem
 from modeloci.model.hfdir import (
@@ -29,7 +33,8 @@ from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read
 from modeloci.modelfile import codes
 
 def read_model(state: State) -> None:
-    """Read and check every model file the plan names; fill ``state.derived`` and ``state.notes``."""
+    """Read and check every model file the plan names; fill ``state.derived``, ``state.facts``
+    and ``state.notes``."""
     embedded: tuple[str, str] | None = None
     formats = {WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower()) for p in state.weights}
     if len(formats) == 1:  # unknown or mixed formats are reported when the layers are laid out
@@ -38,14 +43,16 @@ def read_model(state: State) -> None:
             _expand_gguf_shards(state)
             headers = _gguf_headers(state)
             if headers:
-                state.derived = meta.gguf_fields(headers)
+                state.derived, state.facts = meta.gguf_fields(headers), gguf_facts(headers)
                 template = meta.merged_metadata(headers).get("tokenizer.chat_template")
                 if isinstance(template, str) and template.strip():
                     embedded = (template, state.weights[0].file.rel)
         elif fmt == "safetensors":
             state.derived = _safetensors_fields(state)
         elif fmt == "dduf":
-            state.derived = _dduf_fields(state)
+            state.derived, state.facts = _dduf_fields(state), ModelFacts("dduf")
+    elif not state.weights and state.base is not None and state.base.format != state.target:
+        _base_weights(state)
     if state.mmproj is not None:
         _check_mmproj(state.mmproj, state)
     _check_template(state, embedded)
@@ -118,7 +125,9 @@ def _safetensors_fields(state: State) -> dict[str, object]:
     _check_indexes(weights, state)
     if len(headers) != len(weights):
         return {}
-    return meta.safetensors_fields(headers, sum(p.file.size for p in weights), _hf_config(weights[0], state))
+    hf = _hf_config(weights[0], state)
+    state.facts = safetensors_facts(headers, hf)
+    return meta.safetensors_fields(headers, sum(p.file.size for p in weights), hf)
 
 
 def _check_indexes(weights: list[Planned], state: State) -> None:
@@ -154,6 +163,26 @@ def _hf_config(first: Planned, state: State) -> HFConfig | None:
 def _dduf_fields(state: State) -> dict[str, object]:
     first = sorted(state.weights, key=weights_order)[0]
     return meta.dduf_fields(Path(first.file.rel).name, sum(p.file.size for p in state.weights))
+
+
+# A base in the other format -------------------------------------------------------------------
+
+
+def _base_weights(state: State) -> None:
+    """Facts and Docker fields from the base's weight blobs, read in place in its archive.
+
+    Needed when the output format differs from the base's: the other format's
+    config says things in other words, which are re-derived from the weights'
+    headers rather than translated.
+    """
+    assert state.base is not None
+    try:
+        with open_layout(state.base.path) as layout:
+            state.facts, state.derived = derive(layout, state.base.artifact)
+    except (ArchiveError, GGUFError, SafetensorsError, OSError, KeyError) as exc:
+        reason = getattr(exc, "message", None) or str(exc)
+        span = state.from_span or Span(position_at("", 0), position_at("", 0))
+        state.report.add(codes.bad_base(state.report.file, span, state.base.plan.path, f"its weights: {reason}"))
 
 
 # Projector and chat template --------------------------------------------------------------------

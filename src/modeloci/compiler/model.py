@@ -14,22 +14,13 @@ tenth of a second to each of those commands.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from modeloci.diagnostics import Diagnostic
+from modeloci.formats.roles import Role
 
-
-class Role(StrEnum):
-    """What a layer is for; the format maps each role to a media type."""
-
-    WEIGHTS = "weights"
-    MODEL_FILE = "model_file"
-    LICENSE = "license"
-    CHAT_TEMPLATE = "chat_template"
-    MMPROJ = "mmproj"
-    OTHER = "other"
+__all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "LayerPlan", "Role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +73,10 @@ class BasePlan:
     manifest_digest: str
     config_media_type: str
     ref_name: str | None = None
+    format: str = "docker"
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "manifest_digest": self.manifest_digest,
+        return {"path": self.path, "format": self.format, "manifest_digest": self.manifest_digest,
                 "config_media_type": self.config_media_type, "ref_name": self.ref_name}
 
 
@@ -110,6 +102,12 @@ class BuildPlan:
     mtime_epoch: int = 0
     warnings: tuple[Diagnostic, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    verify_base: bool = True  # False when converting: blobs are carried by digest, never re-hashed
+
+    @property
+    def artifact_type(self) -> str | None:
+        """The manifest's ``artifactType``: ModelPack sets one, Docker's format has none."""
+        return "application/vnd.cncf.model.manifest.v1+json" if self.format == "modelpack" else None
 
     def to_json(self) -> dict[str, Any]:
         return {

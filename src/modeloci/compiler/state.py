@@ -9,6 +9,7 @@ from modeloci.compiler.base import Base
 from modeloci.compiler.model import Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.diagnostics import Span
+from modeloci.formats.facts import ModelFacts
 from modeloci.modelfile.directives import Report
 
 
@@ -38,6 +39,9 @@ class State:
     report: Report
     mtime: int = 0
     context_display: str = ""
+    target: str = "docker"
+    reference: str | None = None
+    created: int | None = None
     base: Base | None = None
     from_span: Span | None = None
     weights: list[Planned] = field(default_factory=list)
@@ -49,6 +53,8 @@ class State:
     config: dict[str, object] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     derived: dict[str, object] = field(default_factory=dict)
+    facts: ModelFacts | None = None
+    config_spans: dict[str, Span] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 

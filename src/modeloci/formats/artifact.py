@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from modeloci.compiler.model import Role
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker, modelpack
+from modeloci.formats.roles import Role
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, read_blob, read_manifest
 from modeloci.oci.manifest import Descriptor, Manifest

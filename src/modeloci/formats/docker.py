@@ -74,7 +74,7 @@ def config_blob(
     fields: Mapping[str, Any],
     diff_ids: Sequence[Digest],
     *,
-    created: int | None,
+    created: int | str | None,
 ) -> Blob:
     """The config blob: known ``config`` fields in Go order, unknown ones after them, sorted."""
     config: dict[str, Any] = {}
@@ -83,7 +83,9 @@ def config_blob(
         if value is None or value == "" or value == {}:
             continue  # Go's omitempty
         config[key] = go_map(value) if key in _MAP_FIELDS else value
-    descriptor = {"created": go_time(created)} if created is not None else {}
+    if isinstance(created, int):
+        created = go_time(created)
+    descriptor = {"created": created} if created is not None else {}
     doc = {
         "config": config,
         "descriptor": descriptor,

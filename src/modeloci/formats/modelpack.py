@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modeloci.formats.docker import ANNOTATION_FILEPATH, ANNOTATION_METADATA, file_metadata
+from modeloci.formats.facts import ModelFacts
+from modeloci.model.safetensors import precision as safetensors_precision
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json, go_map, go_time
 from modeloci.oci.manifest import Blob, Descriptor
@@ -136,3 +138,19 @@ def descriptor_fields(*, name: str | None, labels: Mapping[str, str], created: i
     if licenses and "licenses" not in fields:
         fields["licenses"] = list(licenses)
     return fields
+
+
+def config_fields(facts: ModelFacts | None) -> dict[str, Any]:
+    """The config's ``config`` object from what the weights say, in the spec's vocabulary."""
+    if facts is None:
+        return {}
+    name = facts.file_type_name
+    precision = safetensors_precision(facts.dtypes) if facts.dtypes else GGUF_PRECISION.get(name or "")
+    quantized = facts.format == "gguf" and name is not None and name not in GGUF_PRECISION
+    return {
+        "architecture": facts.architecture,
+        "format": facts.format,
+        "paramSize": param_size(facts.parameter_count or 0),
+        "precision": precision,
+        "quantization": name if quantized else None,
+    }

@@ -116,7 +116,7 @@ class GGUFHeader:
 class _Cursor:
     """Reads little- or big-endian values from a buffer, checking every length first."""
 
-    def __init__(self, buf: bytes | mmap.mmap, big_endian: bool, wide: bool) -> None:
+    def __init__(self, buf: bytes | mmap.mmap | memoryview, big_endian: bool, wide: bool) -> None:
         self.buf = buf
         self.size = len(buf)
         self.pos = 0
@@ -171,14 +171,22 @@ class _Cursor:
         return self.size - self.pos
 
 
-def read_gguf_header(path: Path, *, max_array_items: int = 50) -> GGUFHeader:
-    """Read the metadata and tensor infos of the GGUF file at ``path``."""
+def read_gguf_header(path: Path, *, offset: int = 0, size: int | None = None, max_array_items: int = 50) -> GGUFHeader:
+    """Read the metadata and tensor infos of the GGUF file at ``path``.
+
+    ``offset`` and ``size`` read a GGUF stored inside another file (a blob in a tar archive).
+    """
     with path.open("rb") as f:
-        size = f.seek(0, 2)
-        if size == 0:
+        total = f.seek(0, 2)
+        size = total - offset if size is None else min(size, max(0, total - offset))
+        if size <= 0:
             raise GGUFError("the file is empty", 0)
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _read(buf, size, max_array_items)
+            view = memoryview(buf)[offset : offset + size]
+            try:
+                return _read(view, size, max_array_items)
+            finally:
+                view.release()
 
 
 def parse_gguf_header(data: bytes, *, max_array_items: int = 50) -> GGUFHeader:
@@ -188,7 +196,7 @@ def parse_gguf_header(data: bytes, *, max_array_items: int = 50) -> GGUFHeader:
     return _read(data, len(data), max_array_items)
 
 
-def _read(buf: bytes | mmap.mmap, size: int, max_array_items: int) -> GGUFHeader:
+def _read(buf: bytes | mmap.mmap | memoryview, size: int, max_array_items: int) -> GGUFHeader:
     magic = bytes(buf[:4])
     if len(magic) < 4:
         raise GGUFError(f"truncated: {size} bytes is too short for a GGUF header", 0)

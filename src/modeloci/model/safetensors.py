@@ -91,11 +91,14 @@ def precision(dtypes: Iterable[str]) -> str | None:
     return ",".join(words) or None
 
 
-def read_safetensors_header(path: Path) -> SafetensorsHeader:
-    """Read the header of the safetensors file at ``path``; OSErrors propagate to the caller."""
+def read_safetensors_header(path: Path, *, offset: int = 0, size: int | None = None) -> SafetensorsHeader:
+    """Read the header of the safetensors file at ``path``; OSErrors propagate to the caller.
+
+    ``offset`` and ``size`` read a file stored inside another (a blob in a tar archive).
+    """
     with path.open("rb") as f:
-        size = f.seek(0, 2)
-        f.seek(0)
+        size = f.seek(0, 2) - offset if size is None else size
+        f.seek(offset)
         length = _header_length(f.read(8), size)
         raw = f.read(length)
     if len(raw) < length:  # the file shrank between seek and read

@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
     "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
+    "MF104": "warning: CONFIG context_size in a ModelPack build, which has no field for it",
 }
 
 
@@ -385,6 +386,12 @@ def template_not_text(file: str, span: Span, path: str) -> Diagnostic:
 
 def bad_hf_config(file: str, span: Span, path: str, reason: str) -> Diagnostic:
     return _d("MF069", f"Cannot read `{path}`", file, span, label="unreadable config.json", detail=reason)
+
+
+def modelpack_context_size(file: str, span: Span) -> Diagnostic:
+    return warning("MF104", "ModelPack has no context size", file, span, label="left out of the ModelPack config",
+                   detail="the CNCF ModelPack config has no field for a context length",
+                   hint="build with --format docker to record it; runtimes fall back to the weights' own length")
 
 
 def template_raises(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:

@@ -1,0 +1,46 @@
+"""A layer's media type and annotations in each format, and carrying a layer from one format to the other.
+
+Both formats describe a layer by its role and its path; they differ in media
+type names and in the annotations they carry (Docker adds
+``org.cncf.model.file.mediatype.untested`` to every layer, ModelPack layers
+carry path and file metadata only). The bytes, and so the digest, never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modeloci.formats import docker, modelpack
+from modeloci.formats.roles import Role
+
+FORMATS = ("docker", "modelpack")
+
+
+def media_type(role: Role, target: str, weight_format: str) -> str:
+    """The media type of a layer of ``role`` in ``target`` format."""
+    if target == "modelpack":
+        return modelpack.ROLE_MEDIA_TYPES[role.value]
+    if role is Role.WEIGHTS:
+        return str(docker.WEIGHT_MEDIA_TYPES.get(weight_format, docker.WEIGHT_MEDIA_TYPES["gguf"]))
+    if role is Role.OTHER:
+        return str(docker.ROLE_MEDIA_TYPES["model_file"])
+    return str(docker.ROLE_MEDIA_TYPES[role.value])
+
+
+def annotations(filepath: str, size: int, mtime: int, target: str) -> dict[str, str]:
+    """The annotations of a new layer made from a file."""
+    if target == "modelpack":
+        return modelpack.layer_annotations(filepath, size, mtime)
+    return docker.layer_annotations(filepath, size, mtime)
+
+
+def carry_annotations(existing: Mapping[str, str], filepath: str, target: str) -> dict[str, str]:
+    """A carried layer's annotations in ``target`` format: path and metadata kept, legacy keys renamed."""
+    out = {docker.ANNOTATION_FILEPATH: filepath}
+    for key in (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json"):
+        if key in existing:
+            out[docker.ANNOTATION_METADATA] = existing[key]
+            break
+    if target == "docker":
+        out[docker.ANNOTATION_UNTESTED] = existing.get(docker.ANNOTATION_UNTESTED, "false")
+    return out

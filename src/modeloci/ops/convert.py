@@ -1,0 +1,160 @@
+"""``convert``: re-wrap a model artifact in the other format, carrying every blob by digest.
+
+Only the config and the manifest change. Layers keep their bytes (copied by
+the kernel, never re-hashed) and their path and file metadata; their media
+types follow the target format. The target's config is built from the facts
+re-read from the weights' headers inside the archive, plus what the source
+config says that the target can also hold. What the target cannot hold is
+named in a warning, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from modeloci.builder import BuildResult, build_archive
+from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
+from modeloci.errors import ArchiveError, ModelociError
+from modeloci.formats import docker, modelpack
+from modeloci.formats import layers as formats
+from modeloci.formats.artifact import Artifact, DockerConfig, ModelPackConfig, read_artifact
+from modeloci.formats.derive import derive, weights_format
+from modeloci.model.gguf import GGUFError
+from modeloci.model.safetensors import SafetensorsError
+from modeloci.oci.jsonenc import go_time
+from modeloci.oci.layout import open_layout
+
+# ModelPack descriptor fields that have an OCI label meaning the same thing.
+_FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELDS.items())}
+
+
+@dataclass
+class ConvertResult:
+    result: BuildResult
+    source_format: str
+    target_format: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def convert(source: Path, target: str, output: Path, *, reference: str | None = None) -> ConvertResult:
+    """Write ``source`` (archive or layout, either format) as ``target`` format to ``output``."""
+    plan, source_format, warnings = plan_conversion(source, target, reference=reference)
+    return ConvertResult(build_archive(plan, output), source_format, target, warnings)
+
+
+def plan_conversion(source: Path, target: str, *, reference: str | None = None) -> tuple[BuildPlan, str, list[str]]:
+    try:
+        with open_layout(source) as layout:
+            artifact = read_artifact(layout, where=f"`{source}`")
+            facts, docker_fields = derive(layout, artifact)
+    except (GGUFError, SafetensorsError) as exc:
+        raise ArchiveError(f"cannot read the weights of `{source}`: {exc.message}", path=str(source)) from exc
+    except OSError as exc:
+        raise ModelociError(f"reading {source}: {exc.strerror or exc}") from exc
+    fmt = weights_format(artifact)
+    warnings: list[str] = []
+    labels = dict(artifact.manifest.annotations)
+    created = _created(artifact)
+    if target == "modelpack":
+        config = _to_modelpack(artifact, facts, labels, created, reference, warnings)
+        media_type = modelpack.CONFIG_MEDIA_TYPE
+    else:
+        config = _to_docker(artifact, docker_fields, fmt, labels, warnings)
+        media_type = _docker_media_type(artifact, fmt)
+    epoch = _epoch(created)
+    plan = BuildPlan(
+        modelfile=str(source),
+        config_media_type=media_type,
+        base=BasePlan(str(source), str(artifact.manifest.digest), artifact.manifest.config.media_type,
+                      artifact.ref_name, artifact.format),
+        layers=[_layer(layer, artifact, target, fmt) for layer in artifact.layers],
+        config=config,
+        labels=labels,
+        mtime=go_time(epoch or 0),
+        created=created,
+        reference=reference or artifact.ref_name,
+        format=target,
+        base_path=source,
+        created_epoch=epoch,
+        mtime_epoch=epoch or 0,
+        verify_base=False,
+    )
+    return plan, artifact.format, warnings
+
+
+def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
+    d = layer.descriptor
+    same = target == artifact.format
+    return LayerPlan(
+        role=layer.role,
+        media_type=d.media_type if same else formats.media_type(layer.role, target, fmt),
+        filepath=layer.filepath or d.digest.hex,
+        size=d.size,
+        source=BaseSource(digest=str(d.digest)),
+        annotations=dict(d.annotations) if same else formats.carry_annotations(d.annotations, layer.filepath or d.digest.hex, target),
+    )
+
+
+def _to_modelpack(artifact: Artifact, facts: Any, labels: dict[str, str], created: str | None,
+                  reference: str | None, warnings: list[str]) -> dict[str, Any]:
+    if isinstance(artifact.config, ModelPackConfig):
+        return {"descriptor": dict(artifact.config.descriptor), "config": dict(artifact.config.fields)}
+    config: DockerConfig = artifact.config  # type: ignore[assignment]
+    if config.context_size is not None:
+        warnings.append(f"context_size {config.context_size} is not kept: ModelPack has no field for it")
+    for key in ("gguf", "safetensors", "diffusers"):
+        if config.fields.get(key):
+            warnings.append(f"the `{key}` metadata map is not kept: ModelPack has no field for it "
+                            "(the weights still carry it)")
+    name = (reference or artifact.ref_name or "").rsplit(":", 1)[0] or facts.name or "model"
+    descriptor = {k: v for k, v in modelpack.descriptor_fields(
+        name=name, labels=labels, created=None, family=facts.architecture,
+        licenses=[facts.license] if facts.license else []).items() if v not in (None, "", [])}
+    if created is not None:
+        descriptor["createdAt"] = created
+    return {"descriptor": descriptor, "config": {k: v for k, v in modelpack.config_fields(facts).items() if v is not None}}
+
+
+def _to_docker(artifact: Artifact, derived: dict[str, object], fmt: str, labels: dict[str, str],
+               warnings: list[str]) -> dict[str, Any]:
+    if isinstance(artifact.config, DockerConfig):
+        return dict(artifact.config.fields)
+    config: ModelPackConfig = artifact.config  # type: ignore[assignment]
+    for key, value in config.descriptor.items():
+        if key in ("createdAt", "family", "name"):
+            continue  # createdAt becomes `created`; family and name are said by architecture and the tag
+        label = _FIELD_LABELS.get(key)
+        text = ", ".join(value) if isinstance(value, list) else value
+        if label and isinstance(text, str):
+            labels.setdefault(label, text)
+        else:
+            warnings.append(f"descriptor.{key} is not kept: Docker's model format has no field for it")
+    for key in config.fields:
+        if key not in ("architecture", "format", "paramSize", "precision", "quantization"):
+            warnings.append(f"config.{key} is not kept: Docker's model format has no field for it")
+    return {**derived, "format": fmt}
+
+
+def _docker_media_type(artifact: Artifact, fmt: str) -> str:
+    if isinstance(artifact.config, DockerConfig):
+        return artifact.manifest.config.media_type
+    return str(docker.CONFIG_MEDIA_TYPES.get(fmt, docker.CONFIG_MEDIA_TYPES["gguf"]))
+
+
+def _created(artifact: Artifact) -> str | None:
+    if isinstance(artifact.config, DockerConfig):
+        return artifact.config.created
+    value = artifact.config.descriptor.get("createdAt")
+    return value if isinstance(value, str) else None
+
+
+def _epoch(created: str | None) -> int | None:
+    if created is None:
+        return None
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp())
+    except ValueError:
+        return None

@@ -1,0 +1,129 @@
+"""CNCF ModelPack output: the spec's golden vector, the schema, and the grammar the schema does not enforce."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modeloci import api
+from modeloci.formats import modelpack as mp
+from modeloci.oci.digest import Digest
+from modeloci.oci.manifest import Descriptor
+from tests.archive_tools import EXAMPLE_NAMES, Archive, build_example
+from tests.test_conformance import _validator
+
+
+def test_golden_vector_from_the_reference() -> None:
+    """REFERENCE.md §2.5: config 414 B and manifest 1417 B, byte for byte."""
+    files = [("config.json", b'{"model_type":"qwen3","torch_dtype":"bfloat16"}\n', mp.WEIGHT_CONFIG),
+             ("model.safetensors", b"\x08" + b"\x00" * 7 + b"{}" + b" " * 6, mp.WEIGHT),
+             ("README.md", b"# demo\n", mp.DOC)]
+    layers = [Descriptor(media_type, Digest.of(data), len(data), mp.layer_annotations(name, len(data), 0))
+              for name, data, media_type in files]
+    config = mp.config_blob({"family": "qwen3", "name": "demo"},
+                            {"architecture": "transformer", "format": "safetensors", "paramSize": "0.6B",
+                             "precision": "bfloat16"}, [layer.digest for layer in layers])
+    assert (len(config.data), str(config.digest)) == (
+        414, "sha256:ba373fb6987ae50338b491f5e94857134175312f116907257852cb11efd5950b")
+    manifest = mp.manifest_blob(config.descriptor(), layers)
+    assert (len(manifest.data), str(manifest.digest)) == (
+        1417, "sha256:f926624108583358fb065108b6cc869b8516cc7eb1953069f14050be0152cffc")
+
+
+@pytest.mark.parametrize(("count", "text"), [
+    (8_030_261_248, "8.0B"), (494_032_768, "494.0M"), (183, "0.2K"), (1000, "1.0K"), (1_000_000_000_000, "1.0T"),
+    (0, None),
+])
+def test_param_size(count: int, text: str | None) -> None:
+    assert mp.param_size(count) == text
+    if text:
+        assert mp.PARAM_SIZE.match(text)
+
+
+@pytest.fixture(scope="module")
+def modelpack_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Archive]:
+    root = tmp_path_factory.mktemp("modelpack")
+    return {name: Archive.read(build_example(name, root / name, format="modelpack", created=1_750_000_000)[0])
+            for name in EXAMPLE_NAMES}
+
+
+def _schema(shared: Path):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((shared / "conformance" / "modelpack" / "config-schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_config_validates_and_speaks_the_spec(shared: Path, modelpack_archives, name: str) -> None:
+    archive = modelpack_archives[name]
+    config = archive.config
+    errors = [e.message for e in _schema(shared).iter_errors(config)]
+    assert errors == []
+    assert list(config) == ["descriptor", "modelfs", "config"]
+    assert config["modelfs"] == {"type": "layers", "diffIds": [layer["digest"] for layer in archive.manifest["layers"]]}
+    assert config["descriptor"]["createdAt"] == "2025-06-15T15:06:40Z"
+    assert mp.PARAM_SIZE.match(config["config"]["paramSize"])
+    precision = config["config"].get("precision")
+    assert precision is None or set(precision.split(",")) <= mp.PRECISIONS
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_manifest_validates(shared: Path, modelpack_archives, name: str) -> None:
+    manifest = modelpack_archives[name].manifest
+    assert [e.message for e in _validator(shared, "image-manifest-schema.json").iter_errors(manifest)] == []
+    assert manifest["artifactType"] == "application/vnd.cncf.model.manifest.v1+json"
+    assert manifest["config"]["mediaType"] == "application/vnd.cncf.model.config.v1+json"
+    for layer in manifest["layers"]:
+        assert layer["mediaType"].endswith(".v1.raw")
+        assert set(layer["annotations"]) == {"org.cncf.model.filepath", "org.cncf.model.file.metadata+json"}
+        assert list(layer) == ["mediaType", "digest", "size", "annotations"]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_modelpack_snapshots(modelpack_archives, name: str, snapshot) -> None:
+    archive = modelpack_archives[name]
+    assert archive.manifest == snapshot(name="manifest")
+    assert archive.config == snapshot(name="config")
+    assert Digest.of(archive.manifest_bytes).__str__() == snapshot(name="digest")
+
+
+def test_roles_become_modelpack_kinds(modelpack_archives) -> None:
+    kinds = {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"].split("model.")[1]
+             for layer in modelpack_archives["sharded-vision"].manifest["layers"]}
+    assert kinds == {"tiny-vision-00001-of-00002.gguf": "weight.v1.raw", "tiny-vision-00002-of-00002.gguf": "weight.v1.raw",
+                     "LICENSE.txt": "doc.v1.raw", "mmproj-tiny-vision-F16.gguf": "weight.v1.raw"}
+    hf = {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"].split("model.")[1]
+          for layer in modelpack_archives["hf-safetensors"].manifest["layers"]}
+    assert hf["chat_template.jinja"] == hf["config.json"] == "weight.config.v1.raw"
+    assert modelpack_archives["hf-safetensors"].config["config"]["precision"] == "bfloat16"
+
+
+def test_labels_fill_descriptor_fields(tmp_path: Path) -> None:
+    modelfile = tmp_path / "Modelfile"
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf", metadata=[("general.license", factories.STRING, "Apache-2.0"),
+                                                  ("general.name", factories.STRING, "Tiny")])
+    modelfile.write_text('FROM scratch\nWEIGHTS m.gguf\nLABEL org.opencontainers.image.title="A title" '
+                         'org.opencontainers.image.source=https://example.com/src '
+                         'org.opencontainers.image.revision=abc123\n')
+    plan = api.plan(modelfile, format="modelpack")
+    assert plan.config["descriptor"] == {"name": "Tiny", "family": "llama", "sourceURL": "https://example.com/src",
+                                         "revision": "abc123", "licenses": ["Apache-2.0"], "title": "A title"}
+    assert plan.config["config"] == {"architecture": "llama", "format": "gguf", "paramSize": "0.0K",
+                                     "precision": "float32"}
+    tagged = api.plan(modelfile, format="cncf", reference="ai/tiny:v2")
+    assert (tagged.config["descriptor"]["name"], tagged.config["descriptor"]["version"]) == ("ai/tiny", "v2")
+
+
+def test_context_size_in_a_modelpack_build_is_a_named_warning(tmp_path: Path) -> None:
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf")
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS m.gguf\nCONFIG context_size=4096\n")
+    plan = api.plan(tmp_path / "Modelfile", format="modelpack")
+    assert [(w.code, w.span.start.line) for w in plan.warnings] == [("MF104", 3)]
+    assert set(plan.config) == {"descriptor", "config"}
+    assert "context_size" not in plan.config["config"] and "context_size" not in plan.config["descriptor"]

@@ -1,0 +1,76 @@
+"""``modeloci convert``: blobs carried by digest, fields kept or named in warnings, round trips exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modeloci import api
+from modeloci.builder import sinks
+from modeloci.ops.convert import convert
+from tests.archive_tools import Archive, build_example
+
+
+@pytest.mark.parametrize("name", ["single-gguf", "hf-safetensors", "sharded-vision"])
+def test_docker_to_modelpack_to_docker_keeps_every_blob_and_field(tmp_path: Path, name: str) -> None:
+    docker_tar, _ = build_example(name, tmp_path / "src", created=1_750_000_000, reference="ai/x:1")
+    mp = convert(docker_tar, "modelpack", tmp_path / "mp.tar")
+    back = convert(tmp_path / "mp.tar", "docker", tmp_path / "back.tar")
+    original, middle = Archive.read(docker_tar), Archive.read(tmp_path / "mp.tar")
+    digests = [layer["digest"] for layer in original.manifest["layers"]]
+    assert [layer["digest"] for layer in middle.manifest["layers"]] == digests
+    assert middle.config["descriptor"]["createdAt"] == "2025-06-15T15:06:40Z"
+    assert middle.index["manifests"][0]["annotations"] == {"org.opencontainers.image.ref.name": "ai/x:1"}
+    assert any("metadata map is not kept" in w for w in mp.warnings)
+    assert back.warnings == []
+    lost_context = original.config["config"].get("context_size") != Archive.read(tmp_path / "back.tar").config["config"].get("context_size")
+    if name == "sharded-vision":  # CONFIG context_size=4096 overrides the GGUF's 2048: ModelPack cannot hold it
+        assert lost_context and any("context_size 4096 is not kept" in w for w in mp.warnings)
+    else:
+        assert (tmp_path / "back.tar").read_bytes() == docker_tar.read_bytes()
+
+
+def test_conversion_copies_but_never_hashes(tmp_path: Path, monkeypatch) -> None:
+    docker_tar, _ = build_example("single-gguf", tmp_path / "src")
+    monkeypatch.setattr(sinks, "hash_range", lambda *a, **k: pytest.fail("a blob was hashed"))
+    result = convert(docker_tar, "modelpack", tmp_path / "mp.tar")
+    assert len(result.result.layers) == 3
+
+
+def test_modelpack_descriptor_fields_become_labels(tmp_path: Path) -> None:
+    build_example("single-gguf", tmp_path / "src")
+    src = tmp_path / "src" / "single-gguf"
+    api.build(src / "Modelfile", tmp_path / "mp.tar", format="modelpack")
+    back = convert(tmp_path / "mp.tar", "docker", tmp_path / "d.tar")
+    labels = Archive.read(tmp_path / "d.tar").manifest["annotations"]
+    assert labels["org.opencontainers.image.description"] == "Tiny Llama, a few-KB GGUF for trying modeloci"
+    assert labels["org.opencontainers.image.licenses"] == "MIT"
+    assert back.warnings == []
+
+
+def test_cli_convert_reports_warnings_and_json(tmp_path: Path, cli) -> None:
+    docker_tar, _ = build_example("single-gguf", tmp_path / "src")
+    result = cli("convert", str(docker_tar), "--format", "cncf", "-o", str(tmp_path / "mp.tar"), "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["from"], report["to"]) == ("docker", "modelpack")
+    assert "warning: context_size 2048 is not kept: ModelPack has no field for it" in result.stderr
+    bad = cli("convert", str(tmp_path / "nope.tar"), "--format", "docker", "-o", str(tmp_path / "x.tar"))
+    assert bad.code == 2 and "Traceback" not in bad.stderr
+
+
+def test_converting_a_non_model_is_a_clear_error(tmp_path: Path, cli) -> None:
+    (tmp_path / "x.tar").write_bytes(b"not a tar at all" * 100)
+    result = cli("convert", str(tmp_path / "x.tar"), "--format", "docker", "-o", str(tmp_path / "y.tar"))
+    assert result.code == 1 and "not a readable tar archive" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_from_a_modelpack_base_builds_what_a_docker_base_builds(tmp_path: Path) -> None:
+    via_docker, _ = build_example("rebase", tmp_path / "a")
+    modelfile = tmp_path / "b" / "rebase" / "Modelfile"
+    build_example("rebase", tmp_path / "b")  # lays out the folders
+    api.build(tmp_path / "b" / "single-gguf" / "Modelfile", modelfile.parent / "base.tar", format="modelpack")
+    api.build(modelfile, tmp_path / "via-mp.tar")
+    assert (tmp_path / "via-mp.tar").read_bytes() == via_docker.read_bytes()
