@@ -54,7 +54,7 @@ def print_plan(plan: BuildPlan, console: Console | None = None) -> None:
         if plan.format == "modelpack" else [("config", plan.config)]
     for title, fields in sections:
         settings = " ".join(f"{k}={v}" for k, v in fields.items() if not isinstance(v, dict))
-        console.print(f"{title + ':':9}{settings}")
+        console.print(f"{title}: ".ljust(9) + settings)
     for key, value in plan.labels.items():
         console.print(f"label:   {key}={value}")
     if plan.reference:
