@@ -186,7 +186,8 @@ def test_build_arg_chooses_the_base(tmp_path: Path, cli) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["build"], "error: give one output: -o OUT.tar or --layout DIR"),
+    (["build"], "error: a model in the store needs a name"),
+    (["build", "--no-store"], "error: --no-store leaves no output"),
     (["build", "-o", "x.tar", "--layout", "dir"], "error: give one output: -o OUT.tar or --layout DIR"),
     (["build", "-o", "x.tar", "--link"], "error: --link only applies to --layout"),
     (["build", "-o", "x.tar", "-t", "Bad Name"], "error: invalid model name `Bad Name`"),

@@ -21,13 +21,19 @@ __all__ = [
     "UsageError",
     "__version__",
     "build",
+    "inspect",
     "parse_modelfile",
     "plan",
+    "unpack",
+    "verify",
 ]
 
 _LAZY = {
     "build": "modeloci.api",
     "plan": "modeloci.api",
+    "inspect": "modeloci.api",
+    "verify": "modeloci.api",
+    "unpack": "modeloci.api",
     "parse_modelfile": "modeloci.modelfile",
     "BuildPlan": "modeloci.compiler",
     "BuildResult": "modeloci.builder",

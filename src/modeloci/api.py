@@ -77,3 +77,25 @@ def build(
     if output is not None:
         return build_archive(compiled, Path(output), cache=digests)
     return build_layout(compiled, Path(layout), cache=digests, link=link)  # type: ignore[arg-type]
+
+
+def inspect(path: str | Path):  # noqa: ANN201 - ArtifactReport or ModelReport
+    """What an archive, layout, model file or model folder holds (typed, pydantic); reads no weights."""
+    from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
+
+    target = Path(path)
+    return inspect_artifact(target) if target.exists() and is_artifact(target) else inspect_model(target)
+
+
+def verify(path: str | Path):  # noqa: ANN201 - VerifyReport
+    """Check an archive or layout; the report lists every problem (``report.ok`` is the verdict)."""
+    from modeloci.ops.verify import verify as run
+
+    return run(Path(path))
+
+
+def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle"):  # noqa: ANN201 - UnpackReport
+    """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout)."""
+    from modeloci.ops.unpack import unpack as run
+
+    return run(Path(path), Path(output), layout=layout)  # type: ignore[arg-type]

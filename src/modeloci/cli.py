@@ -98,23 +98,35 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
               help="With --layout: hard-link weight files into the layout instead of copying them "
                    "(changing a source file in place then changes the blob).")
 @click.option("--no-cache", is_flag=True, help="Hash every file, without the digest cache.")
+@click.option("--store/--no-store", "to_store", default=None,
+              help="Keep the model in the local store [default: when neither -o nor --layout is given].")
 def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
-          fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool) -> None:
-    """Build a Modelfile into an OCI archive (-o) or an OCI layout folder (--layout)."""
-    if (output is None) == (layout is None):
+          fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool,
+          to_store: bool | None) -> None:
+    """Build a Modelfile into the local store (-t NAME), an OCI archive (-o) or an OCI layout folder (--layout)."""
+    if output is not None and layout is not None:
         raise UsageError("give one output: -o OUT.tar or --layout DIR",
                          hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
     if link and layout is None:
         raise UsageError("--link only applies to --layout", hint="hard links need a layout folder: add `--layout DIR`")
+    to_store = (output is None and layout is None) if to_store is None else to_store
+    if not to_store and output is None and layout is None:
+        raise UsageError("--no-store leaves no output", hint="write an archive with `-o model.tar`")
+    if to_store and tag is None:
+        raise UsageError("a model in the store needs a name",
+                         hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
-    from modeloci.builder import build_archive, build_layout
+    from modeloci.builder import build_archive, build_layout, build_store
     from modeloci.builder.cache import DigestCache
 
     cache = None if no_cache else DigestCache()
+    if to_store:
+        from modeloci.store import Store
+
+        result = build_store(compiled, Store(), cache=cache)
     if output is not None:
         result = build_archive(compiled, output, cache=cache)
-    else:
-        assert layout is not None
+    elif layout is not None:
         result = build_layout(compiled, layout, cache=cache, link=link)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -128,33 +140,98 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def inspect(path: Path, as_json: bool) -> None:
-    """Show what a GGUF file, a safetensors file or a model folder holds (reads headers only)."""
-    from modeloci.ops.inspect import inspect_model
+    """Show what a model archive or layout, a GGUF or safetensors file, or a model folder holds.
 
-    report = inspect_model(path)
+    Reads manifests, configs and headers only, never whole weights.
+    """
+    from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
+
+    if path.exists():
+        report = inspect_artifact(path) if is_artifact(path) else inspect_model(path)
+    else:
+        from modeloci.store.names import resolve
+
+        report = inspect_artifact(resolve(str(path)))
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
-    else:
-        from modeloci.render import print_model_report
+        return
+    from modeloci.render import print_artifact_report, print_model_report
 
-        print_model_report(report)
+    if hasattr(report, "manifest_digest"):
+        print_artifact_report(report)  # type: ignore[arg-type]
+    else:
+        print_model_report(report)  # type: ignore[arg-type]
 
 
 @cli.command()
-@click.argument("source", type=click.Path(path_type=Path, exists=True))
+@click.argument("path", required=False)
+@click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
+    """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
+
+    Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
+    """
+    if (path is None) == (not whole_store):
+        raise UsageError("give an archive, a layout folder or a stored model, or --store")
+    if whole_store:
+        from modeloci.store import Store
+        from modeloci.store.ops import verify_store
+
+        report = verify_store(Store())
+    else:
+        from modeloci.ops.verify import verify as run_verify
+        from modeloci.store.names import resolve
+
+        report = run_verify(resolve(path))  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(f"{problem.severity}: {problem.message}", err=True)
+        verdict = "OK" if report.ok else f"FAILED ({sum(p.severity == 'error' for p in report.problems)} problems)"
+        click.echo(f"{verdict}: {report.source} ({report.format or 'unknown format'}, {report.blobs_checked} blobs, "
+                   f"{report.bytes_checked} bytes checked)")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("path")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The new folder to unpack into.")
+@click.option("--layout", type=click.Choice(["bundle", "files"]), default="bundle", show_default=True,
+              help="bundle: Docker Model Runner's runtime layout (model/, config.json); files: every layer at its path.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def unpack(path: str, output: Path, layout: str, as_json: bool) -> None:
+    """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
+    from modeloci.ops.unpack import unpack as run_unpack
+    from modeloci.store.names import resolve
+
+    report = run_unpack(resolve(path), output, layout=layout)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        for entry in report.files:
+            click.echo(f"{entry.path}  {entry.size}")
+        click.echo(f"Unpacked {len(report.files)} files into {report.output}")
+
+
+@cli.command()
+@click.argument("source")
 @click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), required=True,
               help="The format to write.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive to write.")
 @click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def convert(source: Path, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
-    """Re-wrap a model archive or layout in the other format; blobs are carried by digest."""
+def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
+    """Re-wrap a model archive, layout or stored model in the other format; blobs are carried by digest."""
     from modeloci.ops.convert import convert as run_convert
     from modeloci.reference import normalise_tag
+    from modeloci.store.names import resolve
 
     target = "modelpack" if fmt in ("modelpack", "cncf") else fmt
-    converted = run_convert(source, target, output, reference=normalise_tag(tag) if tag else None)
+    converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)
     for warning in converted.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -272,3 +349,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+from modeloci import cli_store  # noqa: E402, F401 - registers the store's commands on `cli`

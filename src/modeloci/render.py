@@ -11,7 +11,7 @@ from modeloci.compiler.model import BaseSource, BuildPlan
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
-    from modeloci.ops.inspect import ModelReport
+    from modeloci.ops.inspect import ArtifactReport, ModelReport
 
 _SHOWN_VALUE = 70
 
@@ -66,8 +66,10 @@ def print_plan(plan: BuildPlan, console: Console | None = None) -> None:
 
 def print_build(result: BuildResult, console: Console | None = None) -> None:
     console = console or _console()
-    size = human_size(result.output_size or 0)
-    console.print(f"Built {result.output} ({len(result.layers)} layers, {size})")
+    if result.output_size is None:
+        console.print(f"Stored {result.reference} in {result.output} ({len(result.layers)} layers)")
+    else:
+        console.print(f"Built {result.output} ({len(result.layers)} layers, {human_size(result.output_size)})")
     if result.reference:
         console.print(f"name:   {result.reference}")
     console.print(f"digest: {result.manifest.digest}")
@@ -104,3 +106,22 @@ def print_model_report(report: ModelReport, console: Console | None = None) -> N
         console.print(table)
     for problem in report.problems:
         console.print(f"problem: {problem}")
+
+
+def print_artifact_report(report: ArtifactReport, console: Console | None = None) -> None:
+    console = console or _console()
+    console.print(f"[bold]{report.source}[/bold]: {report.format} model" + (f" {report.reference}" if report.reference else ""))
+    console.print(f"{'digest:':14}{report.manifest_digest}")
+    console.print(f"{'config:':14}{report.config_media_type}")
+    console.print(f"{'total size:':14}{human_size(report.size)}")
+    for key, value in report.config.items():
+        if value is not None:
+            console.print(f"{key + ':':14}{value}")
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("#", "role", "path", "size", "digest", "media type"):
+        table.add_column(column, justify="right" if column in ("#", "size") else "left", overflow="fold")
+    for i, layer in enumerate(report.layers, 1):
+        table.add_row(str(i), layer.role, layer.path or "", human_size(layer.size), layer.digest[:19], _short(layer.media_type))
+    console.print(table)
+    for key, value in report.labels.items():
+        console.print(f"label: {key}={value}")

@@ -14,19 +14,24 @@ import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modeloci.atomic import atomic_output
 from modeloci.builder.cache import DigestCache
 from modeloci.builder.engine import BlobSource, FileState
-from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink
+from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink, StoreSink
 from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
-from modeloci.errors import BuildError, describe_os_error
+from modeloci.errors import BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout, open_layout
+from modeloci.oci.layout import Layout
+from modeloci.store.names import open_source
 from modeloci.oci.manifest import Descriptor, manifest_blob
 
-__all__ = ["BlobSink", "BuildResult", "build", "build_archive", "build_layout"]
+if TYPE_CHECKING:
+    from modeloci.store import Store
+
+__all__ = ["BlobSink", "BuildResult", "build", "build_archive", "build_layout", "build_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,7 @@ def _descriptor_json(d: Descriptor) -> dict[str, object]:
 def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) -> BuildResult:
     """Write the plan's layers, config and manifest into ``sink`` and commit it."""
     with ExitStack() as stack:
-        base = stack.enter_context(open_layout(plan.base_path)) if plan.base_path else None
+        base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
         sources = [_source(layer, plan, base) for layer in plan.layers]
     known = [_known(source, cache, trust=not plan.verify_base) for source in sources]
     digests = sink.put_layers(sources, known)
@@ -140,3 +145,17 @@ def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = N
         raise
     size = sum(d.size for d in {d.digest: d for d in (*result.layers, result.config, result.manifest)}.values())
     return BuildResult(result.manifest, result.config, result.layers, result.reference, folder, size)
+
+
+def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None) -> BuildResult:
+    """Build into the local store (blobs shared with the models already there) and tag it."""
+    if plan.reference is None:
+        raise UsageError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")
+    sink = StoreSink(store)
+    try:
+        with store.writing():
+            result = build(plan, sink, cache=cache)
+    except BaseException:
+        sink.abort()
+        raise
+    return BuildResult(result.manifest, result.config, result.layers, result.reference, store.root, None)

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modeloci.builder.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
@@ -34,6 +34,9 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
+
+if TYPE_CHECKING:
+    from modeloci.store import Store
 
 _PLACEHOLDER = Digest("0" * 64).blob_path
 
@@ -254,3 +257,16 @@ class LayoutSink:
         """Remove the temporary files of an unfinished build (named blobs are complete and stay)."""
         for temp in self._temps:
             temp.unlink(missing_ok=True)
+
+
+class StoreSink(LayoutSink):
+    """Writes into the local store: blobs as in any layout, then the tag, atomically."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.root)
+        self.store = store
+
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
+        if ref_name is None:
+            raise BuildError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`")
+        self.store.tag(ref_name, manifest)

@@ -19,13 +19,13 @@ from modeloci.errors import ArchiveError
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.oci.layout import open_layout
+from modeloci.store.names import Source, open_source
 
 
 @dataclass(frozen=True, slots=True)
 class Base:
     plan: BasePlan
-    path: Path
+    path: Source
     artifact: Artifact
     layers: tuple[LayerPlan, ...]
 
@@ -39,10 +39,10 @@ class Base:
         return dict(self.artifact.config.fields) if isinstance(self.artifact.config, DockerConfig) else {}
 
 
-def load_base(path: Path, rel: str, span: Span, report: Report) -> Base | None:
+def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None:
     """Read the base at ``path``; None after reporting why it cannot be used."""
     try:
-        with open_layout(path) as layout:
+        with open_source(path) as layout:
             artifact = read_artifact(layout, where=f"`{rel}`")
     except ArchiveError as exc:
         report.add(codes.bad_base(report.file, span, rel, exc.message))

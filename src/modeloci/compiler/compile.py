@@ -20,7 +20,9 @@ from modeloci.compiler.base import load_base
 from modeloci.compiler.model import BuildPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
+from modeloci.errors import UsageError
 from modeloci.modelfile import codes, raise_for_errors
+from modeloci.store.names import StoredRef
 from modeloci.modelfile.ast import (
     ArgDirective,
     ChatTemplateDirective,
@@ -115,9 +117,28 @@ def _compile_from(directive: FromDirective, state: State) -> None:
     expanded = state.args.expand(directive.source)
     if expanded is None:
         return
+    stored = _stored_model(expanded.text, state)
+    if stored is not None:
+        state.base = load_base(stored, str(stored), directive.source.span, state.report)
+        return
     found = state.context.resolve_one(expanded, directive.source.span, state.report, keyword="FROM", allow_dir=True)
     if found is not None:
         state.base = load_base(found.path, found.rel, directive.source.span, state.report)
+
+
+def _stored_model(text: str, state: State) -> StoredRef | None:
+    """``FROM name[:tag]``: a model in the local store, when no file of the context has that name."""
+    if not text or text.startswith(("/", ".")) or os.path.lexists(state.context.root / text):
+        return None
+    from modeloci.reference import normalise_tag
+    from modeloci.store import Store
+
+    try:
+        reference = normalise_tag(text)
+    except UsageError:
+        return None
+    store = state.store or Store()
+    return StoredRef(reference, store.root) if store.find(reference) is not None else None
 
 
 def _compile_weights(directive: WeightsDirective, state: State) -> None:

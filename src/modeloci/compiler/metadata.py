@@ -18,7 +18,7 @@ from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.formats.derive import derive
-from modeloci.oci.layout import open_layout
+from modeloci.store.names import open_source
 from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name, split_problem
 from modeloci.model.hfdir import (
@@ -177,7 +177,7 @@ def _base_weights(state: State) -> None:
     """
     assert state.base is not None
     try:
-        with open_layout(state.base.path) as layout:
+        with open_source(state.base.path) as layout:
             state.facts, state.derived = derive(layout, state.base.artifact)
     except (ArchiveError, GGUFError, SafetensorsError, OSError, KeyError) as exc:
         reason = getattr(exc, "message", None) or str(exc)

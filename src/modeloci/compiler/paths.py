@@ -110,7 +110,7 @@ class BuildContext:
     def _literal(self, rel: str, shown: str, span: Span, report: Report, *, keyword: str, allow_dir: bool) -> ContextFile | None:
         full = self.root / rel
         if not os.path.exists(full):
-            report.add(codes.file_not_found(report.file, span, shown, self._suggest(rel)))
+            report.add(codes.file_not_found(report.file, span, shown, self._suggest(rel), keyword))
             return None
         if not self.contains(full):
             report.add(codes.symlink_escapes(report.file, span, shown, self._escaping_link(rel)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from modeloci.compiler.args import ArgScope
 from modeloci.compiler.base import Base
@@ -11,6 +12,9 @@ from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.diagnostics import Span
 from modeloci.formats.facts import ModelFacts
 from modeloci.modelfile.directives import Report
+
+if TYPE_CHECKING:
+    from modeloci.store import Store
 
 
 @dataclass
@@ -42,6 +46,7 @@ class State:
     target: str = "docker"
     reference: str | None = None
     created: int | None = None
+    store: Store | None = None  # the local store FROM names are looked up in (default: the user's)
     base: Base | None = None
     from_span: Span | None = None
     weights: list[Planned] = field(default_factory=list)

@@ -272,10 +272,12 @@ def symlink_escapes(file: str, span: Span, path: str, link: str) -> Diagnostic:
               hint="copy the file into the build context, or widen it with --context")
 
 
-def file_not_found(file: str, span: Span, path: str, suggestion: str | None) -> Diagnostic:
+def file_not_found(file: str, span: Span, path: str, suggestion: str | None, keyword: str = "") -> Diagnostic:
+    where = "the build context (the Modelfile's folder, or --context)"
+    hint = f"FROM takes an archive or layout folder in {where}, or a model in the local store (`modeloci ls`)" \
+        if keyword == "FROM" else f"paths are relative to {where}"
     return _d("MF048", f"File `{path}` not found", file, span,
-              label=f"did you mean `{suggestion}`?" if suggestion else "no such file",
-              hint="paths are relative to the build context (the Modelfile's folder, or --context)")
+              label=f"did you mean `{suggestion}`?" if suggestion else "no such file", hint=hint)
 
 
 def glob_matches_nothing(file: str, span: Span, pattern: str, nearby: Sequence[str]) -> Diagnostic:

@@ -9,6 +9,7 @@ are read whole and checked against their digest.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ class Layout(Protocol):
     def size(self, name: str) -> int: ...
 
     def open(self, name: str) -> BinaryIO: ...
+
+    def names(self) -> list[str]:
+        """Every regular file of the layout, by its path in it."""
+        ...
 
     def locate(self, name: str) -> tuple[Path, int, int]:
         """Where a file's bytes are: a path, an offset in it, and a size (for kernel copies)."""
@@ -59,19 +64,36 @@ class DirLayout:
     def locate(self, name: str) -> tuple[Path, int, int]:
         return self._path(name), 0, self.size(name)
 
+    def names(self) -> list[str]:
+        """Every regular file, relative, ``/``-separated (symlinks are not followed or listed)."""
+        out = []
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+            for name in files:
+                full = os.path.join(folder, name)
+                if os.path.isfile(full) and not os.path.islink(full):
+                    out.append(os.path.relpath(full, self.root).replace(os.sep, "/"))
+        return sorted(out)
+
     def close(self) -> None:
         pass
 
 
 class TarLayout:
+    """A layout inside a tar. Every member is listed (``members``) so that checks can refuse
+    what a layout must not hold; only regular files are readable by name."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
             self._tar = tarfile.open(path, mode="r:")
-            members = self._tar.getmembers()
+            self.members = self._tar.getmembers()
         except (tarfile.TarError, EOFError) as exc:
-            raise ArchiveError(f"it is not a readable tar archive: {exc}", path=str(path)) from exc
-        self._members = {_clean(m.name): m for m in members if m.isreg()}
+            raise ArchiveError(f"it is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
+        self._members = {_clean(m.name): m for m in self.members if m.isreg()}
+
+    def names(self) -> list[str]:
+        return sorted(self._members)
 
     def exists(self, name: str) -> bool:
         return name in self._members
@@ -94,6 +116,12 @@ class TarLayout:
 
 def _clean(name: str) -> str:
     return posixpath.normpath(name.removeprefix("./"))
+
+
+def _reason(exc: BaseException) -> str:
+    """tarfile's first line; its message for a non-tar lists every compression it tried."""
+    text = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+    return "not a tar archive" if text == "file could not be opened successfully" else text
 
 
 @contextmanager
@@ -123,7 +151,7 @@ def read_blob(layout: Layout, digest: Digest, *, limit: int = MAX_JSON_BLOB) -> 
 def read_manifest(layout: Layout) -> tuple[Manifest, str | None]:
     """The layout's one manifest and its ref name, from ``index.json`` or a root ``manifest.json``."""
     try:
-        if layout.exists("index.json"):
+        if layout.exists("index.json") or getattr(layout, "selected", None) is not None:
             return _from_index(layout)
         if layout.exists("manifest.json"):
             with layout.open("manifest.json") as stream:
@@ -133,9 +161,17 @@ def read_manifest(layout: Layout) -> tuple[Manifest, str | None]:
     raise ArchiveError("it has neither `index.json` nor `manifest.json`")
 
 
-def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
+def index_entries(layout: Layout) -> list[Descriptor]:
+    """The layout's index entries: ``index.json``'s, or the one a view selects (a model in the store)."""
+    selected = getattr(layout, "selected", None)
+    if selected is not None:
+        return [selected]
     with layout.open("index.json") as stream:
-        entries = parse_index(stream.read(MAX_JSON_BLOB))
+        return parse_index(stream.read(MAX_JSON_BLOB))
+
+
+def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
+    entries = index_entries(layout)
     manifests = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST]
     if len(manifests) != 1:
         raise ArchiveError(f"its index lists {len(manifests)} image manifests; expected exactly one")

@@ -25,7 +25,7 @@ from modeloci.formats.derive import derive, weights_format
 from modeloci.model.gguf import GGUFError
 from modeloci.model.safetensors import SafetensorsError
 from modeloci.oci.jsonenc import go_time
-from modeloci.oci.layout import open_layout
+from modeloci.store.names import Source, open_source
 
 # ModelPack descriptor fields that have an OCI label meaning the same thing.
 _FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELDS.items())}
@@ -39,15 +39,15 @@ class ConvertResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def convert(source: Path, target: str, output: Path, *, reference: str | None = None) -> ConvertResult:
+def convert(source: Source, target: str, output: Path, *, reference: str | None = None) -> ConvertResult:
     """Write ``source`` (archive or layout, either format) as ``target`` format to ``output``."""
     plan, source_format, warnings = plan_conversion(source, target, reference=reference)
     return ConvertResult(build_archive(plan, output), source_format, target, warnings)
 
 
-def plan_conversion(source: Path, target: str, *, reference: str | None = None) -> tuple[BuildPlan, str, list[str]]:
+def plan_conversion(source: Source, target: str, *, reference: str | None = None) -> tuple[BuildPlan, str, list[str]]:
     try:
-        with open_layout(source) as layout:
+        with open_source(source) as layout:
             artifact = read_artifact(layout, where=f"`{source}`")
             facts, docker_fields = derive(layout, artifact)
     except (GGUFError, SafetensorsError) as exc:

@@ -18,6 +18,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
+from modeloci.store.names import StoredRef
 
 
 class FileEntry(BaseModel):
@@ -46,6 +47,66 @@ class ModelReport(BaseModel):
     files: list[FileEntry] = Field(default_factory=list)
     metadata: list[MetadataEntry] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+
+
+class LayerEntry(BaseModel):
+    media_type: str
+    role: str
+    path: str | None
+    size: int
+    digest: str
+
+
+class ArtifactReport(BaseModel):
+    """What a model archive or layout holds, read from its manifest and config only."""
+
+    source: str
+    reference: str | None
+    format: str
+    manifest_digest: str
+    config_media_type: str
+    size: int = Field(description="bytes of all blobs: manifest, config and layers")
+    layers: list[LayerEntry]
+    config: dict[str, Any] = Field(description="format, context size, size, architecture, parameters, quantization")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+def is_artifact(path: Path) -> bool:
+    """An OCI layout folder, or a file that is a tar (by its ``ustar`` magic), rather than model files."""
+    if path.is_dir():
+        return (path / "oci-layout").is_file() or (path / "index.json").is_file()
+    if path.suffix.lower() in (".gguf", ".safetensors"):
+        return False
+    try:
+        with path.open("rb") as f:
+            header = f.read(512)
+    except OSError:
+        return False
+    return len(header) == 512 and header[257:262] == b"ustar"
+
+
+def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
+    """Summarise a model archive, layout or stored model without reading its blobs."""
+    from modeloci.formats.artifact import read_artifact
+    from modeloci.store.names import open_source
+
+    with open_source(path) as layout:
+        artifact = read_artifact(layout, where=f"`{path}`")
+    m = artifact.manifest
+    c = artifact.config
+    return ArtifactReport(
+        source=str(path),
+        reference=artifact.ref_name,
+        format=artifact.format,
+        manifest_digest=str(m.digest),
+        config_media_type=m.config.media_type,
+        size=len(m.raw) + m.config.size + sum({d.digest: d.size for d in m.layers}.values()),
+        layers=[LayerEntry(media_type=layer.descriptor.media_type, role=layer.role.value, path=layer.filepath,
+                           size=layer.descriptor.size, digest=str(layer.descriptor.digest)) for layer in artifact.layers],
+        config={"format": c.format, "context_size": c.context_size, "size": c.size, "architecture": c.architecture,
+                "parameters": c.parameters, "quantization": c.quantization},
+        labels=dict(m.annotations),
+    )
 
 
 def inspect_model(path: Path) -> ModelReport:

@@ -1,0 +1,106 @@
+"""The local store's commands: ls, tag, rm, prune, save, load. Thin: the work is in modeloci.store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import rich_click as click
+
+from modeloci.cli import cli
+from modeloci.render import human_size
+
+
+def _store():  # noqa: ANN202 - a Store
+    from modeloci.store import Store
+
+    return Store()
+
+
+def _ref(text: str) -> str:
+    from modeloci.reference import normalise_tag
+
+    return normalise_tag(text)
+
+
+@cli.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def list_models(as_json: bool) -> None:
+    """List the models in the local store."""
+    from modeloci.store.ops import list_models as rows_of
+
+    rows = rows_of(_store())
+    if as_json:
+        click.echo(json.dumps([row.model_dump() for row in rows], indent=2))
+        return
+    from rich.table import Table
+
+    from modeloci.render import _console
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("name", "tag", "digest", "format", "size", "architecture", "parameters", "quantization"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for row in rows:
+        name, _, tag = row.reference.rpartition(":")
+        table.add_row(name, tag, row.digest[7:19], row.format or "?", human_size(row.size), row.architecture or "",
+                      row.parameters or "", row.quantization or "")
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("target")
+def tag(source: str, target: str) -> None:
+    """Give the stored model SOURCE another name, TARGET."""
+    store = _store()
+    entry = store.get(_ref(source))
+    store.tag(_ref(target), entry.descriptor)
+    click.echo(f"Tagged {_ref(target)} ({entry.descriptor.digest})")
+
+
+@cli.command(name="rm")
+@click.argument("names", nargs=-1, required=True)
+def remove(names: tuple[str, ...]) -> None:
+    """Remove tags from the store (blobs stay until `modeloci prune`)."""
+    from modeloci.errors import UsageError
+
+    references = [_ref(name) for name in names]
+    missing = _store().untag(references)
+    for reference in references:
+        if reference not in missing:
+            click.echo(f"Untagged {reference}")
+    if missing:
+        raise UsageError(f"no model {', '.join(f'`{m}`' for m in missing)} in the store", hint="see `modeloci ls`")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def prune(as_json: bool) -> None:
+    """Delete blobs no tagged model uses, and leftovers of interrupted builds."""
+    files, freed = _store().prune()
+    if as_json:
+        click.echo(json.dumps({"files": files, "bytes": freed}))
+    else:
+        click.echo(f"Removed {files} files, freed {human_size(freed)} ({freed} bytes)")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Archive to write.")
+def save(name: str, output: Path) -> None:
+    """Write a stored model as an archive (the same bytes `build -o` writes)."""
+    from modeloci.store.ops import save as run_save
+
+    size = run_save(_store(), _ref(name), output)
+    click.echo(f"Saved {_ref(name)} to {output} ({human_size(size)})")
+
+
+@cli.command()
+@click.argument("archive", type=click.Path(path_type=Path, exists=True))
+@click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the archive's name).")
+def load(archive: Path, tag_name: str | None) -> None:
+    """Import an archive or layout into the store, checking every digest."""
+    from modeloci.store.ops import load as run_load
+
+    reference, artifact = run_load(_store(), archive, reference=_ref(tag_name) if tag_name else None)
+    click.echo(f"Loaded {reference} ({artifact.manifest.digest})")

@@ -1,0 +1,62 @@
+"""What an archive may not hold: members that would write outside a folder, or lie about themselves.
+
+A layout tar holds regular files and folders only, at relative paths that
+stay inside it. Absolute paths, ``..``, symlinks, hard links, device and fifo
+entries, two members at one path, and data that runs past the end of the
+file are all refused, whatever a reader would do with them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Unsafe:
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"`{self.name}` {self.reason}"
+
+
+def tar_problems(members: Sequence[tarfile.TarInfo], file_size: int) -> list[Unsafe]:
+    problems: list[Unsafe] = []
+    seen: set[str] = set()
+    for member in members:
+        name = member.name
+        clean = posixpath.normpath(name.removeprefix("./"))
+        if name.startswith("/") or _has_drive(name):
+            problems.append(Unsafe(name, "has an absolute path"))
+        elif clean == ".." or clean.startswith("../") or "/../" in f"/{name}/":
+            problems.append(Unsafe(name, "leaves the archive's folder through `..`"))
+        if member.issym():
+            problems.append(Unsafe(name, f"is a symlink (to `{member.linkname}`)"))
+        elif member.islnk():
+            problems.append(Unsafe(name, f"is a hard link (to `{member.linkname}`)"))
+        elif not (member.isreg() or member.isdir()):
+            problems.append(Unsafe(name, "is a device, fifo or other special file"))
+        if member.isreg():
+            if clean in seen:
+                problems.append(Unsafe(name, "appears twice"))
+            seen.add(clean)
+            if member.offset_data + member.size > file_size:
+                problems.append(Unsafe(name, f"is cut short: the archive ends before its {member.size} bytes"))
+    return problems
+
+
+def _has_drive(name: str) -> bool:
+    return len(name) > 1 and name[1] == ":" and name[0].isalpha()
+
+
+def safe_relative(path: str) -> str | None:
+    """``path`` as a safe relative path (``/`` separators, no ``..``), or None if it cannot be one."""
+    if not path or path.startswith("/") or "\\" in path or "\0" in path or _has_drive(path):
+        return None
+    clean = posixpath.normpath(path)
+    if clean in (".", "..") or clean.startswith("../"):
+        return None
+    return clean

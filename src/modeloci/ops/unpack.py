@@ -1,0 +1,200 @@
+"""``unpack``: a model archive or layout to files, safely, all or nothing.
+
+Two layouts:
+
+- ``bundle`` (default) is what Docker Model Runner unpacks for its runtimes
+  (REFERENCE.md §1.10): ``config.json`` (the ``config`` object) and ``model/``
+  with ``model.gguf`` or renumbered ``model-%05d-of-%05d.gguf`` shards,
+  ``model.mmproj``, ``template.jinja``; layer-per-file models (Docker v0.2,
+  ModelPack) put every layer at ``model/<filepath>``.
+- ``files`` restores every layer at its annotated path.
+
+Nothing is written outside the destination: archives with unsafe members and
+layers whose paths are absolute, climb out with ``..``, or collide are refused
+before any byte is written. Files go to a temporary sibling folder, each blob
+is verified as it is copied, and the folder is renamed into place only when
+everything matched, so a failed unpack leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from modeloci.builder.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
+from modeloci.errors import ArchiveError, UsageError
+from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
+from modeloci.formats.roles import Role
+from modeloci.oci.digest import Digest
+from modeloci.oci.layout import Layout, TarLayout
+from modeloci.store.names import Source, open_source
+from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.safety import safe_relative, tar_problems
+
+Layouts = Literal["bundle", "files"]
+
+
+class UnpackedFile(BaseModel):
+    path: str
+    digest: str
+    size: int
+
+
+class UnpackReport(BaseModel):
+    source: str
+    output: str
+    layout: Layouts
+    format: str
+    files: list[UnpackedFile]
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """An unpacked runtime bundle; implements :class:`~modeloci.formats.artifact.ModelBundle`."""
+
+    root: Path
+    config: DockerConfig
+
+
+def open_bundle(root: Path) -> Bundle:
+    """The bundle unpacked at ``root`` (its ``config.json`` read as a model config)."""
+    try:
+        fields = json.loads((root / "config.json").read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ArchiveError(f"`{root}` is not a model bundle: {exc}", path=str(root)) from exc
+    return Bundle(root, DockerConfig({"config": fields if isinstance(fields, dict) else {}}))
+
+
+def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackReport:
+    """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
+    with open_source(source) as opened:
+        if isinstance(opened, TarLayout):
+            unsafe = tar_problems(opened.members, opened.path.stat().st_size)
+            if unsafe:
+                raise ArchiveError("refusing to unpack: archive member " + "; archive member ".join(map(str, unsafe)),
+                                   path=str(source))
+        artifact = read_artifact(opened, where=f"`{source}`")
+        targets = _targets(artifact, layout)
+        files = _write(opened, artifact, targets, dest)
+    return UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
+
+
+def _targets(artifact: Artifact, layout: Layouts) -> list[tuple[str, ModelLayer]]:
+    """(path in the destination, layer) for every layer that is unpacked; unsafe paths refused."""
+    if layout == "files":
+        chosen = [(layer.filepath or layer.descriptor.digest.hex, layer) for layer in artifact.layers]
+    else:
+        chosen = _bundle_paths(artifact)
+    seen: dict[str, str] = {}
+    out = []
+    for path, layer in chosen:
+        safe = safe_relative(path)
+        if safe is None:
+            raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} has the unsafe path `{path}`")
+        if safe in seen or safe == "config.json" and layout == "bundle":
+            raise ArchiveError(f"refusing to unpack: two layers would both be written to `{safe}`")
+        seen[safe] = path
+        out.append((safe, layer))
+    return out
+
+
+def _bundle_paths(artifact: Artifact) -> list[tuple[str, ModelLayer]]:
+    per_file = artifact.format == "modelpack" or artifact.manifest.config.media_type == MediaType.DOCKER_CONFIG_V02
+    if per_file:
+        return [(f"model/{layer.filepath}", layer) for layer in artifact.layers if layer.filepath]
+    weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
+    out = []
+    for n, layer in enumerate(weights, 1):
+        out.append((f"model/{_weight_name(layer, n, len(weights))}", layer))
+    for role, name in ((Role.MMPROJ, "model.mmproj"), (Role.CHAT_TEMPLATE, "template.jinja")):
+        layers = [layer for layer in artifact.layers if layer.role is role]
+        if len(layers) > 1:
+            raise ArchiveError(f"refusing to unpack: {len(layers)} layers are {role.value}; a bundle holds one")
+        out += [(f"model/{name}", layer) for layer in layers]
+    out += [(f"model/{layer.filepath}", layer) for layer in artifact.layers
+            if layer.role is Role.MODEL_FILE and layer.filepath]
+    return out
+
+
+def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
+    media_type = layer.descriptor.media_type
+    if media_type == MediaType.DOCKER_DDUF:
+        return f"{layer.descriptor.digest.hex}.dduf"
+    ext = "safetensors" if media_type == MediaType.DOCKER_SAFETENSORS else "gguf"
+    if ext == "safetensors" and layer.filepath:
+        return layer.filepath
+    return f"model.{ext}" if total == 1 else f"model-{number:05d}-of-{total:05d}.{ext}"
+
+
+def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLayer]], dest: Path) -> list[UnpackedFile]:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".modeloci-{dest.name}.", suffix=".partial"))
+    try:
+        tasks, files = [], []
+        # From the store, a bundle's files are hard links to the blobs where the filesystem allows.
+        link = getattr(layout, "selected", None) is not None
+        for path, layer in targets:
+            target = temp / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tasks.append(_task(layout, layer, target, link=link))
+            files.append(UnpackedFile(path=path, digest=str(layer.descriptor.digest), size=layer.descriptor.size))
+        run_ordered(tasks)
+        if any(path.startswith("model/") for path, _ in targets):
+            config = _bundle_config(artifact)
+            (temp / "config.json").write_bytes(config)
+            files.append(UnpackedFile(path="config.json", digest=str(Digest.of(config)), size=len(config)))
+        if dest.exists():
+            dest.rmdir()
+        os.replace(temp, dest)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return files
+
+
+def _task(layout: Layout, layer: ModelLayer, target: Path, *, link: bool = False):
+    """Copy (or hard-link) one blob to ``target``, then check its digest."""
+    path, offset, size = layout.locate(layer.descriptor.digest.blob_path)
+    source = BlobSource(path, offset, size, str(target.name), FileState.from_stat(path.stat()), layer.descriptor.digest)
+    if size != layer.descriptor.size:
+        raise ArchiveError(f"refusing to unpack: blob {layer.descriptor.digest} is {size} bytes; "
+                           f"the manifest says {layer.descriptor.size}")
+
+    def run(cancel) -> None:
+        if link and offset == 0:
+            try:
+                os.link(path, target)
+            except OSError:
+                pass  # another filesystem, or links not allowed: copy instead
+            else:
+                # Linking moved the blob's ctime (its link count changed): check it as it is now.
+                hash_range(replace(source, state=FileState.from_stat(path.stat())), cancel)
+                return
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            copy_range(source, fd, 0, cancel)
+        finally:
+            os.close(fd)
+        hash_range(source, cancel)  # raises if the bytes do not match the digest
+
+    return run
+
+
+def _bundle_config(artifact: Artifact) -> bytes:
+    """``config.json`` of a bundle: the config object, written as DMR's encoder writes it (with a newline)."""
+    if isinstance(artifact.config, DockerConfig):
+        fields = artifact.config.fields
+    else:
+        c = artifact.config
+        fields = {k: v for k, v in {"format": c.format, "quantization": c.quantization, "parameters": c.parameters,
+                                    "architecture": c.architecture, "size": c.size}.items() if v}
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

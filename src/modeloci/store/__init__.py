@@ -1,0 +1,183 @@
+"""The local model store: one OCI image layout folder holding every model built or loaded.
+
+``$MODELOCI_HOME`` (default ``$XDG_DATA_HOME/modeloci``, else
+``~/.local/share/modeloci``) is a plain OCI layout: ``oci-layout``,
+``index.json`` and ``blobs/sha256/``. Blobs are stored once, whichever models
+share them. ``index.json`` lists every tagged manifest; each entry carries
+``org.opencontainers.image.ref.name`` (and ``io.containerd.image.name``) with
+the full reference, so skopeo (``oci:$MODELOCI_HOME:ref``) and containerd read
+the store too.
+
+Safe under concurrent processes and crashes:
+
+- blobs are written under temporary names and renamed to their digest only
+  when complete, so a real digest name always holds the whole blob;
+- ``index.json`` is read, changed and replaced (temp file + rename) under an
+  exclusive lock on ``.index.lock``, so two processes tagging at once both land;
+- builds hold a shared lock on ``.gc.lock`` while they write blobs, and
+  ``prune`` takes it exclusively, so it never deletes a blob a running build
+  is about to reference; it also removes temporary files left by killed builds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from modeloci.errors import ModelociError, UsageError
+from modeloci.oci.digest import Digest
+from modeloci.oci.jsonenc import go_json
+from modeloci.oci.layout import DirLayout
+from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, InvalidDocument, parse_descriptor
+from modeloci.oci.mediatypes import MediaType
+
+CONTAINERD_NAME = "io.containerd.image.name"
+TEMP_PREFIX = ".modeloci-"
+
+
+def default_root() -> Path:
+    home = os.environ.get("MODELOCI_HOME")
+    if home:
+        return Path(home)
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data) / "modeloci"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A tagged model in the store: its reference and its manifest's descriptor."""
+
+    reference: str
+    descriptor: Descriptor
+
+
+class Store:
+    """The store at ``root`` (created on first write)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or default_root()
+        self.blobs = self.root / "blobs" / "sha256"
+
+    # Locks -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self, name: str, kind: int) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, kind)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Held (shared) while blobs are written that the index does not reference yet."""
+        return self._lock(".gc.lock", fcntl.LOCK_SH)
+
+    # The index ---------------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        """Every tagged manifest, in index order."""
+        try:
+            doc = json.loads((self.root / "index.json").read_bytes())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise ModelociError(f"the store's index.json cannot be read: {exc}", hint=f"check {self.root}") from exc
+        out = []
+        for i, item in enumerate(doc.get("manifests", []) if isinstance(doc, dict) else []):
+            try:
+                descriptor = parse_descriptor(item, f"manifests[{i}]")
+            except InvalidDocument:
+                continue
+            reference = descriptor.annotations.get(REF_NAME)
+            if reference:
+                out.append(Entry(reference, descriptor))
+        return out
+
+    def find(self, reference: str) -> Entry | None:
+        return next((e for e in self.entries() if e.reference == reference), None)
+
+    def get(self, reference: str) -> Entry:
+        entry = self.find(reference)
+        if entry is None:
+            names = ", ".join(e.reference for e in self.entries()[:5]) or "none"
+            raise UsageError(f"no model `{reference}` in the store", hint=f"stored models: {names} (see `modeloci ls`)")
+        return entry
+
+    def tag(self, reference: str, manifest: Descriptor) -> None:
+        """Point ``reference`` at ``manifest`` (replacing what it named), atomically."""
+        annotations = {REF_NAME: reference, CONTAINERD_NAME: reference}
+        entry = Descriptor(manifest.media_type or MediaType.OCI_MANIFEST, manifest.digest, manifest.size,
+                           annotations, manifest.artifact_type)
+        with self._lock(".index.lock", fcntl.LOCK_EX):
+            kept = [e for e in self.entries() if e.reference != reference]
+            self._write_index([*(e.descriptor for e in kept), entry])
+
+    def untag(self, references: list[str]) -> list[str]:
+        """Remove tags; returns those that were not there."""
+        with self._lock(".index.lock", fcntl.LOCK_EX):
+            entries = self.entries()
+            missing = [r for r in references if r not in {e.reference for e in entries}]
+            self._write_index([e.descriptor for e in entries if e.reference not in references])
+        return missing
+
+    def _write_index(self, descriptors: list[Descriptor]) -> None:
+        manifests = []
+        for d in descriptors:
+            item: dict[str, object] = {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
+            if d.artifact_type:
+                item["artifactType"] = d.artifact_type
+            item["annotations"] = dict(sorted(d.annotations.items()))
+            manifests.append(item)
+        doc = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX), "manifests": manifests}
+        self._replace("index.json", go_json(doc))
+        if not (self.root / "oci-layout").exists():
+            self._replace("oci-layout", OCI_LAYOUT)
+
+    def _replace(self, name: str, data: bytes) -> None:
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=TEMP_PREFIX, suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())  # the index is small; a crash must not lose tags
+            os.chmod(temp, 0o644)
+            os.replace(temp, self.root / name)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    # Blobs --------------------------------------------------------------------------------------
+
+    def layout(self) -> DirLayout:
+        return DirLayout(self.root)
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.blobs / digest.hex
+
+    def prune(self) -> tuple[int, int]:
+        """Delete blobs no tagged model reaches, and leftovers of killed builds: (files, bytes) freed."""
+        from modeloci.store.reach import reachable
+
+        with self._lock(".gc.lock", fcntl.LOCK_EX), self._lock(".index.lock", fcntl.LOCK_EX):
+            keep = reachable(self)
+            files = freed = 0
+            for path in sorted(self.blobs.iterdir()) if self.blobs.is_dir() else []:
+                if path.name in keep:
+                    continue
+                freed += path.stat().st_size
+                path.unlink()
+                files += 1
+            for path in self.root.glob(f"{TEMP_PREFIX}*"):
+                if path.is_file():
+                    freed += path.stat().st_size
+                    path.unlink()
+                    files += 1
+        return files, freed

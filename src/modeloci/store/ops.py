@@ -1,0 +1,152 @@
+"""Store verbs with typed results: list, save, load, verify, and the seed's stored ``Model``.
+
+``save`` writes exactly the archive a direct ``build -o`` writes (same entry
+order, same headers), copying blobs out of the store by digest. ``load``
+copies an archive's blobs in and checks every digest on the way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from modeloci.atomic import atomic_output
+from modeloci.builder.engine import BlobSource, FileState
+from modeloci.builder.sinks import ArchiveSink, LayoutSink
+from modeloci.errors import ArchiveError, UsageError
+from modeloci.formats.artifact import Artifact, read_artifact
+from modeloci.formats.roles import Role
+from modeloci.oci.layout import Layout, open_layout, read_blob
+from modeloci.ops.verify import Problem, VerifyReport, verify
+from modeloci.store import Store
+from modeloci.store.names import StoredRef, StoreView
+from modeloci.store.reach import reachable
+
+
+class StoredModelRow(BaseModel):
+    reference: str
+    digest: str
+    format: str | None
+    size: int
+    architecture: str | None
+    parameters: str | None
+    quantization: str | None
+
+
+def list_models(store: Store) -> list[StoredModelRow]:
+    rows = []
+    for entry in store.entries():
+        try:
+            artifact = read_artifact(open_layout_of(store, entry.reference), where=f"`{entry.reference}`")
+        except ArchiveError:
+            rows.append(StoredModelRow(reference=entry.reference, digest=str(entry.descriptor.digest), format=None,
+                                       size=0, architecture=None, parameters=None, quantization=None))
+            continue
+        c = artifact.config
+        blobs = {d.digest: d.size for d in artifact.manifest.layers}
+        size = sum(blobs.values()) + artifact.manifest.config.size + len(artifact.manifest.raw)
+        rows.append(StoredModelRow(reference=entry.reference, digest=str(entry.descriptor.digest),
+                                   format=artifact.format, size=size, architecture=c.architecture,
+                                   parameters=c.parameters, quantization=c.quantization))
+    return rows
+
+
+def open_layout_of(store: Store, reference: str) -> StoreView:
+    return StoreView(store.root, store.get(reference).descriptor)
+
+
+def save(store: Store, reference: str, output: Path) -> int:
+    """Write the stored model as an archive, byte for byte what ``build -o`` writes; returns its size."""
+    entry = store.get(reference)
+    layout = StoreView(store.root, entry.descriptor)
+    artifact = read_artifact(layout, where=f"`{reference}`")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(output) as out:
+        sink = ArchiveSink(out.fileno(), mtime=_mtime(artifact))
+        sources = [_source(layout, layer.descriptor.digest, layer.descriptor.size) for layer in artifact.layers]
+        sink.put_layers(sources, [layer.descriptor.digest for layer in artifact.layers])
+        sink.put_bytes(artifact.config_bytes)
+        sink.put_bytes(artifact.manifest.raw)
+        sink.commit(entry.descriptor, artifact.manifest.raw, ref_name=reference)
+    return sink.end
+
+
+def _mtime(artifact: Artifact) -> int:
+    """The archive's header timestamps: the model's creation time, as ``build`` wrote them."""
+    from modeloci.ops.convert import _created, _epoch
+
+    return _epoch(_created(artifact)) or 0
+
+
+def _source(layout: Layout, digest, size: int) -> BlobSource:  # noqa: ANN001 - a Digest
+    path, offset, length = layout.locate(digest.blob_path)
+    return BlobSource(path, offset, length, str(digest), FileState.from_stat(os.stat(path)), digest)
+
+
+def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[str, Artifact]:
+    """Copy an archive's model into the store, checking every blob's digest; returns (reference, artifact)."""
+    with open_layout(archive) as layout:
+        artifact = read_artifact(layout, where=f"`{archive}`")
+        name = reference or artifact.ref_name
+        if name is None:
+            raise UsageError(f"`{archive}` carries no name", hint="name the model with `-t NAME[:TAG]`")
+        sink = LayoutSink(store.root)
+        try:
+            with store.writing():
+                sources = [_source(layout, layer.descriptor.digest, layer.descriptor.size) for layer in artifact.layers]
+                sink.put_layers(sources, [None] * len(sources))  # hashed on the way in, checked against `expected`
+                sink.put_bytes(read_blob(layout, artifact.manifest.config.digest))
+                sink.put_bytes(artifact.manifest.raw)
+                store.tag(name, _entry(archive, artifact))
+        except BaseException:
+            sink.abort()
+            raise
+    return name, artifact
+
+
+def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
+    from modeloci.oci.manifest import Descriptor
+
+    artifact_type = artifact.manifest.artifact_type or artifact.manifest.config.media_type
+    return Descriptor("application/vnd.oci.image.manifest.v1+json", artifact.manifest.digest, len(artifact.manifest.raw),
+                      artifact_type=artifact_type)
+
+
+def verify_store(store: Store) -> VerifyReport:
+    """Every tagged model verified, and no blob whose name is not its digest; leftovers are warnings."""
+    report = VerifyReport(source=str(store.root), format="store")
+    for entry in store.entries():
+        one = verify(StoredRef(entry.reference, store.root))
+        report.blobs_checked += one.blobs_checked
+        report.bytes_checked += one.bytes_checked
+        report.problems += [Problem(severity=p.severity, message=f"{entry.reference}: {p.message}") for p in one.problems]
+    keep = reachable(store)
+    for path in sorted(store.blobs.iterdir()) if store.blobs.is_dir() else []:
+        if path.name.startswith("."):
+            report.problems.append(Problem(severity="warning", message=f"leftover temporary file `{path.name}` (run `modeloci prune`)"))
+        elif path.name not in keep:
+            report.problems.append(Problem(severity="warning", message=f"blob {path.name} is not used by any tag (run `modeloci prune`)"))
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A model in the store, with the paths of its files for a runtime (no copies): the seed's ``Model``."""
+
+    store: Store
+    artifact: Artifact
+
+    def paths(self, role: Role) -> list[Path]:
+        """Blob paths of the layers of ``role``, in layer order (GGUF shards in shard order)."""
+        return [self.store.blob_path(layer.descriptor.digest) for layer in self.artifact.layers if layer.role is role]
+
+    @property
+    def config_path(self) -> Path:
+        return self.store.blob_path(self.artifact.manifest.config.digest)
+
+
+def stored_model(store: Store, reference: str) -> StoredModel:
+    return StoredModel(store, read_artifact(open_layout_of(store, reference), where=f"`{reference}`"))

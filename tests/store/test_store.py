@@ -1,0 +1,216 @@
+"""The local model store: shared blobs, tags, save/load, names everywhere, concurrency and crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from modeloci import api
+from modeloci.builder import build_store
+from modeloci.formats.roles import Role
+from modeloci.store import Store
+from modeloci.store.ops import list_models, save, stored_model, verify_store
+from tests.archive_tools import Archive, copy_example
+
+STORE_ENV = "MODELOCI_HOME"
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store()
+
+
+def _blobs(store: Store) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in store.blobs.iterdir() if not p.name.startswith(".")}
+
+
+def _build(modelfile: Path, reference: str, **kw) -> None:
+    build_store(api.plan(modelfile, reference=reference, **kw), Store())
+
+
+def test_models_sharing_a_base_store_each_blob_once(tmp_path: Path, store: Store) -> None:
+    single = copy_example("single-gguf", tmp_path)
+    rebase = copy_example("rebase", tmp_path)
+    _build(single, "tiny:1")
+    first = _blobs(store)
+    assert len(first) == 5  # 3 layers, config, manifest
+    _build(rebase, "tiny:chat", build_args={"BASE": "tiny:1"})
+    both = _blobs(store)
+    # The rebased model adds a template, a config and a manifest: weights and license are shared.
+    assert len(both) == 8 and set(first) <= set(both)
+    on_disk = sum(p.stat().st_size for p in store.blobs.iterdir())
+    assert on_disk == sum(both.values())
+    weights = store.blob_path(stored_model(store, "tiny:1").artifact.layers[0].descriptor.digest)
+    assert weights.stat().st_nlink == 1
+
+
+def test_save_is_byte_identical_to_a_direct_build(tmp_path: Path, store: Store, cli) -> None:
+    for name in ("sharded-vision", "hf-safetensors"):
+        modelfile = copy_example(name, tmp_path)
+        assert cli("build", "-f", str(modelfile), "-t", f"m/{name}:v1", "--created", "86400").code == 0
+        assert cli("save", f"m/{name}:v1", "-o", str(tmp_path / f"{name}-saved.tar")).code == 0
+        direct = api.build(modelfile, tmp_path / f"{name}-direct.tar", reference=f"m/{name}:v1", created=86400)
+        assert direct.output is not None
+        assert (tmp_path / f"{name}-saved.tar").read_bytes() == direct.output.read_bytes()
+
+
+def test_index_lists_each_tag_with_its_full_reference(tmp_path: Path, store: Store, cli) -> None:
+    _build(copy_example("single-gguf", tmp_path), "ai/tiny:1")
+    assert cli("tag", "ai/tiny:1", "tiny").code == 0
+    index = json.loads((store.root / "index.json").read_text())
+    assert [m["annotations"] for m in index["manifests"]] == [
+        {"io.containerd.image.name": "ai/tiny:1", "org.opencontainers.image.ref.name": "ai/tiny:1"},
+        {"io.containerd.image.name": "tiny:latest", "org.opencontainers.image.ref.name": "tiny:latest"},
+    ]
+    assert json.loads((store.root / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    if shutil.which("skopeo"):
+        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{store.root}:tiny:latest"], check=True,
+                             capture_output=True).stdout
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == index["manifests"][1]["digest"]
+
+
+def test_ls_tag_rm_and_prune(tmp_path: Path, store: Store, cli) -> None:
+    _build(copy_example("single-gguf", tmp_path), "tiny:1")
+    _build(copy_example("sharded-vision", tmp_path), "vision:1")
+    rows = json.loads(cli("ls", "--json").stdout)
+    assert [(r["reference"], r["format"], r["architecture"], r["parameters"], r["quantization"]) for r in rows] == [
+        ("tiny:1", "docker", "llama", "88", "MOSTLY_F32"), ("vision:1", "docker", "llama", "152", "MOSTLY_F16")]
+    assert all(r["size"] > 0 and r["digest"].startswith("sha256:") for r in rows)
+    text = cli("ls").stdout
+    assert "tiny" in text and "vision" in text and "MOSTLY_F16" in text
+    before = _blobs(store)
+    vision_only = {d for d in before} - {
+        d.hex for d in [layer.descriptor.digest for layer in stored_model(store, "tiny:1").artifact.layers]}
+    result = cli("rm", "vision:1")
+    assert result.code == 0 and "Untagged vision:latest" not in result.stdout
+    pruned = json.loads(cli("prune", "--json").stdout)
+    after = _blobs(store)
+    freed = {k: v for k, v in before.items() if k not in after}
+    assert pruned == {"files": len(freed), "bytes": sum(freed.values())}
+    assert set(freed) <= vision_only and len(after) == 5
+    assert cli("verify", "--store").code == 0
+    missing = cli("rm", "nope:1")
+    assert missing.code == 2 and "no model `nope:1` in the store" in missing.stderr
+
+
+def test_names_work_wherever_archives_do(tmp_path: Path, store: Store, cli) -> None:
+    _build(copy_example("sharded-vision", tmp_path), "vision:1")
+    assert json.loads(cli("inspect", "vision:1", "--json").stdout)["reference"] == "vision:1"
+    assert cli("verify", "vision:1").code == 0
+    unpacked = tmp_path / "bundle"
+    assert cli("unpack", "vision:1", "-o", str(unpacked)).code == 0
+    shard = unpacked / "model" / "model-00001-of-00002.gguf"
+    assert shard.stat().st_nlink == 2  # hard-linked from the store
+    assert cli("convert", "vision:1", "--format", "modelpack", "-o", str(tmp_path / "mp.tar")).code == 0
+    assert Archive.read(tmp_path / "mp.tar").manifest["artifactType"] == "application/vnd.cncf.model.manifest.v1+json"
+    missing = cli("inspect", "nothing:here")
+    assert missing.code == 2 and "is neither a file nor a model in the store" in missing.stderr
+
+
+def test_from_a_stored_model(tmp_path: Path, store: Store) -> None:
+    _build(copy_example("single-gguf", tmp_path), "tiny:1")
+    rebase = copy_example("rebase", tmp_path)
+    plan = api.plan(rebase, build_args={"BASE": "tiny:1"})
+    assert plan.base is not None and plan.base.path == "tiny:1"
+    assert [layer.source.kind for layer in plan.layers] == ["base", "base", "file"]
+
+
+def test_load_checks_every_digest(tmp_path: Path, store: Store, cli) -> None:
+    archive = api.build(copy_example("single-gguf", tmp_path), tmp_path / "good.tar", reference="tiny:1").output
+    assert archive is not None
+    data = bytearray(archive.read_bytes())
+    with tarfile.open(archive) as tar:
+        weights = next(m for m in tar.getmembers() if m.size == 1216)
+    data[weights.offset_data + 10] ^= 1
+    (tmp_path / "bad.tar").write_bytes(bytes(data))
+    bad = cli("load", str(tmp_path / "bad.tar"))
+    assert bad.code == 1 and "does not match its digest" in bad.stderr
+    assert store.entries() == [] and _blobs(store) == {}
+    good = cli("load", str(archive))
+    assert good.code == 0 and store.find("tiny:1") is not None
+    assert verify_store(store).ok
+
+
+def test_stored_model_gives_runtime_paths(tmp_path: Path, store: Store) -> None:
+    _build(copy_example("sharded-vision", tmp_path), "vision:1")
+    model = stored_model(store, "vision:1")
+    shards = model.paths(Role.WEIGHTS)
+    assert [p.read_bytes() for p in shards] == [
+        (tmp_path / "sharded-vision" / f"tiny-vision-0000{i}-of-00002.gguf").read_bytes() for i in (1, 2)]
+    assert model.paths(Role.MMPROJ)[0].read_bytes() == (tmp_path / "sharded-vision" / "mmproj-tiny-vision-F16.gguf").read_bytes()
+    assert json.loads(model.config_path.read_bytes())["config"]["architecture"] == "llama"
+
+
+def test_build_needs_a_name_to_store(tmp_path: Path, cli) -> None:
+    modelfile = copy_example("single-gguf", tmp_path)
+    result = cli("build", "-f", str(modelfile))
+    assert result.code == 2 and "a model in the store needs a name" in result.stderr
+    both = cli("build", "-f", str(modelfile), "-t", "tiny:1", "-o", str(tmp_path / "x.tar"), "--store")
+    assert both.code == 0 and (tmp_path / "x.tar").exists() and Store().find("tiny:1") is not None
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def test_concurrent_builds_and_tags_leave_a_valid_store(tmp_path: Path, store: Store) -> None:
+    modelfiles = [copy_example(name, tmp_path) for name in ("single-gguf", "sharded-vision", "hf-safetensors")]
+    procs = []
+    for i in range(6):
+        modelfile = modelfiles[i % 3]
+        procs.append(subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(modelfile), "-t", f"m{i}:v1"],
+                                      env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    assert sorted(e.reference for e in store.entries()) == [f"m{i}:v1" for i in range(6)]
+    report = verify_store(store)
+    assert report.ok and [p.message for p in report.problems] == []
+
+
+@pytest.mark.slow
+def test_a_killed_build_leaves_no_half_blob_and_prune_cleans_up(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    header = b'{"__metadata__":{"format":"pt"}}      '
+    with (folder / "model.safetensors").open("wb") as out:
+        out.write(len(header).to_bytes(8, "little") + header)
+        for _ in range(48):
+            out.write(os.urandom(8 << 20))
+    (folder / "Modelfile").write_text("FROM scratch\nWEIGHTS model.safetensors\n")
+    proc = subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(folder / "Modelfile"), "-t", "big:1",
+                             "--no-cache"], env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def copying() -> bool:
+        return store.blobs.is_dir() and any(store.blobs.glob(".modeloci-*"))
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not copying():
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert copying(), "the build was not caught while writing its blob"
+    for blob in store.blobs.iterdir():
+        if not blob.name.startswith("."):
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name  # a real name holds a whole blob
+    assert store.find("big:1") is None
+    leftovers = [p for p in store.blobs.iterdir() if p.name.startswith(".")]
+    report = verify_store(store)
+    assert report.ok
+    assert [p.severity for p in report.problems] == ["warning"] * len(report.problems)
+    assert leftovers and [p.message for p in report.problems] == [
+        f"leftover temporary file `{p.name}` (run `modeloci prune`)" for p in sorted(leftovers)]
+    # Nothing is tagged, so everything in blobs/ goes: the partial file and any blob finished before the kill.
+    count, expected = len(list(store.blobs.iterdir())), sum(p.stat().st_size for p in store.blobs.iterdir())
+    assert store.prune() == (count, expected)
+    assert not any(store.blobs.iterdir())
