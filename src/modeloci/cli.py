@@ -99,18 +99,22 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
                    "(changing a source file in place then changes the blob).")
 @click.option("--no-cache", is_flag=True, help="Hash every file, without the digest cache.")
 @click.option("--store/--no-store", "to_store", default=None,
-              help="Keep the model in the local store [default: when neither -o nor --layout is given].")
+              help="Keep the model in the local store [default: when no other output is given].")
+@click.option("--push", "push_to", default=None, metavar="REFERENCE",
+              help="Push the model to a registry (base layers in the same registry are mounted, not downloaded).")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP to this registry (loopback hosts always may).")
 def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
           fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool,
-          to_store: bool | None) -> None:
+          to_store: bool | None, push_to: str | None, insecure: tuple[str, ...]) -> None:
     """Build a Modelfile into the local store (-t NAME), an OCI archive (-o) or an OCI layout folder (--layout)."""
     if output is not None and layout is not None:
         raise UsageError("give one output: -o OUT.tar or --layout DIR",
                          hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
     if link and layout is None:
         raise UsageError("--link only applies to --layout", hint="hard links need a layout folder: add `--layout DIR`")
-    to_store = (output is None and layout is None) if to_store is None else to_store
-    if not to_store and output is None and layout is None:
+    to_store = (output is None and layout is None and push_to is None) if to_store is None else to_store
+    if not to_store and output is None and layout is None and push_to is None:
         raise UsageError("--no-store leaves no output", hint="write an archive with `-o model.tar`")
     if to_store and tag is None:
         raise UsageError("a model in the store needs a name",
@@ -128,6 +132,21 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
         result = build_archive(compiled, output, cache=cache)
     elif layout is not None:
         result = build_layout(compiled, layout, cache=cache, link=link)
+    if push_to is not None:
+        from modeloci.cli_registry import client_for
+        from modeloci.ops.remote import push_plan
+        from modeloci.registry.reference import parse_reference
+
+        ref = parse_reference(push_to)
+        pushed = push_plan(compiled, ref, client_for(ref.registry, insecure), cache=cache)
+        click.echo(f"Pushed {pushed.reference} ({len(pushed.uploaded)} uploaded, {len(pushed.skipped)} already there, "
+                   f"{len(pushed.mounted)} mounted)", err=as_json)
+        if output is None and layout is None and not to_store:
+            if as_json:
+                click.echo(json.dumps(pushed.model_dump(), indent=2))
+            else:
+                click.echo(f"digest: {pushed.digest}")
+            return
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -351,4 +370,4 @@ def entry() -> None:
     sys.exit(main())
 
 
-from modeloci import cli_store  # noqa: E402, F401 - registers the store's commands on `cli`
+from modeloci import cli_registry, cli_store  # noqa: E402, F401 - register their commands on `cli`

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout
 from modeloci.store.names import open_source
-from modeloci.oci.manifest import Descriptor, manifest_blob
+from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
 
 if TYPE_CHECKING:
     from modeloci.store import Store
@@ -72,6 +73,16 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
         for source, digest, was_known in zip(sources, digests, known, strict=True):
             if was_known is None:
                 cache.put(source.state, source.offset, source.size, digest)
+    layers, config, manifest = describe(plan, digests)
+    sink.put_bytes(config.data)
+    sink.put_bytes(manifest.data)
+    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
+    sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
+    return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
+
+
+def describe(plan: BuildPlan, digests: Sequence[Digest]) -> tuple[tuple[Descriptor, ...], Blob, Blob]:
+    """The layer descriptors, config and manifest of a plan once its layers' digests are known."""
     layers = tuple(Descriptor(layer.media_type, digest, layer.size, layer.annotations)
                    for layer, digest in zip(plan.layers, digests, strict=True))
     diff_ids = [d.digest for d in layers]
@@ -81,11 +92,7 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
     else:
         config = docker.config_blob(plan.config_media_type, plan.config, diff_ids, created=plan.created)
         manifest = manifest_blob(config.descriptor(), layers, annotations=plan.labels)
-    sink.put_bytes(config.data)
-    sink.put_bytes(manifest.data)
-    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
-    sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
-    return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
+    return layers, config, manifest
 
 
 def _known(source: BlobSource, cache: DigestCache | None, *, trust: bool = False) -> Digest | None:
@@ -101,6 +108,16 @@ def _known(source: BlobSource, cache: DigestCache | None, *, trust: bool = False
     return digest
 
 
+def file_source(layer: LayerPlan, plan: BuildPlan) -> BlobSource:
+    """The BlobSource of a layer made from a file of the build context (checked unchanged since the plan)."""
+    path = plan.context / layer.source.path  # type: ignore[union-attr]
+    state = _state(path, layer.source.path)  # type: ignore[union-attr]
+    if state.size != layer.size:
+        raise BuildError(f"reading {layer.source.path}: the file changed size since the plan was made",  # type: ignore[union-attr]
+                         path=layer.source.path, hint="do not change input files during a build")  # type: ignore[union-attr]
+    return BlobSource(path, 0, layer.size, layer.source.path, state)  # type: ignore[union-attr]
+
+
 def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSource:
     if isinstance(layer.source, BaseSource):
         assert base is not None
@@ -108,12 +125,7 @@ def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSourc
         path, offset, size = base.locate(expected.blob_path)
         label = layer.filepath or str(expected)
         return BlobSource(path, offset, layer.size, label, _state(path, label), expected)
-    path = plan.context / layer.source.path
-    state = _state(path, layer.source.path)
-    if state.size != layer.size:
-        raise BuildError(f"reading {layer.source.path}: the file changed size since the plan was made",
-                         path=layer.source.path, hint="do not change input files during a build")
-    return BlobSource(path, 0, layer.size, layer.source.path, state)
+    return file_source(layer, plan)
 
 
 def _state(path: Path, label: str) -> FileState:
@@ -123,8 +135,18 @@ def _state(path: Path, label: str) -> FileState:
         raise BuildError(f"reading {label}: {describe_os_error(exc)}", path=label) from exc
 
 
+def local_base(plan: BuildPlan) -> BuildPlan:
+    """A plan whose FROM base is on this machine: a registry base is pulled into the store first."""
+    from modeloci.registry.remote import RemoteRef, materialize
+
+    if isinstance(plan.base_path, RemoteRef):
+        return replace(plan, base_path=materialize(plan.base_path))
+    return plan
+
+
 def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None) -> BuildResult:
     """Build into the archive ``output``, written atomically (its folder is created if needed)."""
+    plan = local_base(plan)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
@@ -137,6 +159,7 @@ def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = 
 
 def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False) -> BuildResult:
     """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last."""
+    plan = local_base(plan)
     sink = LayoutSink(folder, link=link)
     try:
         result = build(plan, sink, cache=cache)
@@ -151,6 +174,7 @@ def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = No
     """Build into the local store (blobs shared with the models already there) and tag it."""
     if plan.reference is None:
         raise UsageError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")
+    plan = local_base(plan)
     sink = StoreSink(store)
     try:
         with store.writing():

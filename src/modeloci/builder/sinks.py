@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from modeloci.store import Store
 
 _PLACEHOLDER = Digest("0" * 64).blob_path
+# Writes a blob whose digest is known at (fd, offset), checking it; raises if the bytes do not match.
+Fetcher = Callable[[int, int, threading.Event], object]
 
 
 class BlobSink(Protocol):
@@ -119,6 +121,21 @@ class ArchiveSink:
         digests = _digests(sources, known, copies)
         self.end = self._finish(entries, digests)
         return digests
+
+    def put_fetched(self, items: Sequence[tuple[Digest, int, Fetcher]]) -> None:
+        """Place blobs whose digests are known (pulled ones): each fetcher fills its place in parallel."""
+        entries, digests, fetchers = [], [], []
+        position = self.end
+        for digest, size, fetch in items:
+            if digest in self._written or digest in digests:
+                continue
+            header = len(file_headers(_PLACEHOLDER, size, self._mtime))
+            entries.append(_Entry(len(digests), position, header, size))
+            digests.append(digest)
+            fetchers.append((fetch, position + header))
+            position = entries[-1].end
+        run_ordered([(lambda cancel, f=f, at=at: f(self._fd, at, cancel)) for f, at in fetchers])
+        self.end = self._finish(entries, digests)
 
     def _finish(self, entries: list[_Entry], digests: list[Digest]) -> int:
         """Name each placed blob after its digest; cut out late-found duplicates."""
@@ -224,6 +241,22 @@ class LayoutSink:
         self._copy_into(source, temp)
         self._place(temp, digest)
 
+    def put_fetched(self, items: Sequence[tuple[Digest, int, Fetcher]]) -> None:
+        """Blobs whose digests are known (pulled ones): those not already here are fetched in parallel."""
+        todo = {digest: (size, fetch) for digest, size, fetch in items if not self._present(digest, size)}
+        temps = {digest: self._temp() for digest in todo}
+
+        def run(cancel: threading.Event, digest: Digest) -> None:
+            fd = os.open(temps[digest], os.O_WRONLY)
+            try:
+                todo[digest][1](fd, 0, cancel)
+            finally:
+                os.close(fd)
+
+        run_ordered([(lambda cancel, d=d: run(cancel, d)) for d in todo])
+        for digest, temp in temps.items():
+            self._place(temp, digest)
+
     def put_bytes(self, data: bytes) -> Digest:
         digest = Digest.of(data)
         if not self._present(digest, len(data)):
@@ -270,3 +303,4 @@ class StoreSink(LayoutSink):
         if ref_name is None:
             raise BuildError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`")
         self.store.tag(ref_name, manifest)
+

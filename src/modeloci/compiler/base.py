@@ -15,7 +15,7 @@ from typing import Any
 
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan
 from modeloci.diagnostics import Span
-from modeloci.errors import ArchiveError
+from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
@@ -49,6 +49,9 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         return None
     except (OSError, ValueError) as exc:
         report.add(codes.bad_base(report.file, span, rel, str(exc)))
+        return None
+    except ModelociError as exc:  # a registry that cannot be reached, or refuses
+        report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
         return None
     plan = BasePlan(
         path=rel,

@@ -121,9 +121,35 @@ def _compile_from(directive: FromDirective, state: State) -> None:
     if stored is not None:
         state.base = load_base(stored, str(stored), directive.source.span, state.report)
         return
+    remote = _registry_model(expanded.text, state)
+    if remote is not None:
+        state.base = load_base(remote, str(remote), directive.source.span, state.report)
+        return
     found = state.context.resolve_one(expanded, directive.source.span, state.report, keyword="FROM", allow_dir=True)
     if found is not None:
         state.base = load_base(found.path, found.rel, directive.source.span, state.report)
+
+
+def _registry_model(text: str, state: State) -> object | None:
+    """``FROM registry.example/repo:tag``: a model in a registry, named with its registry host.
+
+    Short Docker Hub names are not looked up (write ``docker.io/...``), so a
+    missing local file never turns into a network request.
+    """
+    first = text.split("/", 1)[0]
+    if "/" not in text or not ("." in first or ":" in first or first == "localhost"):
+        return None
+    if os.path.lexists(state.context.root / first):
+        return None
+    from modeloci.registry.client import RegistryClient
+    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.remote import RemoteRef
+
+    try:
+        reference = parse_reference(text)
+    except UsageError:
+        return None
+    return RemoteRef(reference, state.registry_client(reference.registry) if state.registry_client else RegistryClient(reference.registry))
 
 
 def _stored_model(text: str, state: State) -> StoredRef | None:

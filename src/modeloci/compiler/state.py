@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modeloci.compiler.args import ArgScope
@@ -47,6 +48,7 @@ class State:
     reference: str | None = None
     created: int | None = None
     store: Store | None = None  # the local store FROM names are looked up in (default: the user's)
+    registry_client: Callable[[str], object] | None = None  # makes the client for a FROM registry (tests inject)
     base: Base | None = None
     from_span: Span | None = None
     weights: list[Planned] = field(default_factory=list)

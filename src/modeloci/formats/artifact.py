@@ -304,3 +304,24 @@ def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
         weight_bytes = sum(layer.descriptor.size for layer in layers if layer.role is Role.WEIGHTS)
         config = ModelPackConfig(config_doc, weight_bytes)
     return Artifact(manifest, config_bytes, fmt, config, layers, ref_name)
+
+
+def created_of(config_doc: Mapping[str, Any]) -> str | None:
+    """The creation time a config records: Docker's ``descriptor.created`` or ModelPack's ``createdAt``."""
+    descriptor = config_doc.get("descriptor")
+    if not isinstance(descriptor, dict):
+        return None
+    value = descriptor.get("created") or descriptor.get("createdAt")
+    return value if isinstance(value, str) else None
+
+
+def epoch_of(created: str | None) -> int | None:
+    """Unix seconds of an RFC 3339 time (the archive headers' timestamp), or None."""
+    from datetime import datetime, timezone
+
+    if created is None:
+        return None
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp())
+    except ValueError:
+        return None

@@ -11,7 +11,6 @@ named in a warning, never dropped silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
-from modeloci.formats.artifact import Artifact, DockerConfig, ModelPackConfig, read_artifact
+from modeloci.formats.artifact import Artifact, DockerConfig, ModelPackConfig, created_of, epoch_of, read_artifact
 from modeloci.formats.derive import derive, weights_format
 from modeloci.model.gguf import GGUFError
 from modeloci.model.safetensors import SafetensorsError
@@ -64,7 +63,7 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
     else:
         config = _to_docker(artifact, docker_fields, fmt, labels, warnings)
         media_type = _docker_media_type(artifact, fmt)
-    epoch = _epoch(created)
+    epoch = epoch_of(created)
     plan = BuildPlan(
         modelfile=str(source),
         config_media_type=media_type,
@@ -145,16 +144,4 @@ def _docker_media_type(artifact: Artifact, fmt: str) -> str:
 
 
 def _created(artifact: Artifact) -> str | None:
-    if isinstance(artifact.config, DockerConfig):
-        return artifact.config.created
-    value = artifact.config.descriptor.get("createdAt")
-    return value if isinstance(value, str) else None
-
-
-def _epoch(created: str | None) -> int | None:
-    if created is None:
-        return None
-    try:
-        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp())
-    except ValueError:
-        return None
+    return created_of(artifact.config.doc)

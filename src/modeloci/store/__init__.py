@@ -113,7 +113,7 @@ class Store:
 
     def tag(self, reference: str, manifest: Descriptor) -> None:
         """Point ``reference`` at ``manifest`` (replacing what it named), atomically."""
-        annotations = {REF_NAME: reference, CONTAINERD_NAME: reference}
+        annotations = {**manifest.annotations, REF_NAME: reference, CONTAINERD_NAME: reference}
         entry = Descriptor(manifest.media_type or MediaType.OCI_MANIFEST, manifest.digest, manifest.size,
                            annotations, manifest.artifact_type)
         with self._lock(".index.lock", fcntl.LOCK_EX):

@@ -64,6 +64,11 @@ def open_source(source: Source) -> Iterator[Layout]:
         with open_layout(source) as layout:
             yield layout
         return
+    if not isinstance(source, StoredRef):  # a model in a registry (modeloci.registry.remote.RemoteRef)
+        from modeloci.registry.remote import RemoteLayout
+
+        yield RemoteLayout(source)  # type: ignore[misc]
+        return
     from modeloci.store import Store
 
     entry = Store(source.root).get(source.reference)

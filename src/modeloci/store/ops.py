@@ -17,7 +17,7 @@ from modeloci.atomic import atomic_output
 from modeloci.builder.engine import BlobSource, FileState
 from modeloci.builder.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, UsageError
-from modeloci.formats.artifact import Artifact, read_artifact
+from modeloci.formats.artifact import Artifact, created_of, epoch_of, read_artifact
 from modeloci.formats.roles import Role
 from modeloci.oci.layout import Layout, open_layout, read_blob
 from modeloci.ops.verify import Problem, VerifyReport, verify
@@ -76,9 +76,7 @@ def save(store: Store, reference: str, output: Path) -> int:
 
 def _mtime(artifact: Artifact) -> int:
     """The archive's header timestamps: the model's creation time, as ``build`` wrote them."""
-    from modeloci.ops.convert import _created, _epoch
-
-    return _epoch(_created(artifact)) or 0
+    return epoch_of(created_of(artifact.config.doc)) or 0
 
 
 def _source(layout: Layout, digest, size: int) -> BlobSource:  # noqa: ANN001 - a Digest

@@ -1,0 +1,134 @@
+"""Registry commands: push, pull, login, logout. Thin: the work is in modeloci.ops.remote and modeloci.registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import rich_click as click
+
+from modeloci.cli import cli
+from modeloci.errors import UsageError
+
+
+def insecure_option(func):  # noqa: ANN001, ANN201 - a click decorator
+    return click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+                        help="Allow plain HTTP to this registry (loopback hosts always may).")(func)
+
+
+def client_for(registry: str, insecure: tuple[str, ...]):  # noqa: ANN201 - a RegistryClient
+    from modeloci.registry.client import RegistryClient
+
+    allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
+    return RegistryClient(registry, insecure=allowed)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("reference", required=False)
+@insecure_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json: bool) -> None:
+    """Push a model (archive, layout folder or stored model) to a registry.
+
+    REFERENCE defaults to SOURCE when SOURCE is a stored model named for a registry.
+    """
+    from modeloci.ops.remote import push as run_push
+    from modeloci.progress import Bar
+    from modeloci.registry.reference import parse_reference
+    from modeloci.store.names import StoredRef, resolve
+
+    resolved = resolve(source)
+    target = reference or (str(resolved) if isinstance(resolved, StoredRef) else None)
+    if target is None:
+        raise UsageError("no reference to push to", hint="write `modeloci push ARCHIVE registry/repository:tag`")
+    ref = parse_reference(target)
+    client = client_for(ref.registry, insecure)
+    size = _size(resolved)
+    with Bar(f"pushing {ref}", size) as bar:
+        result = run_push(resolved, ref, client, progress=bar.advance)
+    if as_json:
+        click.echo(json.dumps(result.model_dump(), indent=2))
+    else:
+        click.echo(f"Pushed {result.reference} ({len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
+                   f"{len(result.mounted)} mounted)")
+        click.echo(f"digest: {result.digest}")
+
+
+def _size(source) -> int:  # noqa: ANN001 - a Source
+    from modeloci.formats.artifact import read_artifact
+    from modeloci.store.names import open_source
+
+    with open_source(source) as layout:
+        manifest = read_artifact(layout).manifest
+    return sum({d.digest: d.size for d in manifest.layers}.values()) + manifest.config.size
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write an archive.")
+@click.option("--layout", type=click.Path(path_type=Path, file_okay=False), default=None, help="Write a layout folder.")
+@click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the reference).")
+@insecure_option
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, insecure: tuple[str, ...],
+         as_json: bool) -> None:
+    """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout)."""
+    from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
+    from modeloci.oci.manifest import parse_manifest
+    from modeloci.progress import Bar
+    from modeloci.reference import normalise_tag
+    from modeloci.registry.reference import parse_reference
+    from modeloci.store import Store
+
+    if output is not None and layout is not None:
+        raise UsageError("give one output: -o OUT.tar or --layout DIR")
+    ref = parse_reference(reference)
+    client = client_for(ref.registry, insecure)
+    name = normalise_tag(tag_name) if tag_name else None
+    manifest = parse_manifest(fetch_manifest(client, ref)[0])
+    with Bar(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values())) as bar:
+        if output is not None:
+            result = pull_to_archive(client, ref, output, name=name, progress=bar.advance)
+        elif layout is not None:
+            result = pull_to_layout(client, ref, layout, name=name, progress=bar.advance)
+        else:
+            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=bar.advance)
+    if as_json:
+        click.echo(json.dumps(result.model_dump(), indent=2))
+    else:
+        click.echo(f"Pulled {result.reference} into {result.output} ({len(result.downloaded)} downloaded, "
+                   f"{len(result.reused)} already there)")
+        click.echo(f"digest: {result.digest}")
+
+
+@cli.command()
+@click.argument("registry")
+@click.option("-u", "--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@insecure_option
+def login(registry: str, username: str, password_stdin: bool, insecure: tuple[str, ...]) -> None:
+    """Check credentials against REGISTRY and remember them (in a file only you can read)."""
+    from modeloci.registry.auth import Credentials, save_login
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True)
+    credentials = Credentials(username, password)
+    client = client_for(registry, insecure)
+    client.credentials = credentials
+    client.send("GET", "/v2/", scope="", ok=(200,)).close()
+    path = save_login(registry, credentials)
+    click.echo(f"Login succeeded; credentials saved in {path}")
+
+
+@cli.command()
+@click.argument("registry")
+def logout(registry: str) -> None:
+    """Forget the credentials `modeloci login` saved for REGISTRY."""
+    from modeloci.registry.auth import forget_login
+
+    click.echo("Removed login" if forget_login(registry) else f"Not logged in to {registry}")

@@ -1,0 +1,277 @@
+"""``push`` and ``pull``: models to and from registries.
+
+Push sends every blob the registry lacks (a ``HEAD`` first; a cross-repository
+mount when the blob is known to live in another repository of the same
+registry), several at a time, then puts the manifest by tag. Pull fetches the
+manifest and config, then streams the layers into the destination (the store,
+an archive, a layout folder) in parallel, checking every digest on the way;
+archives and layouts are written atomically, the store's tag comes last.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from modeloci.atomic import atomic_output
+from modeloci.builder.engine import BlobSource, FileState, run_ordered
+from modeloci.builder.sinks import ArchiveSink, LayoutSink
+from modeloci.errors import ArchiveError
+from modeloci.formats.artifact import created_of, epoch_of, read_artifact
+from modeloci.oci.digest import Digest
+from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
+from modeloci.oci.mediatypes import MediaType
+from modeloci.registry.client import RegistryClient, RegistryError
+from modeloci.registry.reference import Reference
+from modeloci.registry.transfer import download, upload
+from modeloci.store.names import Source, open_source
+
+PARALLEL = 4
+ORIGIN = "org.modeloci.origin"
+Progress = Callable[[int], None]
+
+
+class PushResult(BaseModel):
+    reference: str
+    digest: str
+    uploaded: list[str]
+    skipped: list[str]
+    mounted: list[str]
+
+
+class PullResult(BaseModel):
+    reference: str
+    digest: str
+    output: str
+    downloaded: list[str]
+    reused: list[str]
+
+
+@dataclass
+class _Counts:
+    uploaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    mounted: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, digest: Digest) -> None:
+        with self.lock:
+            getattr(self, kind).append(str(digest))
+
+
+def push(source: Source, reference: Reference, client: RegistryClient, *, mount_from: str | None = None,
+         parallel: int = PARALLEL, progress: Progress | None = None) -> PushResult:
+    """Push the model ``source`` holds to ``reference``; ``mount_from`` names a repository of the
+    same registry that may already hold its blobs."""
+    counts = _Counts()
+    with open_source(source) as layout:
+        artifact = read_artifact(layout, where=f"`{source}`")
+        blobs = {d.digest: d for d in (*artifact.manifest.layers, artifact.manifest.config)}
+        origin = mount_from or _origin(layout)
+        tasks = [(lambda cancel, d=d: _push_blob(client, reference, layout, d, origin, counts, progress, cancel))
+                 for d in blobs.values()]
+        run_ordered(tasks, threads=parallel)
+        digest = client.put_manifest(reference, artifact.manifest.raw, str(MediaType.OCI_MANIFEST))
+    return PushResult(reference=str(reference), digest=str(digest), uploaded=counts.uploaded,
+                      skipped=counts.skipped, mounted=counts.mounted)
+
+
+def _origin(layout: object) -> str | None:
+    """Where a model pulled into the store came from (recorded at pull), as ``registry/repository``."""
+    selected = getattr(layout, "selected", None)
+    return selected.annotations.get(ORIGIN) if selected is not None else None
+
+
+def _push_blob(client: RegistryClient, reference: Reference, layout: object, d: Descriptor, origin: str | None,
+               counts: _Counts, progress: Progress | None, cancel: threading.Event) -> None:
+    repository = reference.repository
+    if client.blob_size(repository, d.digest) == d.size:
+        counts.add("skipped", d.digest)
+        return
+    if origin and origin.startswith(f"{reference.registry}/"):
+        source_repository = origin.removeprefix(f"{reference.registry}/")
+        if source_repository != repository and client.mount(repository, d.digest, source_repository):
+            counts.add("mounted", d.digest)
+            return
+    path, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[attr-defined]
+    if size != d.size:
+        raise ArchiveError(f"blob {d.digest} is {size} bytes; the manifest says {d.size}")
+    source = BlobSource(path, offset, size, str(d.digest), FileState.from_stat(path.stat()), d.digest)
+    upload(client, repository, source, d.digest, progress=progress or (lambda n: None), cancel=cancel)
+    counts.add("uploaded", d.digest)
+
+
+def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
+    """A model's manifest bytes, its descriptor and its config bytes (small: read whole, checked)."""
+    data, media_type = client.get_manifest(reference)
+    if media_type in (MediaType.OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"):
+        raise RegistryError(f"{reference} is an index of several manifests, not a model",
+                            hint="pull one of its manifests by digest: name@sha256:...")
+    try:
+        manifest = parse_manifest(data)
+    except InvalidDocument as exc:
+        raise RegistryError(f"{reference}: {exc}") from exc
+    config = _small_blob(client, reference.repository, manifest.config)
+    artifact_type = manifest.artifact_type or manifest.config.media_type
+    return data, Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data), artifact_type=artifact_type), config
+
+
+def _small_blob(client: RegistryClient, repository: str, d: Descriptor) -> bytes:
+    if d.size > 16 << 20:
+        raise RegistryError(f"the config blob {d.digest} is {d.size} bytes; configs are small")
+    response = client.send("GET", f"/v2/{repository}/blobs/{d.digest}", scope=f"repository:{repository}:pull", ok=(200,))
+    data = response.read()
+    if Digest.of(data) != d.digest or len(data) != d.size:
+        raise RegistryError(f"the config blob {d.digest} from the registry does not match its digest")
+    return data
+
+
+def _fetchers(client: RegistryClient, reference: Reference, manifest_bytes: bytes,
+              progress: Progress | None) -> list[tuple[Digest, int, Callable]]:
+    layers = parse_manifest(manifest_bytes).layers
+    return [(d.digest, d.size, lambda fd, offset, cancel, d=d: download(
+        client, reference.repository, d.digest, d.size, fd, offset, progress=progress or (lambda n: None), cancel=cancel))
+        for d in layers]
+
+
+def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, *, name: str | None = None,
+                    progress: Progress | None = None) -> PullResult:
+    """Pull into an archive: the same dual OCI/DMR tar ``build -o`` writes."""
+    manifest_bytes, descriptor, config = fetch_manifest(client, reference)
+    fetchers = _fetchers(client, reference, manifest_bytes, progress)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(output) as out:
+        sink = ArchiveSink(out.fileno(), mtime=_mtime(config))
+        sink.put_fetched(fetchers)
+        sink.put_bytes(config)
+        sink.put_bytes(manifest_bytes)
+        sink.commit(descriptor, manifest_bytes, ref_name=name or reference.familiar)
+    return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(output),
+                      downloaded=[str(d) for d, _, _ in fetchers], reused=[])
+
+
+def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *, store: object | None = None,
+                   name: str | None = None, progress: Progress | None = None) -> PullResult:
+    """Pull into a layout folder, or into the store (``store``): blobs already there are not fetched."""
+    manifest_bytes, descriptor, config = fetch_manifest(client, reference)
+    fetchers = _fetchers(client, reference, manifest_bytes, progress)
+    root = store.root if store is not None else folder  # type: ignore[attr-defined]
+    sink = LayoutSink(root)
+    reused = [str(d) for d, size, _ in fetchers if sink._present(d, size)]
+    try:
+        with (store.writing() if store is not None else _nothing()):  # type: ignore[attr-defined]
+            sink.put_fetched(fetchers)
+            sink.put_bytes(config)
+            sink.put_bytes(manifest_bytes)
+            tag = name or reference.familiar
+            if store is not None:
+                entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size,
+                                   {ORIGIN: reference.name}, descriptor.artifact_type)
+                store.tag(tag, entry)  # type: ignore[attr-defined]
+            else:
+                sink.commit(descriptor, manifest_bytes, ref_name=tag)
+    except BaseException:
+        sink.abort()
+        raise
+    downloaded = [str(d) for d, _, _ in fetchers if str(d) not in reused]
+    return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(root),
+                      downloaded=downloaded, reused=reused)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _mtime(config: bytes) -> int:
+    """The archive's header timestamps: the model's creation time, as ``build`` writes them."""
+    try:
+        doc = json.loads(config)
+    except ValueError:
+        return 0
+    return (epoch_of(created_of(doc)) if isinstance(doc, dict) else None) or 0
+
+
+def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cache: object | None = None,
+              parallel: int = PARALLEL, progress: Progress | None = None) -> PushResult:
+    """``build --push``: hash the new layers, then send what the registry lacks.
+
+    Layers of a FROM base in the same registry are mounted from the base's
+    repository, never downloaded; other base layers are sent from where they are.
+    """
+    from modeloci.builder import describe, file_source, local_base
+    from modeloci.builder.engine import hash_range
+    from modeloci.compiler.model import BaseSource
+    from modeloci.registry.remote import RemoteRef
+
+    remote = plan.base_path if isinstance(plan.base_path, RemoteRef) else None  # type: ignore[attr-defined]
+    if remote is not None and remote.reference.registry != reference.registry:
+        plan, remote = local_base(plan), None  # type: ignore[arg-type]
+    layers = plan.layers  # type: ignore[attr-defined]
+    files = {i: file_source(layer, plan) for i, layer in enumerate(layers) if not isinstance(layer.source, BaseSource)}
+    known = {i: cache.get(s.state, 0, s.size) if cache is not None else None for i, s in files.items()}  # type: ignore[attr-defined]
+    todo = [i for i in files if known[i] is None]
+    hashed = dict(zip(todo, run_ordered([(lambda cancel, s=files[i]: hash_range(s, cancel)) for i in todo]), strict=True))
+    for i in todo:
+        if cache is not None:
+            cache.put(files[i].state, 0, files[i].size, hashed[i])  # type: ignore[attr-defined]
+    digests = [Digest.parse(layer.source.digest) if i not in files else (known[i] or hashed[i])
+               for i, layer in enumerate(layers)]
+    descriptors, config, manifest = describe(plan, digests)  # type: ignore[arg-type]
+    counts = _Counts()
+    base = plan.base_path if remote is None else None  # type: ignore[attr-defined]
+    with (open_source(base) if base is not None else _nothing()) as layout:
+        # A base pulled into the store remembers its registry: mount from there rather than upload.
+        origin = remote.reference.name if remote is not None else _origin(layout)
+        tasks = [(lambda cancel, d=d, i=i: _send_layer(
+            client, reference, d, layout if i not in files else None, files[i].path if i in files else None,
+            origin, counts, progress, cancel)) for i, d in enumerate(descriptors)]
+        run_ordered(tasks, threads=parallel)
+    if client.blob_size(reference.repository, config.digest) is None:
+        _upload_bytes(client, reference.repository, config.data, config.digest)
+        counts.add("uploaded", config.digest)
+    digest = client.put_manifest(reference, manifest.data, str(MediaType.OCI_MANIFEST))
+    return PushResult(reference=str(reference), digest=str(digest), uploaded=counts.uploaded, skipped=counts.skipped,
+                      mounted=counts.mounted)
+
+
+def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, layout: object | None, path: Path | None,
+                origin: str | None, counts: _Counts, progress: Progress | None, cancel: threading.Event) -> None:
+    if client.blob_size(reference.repository, d.digest) == d.size:
+        counts.add("skipped", d.digest)
+        return
+    if path is None and origin is not None and origin.startswith(f"{reference.registry}/"):
+        source_repository = origin.removeprefix(f"{reference.registry}/")
+        if source_repository != reference.repository and client.mount(reference.repository, d.digest, source_repository):
+            counts.add("mounted", d.digest)
+            return
+        if layout is None:
+            raise RegistryError(f"blob {d.digest} of the base could not be mounted from {origin}",
+                                hint="push with pull rights on the base's repository, or pull the base first")
+    if path is not None:
+        source = BlobSource(path, 0, d.size, path.name, FileState.from_stat(path.stat()), d.digest)
+    else:
+        located, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[union-attr]
+        source = BlobSource(located, offset, size, str(d.digest), FileState.from_stat(located.stat()), d.digest)
+    upload(client, reference.repository, source, d.digest, progress=progress or (lambda n: None), cancel=cancel)
+    counts.add("uploaded", d.digest)
+
+
+def _upload_bytes(client: RegistryClient, repository: str, data: bytes, digest: Digest) -> None:
+    """A small blob (config, manifest) in one request: POST a session, PUT the bytes with the digest."""
+    from modeloci.registry.client import _push as push_scope
+
+    response = client.send("POST", f"/v2/{repository}/blobs/uploads/", scope=push_scope(repository), ok=(202,))
+    response.close()
+    location = client.url(response.headers["Location"])
+    separator = "&" if "?" in location else "?"
+    client.send("PUT", f"{location}{separator}digest={digest}", scope=push_scope(repository),
+                headers={"Content-Type": "application/octet-stream"}, body=lambda: data, ok=(201, 204)).close()

@@ -1,0 +1,1 @@
+"""Registries: references, credentials, and a distribution-API client over an injected httpx.Client."""

@@ -1,0 +1,97 @@
+"""A model in a registry, seen as a layout: its manifest and small blobs read over HTTP.
+
+``FROM registry/repository:tag`` plans against the registry's manifest and
+config without fetching any layer. Layer bytes are fetched only when the
+output needs them (:func:`materialize` pulls them into the local store); a
+``build --push`` to the same registry mounts them instead.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from modeloci.oci.digest import Digest
+from modeloci.oci.manifest import Descriptor
+from modeloci.registry.client import RegistryClient
+from modeloci.registry.reference import Reference
+
+_SMALL = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRef:
+    """A model in a registry, pinned to the manifest digest found at plan time."""
+
+    reference: Reference
+    client: RegistryClient
+
+    def __str__(self) -> str:
+        return str(self.reference)
+
+
+class RemoteLayout:
+    """Read access to one remote model: the selected manifest and its small blobs."""
+
+    def __init__(self, remote: RemoteRef) -> None:
+        self.remote = remote
+        client, ref = remote.client, remote.reference
+        data, _ = client.get_manifest(ref)
+        self._blobs: dict[str, bytes] = {Digest.of(data).blob_path: data}
+        self.selected = Descriptor("application/vnd.oci.image.manifest.v1+json", Digest.of(data), len(data))
+        self._sizes: dict[str, int] = {}
+
+    def _fetch(self, name: str) -> bytes:
+        if name not in self._blobs:
+            digest = Digest(name.rsplit("/", 1)[-1])
+            repository = self.remote.reference.repository
+            response = self.remote.client.send("GET", f"/v2/{repository}/blobs/{digest}",
+                                               scope=f"repository:{repository}:pull", ok=(200,))
+            data = response.read()
+            if Digest.of(data) != digest:
+                from modeloci.errors import ArchiveError
+
+                raise ArchiveError(f"blob {digest} from {self.remote.reference.registry} does not match its digest")
+            self._blobs[name] = data
+        return self._blobs[name]
+
+    def exists(self, name: str) -> bool:
+        return name.startswith("blobs/sha256/")
+
+    def size(self, name: str) -> int:
+        if name in self._blobs:
+            return len(self._blobs[name])
+        if name not in self._sizes:
+            digest = Digest(name.rsplit("/", 1)[-1])
+            found = self.remote.client.blob_size(self.remote.reference.repository, digest)
+            self._sizes[name] = found if found is not None else -1
+        return self._sizes[name]
+
+    def open(self, name: str) -> BinaryIO:
+        if self.size(name) > _SMALL:
+            raise OSError(f"{name} is too large to read from the registry into memory")
+        return io.BytesIO(self._fetch(name))
+
+    def locate(self, name: str) -> tuple[Path, int, int]:
+        raise OSError("a layer in a registry has no local file: pull it first")
+
+    def names(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def materialize(remote: RemoteRef) -> object:
+    """Pull the remote model's blobs into the local store (once) and return it as a stored model."""
+    from modeloci.ops.remote import pull_to_layout
+    from modeloci.store import Store
+    from modeloci.store.names import StoredRef
+
+    store = Store()
+    ref = remote.reference
+    name = ref.familiar if ref.tag or not ref.digest else f"{ref.name}:pinned-{ref.digest.hex[:12]}"
+    pull_to_layout(remote.client, ref, Path(), store=store, name=name)
+    return StoredRef(name, store.root)
