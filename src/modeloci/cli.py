@@ -208,7 +208,8 @@ def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
     else:
         for problem in report.problems:
             click.echo(f"{problem.severity}: {problem.message}", err=True)
-        verdict = "OK" if report.ok else f"FAILED ({sum(p.severity == 'error' for p in report.problems)} problems)"
+        errors = sum(p.severity == "error" for p in report.problems)
+        verdict = "OK" if report.ok else f"FAILED ({errors} problem{'s' if errors != 1 else ''})"
         click.echo(f"{verdict}: {report.source} ({report.format or 'unknown format'}, {report.blobs_checked} blobs, "
                    f"{report.bytes_checked} bytes checked)")
     if not report.ok:
@@ -340,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _DEBUG["on"] = "--debug" in argv
     try:
-        cli.main(args=argv, prog_name="modeloci", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="modeloci", standalone_mode=False)
+        if isinstance(code, int):  # an Exit raised inside a command comes back as its code
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

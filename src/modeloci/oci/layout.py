@@ -85,12 +85,29 @@ class TarLayout:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.truncated = False
         try:
             self._tar = tarfile.open(path, mode="r:")
-            self.members = self._tar.getmembers()
-        except (tarfile.TarError, EOFError) as exc:
-            raise ArchiveError(f"it is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"`{path.name}` is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
+        self.members = self._read_members()
         self._members = {_clean(m.name): m for m in self.members if m.isreg()}
+
+    def _read_members(self) -> list[tarfile.TarInfo]:
+        """Every member header; an archive cut short keeps those read so far (checks report the cut)."""
+        members: list[tarfile.TarInfo] = []
+        while True:
+            try:
+                member = self._tar.next()
+            except (tarfile.TarError, EOFError) as exc:
+                if not members:
+                    raise ArchiveError(f"`{self.path.name}` is not a readable tar archive: {_reason(exc)}",
+                                       path=str(self.path)) from exc
+                self.truncated = True
+                return members
+            if member is None:
+                return members
+            members.append(member)
 
     def names(self) -> list[str]:
         return sorted(self._members)

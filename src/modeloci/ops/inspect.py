@@ -77,6 +77,8 @@ def is_artifact(path: Path) -> bool:
         return (path / "oci-layout").is_file() or (path / "index.json").is_file()
     if path.suffix.lower() in (".gguf", ".safetensors"):
         return False
+    if path.suffix.lower() == ".tar":
+        return True  # named as an archive: read as one, so a broken one is reported as a broken archive
     try:
         with path.open("rb") as f:
             header = f.read(512)

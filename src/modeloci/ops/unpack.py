@@ -33,6 +33,7 @@ from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.formats.roles import Role
 from modeloci.oci.digest import Digest
+from modeloci.oci.jsonenc import go_json
 from modeloci.oci.layout import Layout, TarLayout
 from modeloci.store.names import Source, open_source
 from modeloci.oci.mediatypes import MediaType
@@ -89,39 +90,44 @@ def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackR
 
 
 def _targets(artifact: Artifact, layout: Layouts) -> list[tuple[str, ModelLayer]]:
-    """(path in the destination, layer) for every layer that is unpacked; unsafe paths refused."""
-    if layout == "files":
-        chosen = [(layer.filepath or layer.descriptor.digest.hex, layer) for layer in artifact.layers]
-    else:
-        chosen = _bundle_paths(artifact)
-    seen: dict[str, str] = {}
-    out = []
-    for path, layer in chosen:
+    """(path in the destination, layer) for every layer that is unpacked; unsafe paths refused.
+
+    The path a layer's annotation gives is checked on its own, before it is put
+    under ``model/``, so ``../x`` can never land beside the bundle.
+    """
+    chosen = [("", layer.filepath or layer.descriptor.digest.hex, layer) for layer in artifact.layers] \
+        if layout == "files" else _bundle_paths(artifact)
+    reserved = {"config.json"} if layout == "bundle" else set()
+    out: list[tuple[str, ModelLayer]] = []
+    for folder, path, layer in chosen:
         safe = safe_relative(path)
         if safe is None:
             raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} has the unsafe path `{path}`")
-        if safe in seen or safe == "config.json" and layout == "bundle":
-            raise ArchiveError(f"refusing to unpack: two layers would both be written to `{safe}`")
-        seen[safe] = path
-        out.append((safe, layer))
+        target = f"{folder}/{safe}" if folder else safe
+        if target in reserved:
+            raise ArchiveError(f"refusing to unpack: two layers would both be written to `{target}`")
+        reserved.add(target)
+        out.append((target, layer))
+    paths = sorted(path for path, _ in out)
+    for path, following in zip(paths, paths[1:], strict=False):
+        if following.startswith(path + "/"):
+            raise ArchiveError(f"refusing to unpack: `{path}` would be both a file and the folder of `{following}`")
     return out
 
 
-def _bundle_paths(artifact: Artifact) -> list[tuple[str, ModelLayer]]:
+def _bundle_paths(artifact: Artifact) -> list[tuple[str, str, ModelLayer]]:
+    """(folder, path, layer) in Docker Model Runner's bundle layout."""
     per_file = artifact.format == "modelpack" or artifact.manifest.config.media_type == MediaType.DOCKER_CONFIG_V02
     if per_file:
-        return [(f"model/{layer.filepath}", layer) for layer in artifact.layers if layer.filepath]
+        return [("model", layer.filepath, layer) for layer in artifact.layers if layer.filepath]
     weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
-    out = []
-    for n, layer in enumerate(weights, 1):
-        out.append((f"model/{_weight_name(layer, n, len(weights))}", layer))
+    out = [("model", _weight_name(layer, n, len(weights)), layer) for n, layer in enumerate(weights, 1)]
     for role, name in ((Role.MMPROJ, "model.mmproj"), (Role.CHAT_TEMPLATE, "template.jinja")):
         layers = [layer for layer in artifact.layers if layer.role is role]
         if len(layers) > 1:
             raise ArchiveError(f"refusing to unpack: {len(layers)} layers are {role.value}; a bundle holds one")
-        out += [(f"model/{name}", layer) for layer in layers]
-    out += [(f"model/{layer.filepath}", layer) for layer in artifact.layers
-            if layer.role is Role.MODEL_FILE and layer.filepath]
+        out += [("model", name, layer) for layer in layers]
+    out += [("model", layer.filepath, layer) for layer in artifact.layers if layer.role is Role.MODEL_FILE and layer.filepath]
     return out
 
 
@@ -136,7 +142,7 @@ def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
 
 
 def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLayer]], dest: Path) -> list[UnpackedFile]:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(dest.parent)
     temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".modeloci-{dest.name}.", suffix=".partial"))
     try:
         tasks, files = [], []
@@ -157,12 +163,30 @@ def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLay
         os.replace(temp, dest)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
+        for folder in created:  # the folders this unpack made, deepest first, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     return files
 
 
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns those created, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return missing
+
+
 def _task(layout: Layout, layer: ModelLayer, target: Path, *, link: bool = False):
     """Copy (or hard-link) one blob to ``target``, then check its digest."""
+    if not layout.exists(layer.descriptor.digest.blob_path):
+        raise ArchiveError(f"refusing to unpack: blob {layer.descriptor.digest} is missing")
     path, offset, size = layout.locate(layer.descriptor.digest.blob_path)
     source = BlobSource(path, offset, size, str(target.name), FileState.from_stat(path.stat()), layer.descriptor.digest)
     if size != layer.descriptor.size:
@@ -197,4 +221,4 @@ def _bundle_config(artifact: Artifact) -> bytes:
         c = artifact.config
         fields = {k: v for k, v in {"format": c.format, "quantization": c.quantization, "parameters": c.parameters,
                                     "architecture": c.architecture, "size": c.size}.items() if v}
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return go_json(fields) + b"\n"

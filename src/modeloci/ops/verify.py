@@ -64,6 +64,8 @@ def verify(path: Source) -> VerifyReport:
         if isinstance(layout, TarLayout):
             for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
                 _error(report, f"archive member {unsafe}")
+            if layout.truncated and not report.problems:
+                _error(report, "the archive is cut short: it ends inside a member header")
         manifest = _manifest(layout, report)
         if manifest is not None:
             _check(layout, manifest, report)
