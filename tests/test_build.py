@@ -56,10 +56,10 @@ def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_pat
     previous = output.read_bytes()
     real = engine.copy_range
 
-    def fail_on_the_license(source, fd, offset, cancel=None):
+    def fail_on_the_license(source, fd, offset, *args):
         if source.label == "LICENSE":
             raise BuildError("writing layer LICENSE: no space left on device")
-        return real(source, fd, offset, cancel)
+        return real(source, fd, offset, *args)
 
     monkeypatch.setattr(engine, "copy_range", fail_on_the_license)
     monkeypatch.setattr("modeloci.builder.sinks.copy_range", fail_on_the_license)
@@ -159,7 +159,7 @@ def test_plan_text_output(tmp_path: Path, cli) -> None:
     assert "mmproj-tiny-vision-F16.gguf" in result.stdout
     config = next(line for line in lines if line.startswith("config:"))
     assert config.startswith("config:  format=gguf quantization=MOSTLY_F16 parameters=152 architecture=llama")
-    assert config.endswith("context_size=4096")
+    assert config.endswith("context_size=1024")
 
 
 def test_created_option_and_source_date_epoch(tmp_path: Path, cli) -> None:

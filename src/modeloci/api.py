@@ -31,11 +31,13 @@ def plan(
     created: int | None = None,
     display: str | None = None,
     format: str = "docker",  # noqa: A002 - the CLI's --format
+    lint: bool = False,
 ) -> BuildPlan:
     """Parse and compile the Modelfile at ``modelfile`` into a :class:`BuildPlan`.
 
     ``context`` defaults to the Modelfile's folder; ``display`` is the name
-    diagnostics show for the Modelfile (default: the path as given).
+    diagnostics show for the Modelfile (default: the path as given). ``lint``
+    adds lint's advice (MF11x) to the plan's warnings.
     """
     path = Path(modelfile)
     shown = display or str(modelfile)
@@ -53,6 +55,7 @@ def plan(
         created=created,
         context_display=str(context) if context is not None else posixpath.dirname(shown),
         target_format="modelpack" if format in ("modelpack", "cncf") else format,
+        lint=lint,
     )
 
 

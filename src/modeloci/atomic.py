@@ -31,8 +31,11 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_output(path: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``path`` when the block ends without error."""
+def atomic_output(path: Path, *, durable: bool = False, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` when the block ends without error.
+
+    The new file gets ``mode``, else the usual ``0o666`` less the umask.
+    """
     folder = path.parent
     fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
     try:
@@ -41,7 +44,7 @@ def atomic_output(path: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
             out.flush()
             if durable:
                 os.fsync(out.fileno())
-            os.fchmod(out.fileno(), 0o666 & ~_umask())
+            os.fchmod(out.fileno(), 0o666 & ~_umask() if mode is None else mode)
         os.replace(temp, path)
     except BaseException:
         try:

@@ -74,6 +74,22 @@ def _modelfile_options(func: Any) -> Any:
     return func
 
 
+def progress_options(func: Any) -> Any:
+    """``--progress`` and ``-q/--quiet``, passed to the command as ``progress`` (a mode)."""
+    from modeloci.progress import MODES
+
+    func = click.option("-q", "--quiet", is_flag=True, help="Show no progress (--progress=quiet).")(func)
+    return click.option("--progress", type=click.Choice(MODES), default="auto", show_default=True,
+                        help="Progress on stderr: bars on a terminal (tty), lines for logs (plain), or none (quiet); "
+                             "auto picks tty or plain.")(func)
+
+
+def display(progress: str, quiet: bool):  # noqa: ANN201 - a progress.Display
+    from modeloci.progress import Display
+
+    return Display("quiet" if quiet else progress)
+
+
 @cli.command()
 @_modelfile_options
 def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
@@ -104,9 +120,10 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
               help="Push the model to a registry (base layers in the same registry are mounted, not downloaded).")
 @click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
               help="Allow plain HTTP to this registry (loopback hosts always may).")
+@progress_options
 def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
           fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool,
-          to_store: bool | None, push_to: str | None, insecure: tuple[str, ...]) -> None:
+          to_store: bool | None, push_to: str | None, insecure: tuple[str, ...], progress: str, quiet: bool) -> None:
     """Build a Modelfile into the local store (-t NAME), an OCI archive (-o) or an OCI layout folder (--layout)."""
     if output is not None and layout is not None:
         raise UsageError("give one output: -o OUT.tar or --layout DIR",
@@ -124,23 +141,28 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
     from modeloci.builder.cache import DigestCache
 
     cache = None if no_cache else DigestCache()
-    if to_store:
-        from modeloci.store import Store
+    with display(progress, quiet) as meter:
+        if to_store:
+            from modeloci.store import Store
 
-        result = build_store(compiled, Store(), cache=cache)
-    if output is not None:
-        result = build_archive(compiled, output, cache=cache)
-    elif layout is not None:
-        result = build_layout(compiled, layout, cache=cache, link=link)
+            result = build_store(compiled, Store(), cache=cache, meter=meter)
+        if output is not None:
+            result = build_archive(compiled, output, cache=cache, meter=meter)
+        elif layout is not None:
+            result = build_layout(compiled, layout, cache=cache, link=link, meter=meter)
+        if push_to is not None:
+            from modeloci.cli_registry import client_for
+            from modeloci.ops.remote import push_plan
+            from modeloci.registry.reference import parse_reference
+
+            ref = parse_reference(push_to)
+            total = sum(layer.size for layer in compiled.layers)
+            pushed = push_plan(compiled, ref, client_for(ref.registry, insecure), cache=cache,
+                               progress=meter.task(f"pushing {ref}", total))
     if push_to is not None:
-        from modeloci.cli_registry import client_for
-        from modeloci.ops.remote import push_plan
-        from modeloci.registry.reference import parse_reference
-
-        ref = parse_reference(push_to)
-        pushed = push_plan(compiled, ref, client_for(ref.registry, insecure), cache=cache)
-        click.echo(f"Pushed {pushed.reference} ({len(pushed.uploaded)} uploaded, {len(pushed.skipped)} already there, "
-                   f"{len(pushed.mounted)} mounted)", err=as_json)
+        if not quiet:
+            click.echo(f"Pushed {pushed.reference} ({len(pushed.uploaded)} uploaded, {len(pushed.skipped)} already "
+                       f"there, {len(pushed.mounted)} mounted)", err=True)
         if output is None and layout is None and not to_store:
             if as_json:
                 click.echo(json.dumps(pushed.model_dump(), indent=2))
@@ -336,6 +358,14 @@ def _report(exc: ModelociError) -> None:
         click.echo(f"help: {exc.hint}", err=True)
 
 
+def _report_json(exc: ModelociError) -> None:
+    """With --json, a failure is also a JSON document on stdout, so scripts need not parse stderr."""
+    doc: dict[str, Any] = {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    if isinstance(exc, ModelfileError):
+        doc["diagnostics"] = [d.to_json() for d in exc.diagnostics]
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (and never lets a traceback through without --debug)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -356,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         if _DEBUG["on"]:
             traceback.print_exc()
         _report(exc)
+        if "--json" in argv:
+            _report_json(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
@@ -373,4 +405,4 @@ def entry() -> None:
     sys.exit(main())
 
 
-from modeloci import cli_registry, cli_store  # noqa: E402, F401 - register their commands on `cli`
+from modeloci import cli_registry, cli_store, cli_workflow  # noqa: E402, F401 - register their commands on `cli`

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import rich_click as click
 
-from modeloci.cli import cli
+from modeloci.cli import cli, display, progress_options
 from modeloci.errors import UsageError
 
 
@@ -30,13 +30,14 @@ def client_for(registry: str, insecure: tuple[str, ...]):  # noqa: ANN201 - a Re
 @click.argument("reference", required=False)
 @insecure_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json: bool) -> None:
+@progress_options
+def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json: bool, progress: str,
+         quiet: bool) -> None:
     """Push a model (archive, layout folder or stored model) to a registry.
 
     REFERENCE defaults to SOURCE when SOURCE is a stored model named for a registry.
     """
     from modeloci.ops.remote import push as run_push
-    from modeloci.progress import Bar
     from modeloci.registry.reference import parse_reference
     from modeloci.store.names import StoredRef, resolve
 
@@ -47,8 +48,8 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
     ref = parse_reference(target)
     client = client_for(ref.registry, insecure)
     size = _size(resolved)
-    with Bar(f"pushing {ref}", size) as bar:
-        result = run_push(resolved, ref, client, progress=bar.advance)
+    with display(progress, quiet) as meter:
+        result = run_push(resolved, ref, client, progress=meter.task(f"pushing {ref}", size))
     if as_json:
         click.echo(json.dumps(result.model_dump(), indent=2))
     else:
@@ -73,12 +74,12 @@ def _size(source) -> int:  # noqa: ANN001 - a Source
 @click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the reference).")
 @insecure_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@progress_options
 def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, insecure: tuple[str, ...],
-         as_json: bool) -> None:
+         as_json: bool, progress: str, quiet: bool) -> None:
     """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout)."""
     from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
     from modeloci.oci.manifest import parse_manifest
-    from modeloci.progress import Bar
     from modeloci.reference import normalise_tag
     from modeloci.registry.reference import parse_reference
     from modeloci.store import Store
@@ -89,13 +90,14 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     client = client_for(ref.registry, insecure)
     name = normalise_tag(tag_name) if tag_name else None
     manifest = parse_manifest(fetch_manifest(client, ref)[0])
-    with Bar(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values())) as bar:
+    with display(progress, quiet) as meter:
+        advance = meter.task(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values()))
         if output is not None:
-            result = pull_to_archive(client, ref, output, name=name, progress=bar.advance)
+            result = pull_to_archive(client, ref, output, name=name, progress=advance)
         elif layout is not None:
-            result = pull_to_layout(client, ref, layout, name=name, progress=bar.advance)
+            result = pull_to_layout(client, ref, layout, name=name, progress=advance)
         else:
-            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=bar.advance)
+            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance)
     if as_json:
         click.echo(json.dumps(result.model_dump(), indent=2))
     else:
@@ -109,7 +111,8 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
 @click.option("-u", "--username", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @insecure_option
-def login(registry: str, username: str, password_stdin: bool, insecure: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def login(registry: str, username: str, password_stdin: bool, insecure: tuple[str, ...], as_json: bool) -> None:
     """Check credentials against REGISTRY and remember them (in a file only you can read)."""
     from modeloci.registry.auth import Credentials, save_login
 
@@ -122,13 +125,21 @@ def login(registry: str, username: str, password_stdin: bool, insecure: tuple[st
     client.credentials = credentials
     client.send("GET", "/v2/", scope="", ok=(200,)).close()
     path = save_login(registry, credentials)
-    click.echo(f"Login succeeded; credentials saved in {path}")
+    if as_json:
+        click.echo(json.dumps({"registry": registry, "username": username, "saved_in": str(path)}))
+    else:
+        click.echo(f"Login succeeded; credentials saved in {path}")
 
 
 @cli.command()
 @click.argument("registry")
-def logout(registry: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def logout(registry: str, as_json: bool) -> None:
     """Forget the credentials `modeloci login` saved for REGISTRY."""
     from modeloci.registry.auth import forget_login
 
-    click.echo("Removed login" if forget_login(registry) else f"Not logged in to {registry}")
+    removed = forget_login(registry)
+    if as_json:
+        click.echo(json.dumps({"registry": registry, "removed": removed}))
+    else:
+        click.echo("Removed login" if removed else f"Not logged in to {registry}")

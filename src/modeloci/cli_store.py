@@ -50,24 +50,34 @@ def list_models(as_json: bool) -> None:
 @cli.command()
 @click.argument("source")
 @click.argument("target")
-def tag(source: str, target: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def tag(source: str, target: str, as_json: bool) -> None:
     """Give the stored model SOURCE another name, TARGET."""
     store = _store()
     entry = store.get(_ref(source))
     store.tag(_ref(target), entry.descriptor)
-    click.echo(f"Tagged {_ref(target)} ({entry.descriptor.digest})")
+    if as_json:
+        click.echo(json.dumps({"source": _ref(source), "reference": _ref(target), "digest": str(entry.descriptor.digest)}))
+    else:
+        click.echo(f"Tagged {_ref(target)} ({entry.descriptor.digest})")
 
 
 @cli.command(name="rm")
 @click.argument("names", nargs=-1, required=True)
-def remove(names: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def remove(names: tuple[str, ...], as_json: bool) -> None:
     """Remove tags from the store (blobs stay until `modeloci prune`)."""
     from modeloci.errors import UsageError
 
     references = [_ref(name) for name in names]
     missing = _store().untag(references)
+    if as_json:
+        # One document for scripts, missing names included, instead of the error document.
+        click.echo(json.dumps({"removed": [r for r in references if r not in missing], "missing": missing}))
+        if missing:
+            raise click.exceptions.Exit(2)
     for reference in references:
-        if reference not in missing:
+        if reference not in missing and not as_json:
             click.echo(f"Untagged {reference}")
     if missing:
         raise UsageError(f"no model {', '.join(f'`{m}`' for m in missing)} in the store", hint="see `modeloci ls`")
@@ -87,20 +97,29 @@ def prune(as_json: bool) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Archive to write.")
-def save(name: str, output: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def save(name: str, output: Path, as_json: bool) -> None:
     """Write a stored model as an archive (the same bytes `build -o` writes)."""
     from modeloci.store.ops import save as run_save
 
     size = run_save(_store(), _ref(name), output)
-    click.echo(f"Saved {_ref(name)} to {output} ({human_size(size)})")
+    if as_json:
+        click.echo(json.dumps({"reference": _ref(name), "output": str(output), "size": size}))
+    else:
+        click.echo(f"Saved {_ref(name)} to {output} ({human_size(size)})")
 
 
 @cli.command()
 @click.argument("archive", type=click.Path(path_type=Path, exists=True))
 @click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the archive's name).")
-def load(archive: Path, tag_name: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def load(archive: Path, tag_name: str | None, as_json: bool) -> None:
     """Import an archive or layout into the store, checking every digest."""
     from modeloci.store.ops import load as run_load
 
     reference, artifact = run_load(_store(), archive, reference=_ref(tag_name) if tag_name else None)
-    click.echo(f"Loaded {reference} ({artifact.manifest.digest})")
+    if as_json:
+        click.echo(json.dumps({"reference": reference, "digest": str(artifact.manifest.digest),
+                               "format": artifact.format}))
+    else:
+        click.echo(f"Loaded {reference} ({artifact.manifest.digest})")

@@ -68,6 +68,23 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    def to_json(self) -> dict[str, object]:
+        """The diagnostic for ``--json`` output: 1-based lines and columns, end exclusive."""
+        span = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "summary": self.summary,
+            "file": self.file,
+            "line": span.start.line if span else None,
+            "column": span.start.column if span else None,
+            "end_line": span.end.line if span else None,
+            "end_column": span.end.column if span else None,
+            "label": self.label,
+            "detail": self.detail,
+            "hint": self.hint,
+        }
+
     def sort_key(self) -> tuple[str, int, int, str]:
         start = self.span.start if self.span else Position(0, 0, 0)
         return (self.file or "", start.line, start.column, self.code)

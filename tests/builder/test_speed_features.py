@@ -28,10 +28,10 @@ def hashed(monkeypatch) -> list[str]:
     lock = threading.Lock()
     real = engine.hash_range
 
-    def counting(source: BlobSource, cancel=None) -> Digest:
+    def counting(source: BlobSource, *args) -> Digest:
         with lock:
             calls.append(source.label)
-        return real(source, cancel)
+        return real(source, *args)
 
     monkeypatch.setattr(sinks, "hash_range", counting)
     return calls
@@ -184,7 +184,7 @@ def test_failed_layout_build_leaves_no_partial_blob(tmp_path: Path, monkeypatch)
     modelfile = copy_example("single-gguf", tmp_path)
     layout = tmp_path / "layout"
 
-    def fail(source, fd, offset, cancel=None):
+    def fail(source, fd, offset, *args):
         raise BuildError(f"writing layer {source.label}: no space left on device")
 
     monkeypatch.setattr(sinks, "copy_range", fail)

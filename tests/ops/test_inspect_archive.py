@@ -45,7 +45,7 @@ MODELPACK_LAYERS = [
     _layer("application/vnd.cncf.model.doc.v1.raw", "license", FILES[2]),
     _layer("application/vnd.cncf.model.weight.v1.raw", "mmproj", FILES[3]),
 ]
-DOCKER_CONFIG = {"format": "gguf", "context_size": 4096, "size": "320B", "architecture": "llama", "parameters": "152",
+DOCKER_CONFIG = {"format": "gguf", "context_size": 1024, "size": "320B", "architecture": "llama", "parameters": "152",
                  "quantization": "MOSTLY_F16"}
 MODELPACK_CONFIG = {"format": "gguf", "context_size": None, "size": "1.47KiB", "architecture": "llama",
                     "parameters": "0.2K", "quantization": None}
@@ -133,7 +133,7 @@ def test_cli_inspect_text_output(built: dict[str, Path], cli) -> None:
     assert lines[0] == f"{archive}: docker model {REFERENCE}"
     assert lines[1] == f"digest:       {digest}"
     assert lines[2] == "config:       application/vnd.docker.ai.model.config.v0.1+json"
-    assert "context_size: 4096" in lines
+    assert "context_size: 1024" in lines
     assert lines[-1] == "label: org.opencontainers.image.title=Tiny Vision"
     for name in FILES:
         assert any(name in line for line in lines), name

@@ -27,6 +27,7 @@ from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout
 from modeloci.store.names import open_source
+from modeloci.progress import NO_METER, Meter
 from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
 
 if TYPE_CHECKING:
@@ -144,23 +145,24 @@ def local_base(plan: BuildPlan) -> BuildPlan:
     return plan
 
 
-def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None) -> BuildResult:
+def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None, meter: Meter = NO_METER) -> BuildResult:
     """Build into the archive ``output``, written atomically (its folder is created if needed)."""
     plan = local_base(plan)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
-            sink = ArchiveSink(out.fileno(), mtime=plan.mtime_epoch)
+            sink = ArchiveSink(out.fileno(), mtime=plan.mtime_epoch, meter=meter)
             result = build(plan, sink, cache=cache)
     except OSError as exc:
         raise BuildError(f"writing {output}: {describe_os_error(exc)}", path=str(output)) from exc
     return BuildResult(result.manifest, result.config, result.layers, result.reference, output, sink.end)
 
 
-def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False) -> BuildResult:
+def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False,
+                 meter: Meter = NO_METER) -> BuildResult:
     """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last."""
     plan = local_base(plan)
-    sink = LayoutSink(folder, link=link)
+    sink = LayoutSink(folder, link=link, meter=meter)
     try:
         result = build(plan, sink, cache=cache)
     except BaseException:
@@ -170,12 +172,12 @@ def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = N
     return BuildResult(result.manifest, result.config, result.layers, result.reference, folder, size)
 
 
-def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None) -> BuildResult:
+def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None, meter: Meter = NO_METER) -> BuildResult:
     """Build into the local store (blobs shared with the models already there) and tag it."""
     if plan.reference is None:
         raise UsageError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")
     plan = local_base(plan)
-    sink = StoreSink(store)
+    sink = StoreSink(store, meter=meter)
     try:
         with store.writing():
             result = build(plan, sink, cache=cache)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.oci.digest import Digest
+from modeloci.progress import Advance, no_progress
 
 CHUNK = 1 << 20
 # Each copy_file_range call moves at most this much, so a cancelled build stops within a fraction of a second.
@@ -131,8 +132,8 @@ def check_unchanged(fd: int, before: FileState, label: str) -> None:
                          hint="do not change input files during a build")
 
 
-def hash_range(source: BlobSource, cancel: threading.Event | None = None) -> Digest:
-    """SHA-256 of the source's byte range, read once through a reusable buffer."""
+def hash_range(source: BlobSource, cancel: threading.Event | None = None, progress: Advance = no_progress) -> Digest:
+    """SHA-256 of the source's byte range, read once through a reusable buffer; ``progress`` gets bytes read."""
     fd, state = open_source(source)
     try:
         hasher = hashlib.sha256()
@@ -151,6 +152,7 @@ def hash_range(source: BlobSource, cancel: threading.Event | None = None) -> Dig
                                  path=source.label, hint="do not change input files during a build")
             hasher.update(view[:n])
             position += n
+            progress(n)
         check_unchanged(fd, state, source.label)
     finally:
         os.close(fd)
@@ -161,15 +163,17 @@ def hash_range(source: BlobSource, cancel: threading.Event | None = None) -> Dig
     return digest
 
 
-def copy_range(source: BlobSource, out_fd: int, out_offset: int, cancel: threading.Event | None = None) -> None:
-    """Copy the source's byte range to ``out_offset`` of ``out_fd``, in the kernel when it can."""
+def copy_range(source: BlobSource, out_fd: int, out_offset: int, cancel: threading.Event | None = None,
+               progress: Advance = no_progress) -> None:
+    """Copy the source's byte range to ``out_offset`` of ``out_fd``, in the kernel when it can;
+    ``progress`` gets bytes written."""
     fd, state = open_source(source)
     cancel = cancel or threading.Event()
     try:
         try:
-            _kernel_copy(fd, out_fd, source.offset, out_offset, source.size, cancel)
+            _kernel_copy(fd, out_fd, source.offset, out_offset, source.size, cancel, progress)
         except _NoKernelCopy:
-            _user_copy(fd, out_fd, source.offset, out_offset, source.size, cancel)
+            _user_copy(fd, out_fd, source.offset, out_offset, source.size, cancel, progress)
         check_unchanged(fd, state, source.label)
     except OSError as exc:
         raise BuildError(f"writing layer {source.label}: {describe_os_error(exc)}", path=source.label) from exc
@@ -181,7 +185,8 @@ class _NoKernelCopy(Exception):
     """copy_file_range is not available between these files; fall back to read/write."""
 
 
-def _kernel_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, cancel: threading.Event) -> None:
+def _kernel_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, cancel: threading.Event,
+                 progress: Advance) -> None:
     copy = getattr(os, "copy_file_range", None)
     if copy is None:
         raise _NoKernelCopy
@@ -198,9 +203,11 @@ def _kernel_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int
         if n == 0:
             raise OSError(errno.EIO, "the file shrank while it was being copied")
         done += n
+        progress(n)
 
 
-def _user_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, cancel: threading.Event) -> None:
+def _user_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, cancel: threading.Event,
+               progress: Advance) -> None:
     buffer = bytearray(min(CHUNK, max(size, 1)))
     view = memoryview(buffer)
     done = 0
@@ -214,6 +221,7 @@ def _user_copy(src: int, dst: int, src_offset: int, dst_offset: int, size: int, 
         while written < n:
             written += os.pwrite(dst, view[written:n], dst_offset + done + written)
         done += n
+        progress(n)
 
 
 def move_range(fd: int, src_offset: int, dst_offset: int, size: int) -> None:

@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -34,6 +34,7 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
+from modeloci.progress import NO_METER, Advance, Meter, no_progress
 
 if TYPE_CHECKING:
     from modeloci.store import Store
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 _PLACEHOLDER = Digest("0" * 64).blob_path
 # Writes a blob whose digest is known at (fd, offset), checking it; raises if the bytes do not match.
 Fetcher = Callable[[int, int, threading.Event], object]
+# Copies one layer into the sink, reporting bytes written.
+Copy = Callable[[threading.Event, Advance], object]
 
 
 class BlobSink(Protocol):
@@ -51,23 +54,32 @@ class BlobSink(Protocol):
     def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None: ...
 
 
-def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Task]) -> list[Digest]:
+def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Copy],
+             meter: Meter = NO_METER) -> list[Digest]:
     """Run the copies and the hashes of unknown digests together; digests in source order.
 
     A blob's copy and hash are queued side by side, so both read its pages
     while they are in the page cache: the file is read from disk once.
     """
+    hashing = [i for i, digest in enumerate(known) if digest is None]
+    hash_total, copy_total = sum(sources[i].size for i in hashing), sum(sources[i].size for i in copies)
+    hashed = meter.task(f"hashing {_count(hashing, 'file')}", hash_total) if hashing else no_progress
+    written = meter.task(f"writing {_count(copies, 'layer')}", copy_total) if copies else no_progress
     tasks: list[Task] = []
-    hashed: list[int] = []
-    for i, (source, digest) in enumerate(zip(sources, known, strict=True)):
+    hash_tasks: list[int] = []
+    for i, source in enumerate(sources):
         if i in copies:
-            tasks.append(copies[i])
-        if digest is None:
-            tasks.append(lambda cancel, source=source: hash_range(source, cancel))
-            hashed.append(len(tasks) - 1)
+            tasks.append(lambda cancel, copy=copies[i]: copy(cancel, written))
+        if known[i] is None:
+            tasks.append(lambda cancel, source=source: hash_range(source, cancel, hashed))
+            hash_tasks.append(len(tasks) - 1)
     results = run_ordered(tasks)
-    computed = iter(results[t] for t in hashed)
+    computed = iter(results[t] for t in hash_tasks)
     return [k if k is not None else next(computed) for k in known]  # type: ignore[misc]
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
 
 
 @dataclass
@@ -85,8 +97,9 @@ class _Entry:
 class ArchiveSink:
     """Writes the dual OCI/DMR tar into an open, seekable, empty file."""
 
-    def __init__(self, fd: int, *, mtime: int = 0) -> None:
+    def __init__(self, fd: int, *, mtime: int = 0, meter: Meter = NO_METER) -> None:
         self._fd = fd
+        self.meter = meter
         self._mtime = mtime
         self._written: set[Digest] = set()
         self._pwrite(ustar_header("blobs/", size=0, mtime=mtime, typeflag=b"5", mode=0o755), 0)
@@ -114,11 +127,12 @@ class ArchiveSink:
             size = len(file_headers(_PLACEHOLDER, source.size, self._mtime))
             entries.append(_Entry(i, position, size, source.size))
             position = entries[-1].end
-        copies: dict[int, Task] = {
-            e.source: (lambda cancel, e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size, cancel))
+        copies: dict[int, Copy] = {
+            e.source: (lambda cancel, advance, e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size,
+                                                                 cancel, advance))
             for e in entries
         }
-        digests = _digests(sources, known, copies)
+        digests = _digests(sources, known, copies, self.meter)
         self.end = self._finish(entries, digests)
         return digests
 
@@ -175,8 +189,9 @@ class ArchiveSink:
 class LayoutSink:
     """Writes an OCI image layout folder; blobs already present are kept, not rewritten."""
 
-    def __init__(self, root: Path, *, link: bool = False) -> None:
+    def __init__(self, root: Path, *, link: bool = False, meter: Meter = NO_METER) -> None:
         self.root = root
+        self.meter = meter
         self.blobs = root / "blobs" / "sha256"
         self.link = link
         self._temps: list[Path] = []
@@ -193,13 +208,14 @@ class LayoutSink:
         todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True)) if k is None or not self._present(k, s.size)]
         if self.link:
             # A hard link needs the name first: hash, then link (or copy when linking is not possible).
-            digests = _digests(sources, known, {})
+            digests = _digests(sources, known, {}, self.meter)
             for i in todo:
                 self._link_or_copy(sources[i], digests[i])
             return digests
         temps = {i: self._temp() for i in todo}
-        copies: dict[int, Task] = {i: (lambda cancel, i=i: self._copy_into(sources[i], temps[i], cancel)) for i in todo}
-        digests = _digests(sources, known, copies)
+        copies: dict[int, Copy] = {i: (lambda cancel, advance, i=i: self._copy_into(sources[i], temps[i], cancel, advance))
+                                   for i in todo}
+        digests = _digests(sources, known, copies, self.meter)
         for i, temp in temps.items():
             self._place(temp, digests[i])
         return digests
@@ -210,10 +226,11 @@ class LayoutSink:
         self._temps.append(Path(name))
         return Path(name)
 
-    def _copy_into(self, source: BlobSource, temp: Path, cancel: threading.Event | None = None) -> None:
+    def _copy_into(self, source: BlobSource, temp: Path, cancel: threading.Event | None = None,
+                   advance: Advance = no_progress) -> None:
         fd = os.open(temp, os.O_WRONLY)
         try:
-            copy_range(source, fd, 0, cancel)
+            copy_range(source, fd, 0, cancel, advance)
         finally:
             os.close(fd)
 
@@ -295,8 +312,8 @@ class LayoutSink:
 class StoreSink(LayoutSink):
     """Writes into the local store: blobs as in any layout, then the tag, atomically."""
 
-    def __init__(self, store: Store) -> None:
-        super().__init__(store.root)
+    def __init__(self, store: Store, *, meter: Meter = NO_METER) -> None:
+        super().__init__(store.root, meter=meter)
         self.store = store
 
     def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:

@@ -58,11 +58,13 @@ def compile_plan(
     created: int | None = None,
     context_display: str = "",
     target_format: str = "docker",
+    lint: bool = False,
 ) -> BuildPlan:
     """Compile a parsed Modelfile into a plan, or raise one ModelfileError with every problem.
 
     ``context_display`` is the build context as the user names it (``examples/x``);
     diagnostics about other files in the context (chat templates) show paths under it.
+    ``lint`` adds the advice of :mod:`.lint` to the plan's warnings.
     """
     report = Report(modelfile.path)
     mtime = created or 0
@@ -82,6 +84,10 @@ def compile_plan(
     if _clean(modelfile, report):
         layers = assemble.layers(state)
         config = assemble.config(state, layers)
+    if lint and _clean(modelfile, report):
+        from modeloci.compiler.lint import lint as run_lint
+
+        run_lint(state, layers)
     errors = [d for d in report.diagnostics if d.is_error]
     if errors or modelfile.errors:
         raise_for_errors(modelfile, report.diagnostics, sources=state.sources)

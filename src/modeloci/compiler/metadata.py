@@ -32,6 +32,9 @@ from modeloci.model.hfdir import (
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
 from modeloci.modelfile import codes
 
+_NAME_KEYS = ("general.name", "general.finetune", "general.basename")
+
+
 def read_model(state: State) -> None:
     """Read and check every model file the plan names; fill ``state.derived``, ``state.facts``
     and ``state.notes``."""
@@ -44,9 +47,12 @@ def read_model(state: State) -> None:
             headers = _gguf_headers(state)
             if headers:
                 state.derived, state.facts = meta.gguf_fields(headers), gguf_facts(headers)
-                template = meta.merged_metadata(headers).get("tokenizer.chat_template")
+                merged = meta.merged_metadata(headers)
+                template = merged.get("tokenizer.chat_template")
                 if isinstance(template, str) and template.strip():
                     embedded = (template, state.weights[0].file.rel)
+                    state.embedded_template = embedded[1]
+                state.names = tuple(v for k in _NAME_KEYS if isinstance(v := merged.get(k), str) and v.strip())
         elif fmt == "safetensors":
             state.derived = _safetensors_fields(state)
         elif fmt == "dduf":

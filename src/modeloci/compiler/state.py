@@ -62,6 +62,8 @@ class State:
     derived: dict[str, object] = field(default_factory=dict)
     facts: ModelFacts | None = None
     config_spans: dict[str, Span] = field(default_factory=dict)
+    embedded_template: str | None = None  # the weights file carrying tokenizer.chat_template
+    names: tuple[str, ...] = ()  # what the weights call the model (general.name, finetune, basename)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 

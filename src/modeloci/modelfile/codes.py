@@ -74,6 +74,10 @@ CODES: dict[str, str] = {
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
     "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
     "MF104": "warning: CONFIG context_size in a ModelPack build, which has no field for it",
+    "MF110": "lint warning: the model ships no license file",
+    "MF111": "lint warning: a chat model with no chat template",
+    "MF112": "lint warning: a registry FROM pinned by tag, not by digest",
+    "MF113": "lint warning: CONFIG context_size larger than the model was trained for",
 }
 
 
@@ -416,6 +420,34 @@ def base_metadata_dropped(file: str, span: Span, fields: Sequence[str]) -> Diagn
     return warning("MF100", "WEIGHTS replaces the base's weights", file, span, label="new weights",
                    detail=f"config fields taken from the old weights are dropped: {_list(fields)}",
                    hint="set them again with CONFIG if they still apply")
+
+
+# Lint: advice `modeloci lint` gives about a Modelfile that builds ------------------------------
+
+
+def no_license(file: str, span: Span | None) -> Diagnostic:
+    return warning("MF110", "The model ships no license", file, span, label="no LICENSE layer",
+                   detail="users and registries look for the license next to the weights",
+                   hint="add the license file: `LICENSE LICENSE`")
+
+
+def no_chat_template(file: str, span: Span | None, why: str) -> Diagnostic:
+    return warning("MF111", "A chat model with no chat template", file, span, label="chat model", detail=why,
+                   hint="add one with `CHAT_TEMPLATE chat_template.jinja`, or use weights that embed "
+                        "tokenizer.chat_template")
+
+
+def unpinned_from(file: str, span: Span, reference: str, pinned: str | None) -> Diagnostic:
+    return warning("MF112", f"FROM `{reference}` is not pinned", file, span, label="a tag can move",
+                   detail="a tag may point at another model tomorrow, and the build will change with it",
+                   hint=f"pin the digest it names today: `FROM {pinned}`" if pinned else
+                        "pin it by digest: `FROM host/repo@sha256:...`")
+
+
+def context_beyond_training(file: str, span: Span, size: int, trained: int, where: str) -> Diagnostic:
+    return warning("MF113", f"context_size {size} is larger than the model's trained length {trained}", file, span,
+                   label="beyond the trained context", detail=f"{where} says the model was trained on {trained} tokens",
+                   hint=f"use at most `context_size={trained}` unless the runtime extends the context (RoPE scaling)")
 
 
 def warning(code: str, summary: str, file: str, span: Span | None, **kw: str | None) -> Diagnostic:

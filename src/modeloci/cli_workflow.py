@@ -1,0 +1,201 @@
+"""Commands for working on Modelfiles in a repository: fmt, lint, init. Thin: the work is in
+modeloci.modelfile.fmt, modeloci.compiler.lint and modeloci.ops.init."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import rich_click as click
+
+from modeloci.cli import cli
+from modeloci.errors import ModelfileError, UsageError
+
+_SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__"})
+
+
+def _modelfiles(paths: tuple[str, ...]) -> list[str]:
+    """The files to work on: each path as given, a folder searched for files named ``Modelfile``."""
+    found: list[str] = []
+    for path in paths or ("Modelfile",):
+        if path != "-" and os.path.isdir(path):
+            found += _search(path)
+        else:
+            found.append(path)
+    return found
+
+
+def _search(folder: str) -> list[str]:
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
+        found += [os.path.join(root, f) for f in sorted(files) if f == "Modelfile"]
+    return found
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"Modelfile `{path}` not found", hint="name Modelfiles or folders holding them") from None
+    except IsADirectoryError:
+        raise UsageError(f"`{path}` is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read `{path}`: {exc.strerror or exc}") from None
+
+
+@cli.command(name="fmt")
+@click.argument("files", nargs=-1)
+@click.option("--check", is_flag=True, help="Change nothing; print a diff and exit 1 if any file is not formatted.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
+    """Rewrite Modelfiles in the canonical layout (FILES default to ./Modelfile; folders are searched, - is stdin).
+
+    Keyword case, spacing, quoting and blank lines are normalised; arguments,
+    their order and comments are kept. A file that does not parse is left as it is.
+    """
+    from modeloci.diagnostics import render
+    from modeloci.modelfile.fmt import format_modelfile
+
+    results, failed, changed = [], 0, 0
+    for path in _modelfiles(files):
+        formatted = format_modelfile(_read(path), path=path if path != "-" else "<stdin>")
+        entry = {"path": path, "changed": formatted.changed, "formatted": formatted.text is not None,
+                 "diagnostics": [d.to_json() for d in formatted.diagnostics]}
+        results.append(entry)
+        if formatted.text is None:
+            failed += 1
+            if not as_json:
+                click.echo(render(formatted.diagnostics, {path if path != "-" else "<stdin>": formatted.source}),
+                           err=True, nl=False)
+            continue
+        changed += formatted.changed
+        if path == "-" and not check:
+            if not as_json:
+                click.echo(formatted.text, nl=False)
+            continue
+        if not formatted.changed:
+            continue
+        if check:
+            if not as_json:
+                click.echo(_diff(path, formatted.source, formatted.text), nl=False)
+                click.echo(f"would reformat {path}", err=True)
+        else:
+            _rewrite(Path(path), formatted.text)
+            if not as_json:
+                click.echo(f"reformatted {path}", err=True)
+    if as_json:
+        click.echo(json.dumps({"files": results, "changed": changed, "failed": failed}, indent=2))
+    elif path_count := len(results):
+        verb = "would be reformatted" if check else "reformatted"
+        click.echo(f"{changed} of {path_count} file{'s' if path_count != 1 else ''} {verb}"
+                   + (f", {failed} could not be parsed" if failed else ""), err=True)
+    if failed:
+        raise click.exceptions.Exit(2)
+    if check and changed:
+        raise click.exceptions.Exit(1)
+
+
+def _diff(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 fromfile=path, tofile=f"{path} (formatted)")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _rewrite(path: Path, text: str) -> None:
+    from modeloci.atomic import atomic_output
+
+    mode = stat.S_IMODE(path.stat().st_mode)
+    with atomic_output(path, mode=mode) as out:
+        out.write(text.encode("utf-8"))
+
+
+@cli.command()
+@click.argument("files", nargs=-1)
+@click.option("-f", "--file", "modelfile", default=None, help="The Modelfile to check [default: ./Modelfile].")
+@click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Build context that paths are relative to [default: each Modelfile's folder].")
+@click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE", help="Set an ARG (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
+              show_default=True, help="Check for this artifact format.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, build_args: tuple[str, ...],
+         fmt: str, strict: bool, as_json: bool) -> None:
+    """Check Modelfiles as a build would (files, shards, templates), plus advice, writing nothing.
+
+    Exits 2 if a Modelfile has errors, 1 with --strict if there are warnings, else 0.
+    """
+    from modeloci.api import plan as make_plan
+    from modeloci.cli import _parse_build_args
+    from modeloci.diagnostics import render
+
+    paths = _modelfiles(files + ((modelfile,) if modelfile else ()))
+    results, errors, warnings = [], 0, 0
+    for path in paths:
+        try:
+            compiled = make_plan(path, context=context, build_args=_parse_build_args(build_args), format=fmt, lint=True)
+        except ModelfileError as exc:
+            found = [d for d in exc.diagnostics if d.is_error]
+            errors += 1
+            warnings += len(exc.diagnostics) - len(found)
+            results.append({"path": path, "ok": False, "diagnostics": [d.to_json() for d in exc.diagnostics]})
+            if not as_json:
+                click.echo(render(exc.diagnostics, exc.sources), err=True, nl=False)
+            continue
+        warnings += len(compiled.warnings)
+        results.append({"path": path, "ok": True, "diagnostics": [d.to_json() for d in compiled.warnings]})
+        if not as_json:
+            click.echo(render(compiled.warnings, compiled.sources), err=True, nl=False)
+    if as_json:
+        click.echo(json.dumps({"files": results, "errors": errors, "warnings": warnings}, indent=2))
+    else:
+        verdict = "failed" if errors else "ok"
+        click.echo(f"{verdict}: {len(paths)} Modelfile{'s' if len(paths) != 1 else ''} checked, "
+                   f"{errors} with errors, {warnings} warning{'s' if warnings != 1 else ''}", err=True)
+    if errors:
+        raise click.exceptions.Exit(2)
+    if strict and warnings:
+        raise click.exceptions.Exit(1)
+
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.option("--force", is_flag=True, help="Replace a Modelfile that is already there.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the Modelfile instead of writing it.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (with the text).")
+def init(folder: Path, force: bool, to_stdout: bool, as_json: bool) -> None:
+    """Draft a Modelfile for the model files in FOLDER [default: .], each choice explained in a comment.
+
+    Finds GGUF files and shard sets, projectors (by their header), chat
+    templates, licenses and Hugging Face safetensors folders.
+    """
+    from modeloci.ops.init import draft
+
+    if not folder.is_dir():
+        raise UsageError(f"`{folder}` is not a folder", hint="give the folder holding the model files")
+    result = draft(folder)
+    target = folder / "Modelfile"
+    if not to_stdout:
+        if target.exists() and not force:
+            raise UsageError(f"`{target}` already exists",
+                             hint="keep it, or replace it with `--force`; `--stdout` prints the draft instead")
+        from modeloci.atomic import atomic_output
+
+        with atomic_output(target) as out:
+            out.write(result.text.encode("utf-8"))
+    if as_json:
+        click.echo(json.dumps({**result.to_json(), "modelfile": None if to_stdout else str(target),
+                               "text": result.text}, indent=2, ensure_ascii=False))
+    elif to_stdout:
+        click.echo(result.text, nl=False)
+    else:
+        click.echo(f"Wrote {target} (weights: {result.weights})", err=True)
+        click.echo(f"next: modeloci lint -f {target}", err=True)

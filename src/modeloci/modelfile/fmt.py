@@ -1,0 +1,135 @@
+"""The canonical layout of a Modelfile (``modeloci fmt``).
+
+Formatting works on the grammar's nodes (:class:`Line` and :class:`Comment`),
+not on the typed directives, so a Modelfile with semantic errors (a missing
+file, an unknown CONFIG key) still formats; only text that does not parse is
+refused. The canonical form:
+
+* keywords in the directive table's spelling (``CHAT_TEMPLATE``), unknown
+  keywords upper-cased;
+* no indentation, one space between words, no trailing blanks;
+* a logical line that was continued with ``\\`` stays continued, one argument
+  per line, indented by four spaces; a single-line one stays on one line;
+* quotes only where they change meaning or are needed: a quoted run of plain
+  characters (no glob character, ``=``, blank, quote, backslash, ``$`` or
+  ``#``) is written bare, the rest is one double-quoted run with the minimal
+  escapes. Quoted text never globs, so ``"*.gguf"`` keeps its quotes;
+* comments kept verbatim (trailing blanks removed), inline comments after one
+  space; at most one blank line in a row, none at the start or the end, LF
+  line breaks and one final newline.
+
+Every rule keeps the meaning: the words, their pieces and which characters may
+glob are the same after formatting, which the property test checks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from modeloci.diagnostics import Diagnostic
+from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word
+from modeloci.modelfile.directives import KEYWORDS
+from modeloci.modelfile.syntax import decode, parse_lines
+
+INDENT = "    "
+_CANONICAL = {keyword.upper(): keyword for keyword in KEYWORDS}
+# Characters a quoted run may consist of and still be written bare with the
+# same meaning: nothing that globs, splits key=value, ends a word or starts a
+# comment, quote, escape or reference.
+_PLAIN = re.compile(r"[A-Za-z0-9_.,/:@%+~^!&'()<>|;{}\]-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Formatted:
+    """The outcome of formatting one file: the new text, or why there is none."""
+
+    source: str
+    text: str | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.text is not None and self.text != self.source
+
+
+def format_modelfile(data: bytes, *, path: str = "Modelfile") -> Formatted:
+    """Format Modelfile bytes; ``text`` is None when the file does not parse."""
+    source = data.decode("utf-8", errors="replace")
+    text, decode_diags = decode(data, path)
+    nodes, syntax_diags = parse_lines(text, path)
+    diagnostics = tuple(sorted([*decode_diags, *syntax_diags], key=Diagnostic.sort_key))
+    if any(d.is_error for d in diagnostics):
+        return Formatted(source, None, diagnostics)
+    return Formatted(source, format_nodes(nodes), diagnostics)
+
+
+def format_nodes(nodes: list[Line | Comment]) -> str:
+    out: list[str] = []
+    previous_end: int | None = None
+    for node in nodes:
+        if previous_end is not None and node.span.start.line > previous_end + 1:
+            out.append("")
+        out.append(_comment(node.text) if isinstance(node, Comment) else _line(node))
+        previous_end = node.span.end.line
+    return "".join(line + "\n" for line in out)
+
+
+def _comment(text: str) -> str:
+    return text.rstrip()
+
+
+def _line(line: Line) -> str:
+    keyword = _CANONICAL.get(line.keyword.upper(), line.keyword.upper())
+    words = [format_word(word) for word in line.args]
+    comment = f" {_comment(line.comment)}" if line.comment else ""
+    continued = line.span.end.line > line.span.start.line
+    if continued and len(words) > 1:
+        rest = "".join(f" \\\n{INDENT}{word}" for word in words[1:])
+        return f"{keyword} {words[0]}{rest}{comment}"
+    return " ".join([keyword, *words]) + comment
+
+
+def format_word(word: Word) -> str:
+    """One word in canonical quoting; empty quoted pieces vanish unless the word is empty."""
+    parts: list[str] = []
+    run: list[Piece] = []
+    for piece in word.pieces:
+        if _is_quoted(piece):
+            run.append(piece)
+            continue
+        parts.append(_quoted_run(run))
+        run = []
+        parts.append(_bare(piece))
+    parts.append(_quoted_run(run))
+    return "".join(parts) or '""'
+
+
+def _is_quoted(piece: Piece) -> bool:
+    return not isinstance(piece, Equals) and piece.quoted
+
+
+def _bare(piece: Piece) -> str:
+    if isinstance(piece, Text):
+        return piece.value
+    if isinstance(piece, VarRef):
+        return "${" + piece.name + "}"
+    return "="
+
+
+def _quoted_run(run: list[Piece]) -> str:
+    if all(isinstance(p, Text) for p in run):
+        text = "".join(p.value for p in run)  # type: ignore[union-attr]
+        if not text or _PLAIN.fullmatch(text):
+            return text
+    inner = "".join("${" + p.name + "}" if isinstance(p, VarRef) else _escape(p.value) for p in run)  # type: ignore[union-attr]
+    return f'"{inner}"'
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+
+
+def literal_word(text: str) -> str:
+    """``text`` as a canonical word that means exactly that text: never globbed, never split at ``=``."""
+    return text if _PLAIN.fullmatch(text) else f'"{_escape(text)}"'

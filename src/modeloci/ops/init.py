@@ -1,0 +1,205 @@
+"""``modeloci init``: a first Modelfile for a model folder, each choice explained in a comment.
+
+Files are recognised by what they are, not only by their names: a GGUF is a
+projector when its header says so (``general.type`` mmproj, or the ``clip``
+architecture), shard sets are grouped by the llama.cpp shard pattern, and a
+folder with safetensors weights is packaged whole, as a Hugging Face folder.
+Only the top level of the folder (and, for Hugging Face folders, its direct
+subfolders) is looked at: a draft names what it found, the user edits it.
+The text is in ``fmt``'s canonical layout.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modeloci.errors import UsageError
+from modeloci.model.gguf import GGUFError, read_gguf_header
+from modeloci.model.ggufset import shard_name
+from modeloci.model.hfdir import FileKind, HFConfigError, classify, read_hf_config
+from modeloci.modelfile.fmt import literal_word
+
+_TEMPLATE_PREFERRED = "chat_template.jinja"
+
+
+@dataclass
+class _Weights:
+    word: str  # the WEIGHTS argument
+    files: list[str]
+    name: str | None = None
+    trained_context: int | None = None
+    embedded_template: bool = False
+    note: str = ""
+    shards: int = 0  # the size of the shard set, 0 for a single file
+
+
+@dataclass
+class Draft:
+    """A drafted Modelfile and what went into it."""
+
+    folder: Path
+    text: str
+    weights: str
+    mmproj: str | None = None
+    chat_template: str | None = None
+    licenses: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"folder": str(self.folder), "weights": self.weights, "mmproj": self.mmproj,
+                "chat_template": self.chat_template, "licenses": self.licenses,
+                "alternatives": self.alternatives, "left_out": self.left_out}
+
+
+def draft(folder: Path) -> Draft:
+    """Draft a Modelfile for the model files in ``folder``; UsageError if there are none."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise UsageError(f"cannot read `{folder}`: {exc.strerror or exc}") from None
+    files = [e.name for e in entries if e.is_file() and not e.name.startswith(".") and e.name != "Modelfile"]
+    folders = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    weights, projectors, unreadable = _ggufs(folder, files)
+    if not weights and any(n.lower().endswith(".safetensors") for n in files):
+        weights = [_hf_folder(folder, ".", "this folder")]
+    if not weights:
+        weights = [_hf_folder(folder / d, literal_word(d), f"`{d}/`") for d in folders if _has_safetensors(folder / d)]
+    if not weights:
+        raise UsageError(f"no model weights in `{folder}`",
+                         hint="init looks for GGUF files, GGUF shard sets and folders of safetensors weights")
+    # `WEIGHTS .` takes the folder's templates, licenses and tokenizer files itself.
+    whole = weights[0].word == "."
+    templates = [] if whole else [n for n in files if n.lower().endswith(".jinja")]
+    licenses = [] if whole else [n for n in files if classify(n) is FileKind.LICENSE]
+    used = {*(f for w in weights for f in w.files), *projectors, *templates, *licenses}
+    if whole:
+        used |= {n for n in files if classify(n) is not None}
+    left_out = [n for n in files if n not in used and n not in unreadable]
+    return _write(folder, weights, projectors, templates, licenses, left_out, unreadable)
+
+
+_KIND_WORDS = {FileKind.WEIGHTS: "safetensors file", FileKind.CONFIG: "config file",
+               FileKind.TOKENIZER: "tokenizer file", FileKind.CHAT_TEMPLATE: "chat template", FileKind.LICENSE: "license"}
+
+
+def _hf_folder(path: Path, word: str, shown: str) -> _Weights:
+    """A Hugging Face folder packaged whole by ``WEIGHTS <folder>``; what it holds, for the comment."""
+    counts: dict[FileKind, int] = {}
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            kind = classify(os.path.relpath(os.path.join(root, name), path).replace(os.sep, "/"))
+            if kind is not None:
+                counts[kind] = counts.get(kind, 0) + 1
+    held = [f"{counts[k]} {word}{'s' if counts[k] != 1 else ''}" for k, word in _KIND_WORDS.items() if k in counts]
+    listed = ", ".join(held[:-1]) + f" and {held[-1]}" if len(held) > 1 else held[0]
+    note = (f"{shown}, a Hugging Face model folder. Its {listed} each become a layer under their own "
+            "path; other files are left out")
+    context = None
+    if (path / "config.json").is_file():
+        try:
+            context = read_hf_config(path / "config.json").context_length
+        except (HFConfigError, OSError):
+            pass
+    return _Weights(word, [], trained_context=context, note=note)
+
+
+def _has_safetensors(folder: Path) -> bool:
+    try:
+        return any(e.is_file() and e.name.lower().endswith(".safetensors") for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def _ggufs(folder: Path, files: list[str]) -> tuple[list[_Weights], list[str], list[str]]:
+    """GGUF weights (shard sets grouped), projectors, and GGUF files that cannot be read."""
+    sets: dict[str, _Weights] = {}
+    projectors, unreadable = [], []
+    for name in files:
+        if not name.lower().endswith(".gguf"):
+            continue
+        try:
+            header = read_gguf_header(folder / name)
+        except (GGUFError, OSError):
+            unreadable.append(name)
+            continue
+        kind, architecture = header.get("general.type"), header.get("general.architecture")
+        if kind in ("mmproj", "projector") or architecture == "clip":
+            projectors.append(name)
+            continue
+        shard = shard_name(name)
+        key = shard.pattern if shard else name
+        if key not in sets:
+            context = header.get(f"{architecture}.context_length") if isinstance(architecture, str) else None
+            template = header.get("tokenizer.chat_template")
+            model_name = header.get("general.name")
+            word = _shard_word(shard.prefix, shard.total) if shard else literal_word(name)
+            sets[key] = _Weights(word, [], model_name if isinstance(model_name, str) else None,
+                                 context if isinstance(context, int) and not isinstance(context, bool) else None,
+                                 isinstance(template, str) and bool(template.strip()))
+            sets[key].shards = shard.total if shard else 0
+        sets[key].files.append(name)
+    for weights in sets.values():
+        if weights.shards:
+            weights.note = f"a set of {weights.shards} GGUF shards, packaged in shard order"
+            if len(weights.files) != weights.shards:
+                weights.note += f" ({len(weights.files)} present: lint names the missing ones)"
+    return list(sets.values()), projectors, unreadable
+
+
+def _shard_word(prefix: str, total: int) -> str:
+    head, tail = literal_word(prefix + "-"), literal_word(f"-of-{total:05d}.gguf")
+    return f"{head}*{tail}"
+
+
+def _write(folder: Path, weights: list[_Weights], projectors: list[str], templates: list[str], licenses: list[str],
+           left_out: list[str], unreadable: list[str]) -> Draft:
+    chosen = weights[0]
+    template = _TEMPLATE_PREFERRED if _TEMPLATE_PREFERRED in templates else (templates[0] if templates else None)
+    out = [f"# A first Modelfile for {literal_word(folder.resolve().name)}, drafted by `modeloci init`.",
+           "# Check it, then: modeloci lint && modeloci build -t NAME:TAG", "",
+           "# A new model, not built on top of another one.", "FROM scratch", ""]
+    out += _comment(f"The weights: {chosen.note or 'a GGUF file'}.")
+    if chosen.name:
+        out.append(f'# Their metadata calls the model "{chosen.name}".')
+    out.append(f"WEIGHTS {chosen.word}")
+    for other in weights[1:]:
+        out.append(f"# Also here (one model per Modelfile; swap to package it instead): WEIGHTS {other.word}")
+    if projectors:
+        out += ["", "# A multimodal projector: its GGUF header says it is one (general.type or the clip architecture).",
+                f"MMPROJ {literal_word(projectors[0])}"]
+        out += [f"# Another projector here: MMPROJ {literal_word(p)}" for p in projectors[1:]]
+    if template:
+        out.append("")
+        if chosen.embedded_template:
+            out.append("# The weights embed a chat template too; this file replaces it (lint says if they differ).")
+        else:
+            out.append("# The chat template runtimes format conversations with.")
+        out.append(f"CHAT_TEMPLATE {literal_word(template)}")
+        out += [f"# Another template here: CHAT_TEMPLATE {literal_word(t)}" for t in templates if t != template]
+    elif chosen.embedded_template:
+        out += ["", "# No CHAT_TEMPLATE: the weights embed one (tokenizer.chat_template), which runtimes use."]
+    if licenses:
+        out += ["", "# The license travels with the weights.", "LICENSE " + " ".join(literal_word(n) for n in licenses)]
+    if chosen.trained_context:
+        out += ["", f"# The weights were trained on a context of {chosen.trained_context} tokens; runtimes use that",
+                "# unless told otherwise. Set a smaller value to use less memory:",
+                f"# CONFIG context_size={chosen.trained_context}"]
+    if chosen.name:
+        out += ["", f"LABEL org.opencontainers.image.title={literal_word(chosen.name)}"]
+    if left_out or unreadable:
+        out.append("")
+    if left_out:
+        out += _comment("Left out, not model files: " + ", ".join(left_out))
+    if unreadable:
+        out += _comment("Left out, GGUF files that cannot be read (see `modeloci inspect FILE`): " + ", ".join(unreadable))
+    return Draft(folder, "\n".join(out) + "\n", chosen.word, literal_word(projectors[0]) if projectors else None,
+                 template, licenses, [w.word for w in weights[1:]], sorted([*left_out, *unreadable]))
+
+
+def _comment(text: str) -> list[str]:
+    return ["# " + line for line in textwrap.wrap(text, 86, break_long_words=False, break_on_hyphens=False)]
