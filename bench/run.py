@@ -135,6 +135,7 @@ def bench_shape(name: str, folder: Path, runs: int, env: dict[str, str]) -> dict
     modelfile = str(folder / "Modelfile")
     out, layout = WORK / "out.tar", WORK / "layout"
     floor, wfloor, cold, warm, over, lay_cold, lay_warm, rss = [], [], [], [], [], [], [], []
+    check, check_rss = [], []
     for _ in range(runs):
         settle()
         floor.append(hashing_floor(folder))
@@ -143,6 +144,9 @@ def bench_shape(name: str, folder: Path, runs: int, env: dict[str, str]) -> dict
         t, r = timed([*MODELOCI, "build", "-f", modelfile, "-o", str(out), "--no-cache"], env=env)
         cold.append(t)
         rss.append(r)
+        t, r = timed([*MODELOCI, "verify", str(out)], env=env)
+        check.append(t)
+        check_rss.append(r)
         timed([*MODELOCI, "build", "-f", modelfile, "-o", str(out)], env=env)  # fill the cache
         t, _ = timed([*MODELOCI, "build", "-f", modelfile, "-o", str(out)], env=env)
         over.append(t)  # replacing the previous archive: ext4 flushes the new file on rename-over
@@ -160,7 +164,7 @@ def bench_shape(name: str, folder: Path, runs: int, env: dict[str, str]) -> dict
     out.unlink(missing_ok=True)
     shutil.rmtree(layout, ignore_errors=True)
     return {"floor": median(floor), "write_floor": median(wfloor), "cold": median(cold), "warm": median(warm),
-            "warm_over": median(over), "layout_cold": median(lay_cold),
+            "warm_over": median(over), "verify": median(check), "verify_rss_mib": max(check_rss) / 1024, "layout_cold": median(lay_cold),
             "layout_warm": median(lay_warm), "rss_mib": max(rss) / 1024}
 
 
@@ -276,6 +280,14 @@ def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, s
             f"{r['cold'] / both:.2f} | {r['warm']:.2f} s | {r['warm'] / r['cold']:.2f} | {r['warm_over']:.2f} s | "
             f"{r['layout_cold']:.2f} s | {r['layout_warm']:.2f} s | {r['rss_mib']:.0f} MiB |"
         )
+    lines += [
+        "",
+        "| model | verify (every blob hashed once) | verify / hash floor | verify peak RSS |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in shapes.items():
+        if "verify" in r:
+            lines.append(f"| {name} | {r['verify']:.2f} s | {r['verify'] / r['floor']:.2f} | {r['verify_rss_mib']:.0f} MiB |")
     lines += [
         "",
         "Reading these numbers: on this machine SHA-256 runs at about 1.4 GB/s per core (the CPU has SHA "

@@ -51,8 +51,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests see no SOURCE_DATE_EPOCH from the environment, and a digest cache of their own."""
+    """Tests see no SOURCE_DATE_EPOCH from the environment, and a digest cache and store of their own."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("MODELOCI_HOME", str(tmp_path_factory.mktemp("store")))
     monkeypatch.setenv("COLUMNS", "200")
     os.environ.pop("MODELOCI_DEBUG", None)
