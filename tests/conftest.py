@@ -51,8 +51,12 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests see no SOURCE_DATE_EPOCH from the environment, and a digest cache and store of their own."""
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    """Tests see no SOURCE_DATE_EPOCH or registry credentials from the environment, and a digest
+    cache, store and credential folders of their own (never the user's ~/.docker or ~/.config)."""
+    for name in ("SOURCE_DATE_EPOCH", "MODELOCI_USERNAME", "MODELOCI_PASSWORD", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("MODELOCI_HOME", str(tmp_path_factory.mktemp("store")))
     monkeypatch.setenv("COLUMNS", "200")
