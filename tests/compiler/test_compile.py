@@ -133,3 +133,13 @@ def test_parse_and_compile_report_everything_at_once(tmp_path: Path) -> None:
     with pytest.raises(ModelfileError) as info:
         compile_plan(modelfile, context=tmp_path)
     assert [(d.code, d.span.start.line) for d in info.value.diagnostics] == [("MF048", 2), ("MF003", 3), ("MF048", 4)]
+
+
+def test_from_an_arg_that_says_scratch_starts_from_nothing(tmp_path: Path) -> None:
+    from modeloci import api
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf")
+    (tmp_path / "Modelfile").write_text("ARG BASE=scratch\nFROM ${BASE}\nWEIGHTS m.gguf\n")
+    plan = api.plan(tmp_path / "Modelfile")
+    assert plan.base is None and [layer.filepath for layer in plan.layers] == ["m.gguf"]

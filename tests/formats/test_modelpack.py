@@ -127,3 +127,19 @@ def test_context_size_in_a_modelpack_build_is_a_named_warning(tmp_path: Path) ->
     assert [(w.code, w.span.start.line) for w in plan.warnings] == [("MF104", 3)]
     assert set(plan.config) == {"descriptor", "config"}
     assert "context_size" not in plan.config["config"] and "context_size" not in plan.config["descriptor"]
+
+
+@pytest.mark.parametrize(("base_context", "warned"), [(1024, True), (2048, False)])
+def test_a_docker_base_context_size_its_weights_do_not_say_is_a_named_warning(
+        tmp_path: Path, base_context: int, warned: bool) -> None:
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf", metadata=[("llama.context_length", factories.UINT32, 2048)])
+    (tmp_path / "Base").write_text(f"FROM scratch\nWEIGHTS m.gguf\nCONFIG context_size={base_context}\n")
+    api.build(tmp_path / "Base", tmp_path / "base.tar")
+    (tmp_path / "Modelfile").write_text("FROM base.tar\nLABEL a=b\n")
+    plan = api.plan(tmp_path / "Modelfile", format="modelpack")
+    expected = [("MF104", 1)] if warned else []
+    assert [(w.code, w.span.start.line) for w in plan.warnings] == expected
+    if warned:
+        assert plan.warnings[0].detail.startswith("the base sets context_size 1024, which its weights do not say")

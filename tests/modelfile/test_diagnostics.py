@@ -462,3 +462,10 @@ def test_keyword_run_into_argument(source: bytes, where: tuple[int, int], tmp_pa
     err = compile_error(source, tmp_path)
     (diag,) = err.diagnostics
     assert (diag.code, diag.span.start.line, diag.span.start.column) == ("MF010", *where)
+
+
+def test_a_keyword_glued_to_an_equals_sign_gets_a_hint_that_fixes_it() -> None:
+    from modeloci.modelfile import parse_modelfile
+
+    (diag,) = [d for d in parse_modelfile("FROM scratch\nWEIGHTS=model.gguf\n").diagnostics if d.code == "MF010"]
+    assert diag.hint == "`WEIGHTS` takes its arguments after a space: `WEIGHTS ARGUMENTS`"

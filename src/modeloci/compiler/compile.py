@@ -121,7 +121,7 @@ def _compile_from(directive: FromDirective, state: State) -> None:
     if directive.is_scratch:
         return
     expanded = state.args.expand(directive.source)
-    if expanded is None:
+    if expanded is None or expanded.text == "scratch":  # `ARG BASE=scratch` / `FROM ${BASE}` starts from nothing too
         return
     stored = _stored_model(expanded.text, state)
     if stored is not None:

@@ -189,6 +189,13 @@ def _base_weights(state: State) -> None:
         reason = getattr(exc, "message", None) or str(exc)
         span = state.from_span or Span(position_at("", 0), position_at("", 0))
         state.report.add(codes.bad_base(state.report.file, span, state.base.plan.path, f"its weights: {reason}"))
+        return
+    # A Docker base's context_size that its weights do not say (a CONFIG of the base's build) has no
+    # place in ModelPack: say so, as for CONFIG context_size, instead of dropping it silently.
+    size = state.base.config.get("context_size")
+    if (state.target == "modelpack" and size is not None and "context_size" not in state.config
+            and size != state.derived.get("context_size") and state.from_span is not None):
+        state.report.add(codes.modelpack_base_context_size(state.report.file, state.from_span, size))
 
 
 # Projector and chat template --------------------------------------------------------------------

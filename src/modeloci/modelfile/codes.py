@@ -57,7 +57,6 @@ CODES: dict[str, str] = {
     "MF055": "two files that would get the same path in the artifact",
     "MF056": "a model with no weights",
     "MF057": "a FROM base that is not a readable model archive",
-    "MF058": "a FROM base in a format this build cannot extend",
     "MF059": "a WEIGHTS folder with no weights files in it",
     "MF060": "a GGUF file whose header cannot be read",
     "MF061": "a GGUF shard set with a shard missing",
@@ -73,7 +72,7 @@ CODES: dict[str, str] = {
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
     "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
-    "MF104": "warning: CONFIG context_size in a ModelPack build, which has no field for it",
+    "MF104": "warning: a context size (CONFIG, or a Docker base's) in a ModelPack build, which has no field for it",
     "MF110": "lint warning: the model ships no license file",
     "MF111": "lint warning: a chat model with no chat template",
     "MF112": "lint warning: a registry FROM pinned by tag, not by digest",
@@ -147,7 +146,9 @@ def control_character(file: str, span: Span, char: str) -> Diagnostic:
 
 def missing_space(file: str, span: Span, keyword: str, found: str) -> Diagnostic:
     return _d("MF010", f"Missing space after `{keyword}`", file, span, label="expected a space here",
-              detail=f"found `{found}` right after the directive", hint=f"write `{keyword} {found}...`")
+              detail=f"found `{found}` right after the directive",
+              hint=f"`{keyword}` takes its arguments after a space: `{keyword} ARGUMENTS`" if found == "="
+              else f"write `{keyword} {found}...`")
 
 
 def unexpected_character(file: str, span: Span, char: str) -> Diagnostic:
@@ -321,7 +322,7 @@ def two_roles(file: str, span: Span, path: str, role: str, other: str, other_lin
 def path_collision(file: str, span: Span, filepath: str, first: str, second: str) -> Diagnostic:
     return _d("MF055", f"Two files would both be `{filepath}` in the artifact", file, span,
               label="same name as another layer", detail=f"`{first}` and `{second}` have the same file name",
-              hint="rename one of them; GGUF layers are stored under their file names")
+              hint="rename one of them: layers are stored under their file names")
 
 
 def no_weights(file: str, span: Span | None) -> Diagnostic:
@@ -332,12 +333,6 @@ def no_weights(file: str, span: Span | None) -> Diagnostic:
 def bad_base(file: str, span: Span, path: str, reason: str, hint: str | None = None) -> Diagnostic:
     return _d("MF057", f"Cannot use `{path}` as a base", file, span, label="not a readable model archive",
               detail=reason, hint=hint or "FROM takes `scratch` or an archive or layout folder built by modeloci")
-
-
-def unsupported_base(file: str, span: Span, path: str, found: str) -> Diagnostic:
-    return _d("MF058", f"Base `{path}` is not in Docker model format", file, span, label="unsupported format",
-              detail=f"its config media type is `{found}`",
-              hint="this version builds on Docker model artifacts made by modeloci or Docker Model Runner")
 
 
 def folder_without_weights(file: str, span: Span, path: str) -> Diagnostic:
@@ -398,6 +393,13 @@ def modelpack_context_size(file: str, span: Span) -> Diagnostic:
     return warning("MF104", "ModelPack has no context size", file, span, label="left out of the ModelPack config",
                    detail="the CNCF ModelPack config has no field for a context length",
                    hint="build with --format docker to record it; runtimes fall back to the weights' own length")
+
+
+def modelpack_base_context_size(file: str, span: Span, size: object) -> Diagnostic:
+    return warning("MF104", "ModelPack has no context size", file, span, label="left out of the ModelPack config",
+                   detail=f"the base sets context_size {size}, which its weights do not say, and the CNCF ModelPack "
+                          "config has no field for a context length",
+                   hint="build with --format docker to keep it; runtimes fall back to the weights' own length")
 
 
 def template_raises(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
