@@ -8,7 +8,7 @@ from pathlib import Path
 import rich_click as click
 
 from modeloci.cli import cli
-from modeloci.render import human_size
+from modeloci.progress import human as human_size
 
 
 def _store():  # noqa: ANN202 - a Store

@@ -8,21 +8,13 @@ from rich.table import Table
 from typing import TYPE_CHECKING
 
 from modeloci.compiler.model import BaseSource, BuildPlan
+from modeloci.progress import human as human_size
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
     from modeloci.ops.inspect import ArtifactReport, ModelReport
 
 _SHOWN_VALUE = 70
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _console() -> Console:

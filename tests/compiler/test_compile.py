@@ -143,3 +143,15 @@ def test_from_an_arg_that_says_scratch_starts_from_nothing(tmp_path: Path) -> No
     (tmp_path / "Modelfile").write_text("ARG BASE=scratch\nFROM ${BASE}\nWEIGHTS m.gguf\n")
     plan = api.plan(tmp_path / "Modelfile")
     assert plan.base is None and [layer.filepath for layer in plan.layers] == ["m.gguf"]
+
+
+def test_a_weights_file_named_twice_is_one_layer_counted_once(tmp_path: Path) -> None:
+    from modeloci import api
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf")
+    (tmp_path / "Once").write_text("FROM scratch\nWEIGHTS m.gguf\n")
+    (tmp_path / "Twice").write_text("FROM scratch\nWEIGHTS m.gguf\nWEIGHTS m.gguf\n")
+    once, twice = api.plan(tmp_path / "Once"), api.plan(tmp_path / "Twice")
+    assert len(twice.layers) == 1
+    assert (twice.config["parameters"], twice.config["size"]) == (once.config["parameters"], once.config["size"])

@@ -143,3 +143,31 @@ def test_a_docker_base_context_size_its_weights_do_not_say_is_a_named_warning(
     assert [(w.code, w.span.start.line) for w in plan.warnings] == expected
     if warned:
         assert plan.warnings[0].detail.startswith("the base sets context_size 1024, which its weights do not say")
+
+
+def test_a_modelpack_safetensors_base_stays_safetensors_in_a_docker_build(tmp_path: Path) -> None:
+    from tests.archive_tools import copy_example
+
+    modelfile = copy_example("hf-safetensors", tmp_path)
+    api.build(modelfile, tmp_path / "base.tar", format="modelpack")
+    (tmp_path / "Modelfile").write_text("FROM base.tar\nLABEL a=b\n")
+    plan = api.plan(tmp_path / "Modelfile", format="docker")
+    (weights,) = [layer for layer in plan.layers if layer.role.value == "weights"]
+    assert weights.media_type == "application/vnd.docker.ai.safetensors"
+    assert plan.config_media_type == "application/vnd.docker.ai.model.config.v0.2+json"
+    assert plan.config["format"] == "safetensors"
+
+
+def test_roles_modelpack_can_only_tell_by_name_are_named_warnings(tmp_path: Path) -> None:
+    from tests import factories
+
+    factories.gguf(tmp_path / "m.gguf")
+    factories.mmproj(tmp_path / "vision-tower.gguf")
+    (tmp_path / "prompt.txt").write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS m.gguf\nMMPROJ vision-tower.gguf\nCHAT_TEMPLATE prompt.txt\n")
+    plan = api.plan(tmp_path / "Modelfile", format="modelpack")
+    assert [(w.code, w.span.start.line, w.summary) for w in plan.warnings] == [
+        ("MF105", 3, "ModelPack will not know `vision-tower.gguf` is the projector"),
+        ("MF105", 4, "ModelPack will not know `prompt.txt` is the chat template"),
+    ]
+    assert api.plan(tmp_path / "Modelfile", format="docker").warnings == ()

@@ -100,7 +100,9 @@ def test_a_folder_template_in_tokenizer_config_counts(tmp_path: Path, cli) -> No
     (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
     (model / "LICENSE").write_text("Apache-2.0\n")
     (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS Qwen-Tiny-Instruct\nCONFIG context_size=8192\n")
-    assert _codes(cli("lint", "--json", cwd=tmp_path)) == ["MF113"]
+    doc = LintOutput.model_validate_json(cli("lint", "--json", cwd=tmp_path).stdout)
+    (mf113,) = doc.files[0].diagnostics
+    assert (mf113.code, mf113.detail) == ("MF113", "`Qwen-Tiny-Instruct/config.json` says the model was trained on 4096 tokens")
     (model / "tokenizer_config.json").write_text("{}")
     assert _codes(cli("lint", "--json", cwd=tmp_path)) == ["MF111", "MF113"]
 

@@ -10,6 +10,8 @@ LABEL override single keys.
 
 from __future__ import annotations
 
+import posixpath
+
 from pathlib import Path
 
 from dataclasses import replace
@@ -64,7 +66,10 @@ def weights_format(state: State, *, report: bool = False) -> str:
         elif found is not None and found != fmt and report:
             state.report.add(codes.mixed_formats(state.report.file, p.span, p.file.rel, found, fmt or ""))
     if fmt is None and state.base is not None:
-        fmt = str(state.base.config.get("format") or "gguf")
+        # The base's weights, in either format (a ModelPack base has no Docker config to ask).
+        from modeloci.formats.derive import weights_format as base_weights_format
+
+        fmt = base_weights_format(state.base.artifact)
     return fmt or "gguf"
 
 
@@ -111,6 +116,22 @@ def check(state: State) -> None:
         state.report.add(codes.no_weights(state.report.file, state.from_span))
     if state.target == "modelpack" and "context_size" in state.config:
         state.report.add(codes.modelpack_context_size(state.report.file, state.config_spans["context_size"]))
+    if state.target == "modelpack":
+        _check_modelpack_roles(state)
+
+
+def _check_modelpack_roles(state: State) -> None:
+    """ModelPack readers tell a projector and a chat template from other files by name only (as
+    modeloci.formats.artifact.role_of does): say so when a name will not tell."""
+    report = state.report
+    if state.mmproj is not None and "mmproj" not in posixpath.basename(state.mmproj.file.rel).lower():
+        report.add(codes.modelpack_role_by_name(report.file, state.mmproj.span, state.mmproj.file.rel, "projector",
+                                                "contain `mmproj`"))
+    template = state.chat_template
+    name = posixpath.basename(template.file.rel).lower() if template else ""
+    if template is not None and not (name.endswith(".jinja") or "chat_template" in name):
+        report.add(codes.modelpack_role_by_name(report.file, template.span, template.file.rel, "chat template",
+                                                "end in `.jinja` or contain `chat_template`"))
 
 
 def layers(state: State) -> list[LayerPlan]:

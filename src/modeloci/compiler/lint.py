@@ -78,6 +78,12 @@ def _check_pinned(state: State) -> None:
 def _check_context(state: State) -> None:
     size, trained = state.config.get("context_size"), state.derived.get("context_size")
     if isinstance(size, int) and isinstance(trained, int) and size > trained:
-        where = state.weights[0].file.rel if state.weights else "the base's weights"
+        first = state.weights[0].file.rel if state.weights else None
+        if first is None:
+            where = "the base's weights"
+        elif first.endswith(".gguf"):
+            where = f"`{first}`"
+        else:  # safetensors: the length is in the folder's config.json
+            where = f"`{posixpath.join(posixpath.dirname(first), 'config.json')}`"
         state.report.add(codes.context_beyond_training(state.report.file, state.config_spans["context_size"], size,
-                                                       trained, f"`{where}`"))
+                                                       trained, where))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
-from modeloci.compiler.assemble import WEIGHT_FORMATS, weights_order
+from modeloci.compiler.assemble import WEIGHT_FORMATS, unique, weights_order
 from modeloci.compiler.state import Planned, State
 from modeloci.diagnostics import Span, position_at, span_of
 from modeloci.errors import ArchiveError
@@ -39,6 +39,8 @@ def read_model(state: State) -> None:
     """Read and check every model file the plan names; fill ``state.derived``, ``state.facts``
     and ``state.notes``."""
     embedded: tuple[str, str] | None = None
+    # A file named twice (`WEIGHTS m.gguf` on two lines) is one layer, so it is read and counted once.
+    state.weights = unique(state.weights)
     formats = {WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower()) for p in state.weights}
     if len(formats) == 1:  # unknown or mixed formats are reported when the layers are laid out
         fmt = formats.pop()

@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
     "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
     "MF104": "warning: a context size (CONFIG, or a Docker base's) in a ModelPack build, which has no field for it",
+    "MF105": "warning: a projector or chat template whose role ModelPack can only tell from its file name",
     "MF110": "lint warning: the model ships no license file",
     "MF111": "lint warning: a chat model with no chat template",
     "MF112": "lint warning: a registry FROM pinned by tag, not by digest",
@@ -400,6 +401,14 @@ def modelpack_base_context_size(file: str, span: Span, size: object) -> Diagnost
                    detail=f"the base sets context_size {size}, which its weights do not say, and the CNCF ModelPack "
                           "config has no field for a context length",
                    hint="build with --format docker to keep it; runtimes fall back to the weights' own length")
+
+
+def modelpack_role_by_name(file: str, span: Span, path: str, role: str, rule: str) -> Diagnostic:
+    return warning("MF105", f"ModelPack will not know `{path}` is the {role}", file, span,
+                   label=f"read back as {'a weights file' if role == 'projector' else 'a model file'}",
+                   detail=f"ModelPack has no media type for a {role}; readers (Docker Model Runner, modeloci) "
+                          f"tell it by the file name, which must {rule}",
+                   hint="rename the file, or build with --format docker, which records the role in the media type")
 
 
 def template_raises(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
