@@ -5,15 +5,19 @@ the final rename never crosses filesystems), given the mode a plain ``open()``
 would have given it, and renamed over the destination only once complete. On
 any failure, interruption included, the temporary file is removed and the
 previous output is left as it was. Readers see the old file or the new one,
-never a part. Data is not fsynced by default (``durable=True`` does): that
+never a part. A temporary file is flock'ed by the process writing it, so the
+next run can tell the leftovers of a killed build (unlocked) from the work of
+a build still running, and removes only the former. Data is not fsynced by default (``durable=True`` does): that
 would tie every build of a multi-GB model to the disk's write speed, and
 ext4's default ``auto_da_alloc`` already flushes a file renamed over another.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +25,44 @@ from typing import BinaryIO
 
 TEMP_PREFIX = ".modeloci-"
 TEMP_SUFFIX = ".partial"
+# A temporary file this young and still empty may be one whose writer has not
+# locked it yet (mkstemp, then flock): leave it to a later run.
+_GRACE_S = 2.0
+
+
+def locked_temp(folder: Path, prefix: str) -> tuple[int, Path]:
+    """A new temporary file in ``folder``, open for writing and locked while this process lives."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=TEMP_SUFFIX)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd, Path(name)
+
+
+def remove_stale_temps(folder: Path, prefix: str) -> int:
+    """Remove the temporary files (``prefix...TEMP_SUFFIX``) that killed processes left; how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            st = os.fstat(fd)
+            if st.st_size == 0 and time.time() - st.st_mtime < _GRACE_S:
+                continue
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:  # locked: a live process is writing it (or it is already gone)
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _umask() -> int:
@@ -37,7 +79,8 @@ def atomic_output(path: Path, *, durable: bool = False, mode: int | None = None)
     The new file gets ``mode``, else the usual ``0o666`` less the umask.
     """
     folder = path.parent
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX + path.name + ".", suffix=TEMP_SUFFIX)
+    remove_stale_temps(folder, TEMP_PREFIX + path.name + ".")
+    fd, temp = locked_temp(folder, TEMP_PREFIX + path.name + ".")
     try:
         with os.fdopen(fd, "w+b") as out:
             yield out
@@ -45,7 +88,8 @@ def atomic_output(path: Path, *, durable: bool = False, mode: int | None = None)
             if durable:
                 os.fsync(out.fileno())
             os.fchmod(out.fileno(), 0o666 & ~_umask() if mode is None else mode)
-        os.replace(temp, path)
+            # Renamed while still open, so still locked: no other run's cleanup can take it first.
+            os.replace(temp, path)
     except BaseException:
         try:
             os.unlink(temp)

@@ -358,9 +358,10 @@ def _report(exc: ModelociError) -> None:
         click.echo(f"help: {exc.hint}", err=True)
 
 
-def _report_json(exc: ModelociError) -> None:
+def _report_json(exc: ModelociError, *, exit_code: int | None = None) -> None:
     """With --json, a failure is also a JSON document on stdout, so scripts need not parse stderr."""
-    doc: dict[str, Any] = {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    code = exc.exit_code if exit_code is None else exit_code
+    doc: dict[str, Any] = {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": code}
     if isinstance(exc, ModelfileError):
         doc["diagnostics"] = [d.to_json() for d in exc.diagnostics]
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -371,13 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _DEBUG["on"] = "--debug" in argv
     try:
-        code = cli.main(args=argv, prog_name="modeloci", standalone_mode=False)
-        if isinstance(code, int):  # an Exit raised inside a command comes back as its code
-            return code
+        # Not cli.main(): it turns Ctrl-C into a blank line and click's Abort; here it stays a KeyboardInterrupt.
+        with cli.make_context("modeloci", list(argv)) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
+        if "--json" in argv:
+            _report_json(UsageError(exc.format_message()), exit_code=exc.exit_code)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
@@ -392,11 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`modeloci ls | head`): stop quietly, and keep Python's exit-time
+        # flush of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # the boundary: anything else is our bug, reported in one line
         if _DEBUG["on"]:
             traceback.print_exc()
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("help: this is a bug in modeloci; run again with --debug for a traceback and report it", err=True)
+        hint = "this is a bug in modeloci; run again with --debug for a traceback and report it"
+        click.echo(f"help: {hint}", err=True)
+        if "--json" in argv:
+            _report_json(ModelociError(f"internal error: {type(exc).__name__}: {exc}", hint=hint))
         return 1
     return 0
 

@@ -1,18 +1,19 @@
 """Pydantic models of the JSON the CLI prints with ``--json``: tests validate output against them.
 
 ``extra="forbid"`` everywhere, so a field added, renamed or dropped in the
-output fails the tests until the model here (and the docs) say so.
+output fails the tests until the model here (and the docs) say so; ``strict=True``,
+so a number written as a string (or the reverse) fails too.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, RootModel, StringConstraints, model_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class DiagnosticJson(Strict):
@@ -72,3 +73,320 @@ class InitOutput(Strict):
     left_out: list[str]
     modelfile: str | None
     text: str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every other command. Written from the documented behaviour and the real output, not imported from modeloci:
+# an independent contract. Digests are ``sha256:`` + 64 hex, sizes and counts are non-negative, enums are Literal.
+# ---------------------------------------------------------------------------------------------------------------
+
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+Size = Annotated[int, Field(ge=0)]
+MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")]
+Rfc3339 = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")]
+# A stored name: NAME:TAG (the tag always written out), NAME possibly starting with a registry HOST:PORT/.
+Reference = Annotated[str, StringConstraints(
+    pattern=r"^[a-z0-9][^\s:@]*(:\d+/[^\s:@]+)?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+RemoteReference = Annotated[str, StringConstraints(
+    pattern=r"^[a-z0-9][^\s@/]*/[^\s@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")]
+Format = Literal["docker", "modelpack"]
+Role = Literal["weights", "model_file", "license", "chat_template", "mmproj", "other"]
+WeightFormat = Literal["gguf", "safetensors", "dduf"]
+StringMap = dict[str, str]
+
+
+class Sparse(Strict):
+    """An object whose optional fields are left out when unset, never written as ``null``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (nulls := sorted(k for k, v in data.items() if v is None)):
+            raise ValueError(f"fields are null instead of absent: {nulls}")
+        return data
+
+
+class DockerConfigJson(Sparse):
+    """Docker Model Runner's config fields (a plan's ``config``; ``inspect`` of model files)."""
+
+    format: WeightFormat | None = None
+    quantization: str | None = None
+    parameters: str | None = None
+    architecture: str | None = None
+    size: str | None = None
+    gguf: StringMap | None = None
+    safetensors: StringMap | None = None
+    diffusers: StringMap | None = None
+    context_size: PositiveInt | None = None
+
+
+class ModelPackDescriptorJson(Sparse):
+    createdAt: Rfc3339 | None = None  # noqa: N815 - the spec's names
+    authors: list[str] | None = None
+    family: str | None = None
+    name: str | None = None
+    docURL: str | None = None  # noqa: N815
+    sourceURL: str | None = None  # noqa: N815
+    datasetsURL: list[str] | None = None  # noqa: N815
+    version: str | None = None
+    revision: str | None = None
+    vendor: str | None = None
+    licenses: list[str] | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class ModelPackFieldsJson(Sparse):
+    architecture: str | None = None
+    format: WeightFormat | None = None
+    paramSize: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d)?[QTBMK]$")] | None = None  # noqa: N815
+    precision: str | None = None
+    quantization: str | None = None
+    capabilities: dict[str, Any] | None = None
+
+
+class ModelPackConfigJson(Strict):
+    descriptor: ModelPackDescriptorJson
+    config: ModelPackFieldsJson
+
+
+class FileSourceJson(Strict):
+    kind: Literal["file"]
+    path: str
+
+
+class BaseSourceJson(Strict):
+    kind: Literal["base"]
+    digest: Digest
+
+
+class PlanLayerJson(Strict):
+    role: Role
+    media_type: MediaType
+    filepath: str
+    size: Size
+    source: Annotated[FileSourceJson | BaseSourceJson, Field(discriminator="kind")]
+    annotations: StringMap
+    line: PositiveInt | None
+
+
+class PlanBaseJson(Strict):
+    path: str
+    format: Format
+    manifest_digest: Digest
+    config_media_type: MediaType
+    ref_name: str | None
+
+
+class PlanOutput(Strict):
+    modelfile: str
+    format: Format
+    config_media_type: MediaType
+    base: PlanBaseJson | None
+    layers: list[PlanLayerJson]
+    config: DockerConfigJson | ModelPackConfigJson
+    labels: StringMap
+    created: Rfc3339 | None
+    mtime: Rfc3339
+    reference: Reference | None
+    notes: list[str]
+
+    @model_validator(mode="after")
+    def _config_of_format(self) -> PlanOutput:
+        wanted = ModelPackConfigJson if self.format == "modelpack" else DockerConfigJson
+        if not isinstance(self.config, wanted):
+            raise ValueError(f"a {self.format} plan needs a {wanted.__name__} config")
+        return self
+
+
+class DescriptorJson(Strict):
+    mediaType: MediaType  # noqa: N815 - OCI's name
+    digest: Digest
+    size: Size
+
+
+class BuiltLayerJson(DescriptorJson):
+    path: str | None
+
+
+class BuildOutput(Strict):
+    """``build`` to an archive (``size``: its bytes), a layout, or the store (``size`` null, ``output`` the store)."""
+
+    digest: Digest
+    size: Size | None
+    output: str | None
+    reference: Reference | None
+    manifest: DescriptorJson
+    config: DescriptorJson
+    layers: list[BuiltLayerJson]
+
+
+class ConvertOutput(BuildOutput):
+    from_: Format = Field(alias="from")
+    to: Format
+    warnings: list[str]
+
+
+class ArtifactLayerJson(Strict):
+    media_type: MediaType
+    role: Role
+    path: str | None
+    size: Size
+    digest: Digest
+
+
+class ArtifactConfigJson(Strict):
+    """Always every key; null where the format or model has no value."""
+
+    format: WeightFormat | None
+    context_size: PositiveInt | None
+    size: str | None
+    architecture: str | None
+    parameters: str | None
+    quantization: str | None
+
+
+class InspectArtifactOutput(Strict):
+    source: str
+    reference: Reference | None
+    format: Format
+    manifest_digest: Digest
+    config_media_type: MediaType
+    size: Size
+    layers: list[ArtifactLayerJson]
+    config: ArtifactConfigJson
+    labels: StringMap
+
+
+class ModelFileJson(Strict):
+    path: str
+    kind: Literal["gguf", "weights", "mmproj", "config", "tokenizer", "chat_template", "license", "other"]
+    size: Size
+
+
+class MetadataJson(Strict):
+    key: str
+    type: str
+    value: str | None
+
+
+class InspectModelOutput(Strict):
+    path: str
+    kind: Literal["gguf", "safetensors", "folder"]
+    format: Literal["gguf", "safetensors"] | None
+    config: DockerConfigJson
+    parameter_count: Size
+    tensor_count: Size
+    gguf_version: PositiveInt | None
+    projector: bool
+    files: list[ModelFileJson]
+    metadata: list[MetadataJson]
+    problems: list[str]
+
+
+class ProblemJson(Strict):
+    severity: Literal["error", "warning"]
+    message: str
+
+
+class VerifyOutput(Strict):
+    """``verify PATH`` (format of the artifact, null if unreadable) and ``verify --store`` (format "store")."""
+
+    source: str
+    format: Literal["docker", "modelpack", "store"] | None
+    manifest_digest: Digest | None
+    blobs_checked: Size
+    bytes_checked: Size
+    problems: list[ProblemJson]
+    ok: bool
+
+    @model_validator(mode="after")
+    def _ok_means_no_error(self) -> VerifyOutput:
+        if self.ok != (not any(p.severity == "error" for p in self.problems)):
+            raise ValueError("`ok` disagrees with the problems")
+        return self
+
+
+class UnpackedFileJson(Strict):
+    path: str
+    digest: Digest
+    size: Size
+
+
+class UnpackOutput(Strict):
+    source: str
+    output: str
+    layout: Literal["bundle", "files"]
+    format: Format
+    files: list[UnpackedFileJson]
+
+
+class StoredModelJson(Strict):
+    reference: Reference
+    digest: Digest
+    format: Format | None
+    size: Size
+    architecture: str | None
+    parameters: str | None
+    quantization: str | None
+
+
+class LsOutput(RootModel[list[StoredModelJson]]):
+    pass
+
+
+class TagOutput(Strict):
+    source: Reference
+    reference: Reference
+    digest: Digest
+
+
+class RmOutput(Strict):
+    removed: list[Reference]
+    missing: list[Reference]
+
+
+class PruneOutput(Strict):
+    files: Size
+    bytes: Size
+
+
+class SaveOutput(Strict):
+    reference: Reference
+    output: str
+    size: Size
+
+
+class LoadOutput(Strict):
+    reference: Reference
+    digest: Digest
+    format: Format
+
+
+class PushOutput(Strict):
+    """``push``, and ``build --push`` with no other output."""
+
+    reference: RemoteReference
+    digest: Digest
+    uploaded: list[Digest]
+    skipped: list[Digest]
+    mounted: list[Digest]
+
+
+class PullOutput(Strict):
+    reference: RemoteReference
+    digest: Digest
+    output: str
+    downloaded: list[Digest]
+    reused: list[Digest]
+
+
+class LoginOutput(Strict):
+    registry: str
+    username: str
+    saved_in: str
+
+
+class LogoutOutput(Strict):
+    registry: str
+    removed: bool

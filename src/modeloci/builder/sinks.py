@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
 from modeloci.progress import NO_METER, Advance, Meter, no_progress
+from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
 
 if TYPE_CHECKING:
     from modeloci.store import Store
@@ -194,11 +194,12 @@ class LayoutSink:
         self.meter = meter
         self.blobs = root / "blobs" / "sha256"
         self.link = link
-        self._temps: list[Path] = []
+        self._temps: dict[Path, int] = {}  # each temporary file, and the descriptor holding its lock
         try:
             self.blobs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BuildError(f"writing {root}: {describe_os_error(exc)}", path=str(root)) from exc
+        remove_stale_temps(self.blobs, TEMP_PREFIX)  # blobs of killed builds into this layout
 
     def _present(self, digest: Digest, size: int) -> bool:
         path = self.blobs / digest.hex
@@ -221,10 +222,12 @@ class LayoutSink:
         return digests
 
     def _temp(self) -> Path:
-        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=".modeloci-", suffix=".partial")
-        os.close(fd)
-        self._temps.append(Path(name))
-        return Path(name)
+        fd, path = locked_temp(self.blobs, TEMP_PREFIX)
+        self._temps[path] = fd
+        return path
+
+    def _release(self, temp: Path) -> None:
+        os.close(self._temps.pop(temp))
 
     def _copy_into(self, source: BlobSource, temp: Path, cancel: threading.Event | None = None,
                    advance: Advance = no_progress) -> None:
@@ -241,7 +244,7 @@ class LayoutSink:
         else:
             os.chmod(temp, 0o644)
             os.replace(temp, final)
-        self._temps.remove(temp)
+        self._release(temp)
 
     def _link_or_copy(self, source: BlobSource, digest: Digest) -> None:
         final = self.blobs / digest.hex
@@ -297,16 +300,14 @@ class LayoutSink:
         return [m for m in manifests if isinstance(m, dict)]
 
     def _write_atomically(self, name: str, data: bytes) -> None:
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".modeloci-", suffix=".partial")
-        with os.fdopen(fd, "wb") as out:
+        with atomic_output(self.root / name, mode=0o644) as out:
             out.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, self.root / name)
 
     def abort(self) -> None:
         """Remove the temporary files of an unfinished build (named blobs are complete and stay)."""
-        for temp in self._temps:
+        for temp in list(self._temps):
             temp.unlink(missing_ok=True)
+            self._release(temp)
 
 
 class StoreSink(LayoutSink):

@@ -1,0 +1,165 @@
+"""Killed, interrupted, starved and racing builds, as real processes: the output is always the previous
+archive (or nothing) or a complete new one, never a part, and leftovers are cleaned by the next run.
+
+Kill points are found by watching the output folder (the temporary file appearing, then growing),
+not by sleeping, so they are reached on a slow machine too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modeloci.atomic import TEMP_PREFIX
+from modeloci.ops.verify import verify
+from tests import factories
+
+SIZE = 96 << 20
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Modelfile whose weights (96 MiB) take the build a moment to hash and write."""
+    folder = tmp_path_factory.mktemp("killed")
+    factories.gguf(folder / "a.gguf")
+    with (folder / "big.safetensors").open("wb") as out:
+        header = b'{"__metadata__":{"format":"pt"}}      '
+        out.write(len(header).to_bytes(8, "little") + header)
+        remaining = SIZE - 8 - len(header)
+        while remaining:
+            out.write(os.urandom(min(remaining, 8 << 20)))
+            remaining -= min(remaining, 8 << 20)
+    (folder / "Modelfile").write_text("FROM scratch\nWEIGHTS big.safetensors\n")
+    (folder / "Small").write_text("FROM scratch\nWEIGHTS a.gguf\n")
+    return folder
+
+
+def _start(model: Path, output: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(model / "Modelfile"), "-o",
+                             str(output), "--no-cache", "-q", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _temps(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def _wait_for(condition, process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the build ended before {what}: {process.stderr.read() if process.stderr else ''}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.002)
+
+
+def _previous(model: Path, output: Path) -> bytes:
+    from modeloci import api
+
+    api.build(model / "Small", output)
+    return output.read_bytes()
+
+
+@pytest.mark.parametrize("point", ["temp-created", "temp-growing", "temp-half"])
+def test_sigkill_leaves_the_previous_archive_and_the_next_run_cleans_up(model: Path, tmp_path: Path,
+                                                                         point: str) -> None:
+    output = tmp_path / "out.tar"
+    previous = _previous(model, output)
+    process = _start(model, output)
+    size = {"temp-created": 0, "temp-growing": 1, "temp-half": SIZE // 2}[point]
+    _wait_for(lambda: any(p.stat().st_size >= size for p in _temps(tmp_path)), process, point)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert output.read_bytes() == previous
+    assert _temps(tmp_path), "expected the killed build's temporary file to be left behind"
+    time.sleep(2.1)  # past the grace period for young, empty temporary files
+    rerun = _start(model, output)
+    assert rerun.wait(timeout=120) == 0, rerun.stderr.read() if rerun.stderr else ""
+    assert _temps(tmp_path) == [], "the next build did not clean up the killed one's leftovers"
+    assert verify(output).ok
+
+
+def test_sigkill_without_a_previous_archive_leaves_no_output(model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.tar"
+    process = _start(model, output)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _temps(tmp_path)), process, "the temporary file")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not output.exists()
+
+
+def test_sigint_prints_one_line_and_exits_130(model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.tar"
+    previous = _previous(model, output)
+    process = _start(model, output)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _temps(tmp_path)), process, "the temporary file")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130
+    stderr = process.stderr.read() if process.stderr else ""
+    assert stderr == "error: interrupted\n"
+    assert output.read_bytes() == previous
+    assert _temps(tmp_path) == [], "an interrupted build removes its own temporary file"
+
+
+def test_a_live_build_s_temporary_file_is_not_taken_by_another_run(model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.tar"
+    slow = _start(model, output)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _temps(tmp_path)), slow, "the temporary file")
+    time.sleep(2.1)
+    other = subprocess.run([sys.executable, "-m", "modeloci", "build", "-f", str(model / "Small"), "-o", str(output),
+                            "-q"], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert slow.wait(timeout=120) == 0, slow.stderr.read() if slow.stderr else ""
+    assert verify(output).ok
+
+
+def test_two_builds_racing_for_one_output_leave_one_complete_archive(model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out.tar"
+    builds = [_start(model, output) for _ in range(2)]
+    assert [b.wait(timeout=120) for b in builds] == [0, 0], [b.stderr.read() for b in builds if b.stderr]
+    report = verify(output)
+    assert report.ok and report.bytes_checked == SIZE, report.problems
+    assert _temps(tmp_path) == []
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir()
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_full_disk_names_the_layer_exits_1_and_keeps_the_previous_archive(model: Path, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "16m"):
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root and mount rights); "
+                    "tests/test_build.py::test_disk_full_names_the_layer injects ENOSPC instead")
+    try:
+        output = disk / "out.tar"
+        previous = _previous(model, output)
+        result = subprocess.run([sys.executable, "-m", "modeloci", "build", "-f", str(model / "Modelfile"), "-o",
+                                 str(output), "-q"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert result.stderr == "error: writing layer big.safetensors: no space left on device\n"
+        assert output.read_bytes() == previous
+        assert _temps(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    """``modeloci ... | head``: the closed pipe ends the command quietly, as in other CLI tools."""
+    read, write = os.pipe()
+    os.close(read)
+    process = subprocess.run([sys.executable, "-m", "modeloci", "--help"], stdout=write, stderr=subprocess.PIPE,
+                             text=True, timeout=60)
+    os.close(write)
+    assert process.stderr == ""
+    assert process.returncode == 1
