@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,29 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: the shared conformance schemas and corpus are not on this machine")
     return SHARED
+
+
+def skopeo_path() -> str:
+    """The skopeo binary; skips the test without it, or fails it where CI requires the tools."""
+    path = shutil.which("skopeo")
+    if path is None:
+        if os.environ.get("MODELOCI_REQUIRE_TOOLS"):
+            pytest.fail("skopeo is required (MODELOCI_REQUIRE_TOOLS is set) but not installed")
+        pytest.skip("skopeo is not installed (apt-get install skopeo); .ci/run installs it")
+    return path
+
+
+@pytest.fixture
+def skopeo():
+    """Run ``skopeo ARGS...``; returns its stdout (a failure fails the test with skopeo's stderr)."""
+    path = skopeo_path()
+
+    def run(*args: str) -> str:
+        done = subprocess.run([path, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
 
 
 @dataclass

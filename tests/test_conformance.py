@@ -57,12 +57,9 @@ def test_schema_validator_rejects_a_broken_manifest(shared: Path, archives: dict
 
 
 def _skopeo() -> str:
-    path = shutil.which("skopeo")
-    if path is None:
-        if os.environ.get("MODELOCI_REQUIRE_TOOLS"):
-            pytest.fail("skopeo is required (MODELOCI_REQUIRE_TOOLS is set) but not installed")
-        pytest.skip("skopeo is not installed (apt-get install skopeo); .ci/run installs it")
-    return path
+    from tests.conftest import skopeo_path
+
+    return skopeo_path()
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

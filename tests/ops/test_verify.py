@@ -624,12 +624,9 @@ def test_damaged_layout_cli_exit_code(layout: tuple[Path, Known], cli, case: str
 
 
 def _skopeo() -> str:
-    path = shutil.which("skopeo")
-    if path is None:
-        if os.environ.get("MODELOCI_REQUIRE_TOOLS"):
-            pytest.fail("skopeo is required (MODELOCI_REQUIRE_TOOLS is set) but not installed")
-        pytest.skip("skopeo is not installed (apt-get install skopeo); .ci/run installs it")
-    return path
+    from tests.conftest import skopeo_path
+
+    return skopeo_path()
 
 
 def test_skopeo_written_archive_verifies_and_inspects(layout: tuple[Path, Known], tmp_path: Path, cli) -> None:

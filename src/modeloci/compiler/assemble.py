@@ -21,6 +21,7 @@ from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
 from modeloci.oci.jsonenc import go_time
+from modeloci.oci.safety import safe_relative
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
@@ -170,6 +171,10 @@ def _check_collisions(inherited: list[LayerPlan], planned: list[Planned], report
     """Two different files may not get the same path in the artifact."""
     seen: dict[str, str] = {layer.filepath: f"{layer.filepath} (from the base)" for layer in inherited}
     for p in planned:
+        if safe_relative(p.layer_path) is None:
+            # unpack (ours, and other tools on Windows) would refuse it or write it elsewhere.
+            report.add(codes.unsafe_layer_path(report.file, p.span, p.layer_path))
+            continue
         other = seen.setdefault(p.layer_path, p.file.rel)
         if other != p.file.rel:
             report.add(codes.path_collision(report.file, p.span, p.layer_path, other, p.file.rel))

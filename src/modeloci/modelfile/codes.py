@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
     "MF067": "a chat template that fails to render a standard conversation",
     "MF068": "a chat template that is not UTF-8 text",
     "MF069": "a config.json that cannot be read",
+    "MF070": "a file name an unpacked model cannot hold safely (a backslash, a drive letter)",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
@@ -324,6 +325,13 @@ def path_collision(file: str, span: Span, filepath: str, first: str, second: str
     return _d("MF055", f"Two files would both be `{filepath}` in the artifact", file, span,
               label="same name as another layer", detail=f"`{first}` and `{second}` have the same file name",
               hint="rename one of them: layers are stored under their file names")
+
+
+def unsafe_layer_path(file: str, span: Span, filepath: str) -> Diagnostic:
+    return _d("MF070", f"`{filepath}` cannot be unpacked safely", file, span, label="unsafe name in the artifact",
+              detail="a backslash or a drive letter (`C:`) in a file name is a path separator or a root on Windows, "
+                     "so unpacking tools refuse it",
+              hint="rename the file")
 
 
 def no_weights(file: str, span: Span | None) -> Diagnostic:

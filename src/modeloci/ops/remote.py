@@ -21,14 +21,14 @@ from pydantic import BaseModel
 from modeloci.atomic import atomic_output
 from modeloci.builder.engine import BlobSource, FileState, run_ordered
 from modeloci.builder.sinks import ArchiveSink, LayoutSink
-from modeloci.errors import ArchiveError
+from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import created_of, epoch_of, read_artifact
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
 from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.reference import Reference
-from modeloci.registry.transfer import download, upload
+from modeloci.registry.transfer import download, finish, upload
 from modeloci.store.names import Source, open_source
 
 PARALLEL = 4
@@ -71,6 +71,7 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
     counts = _Counts()
     with open_source(source) as layout:
         artifact = read_artifact(layout, where=f"`{source}`")
+        _check_pinned(reference, Digest.of(artifact.manifest.raw))
         blobs = {d.digest: d for d in (*artifact.manifest.layers, artifact.manifest.config)}
         origin = mount_from or _origin(layout)
         tasks = [(lambda cancel, d=d: _push_blob(client, reference, layout, d, origin, counts, progress, cancel))
@@ -79,6 +80,14 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
         digest = client.put_manifest(reference, artifact.manifest.raw, str(MediaType.OCI_MANIFEST))
     return PushResult(reference=str(reference), digest=str(digest), uploaded=counts.uploaded,
                       skipped=counts.skipped, mounted=counts.mounted)
+
+
+def _check_pinned(reference: Reference, digest: Digest) -> None:
+    """A reference pinned to another manifest: refused before any upload (the registry would refuse the manifest
+    only after every blob was sent, with DIGEST_INVALID)."""
+    if reference.digest is not None and reference.digest != digest:
+        raise UsageError(f"`{reference}` names the manifest {reference.digest}, but the model's manifest is {digest}",
+                         hint="push to a tag (registry/repository:tag), or pin the model's own digest")
 
 
 def _origin(layout: object) -> str | None:
@@ -168,7 +177,7 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
             sink.put_fetched(fetchers)
             sink.put_bytes(config)
             sink.put_bytes(manifest_bytes)
-            tag = name or reference.familiar
+            tag = name or (store_name(reference) if store is not None else reference.familiar)
             if store is not None:
                 entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size,
                                    {ORIGIN: reference.name}, descriptor.artifact_type)
@@ -181,6 +190,16 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
     downloaded = [str(d) for d, _, _ in fetchers if str(d) not in reused]
     return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(root),
                       downloaded=downloaded, reused=reused)
+
+
+def store_name(reference: Reference) -> str:
+    """The name a pulled model gets in the store: its familiar name and tag. A store name has no room for a digest
+    (``name@sha256:...`` was stored as name ``name@sha256``, tag ``<hex>``, which no command then accepted), so a
+    model pulled by digest alone is tagged ``pinned-<12 hex digits>``."""
+    if reference.digest is None:
+        return reference.familiar
+    tag = reference.tag or f"pinned-{reference.digest.hex[:12]}"
+    return Reference(reference.registry, reference.repository, tag).familiar
 
 
 class _nothing:
@@ -226,6 +245,7 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
     digests = [Digest.parse(layer.source.digest) if i not in files else (known[i] or hashed[i])
                for i, layer in enumerate(layers)]
     descriptors, config, manifest = describe(plan, digests)  # type: ignore[arg-type]
+    _check_pinned(reference, Digest.of(manifest.data))
     counts = _Counts()
     base = plan.base_path if remote is None else None  # type: ignore[attr-defined]
     with (open_source(base) if base is not None else _nothing()) as layout:
@@ -273,5 +293,5 @@ def _upload_bytes(client: RegistryClient, repository: str, data: bytes, digest: 
     response.close()
     location = client.url(response.headers["Location"])
     separator = "&" if "?" in location else "?"
-    client.send("PUT", f"{location}{separator}digest={digest}", scope=push_scope(repository),
-                headers={"Content-Type": "application/octet-stream"}, body=lambda: data, ok=(201, 204)).close()
+    # finish() also copes with a PUT that completed but whose answer was lost (its retry gets 404).
+    finish(client, repository, f"{location}{separator}digest={digest}", digest, len(data), body=lambda: data)

@@ -121,7 +121,9 @@ class RegistryClient:
         if challenge is None:
             raise AuthError(f"{self.registry} refused the request and says nothing of how to authenticate")
         if challenge.scheme == "basic":
-            if self.credentials is None or self._basic:
+            # Refused only if *this* request carried the credentials: several threads (a push's parallel blob
+            # HEADs) meet the first challenge together, and all but the first find ``_basic`` already set.
+            if self.credentials is None or "Authorization" in response.request.headers:
                 raise self._auth_failed()
             self._basic = True
         elif challenge.scheme == "bearer":

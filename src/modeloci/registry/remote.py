@@ -86,12 +86,12 @@ class RemoteLayout:
 
 def materialize(remote: RemoteRef) -> object:
     """Pull the remote model's blobs into the local store (once) and return it as a stored model."""
-    from modeloci.ops.remote import pull_to_layout
+    from modeloci.ops.remote import pull_to_layout, store_name
     from modeloci.store import Store
     from modeloci.store.names import StoredRef
 
     store = Store()
     ref = remote.reference
-    name = ref.familiar if ref.tag or not ref.digest else f"{ref.name}:pinned-{ref.digest.hex[:12]}"
+    name = store_name(ref)  # (was `ref.familiar` for name:tag@digest: a name with a digest, invalid in the store)
     pull_to_layout(remote.client, ref, Path(), store=store, name=name)
     return StoredRef(name, store.root)

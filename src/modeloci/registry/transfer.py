@@ -57,7 +57,19 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
         progress(max(0, acknowledged - offset))
         offset = acknowledged
     separator = "&" if "?" in location else "?"
-    client.send("PUT", f"{location}{separator}digest={digest}", scope=_push(repository), ok=(201, 204)).close()
+    finish(client, repository, f"{location}{separator}digest={digest}", digest, source.size)
+
+
+def finish(client: RegistryClient, repository: str, url: str, digest: Digest, size: int,
+           body: Callable[[], bytes] | None = None) -> None:
+    """The closing ``PUT ?digest=``. A PUT whose answer was lost may have completed the upload: its retry then
+    finds no session (404 BLOB_UPLOAD_UNKNOWN), so a refusal is checked against the blob itself."""
+    headers = {"Content-Type": "application/octet-stream"} if body is not None else None
+    try:
+        client.send("PUT", url, scope=_push(repository), headers=headers, body=body, ok=(201, 204)).close()
+    except RegistryError as exc:
+        if exc.status != 404 or client.blob_size(repository, digest) != size:
+            raise
 
 
 def _start(client: RegistryClient, repository: str) -> str:
@@ -107,9 +119,12 @@ def _resume(client: RegistryClient, repository: str, location: str) -> tuple[str
     except RegistryError:
         return _start(client, repository), 0
     response.close()
-    if response.status_code == 404:
+    received = _received(response, 0)
+    if response.status_code == 404 or received <= 1:
+        # distribution answers `Range: 0-0` for a session holding 0 bytes and for one holding 1: going on at
+        # offset 1 would drop the blob's first byte, so an upload that got no further starts over.
         return _start(client, repository), 0
-    return client.url(response.headers.get("Location", location)), _received(response, 0)
+    return client.url(response.headers.get("Location", location)), received
 
 
 def _read(source: BlobSource, start: int, end: int) -> Iterator[bytes]:
