@@ -163,3 +163,21 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
     os.close(write)
     assert process.stderr == ""
     assert process.returncode == 1
+
+
+def test_a_killed_unpack_s_leftovers_are_removed_by_the_next_unpack(model: Path, tmp_path: Path) -> None:
+    from modeloci import api
+
+    archive = tmp_path / "m.tar"
+    api.build(model / "Modelfile", archive)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(out), "--layout",
+                                "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(p.is_dir() and any(p.iterdir()) for p in _temps(tmp_path)), process, "the temporary folder")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not out.exists() and _temps(tmp_path)
+    time.sleep(2.1)
+    assert subprocess.run([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(out), "--layout",
+                           "files"], capture_output=True, timeout=120).returncode == 0
+    assert _temps(tmp_path) == [] and (out / "big.safetensors").stat().st_size == SIZE

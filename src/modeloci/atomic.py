@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,15 +38,23 @@ def locked_temp(folder: Path, prefix: str) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+def locked_temp_dir(folder: Path, prefix: str) -> tuple[int, Path]:
+    """A new temporary folder in ``folder``, locked (through a descriptor of it) while this process lives."""
+    path = Path(tempfile.mkdtemp(dir=folder, prefix=prefix, suffix=TEMP_SUFFIX))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd, path
+
+
 def remove_stale_temps(folder: Path, prefix: str) -> int:
-    """Remove the temporary files (``prefix...TEMP_SUFFIX``) that killed processes left; how many."""
+    """Remove the temporary files and folders (``prefix...TEMP_SUFFIX``) that killed processes left; how many."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
     for entry in entries:
-        if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)) or not entry.is_file(follow_symlinks=False):
+        if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)) or entry.is_symlink():
             continue
         try:
             fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -54,9 +63,15 @@ def remove_stale_temps(folder: Path, prefix: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             st = os.fstat(fd)
-            if st.st_size == 0 and time.time() - st.st_mtime < _GRACE_S:
-                continue
-            os.unlink(entry.path)
+            young = time.time() - st.st_mtime < _GRACE_S
+            if entry.is_dir(follow_symlinks=False):
+                if young:
+                    continue
+                shutil.rmtree(entry.path)
+            else:
+                if st.st_size == 0 and young:
+                    continue
+                os.unlink(entry.path)
             removed += 1
         except OSError:  # locked: a live process is writing it (or it is already gone)
             continue

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
+from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
 from modeloci.builder.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
@@ -143,7 +143,8 @@ def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
 
 def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLayer]], dest: Path) -> list[UnpackedFile]:
     created = _make_parents(dest.parent)
-    temp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".modeloci-{dest.name}.", suffix=".partial"))
+    remove_stale_temps(dest.parent, f"{TEMP_PREFIX}{dest.name}.")  # left by a killed unpack to the same place
+    lock, temp = locked_temp_dir(dest.parent, f"{TEMP_PREFIX}{dest.name}.")
     try:
         tasks, files = [], []
         # From the store, a bundle's files are hard links to the blobs where the filesystem allows.
@@ -169,6 +170,8 @@ def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLay
             except OSError:
                 break
         raise
+    finally:
+        os.close(lock)
     return files
 
 
