@@ -181,3 +181,20 @@ def test_a_killed_unpack_s_leftovers_are_removed_by_the_next_unpack(model: Path,
     assert subprocess.run([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(out), "--layout",
                            "files"], capture_output=True, timeout=120).returncode == 0
     assert _temps(tmp_path) == [] and (out / "big.safetensors").stat().st_size == SIZE
+
+
+def test_two_processes_filling_one_digest_cache_leave_it_correct(model: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    from modeloci.builder.cache import DigestCache
+    from modeloci.builder.engine import FileState
+
+    builds = [subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(model / "Modelfile"), "-o",
+                                str(tmp_path / f"out{i}.tar"), "-q"], stderr=subprocess.PIPE, text=True)
+              for i in range(2)]
+    assert [b.wait(timeout=120) for b in builds] == [0, 0], [b.stderr.read() for b in builds if b.stderr]
+    weights = model / "big.safetensors"
+    expected = hashlib.sha256(weights.read_bytes()).hexdigest()
+    cached = DigestCache().get(FileState.from_stat(os.stat(weights)), 0, SIZE)
+    assert cached is not None and cached.hex == expected
+    assert (tmp_path / "out0.tar").read_bytes() == (tmp_path / "out1.tar").read_bytes()
