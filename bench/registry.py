@@ -6,7 +6,8 @@ Starts ``docker-registry`` (distribution) on 127.0.0.1 with storage in
 ``bench/.work``, builds a model of one random ``--mib`` MiB weights file, and
 times, each run into fresh repositories:
 
-* ``modeloci push ARCHIVE`` and ``skopeo copy oci-archive:ARCHIVE docker://...``;
+* ``modeloci push ARCHIVE`` and ``skopeo copy oci-archive:ARCHIVE docker://...``, each into a
+  fresh registry on a new port (so skopeo's blob-info cache cannot mount an earlier copy);
 * a second ``modeloci push`` of the same model (every blob already there);
 * ``modeloci pull -o ARCHIVE`` and ``skopeo copy docker://... oci-archive:...``.
 
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,10 +37,14 @@ from run import MODELOCI, MiB, WORK, median, timed  # noqa: E402 - the shared be
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_registry(root: Path) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def registry(root: Path) -> Iterator[str]:
+    """A fresh docker-registry on a new 127.0.0.1 port, with empty storage under ``root``; yields host:port."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         raise SystemExit("docker-registry is not installed (apt-get install docker-registry)")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -48,14 +55,20 @@ def start_registry(root: Path) -> tuple[subprocess.Popen, str]:
         "http": {"addr": f"127.0.0.1:{port}", "secret": "bench"},
     }))
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=0.2).close()
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("docker-registry did not start")
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise SystemExit("docker-registry did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def make_archive(mib: int, env: dict[str, str]) -> Path:
@@ -86,31 +99,28 @@ def main() -> int:
         raise SystemExit("skopeo is not installed (apt-get install skopeo)")
     env = {**os.environ, "MODELOCI_HOME": str(WORK / "store"), "XDG_CACHE_HOME": str(WORK / "cache"),
            "XDG_CONFIG_HOME": str(WORK / "config")}
-    root = WORK / "registry"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
     archive = make_archive(args.mib, env)
-    proc, host = start_registry(root)
     rows: dict[str, list[tuple[float, int]]] = {}
-    try:
-        for run in range(args.runs):
-            ours, theirs = f"{host}/bench/ours-{run}:1", f"{host}/bench/skopeo-{run}:1"
+    pulled = WORK / "pulled.tar"
+    for run in range(args.runs):
+        # Each tool gets a fresh registry on a new port: nothing of an earlier push can be reused
+        # (skopeo's blob-info cache would otherwise mount blobs it saw before, by registry address).
+        with registry(WORK / "registry") as host:
+            ours = f"{host}/bench/ours-{run}:1"
             rows.setdefault("push: modeloci", []).append(timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
-            rows.setdefault("push: skopeo copy", []).append(timed(
-                ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"]))
             rows.setdefault("push again (nothing to upload): modeloci", []).append(
                 timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
-            pulled = WORK / "pulled.tar"
             rows.setdefault("pull: modeloci -o", []).append(
                 timed([*MODELOCI, "pull", ours, "-o", str(pulled), "-q"], env=env))
             assert _digest(pulled, env) == _digest(archive, env), "the pulled model differs from the pushed one"
             pulled.unlink()
+        with registry(WORK / "registry") as host:
+            theirs = f"{host}/bench/skopeo-{run}:1"
+            rows.setdefault("push: skopeo copy", []).append(timed(
+                ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"]))
             rows.setdefault("pull: skopeo copy", []).append(timed(
                 ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{theirs}", f"oci-archive:{pulled}"]))
             pulled.unlink()
-    finally:
-        proc.terminate()
-        proc.wait()
     size = archive.stat().st_size
     lines = [f"# Registry push and pull ({args.mib} MiB model, {args.runs} runs, loopback docker-registry)", "",
              f"Machine: {os.cpu_count()} cores. Model bytes per run: {size / 1e6:.0f} MB.", "",
