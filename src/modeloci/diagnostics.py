@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _TAB = "    "
+# At most this many characters of a long source line are shown around a span.
+_MAX_SHOWN = 200
 
 
 class Severity(StrEnum):
@@ -105,14 +107,17 @@ def span_of(text: str, start: int, end: int) -> Span:
 
 def render(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
     """Render diagnostics as text, each followed by a blank line."""
-    return "".join(render_one(d, sources) + "\n" for d in diagnostics)
+    # Each source is split into lines once per call: splitting it again for
+    # every diagnostic was quadratic for a file with many problems.
+    split: dict[str, list[str]] = {}
+    return "".join(render_one(d, sources, split) + "\n" for d in diagnostics)
 
 
-def render_one(diag: Diagnostic, sources: Mapping[str, str]) -> str:
+def render_one(diag: Diagnostic, sources: Mapping[str, str], split: dict[str, list[str]] | None = None) -> str:
     lines = [f"{diag.severity}[{diag.code}]: {_safe(diag.summary)}"]
     text = sources.get(diag.file) if diag.file is not None else None
     if diag.span is not None and text is not None:
-        lines += _excerpt(diag, text)
+        lines += _excerpt(diag, text, {} if split is None else split)
     else:
         if diag.file is not None:
             lines.append(f" --> {diag.file}")
@@ -125,15 +130,20 @@ def render_one(diag: Diagnostic, sources: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _excerpt(diag: Diagnostic, text: str) -> list[str]:
-    assert diag.span is not None
+def _excerpt(diag: Diagnostic, text: str, split: dict[str, list[str]]) -> list[str]:
+    assert diag.span is not None and diag.file is not None
     start, end = diag.span.start, diag.span.end
     gutter = " " * len(str(start.line))
-    source_line = text.split("\n")[start.line - 1] if start.line >= 1 else ""
+    if diag.file not in split:
+        split[diag.file] = text.split("\n")
+    all_lines = split[diag.file]
+    # (A line past the end shows as empty rather than raising IndexError.)
+    source_line = all_lines[start.line - 1] if 1 <= start.line <= len(all_lines) else ""
     # A span that runs past its first line is underlined to the end of that line.
     end_col = end.column if end.line == start.line else len(source_line) + 1
-    prefix = _display(source_line[: start.column - 1])
-    marked = _display(source_line[start.column - 1 : end_col - 1])
+    source_line, first, last = _clip(source_line, start.column - 1, end_col - 1)
+    prefix = _display(source_line[:first])
+    marked = _display(source_line[first:last])
     carets = "^" * max(1, len(marked))
     label = f" {_safe(diag.label)}" if diag.label else ""
     out = [
@@ -146,6 +156,22 @@ def _excerpt(diag: Diagnostic, text: str) -> list[str]:
     if diag.detail:
         out.append(f"{gutter} = {_safe(diag.detail)}")
     return out
+
+
+def _clip(line: str, first: int, last: int) -> tuple[str, int, int]:
+    """A long ``line`` cut to :data:`_MAX_SHOWN` characters around ``line[first:last]``, with ``…``
+    where it is cut, and the range's place in the cut line. Showing the whole of a
+    megabyte-long line for each of its problems made rendering quadratic."""
+    if len(line) <= _MAX_SHOWN:
+        return line, first, last
+    lo = max(0, min(first - _MAX_SHOWN // 4, len(line) - _MAX_SHOWN))
+    hi = lo + _MAX_SHOWN
+    head, tail = ("…" if lo > 0 else ""), ("…" if hi < len(line) else "")
+
+    def at(index: int) -> int:
+        return len(head) + min(max(index, lo), hi) - lo
+
+    return head + line[lo:hi] + tail, at(first), at(last)
 
 
 def _safe(text: str) -> str:

@@ -163,6 +163,8 @@ class _Cursor:
                 self.pos = pos
                 self.need(step, f"an element of `{key}`")
             pos += step + unpack(buf, pos)[0]
+            if pos > size:  # a length past the end: stop here, or the next check reports an offset
+                break       # beyond the file and a negative number of bytes left
         if pos > size:
             raise GGUFError(f"truncated: the elements of `{key}` run past the end of the file", self.pos)
         self.pos = pos

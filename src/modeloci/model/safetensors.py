@@ -298,5 +298,10 @@ def _kind(value: object) -> str:
 
 
 def _show(value: object) -> str:
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except RecursionError:
+        # A value nested almost as deep as the decoder allows can be too deep
+        # to encode again from here (found by tests/model/test_fuzz_headers.py).
+        return _kind(value)
     return f"`{text}`" if len(text) <= 40 else _kind(value)

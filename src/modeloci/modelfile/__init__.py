@@ -9,6 +9,8 @@ its own and the CLI can report all of them in one run.
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from modeloci.diagnostics import Diagnostic
@@ -16,7 +18,8 @@ from modeloci.errors import ModelfileError
 from modeloci.modelfile.ast import Comment, Directive, Line, Modelfile
 from modeloci.modelfile.directives import CONFIG_KEYS, DIRECTIVES, KEYWORDS, Report, check_structure, convert
 from modeloci.modelfile.dump import dump_ast
-from modeloci.modelfile.syntax import decode, parse_lines
+from modeloci.modelfile import codes
+from modeloci.modelfile.syntax import MAX_MODELFILE_BYTES, decode, parse_lines
 
 __all__ = [
     "CONFIG_KEYS",
@@ -54,7 +57,16 @@ def parse_modelfile(source: str | bytes, *, path: str = "Modelfile") -> Modelfil
 
 def read_modelfile(path: Path, *, display: str | None = None) -> Modelfile:
     """Read and parse the Modelfile at ``path``; ``display`` is the name shown in diagnostics."""
-    return parse_modelfile(path.read_bytes(), path=display or str(path))
+    shown = display or str(path)
+    # At most one byte past the limit is read: reading the whole file first made
+    # `-f model.gguf` (gigabytes) fill memory before MF012, and `-f /dev/zero` never end.
+    with path.open("rb") as f:
+        data = f.read(MAX_MODELFILE_BYTES + 1)
+        size = max(len(data), os.fstat(f.fileno()).st_size)
+    modelfile = parse_modelfile(data, path=shown)
+    if len(data) > MAX_MODELFILE_BYTES:  # MF012 alone; with the file's real size
+        modelfile = replace(modelfile, diagnostics=(codes.too_large(shown, size, MAX_MODELFILE_BYTES),))
+    return modelfile
 
 
 def raise_for_errors(

@@ -72,7 +72,10 @@ def format_nodes(nodes: list[Line | Comment]) -> str:
             out.append("")
         out.append(_comment(node.text) if isinstance(node, Comment) else _line(node))
         previous_end = node.span.end.line
-    return "".join(line + "\n" for line in out)
+    text = "".join(line + "\n" for line in out)
+    # A first keyword starting with U+FEFF (after a BOM: `\ufeff\ufeffFROM`) would be read
+    # back as a BOM and dropped (found by tests/modelfile/test_fuzz.py): a BOM keeps it.
+    return "\ufeff" + text if text.startswith("\ufeff") else text
 
 
 def _comment(text: str) -> str:
@@ -102,7 +105,10 @@ def format_word(word: Word) -> str:
         run = []
         parts.append(_bare(piece))
     parts.append(_quoted_run(run))
-    return "".join(parts) or '""'
+    text = "".join(parts) or '""'
+    # `""#x` with its empty quotes dropped would start with `#` and turn the rest of
+    # the line into a comment (found by tests/modelfile/test_fuzz.py): keep them.
+    return '""' + text if text.startswith("#") else text
 
 
 def _is_quoted(piece: Piece) -> bool:

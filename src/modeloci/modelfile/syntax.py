@@ -2,15 +2,16 @@
 
 This is the only module that meets Lark. Its trees and exceptions stop here:
 trees become :class:`Line` and :class:`Comment` nodes, and every Lark error
-becomes a :class:`Diagnostic`. To report every syntax error in one run, a line
-that fails to parse is reported, blanked out (keeping line breaks, so positions
-stay right) and the text parsed again.
+becomes a :class:`Diagnostic`. To report every syntax error in one run, a text
+that fails to parse is parsed again one logical line (lines joined by ``\\``
+continuations) at a time: each line that fails is reported and left out.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from lark import Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
@@ -42,8 +43,12 @@ def decode(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
     text = _normalise(text)
     if not text.endswith("\n"):
         text += "\n"
+    # Positions found walking forward: span_of() counts lines from the start for
+    # each call, which was quadratic for a file full of control characters.
+    locate = _Locator(text)
     for match in _CONTROL.finditer(text):
-        diags.append(codes.control_character(file, span_of(text, match.start(), match.end()), match.group()))
+        span = Span(locate(match.start()), locate(match.end()))
+        diags.append(codes.control_character(file, span, match.group()))
     if diags:
         # Reported above; parsed as U+FFFD so they raise no second, syntax error.
         text = _CONTROL.sub("\ufffd", text)
@@ -54,38 +59,73 @@ def _normalise(text: str) -> str:
     return text.removeprefix(_BOM).replace("\r\n", "\n")
 
 
+class _Locator:
+    """Positions of non-decreasing offsets in one text, in linear total time."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.offset, self.line, self.line_start = text, 0, 1, 0
+
+    def __call__(self, offset: int) -> Position:
+        if offset < self.offset:
+            return position_at(self.text, offset)
+        newline = self.text.rfind("\n", self.offset, offset)
+        if newline >= 0:
+            self.line += self.text.count("\n", self.offset, offset)
+            self.line_start = newline + 1
+        self.offset = offset
+        return Position(self.line, offset - self.line_start + 1, offset)
+
+
 def parse_lines(text: str, file: str) -> tuple[list[Line | Comment], list[Diagnostic]]:
     """Parse normalised text into lines, reporting every line that does not parse."""
-    work = text
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput:
+        # Once per logical line, not the whole text again after each error
+        # (blanking the bad line): that was quadratic, and a 1 MiB file of bad
+        # lines took hours. Lines are independent in the grammar, so a line
+        # parsed alone gives the same nodes and errors as in the whole text.
+        return _parse_by_line(text, file)
+    return _ToNodes().transform(tree), []
+
+
+def _parse_by_line(text: str, file: str) -> tuple[list[Line | Comment], list[Diagnostic]]:
+    nodes: list[Line | Comment] = []
     diags: list[Diagnostic] = []
-    for _ in range(text.count("\n") + 1):
+    line, offset = 1, 0
+    for chunk in _logical_lines(text):
         try:
-            tree = parser().parse(work)
+            tree = parser().parse(chunk)
         except UnexpectedInput as exc:
-            diag = _syntax_error(exc, work, file)
-            diags.append(diag)
-            blanked = _blank_logical_line(work, diag.span.start.offset if diag.span else 0)
-            if blanked == work:
-                break
-            work = blanked
-            continue
-        return _ToNodes().transform(tree), diags
-    return [], diags
+            diags.append(_shift(_syntax_error(exc, chunk, file), line - 1, offset))
+        else:
+            nodes.extend(_ToNodes(line - 1, offset).transform(tree))
+        line += chunk.count("\n")
+        offset += len(chunk)
+    return nodes, diags
 
 
-def _blank_logical_line(text: str, offset: int) -> str:
-    """Replace the logical line around ``offset`` (continuations included) by spaces."""
-    lines = text.split("\n")
-    index = text.count("\n", 0, min(offset, len(text)))
-    first = index
-    while first > 0 and _CONTINUED.search(lines[first - 1]):
-        first -= 1
-    last = index
-    while last < len(lines) - 1 and _CONTINUED.search(lines[last]):
-        last += 1
-    for i in range(first, last + 1):
-        lines[i] = " " * len(lines[i])
-    return "\n".join(lines)
+def _logical_lines(text: str) -> Iterator[str]:
+    """The text cut after each line break not continued by a trailing ``\\`` (blanks may follow it)."""
+    start = pos = 0
+    while pos < len(text):
+        newline = text.find("\n", pos)
+        end = len(text) if newline < 0 else newline + 1
+        if newline < 0 or not _CONTINUED.search(text, pos, newline):
+            yield text[start:end]
+            start = end
+        pos = end
+    if start < len(text):
+        yield text[start:]
+
+
+def _shift(diag: Diagnostic, lines: int, offset: int) -> Diagnostic:
+    """``diag`` found in a logical line parsed alone, placed in the whole text."""
+    if diag.span is None:
+        return diag
+    start, end = diag.span.start, diag.span.end
+    return replace(diag, span=Span(Position(start.line + lines, start.column, start.offset + offset),
+                                   Position(end.line + lines, end.column, end.offset + offset)))
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
@@ -149,38 +189,43 @@ def _word_end(text: str, pos: int) -> int:
     return match.end() if match else pos + 1
 
 
-def _start(item: Token | Tree) -> Position:
-    if isinstance(item, Token):
-        return Position(item.line, item.column, item.start_pos)
-    return Position(item.meta.line, item.meta.column, item.meta.start_pos)
-
-
-def _end(item: Token | Tree) -> Position:
-    if isinstance(item, Token):
-        return Position(item.end_line, item.end_column, item.end_pos)
-    return Position(item.meta.end_line, item.meta.end_column, item.meta.end_pos)
-
-
-def _token_span(token: Token) -> Span:
-    return Span(_start(token), _end(token))
-
-
 class _ToNodes(Transformer):
-    """Lark tree to :class:`Line`/:class:`Comment` nodes, pieces to AST pieces."""
+    """Lark tree to :class:`Line`/:class:`Comment` nodes, pieces to AST pieces.
+
+    ``lines`` and ``offset`` place a tree parsed from a logical line alone,
+    which starts at a line's start (so columns need no shift), in the whole text.
+    """
+
+    def __init__(self, lines: int = 0, offset: int = 0) -> None:
+        super().__init__()
+        self._lines, self._offset = lines, offset
+
+    def _start(self, item: Token | Tree) -> Position:
+        if isinstance(item, Token):
+            return Position(item.line + self._lines, item.column, item.start_pos + self._offset)
+        return Position(item.meta.line + self._lines, item.meta.column, item.meta.start_pos + self._offset)
+
+    def _end(self, item: Token | Tree) -> Position:
+        if isinstance(item, Token):
+            return Position(item.end_line + self._lines, item.end_column, item.end_pos + self._offset)
+        return Position(item.meta.end_line + self._lines, item.meta.end_column, item.meta.end_pos + self._offset)
+
+    def _token_span(self, token: Token) -> Span:
+        return Span(self._start(token), self._end(token))
 
     def start(self, items: list) -> list[Line | Comment]:
         return items
 
     def comment(self, items: list[Token]) -> Comment:
         token = items[0]
-        return Comment(str(token), _token_span(token))
+        return Comment(str(token), self._token_span(token))
 
     def directive(self, items: list) -> Line:
         keyword: Token = items[0]
         comment = str(items[-1]) if isinstance(items[-1], Token) and items[-1].type == "COMMENT" else None
         args = tuple(item for item in items[1:] if isinstance(item, Word))
-        last = args[-1].span.end if args else _end(keyword)
-        return Line(str(keyword), _token_span(keyword), args, Span(_start(keyword), last), comment)
+        last = args[-1].span.end if args else self._end(keyword)
+        return Line(str(keyword), self._token_span(keyword), args, Span(self._start(keyword), last), comment)
 
     def arg(self, items: list) -> Word:
         pieces: list[Piece] = []
@@ -189,27 +234,27 @@ class _ToNodes(Transformer):
         return Word(tuple(pieces), Span(items[0].span.start, items[-1].span.end))
 
     def text(self, items: list[Token]) -> Text:
-        return Text(str(items[0]), _token_span(items[0]))
+        return Text(str(items[0]), self._token_span(items[0]))
 
     def var(self, items: list[Token]) -> VarRef:
-        return VarRef(str(items[0])[2:-1], _token_span(items[0]))
+        return VarRef(str(items[0])[2:-1], self._token_span(items[0]))
 
     def qvar(self, items: list[Token]) -> VarRef:
-        return VarRef(str(items[0])[2:-1], _token_span(items[0]), quoted=True)
+        return VarRef(str(items[0])[2:-1], self._token_span(items[0]), quoted=True)
 
     def eq(self, items: list[Token]) -> Equals:
-        return Equals(_token_span(items[0]))
+        return Equals(self._token_span(items[0]))
 
     def string(self, items: list) -> _Quoted:
         opening, closing = items[0], items[-1]
-        span = Span(_start(opening), _end(closing))
+        span = Span(self._start(opening), self._end(closing))
         pieces: list[Piece] = []
         for item in items[1:-1]:
             if isinstance(item, VarRef):
                 pieces.append(item)
                 continue
             value = str(item)[1:] if item.type == "ESCAPE" else str(item)
-            piece_span = _token_span(item)
+            piece_span = self._token_span(item)
             if pieces and isinstance(pieces[-1], Text):
                 previous = pieces.pop()
                 value, piece_span = previous.value + value, Span(previous.span.start, piece_span.end)
