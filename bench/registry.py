@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MODELOCI, MiB, WORK, median, timed  # noqa: E402 - the shared bench helpers
+from run import MODELOCI, WORK, median, timed, write_random_safetensors  # noqa: E402 - the shared bench helpers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,16 +74,7 @@ def registry(root: Path) -> Iterator[str]:
 def make_archive(mib: int, env: dict[str, str]) -> Path:
     folder = WORK / f"registry-{mib}"
     folder.mkdir(parents=True, exist_ok=True)
-    weights = folder / "model.safetensors"
-    if not weights.exists() or weights.stat().st_size != mib * MiB:
-        with weights.open("wb") as out:
-            header = b'{"__metadata__":{"format":"pt"}}      '
-            out.write(len(header).to_bytes(8, "little") + header)
-            remaining = mib * MiB - 8 - len(header)
-            while remaining:
-                chunk = min(remaining, 16 * MiB)
-                out.write(os.urandom(chunk))
-                remaining -= chunk
+    write_random_safetensors(folder / "model.safetensors", mib)
     (folder / "Modelfile").write_text("FROM scratch\nWEIGHTS model.safetensors\n")
     archive = folder / "model.tar"
     subprocess.run([*MODELOCI, "build", "-f", str(folder / "Modelfile"), "-o", str(archive), "-q"], check=True, env=env)

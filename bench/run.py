@@ -47,18 +47,23 @@ def make_model(name: str, count: int, mib: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         path = folder / f"model-{i + 1:05d}-of-{count:05d}.safetensors"
-        if path.exists() and path.stat().st_size == mib * MiB:
-            continue
-        with path.open("wb") as out:
-            header = b'{"__metadata__":{"format":"pt"}}      '
-            out.write(len(header).to_bytes(8, "little") + header)
-            remaining = mib * MiB - 8 - len(header)
-            while remaining:
-                chunk = min(remaining, 16 * MiB)
-                out.write(os.urandom(chunk))
-                remaining -= chunk
+        write_random_safetensors(path, mib)
     (folder / "Modelfile").write_text("FROM scratch\nWEIGHTS *.safetensors\n")
     return folder
+
+
+def write_random_safetensors(path: Path, mib: int) -> None:
+    """A ``mib`` MiB safetensors file of random bytes (nothing compresses or dedupes), unless already there."""
+    if path.exists() and path.stat().st_size == mib * MiB:
+        return
+    with path.open("wb") as out:
+        header = b'{"__metadata__":{"format":"pt"}}      '
+        out.write(len(header).to_bytes(8, "little") + header)
+        remaining = mib * MiB - 8 - len(header)
+        while remaining:
+            chunk = min(remaining, 16 * MiB)
+            out.write(os.urandom(chunk))
+            remaining -= chunk
 
 
 def hashing_floor(folder: Path) -> float:

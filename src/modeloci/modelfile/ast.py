@@ -57,7 +57,7 @@ class Word:
 
     def literal(self) -> str:
         """The word's text with references written back as ``${NAME}``."""
-        return "".join(_piece_text(p) for p in self.pieces)
+        return "".join(piece_text(p) for p in self.pieces)
 
     def split_pair(self) -> tuple[Word, Word] | None:
         """Split at the first unquoted ``=`` into key and value words."""
@@ -70,7 +70,8 @@ class Word:
         return None
 
 
-def _piece_text(piece: Piece) -> str:
+def piece_text(piece: Piece) -> str:
+    """A piece as written unquoted: its text, ``${NAME}``, or ``=``."""
     if isinstance(piece, Text):
         return piece.value
     if isinstance(piece, VarRef):

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from modeloci.diagnostics import Diagnostic
-from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word
+from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word, piece_text
 from modeloci.modelfile.directives import KEYWORDS
 from modeloci.modelfile.syntax import decode, parse_lines
 
@@ -103,7 +103,7 @@ def format_word(word: Word) -> str:
             continue
         parts.append(_quoted_run(run))
         run = []
-        parts.append(_bare(piece))
+        parts.append(piece_text(piece))
     parts.append(_quoted_run(run))
     text = "".join(parts) or '""'
     # `""#x` with its empty quotes dropped would start with `#` and turn the rest of
@@ -113,14 +113,6 @@ def format_word(word: Word) -> str:
 
 def _is_quoted(piece: Piece) -> bool:
     return not isinstance(piece, Equals) and piece.quoted
-
-
-def _bare(piece: Piece) -> str:
-    if isinstance(piece, Text):
-        return piece.value
-    if isinstance(piece, VarRef):
-        return "${" + piece.name + "}"
-    return "="
 
 
 def _quoted_run(run: list[Piece]) -> str:
