@@ -745,13 +745,15 @@ class ProxyRequest(_ProxyRequest4):
     ``path`` is the request target as the client sent it, without the query string (``.query`` has it,
     ``.uri`` both); ``status`` is what the client got (None: the proxy reset the connection); ``body_bytes`` is
     how many request-body bytes the proxy received from the client.  Also: ``.fault`` ("reset", "fail" or
-    None), ``.delayed`` (seconds of injected delay) and ``.duration`` (seconds until the answer or the reset).
+    None), ``.delayed`` (seconds of injected delay), ``.started`` (``time.monotonic()`` when its head was read)
+    and ``.duration`` (seconds from then until the answer or the reset).
     """
 
     query: str
     fault: str | None
     delayed: float
     duration: float
+    started: float
 
     def __new__(
         cls,
@@ -763,9 +765,11 @@ class ProxyRequest(_ProxyRequest4):
         fault: str | None = None,
         delayed: float = 0.0,
         duration: float = 0.0,
+        started: float = 0.0,
     ) -> "ProxyRequest":
         self = super().__new__(cls, method, path, status, body_bytes)
         self.query, self.fault, self.delayed, self.duration = query, fault, delayed, duration
+        self.started = started
         return self
 
     @property
@@ -1155,7 +1159,8 @@ class FaultProxy:
             path, _, query = target.partition("?")
             self._record(
                 ProxyRequest(
-                    method, path, status, body.received, query, fault, delayed, time.monotonic() - started
+                    method, path, status, body.received, query, fault, delayed, time.monotonic() - started,
+                    started,
                 )
             )
 

@@ -8,6 +8,7 @@
 * The answer to a final ``PUT ?digest=`` lost: the upload did complete; the retried PUT's 404 is checked against the
   blob (HEAD) instead of failing the push.
 * A download cut short: the pull resumes with ``Range: bytes=N-`` and writes the same bytes.
+* A slow registry (every blob request held): each blob still goes up once, at most ``PARALLEL`` at a time.
 * A fault that never stops: a clean error, exit 1, and the previous output (archive, layout, store tag) as it was.
 """
 
@@ -22,6 +23,7 @@ import pytest
 
 from modeloci.builder.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
+from modeloci.ops.remote import PARALLEL
 from modeloci.registry.client import RegistryClient
 from modeloci.registry.transfer import upload
 from tests.archive_tools import copy_example
@@ -222,6 +224,45 @@ def test_a_download_cut_short_resumes_with_range(registry, cutting_proxy, repo_n
         assert where.read_bytes() == built.read_bytes()
     else:
         assert (where / "blobs" / "sha256" / weights[0].split(":")[1]).read_bytes() == blob_of(built, weights[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A slow registry
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _most_at_once(requests: list[Any]) -> int:
+    """The most of ``requests`` in flight at one moment (from the proxy's start times and durations)."""
+    events = sorted([(r.started, 1) for r in requests] + [(r.started + r.duration, -1) for r in requests])
+    most = now = 0
+    for _, step in events:  # at equal times an end (-1) sorts before a start: touching is not overlapping
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_a_slow_registry_gets_each_blob_once_a_few_at_a_time(registry, proxy, repo_name, cli, tmp_path) -> None:
+    """Every blob request held 0.3 s: the push still sends each blob once, several at a time but never more than
+    the limit, and the pull through the same slow proxy gets the same bytes."""
+    p = proxy(registry)
+    built, digest = build(cli, tmp_path, "hf-safetensors", tag=CHECK)
+    blobs = blobs_of(built)
+    assert len(blobs) > PARALLEL  # enough blobs for the limit to bind
+    p.delay(0.3, times=len(blobs), method="HEAD", path_contains="/blobs/")
+    p.delay(0.3, times=len(blobs), method="PUT", path_contains=UPLOADS)
+    assert push_ok(cli, built, f"{p.host}/{repo_name}:v1") == digest
+    log = p.requests
+    assert sorted(uploaded_digests(log)) == sorted(blobs)  # each blob completed once
+    assert sum(1 for r in log if r.method == "POST") == len(blobs)  # and no upload begun twice
+    heads = [r for r in log if r.method == "HEAD" and r.delayed]
+    assert len(heads) == len(blobs) and 2 <= _most_at_once(heads) <= PARALLEL
+
+    p.delay(0.3, times=len(blobs), method="GET", path_contains="/blobs/")
+    pulled = cli("pull", f"{p.host}/{repo_name}:v1", "-t", CHECK, "-o", str(tmp_path / "pulled.tar"))
+    assert pulled.code == 0, pulled.stderr
+    assert (tmp_path / "pulled.tar").read_bytes() == built.read_bytes()
+    gets = [r for r in p.requests if r.method == "GET" and r.delayed]
+    assert len(gets) == len(blobs) and 2 <= _most_at_once(gets) <= PARALLEL
 
 
 # ----------------------------------------------------------------------------------------------------------------
