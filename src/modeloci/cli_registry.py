@@ -89,15 +89,16 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     ref = parse_reference(reference)
     client = client_for(ref.registry, insecure)
     name = normalise_tag(tag_name) if tag_name else None
-    manifest = parse_manifest(fetch_manifest(client, ref)[0])
+    fetched = fetch_manifest(client, ref)
+    manifest = parse_manifest(fetched[0])
     with display(progress, quiet) as meter:
         advance = meter.task(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values()))
         if output is not None:
-            result = pull_to_archive(client, ref, output, name=name, progress=advance)
+            result = pull_to_archive(client, ref, output, name=name, progress=advance, fetched=fetched)
         elif layout is not None:
-            result = pull_to_layout(client, ref, layout, name=name, progress=advance)
+            result = pull_to_layout(client, ref, layout, name=name, progress=advance, fetched=fetched)
         else:
-            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance)
+            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance, fetched=fetched)
     if as_json:
         click.echo(json.dumps(result.model_dump(), indent=2))
     else:

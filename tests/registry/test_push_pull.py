@@ -274,6 +274,20 @@ def test_pulling_again_downloads_nothing(registry, repo_name, cli, tmp_path: Pat
         assert not fetched & set(layers)
 
 
+@pytest.mark.parametrize("where", [("-o", "out.tar"), ("--layout", "layout"), ()])
+def test_a_pull_asks_for_the_manifest_and_config_once(registry, repo_name, cli, tmp_path: Path, where) -> None:
+    """One manifest GET: a tag moved between two GETs would pair the size shown with another model's bytes."""
+    ref = f"{registry.host}/{repo_name}:v1"
+    built, _ = build(cli, tmp_path, "sharded-vision")
+    push(cli, built, ref)
+    config = json.loads(manifest_of(built))["config"]["digest"]
+    mark = registry.mark()
+    assert cli("pull", ref, *where[:1], *(str(tmp_path / w) for w in where[1:])).code == 0
+    gets = [r.path for r in registry.requests(mark) if r.method == "GET"]
+    assert sum(1 for path in gets if "/manifests/" in path) == 1
+    assert sum(1 for path in gets if path.endswith(config)) == 1
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Refusals
 # ----------------------------------------------------------------------------------------------------------------
@@ -287,9 +301,18 @@ def test_pull_of_a_missing_tag_writes_nothing(registry, repo_name, cli, tmp_path
 
     for where in (("-o", str(tmp_path / "out.tar")), ("--layout", str(tmp_path / "out")), ()):
         stderr = assert_clean_failure(cli("pull", missing, *where))
-        assert "manifest unknown" in stderr.lower() and "nope" in stderr
+        assert stderr.startswith(f"error: {missing} not found: GET /v2/{repo_name}/manifests/nope: 404 Not Found (")
+        assert "manifest unknown" in stderr.lower()
+        assert stderr.endswith("help: the repository's tags: v1\n"), stderr
     assert sorted(tmp_path.rglob("*")) == before  # no output, no temporary file
     assert missing not in cli("ls").stdout
+
+
+def test_pull_of_a_missing_repository_says_so(registry, repo_name, cli, tmp_path: Path) -> None:
+    stderr = assert_clean_failure(cli("pull", f"{registry.host}/{repo_name}/nothing:v1", "-o", str(tmp_path / "x")))
+    assert f"{repo_name}/nothing:v1 not found: GET /v2/{repo_name}/nothing/manifests/v1: 404" in stderr, stderr
+    assert stderr.endswith(f"help: check the repository name; {registry.host}/{repo_name}/nothing has no tag to show\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_push_pinned_to_another_digest_is_refused_before_sending(registry, repo_name, cli, tmp_path: Path) -> None:

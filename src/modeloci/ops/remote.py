@@ -148,10 +148,17 @@ def _fetchers(client: RegistryClient, reference: Reference, manifest_bytes: byte
         for d in layers]
 
 
+Fetched = tuple[bytes, Descriptor, bytes]
+
+
 def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, *, name: str | None = None,
-                    progress: Progress | None = None) -> PullResult:
-    """Pull into an archive: the same dual OCI/DMR tar ``build -o`` writes."""
-    manifest_bytes, descriptor, config = fetch_manifest(client, reference)
+                    progress: Progress | None = None, fetched: Fetched | None = None) -> PullResult:
+    """Pull into an archive: the same dual OCI/DMR tar ``build -o`` writes.
+
+    ``fetched``: what :func:`fetch_manifest` already returned, so that the manifest is fetched once (a tag
+    moved in between would otherwise give the caller's size for one model and the bytes of another).
+    """
+    manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
@@ -165,9 +172,10 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
 
 
 def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *, store: object | None = None,
-                   name: str | None = None, progress: Progress | None = None) -> PullResult:
+                   name: str | None = None, progress: Progress | None = None,
+                   fetched: Fetched | None = None) -> PullResult:
     """Pull into a layout folder, or into the store (``store``): blobs already there are not fetched."""
-    manifest_bytes, descriptor, config = fetch_manifest(client, reference)
+    manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     root = store.root if store is not None else folder  # type: ignore[attr-defined]
     sink = LayoutSink(root)

@@ -26,6 +26,7 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.registry.auth import AuthError, Credentials, find_credentials, parse_challenge, redact
 from modeloci.registry.reference import Reference, is_loopback
 
+TAGS_SHOWN = 10  # a missing tag's hint lists at most this many of the repository's tags
 MANIFEST_TYPES = (
     str(MediaType.OCI_MANIFEST),
     str(MediaType.OCI_INDEX),
@@ -224,13 +225,30 @@ class RegistryClient:
 
     def get_manifest(self, reference: Reference) -> tuple[bytes, str]:
         """The manifest's raw bytes and media type, checked against a pinned digest."""
-        response = self.send("GET", f"/v2/{reference.repository}/manifests/{reference.target}",
-                             scope=_pull(reference.repository), headers={"Accept": ", ".join(MANIFEST_TYPES)},
-                             ok=(200,))
+        url = f"/v2/{reference.repository}/manifests/{reference.target}"
+        response = self.send("GET", url, scope=_pull(reference.repository),
+                             headers={"Accept": ", ".join(MANIFEST_TYPES)}, ok=(200, 404))
+        if response.status_code == 404:
+            message = self._describe(response, "GET", self.url(url))
+            response.close()
+            raise RegistryError(f"{reference} not found: {message}", status=404, hint=self._tags_hint(reference))
         data = response.read()
         if reference.digest is not None and Digest.of(data) != reference.digest:
             raise RegistryError(f"{reference}: the registry's manifest does not match the pinned digest")
         return data, response.headers.get("Content-Type", str(MediaType.OCI_MANIFEST)).split(";")[0]
+
+    def _tags_hint(self, reference: Reference) -> str:
+        """What a missing tag's error suggests: the tags the repository has (the first page), if it answers."""
+        try:
+            response = self.send("GET", f"/v2/{reference.repository}/tags/list?n={TAGS_SHOWN + 1}",
+                                 scope=_pull(reference.repository), ok=(200, 404))
+            tags = (response.json().get("tags") or []) if response.status_code == 200 else []
+        except (ModelociError, ValueError, AttributeError, httpx.HTTPError):
+            tags = []
+        if not tags or not all(isinstance(t, str) for t in tags):
+            return f"check the repository name; {reference.registry}/{reference.repository} has no tag to show"
+        shown = ", ".join(tags[:TAGS_SHOWN]) + (", ..." if len(tags) > TAGS_SHOWN else "")
+        return f"the repository's tags: {shown}"
 
     def put_manifest(self, reference: Reference, data: bytes, media_type: str) -> Digest:
         response = self.send("PUT", f"/v2/{reference.repository}/manifests/{reference.target}",
