@@ -97,21 +97,23 @@ def test_reset_during_a_patch_starts_a_new_upload(registry, proxy, repo_name, cl
     assert_pulls_back(cli, registry, repo_name, built, tmp_path)
 
 
-def _chunked_upload(registry, proxy, repo: str, tmp_path: Path, fault: Callable[[Any], None]) -> tuple[list, bytes]:
+def _chunked_upload(registry, proxy, repo: str, tmp_path: Path,
+                    fault: Callable[[Any], None]) -> tuple[list, bytes, int]:
     """Upload a 1 MiB blob in 256 KiB chunks through a proxy; ``fault(proxy)`` is armed once the first chunk is
-    acknowledged. Returns the proxy's log and the bytes the registry then holds for the digest."""
+    acknowledged. Returns the proxy's log, the bytes the registry then holds for the digest, and the bytes the
+    upload reported to its progress callback."""
     data = hashlib.sha256(b"seed").digest() * (MiB // 32)
     path = tmp_path / "blob"
     path.write_bytes(data)
     digest = Digest.of(data)
     p = proxy(registry)
     client = RegistryClient(p.host, use_stored_credentials=False)
-    armed = []
+    armed: list[int] = []
 
     def progress(n: int) -> None:
         if not armed:
-            armed.append(n)
             fault(p)
+        armed.append(n)
 
     source = BlobSource(path, 0, len(data), "blob", FileState.from_stat(path.stat()), digest)
     try:
@@ -119,7 +121,7 @@ def _chunked_upload(registry, proxy, repo: str, tmp_path: Path, fault: Callable[
         response = client.send("GET", f"http://{registry.host}/v2/{repo}/blobs/{digest}", scope="", ok=(200,))
     finally:
         client.close()
-    return p.requests, response.content
+    return p.requests, response.content, sum(armed)
 
 
 @pytest.mark.parametrize("fault", ["503", "reset-before-body"])
@@ -127,8 +129,8 @@ def test_an_upload_goes_on_where_the_registry_stands(registry, proxy, repo_name,
     """No byte of the failed chunk reached the registry: the same session goes on at the acknowledged offset, so
     the first chunk is not sent again."""
     arm = {"503": lambda p: p.fail(503, method="PATCH"), "reset-before-body": lambda p: p.reset_after(0)}[fault]
-    log, stored = _chunked_upload(registry, proxy, repo_name, tmp_path, arm)
-    assert stored == (tmp_path / "blob").read_bytes()
+    log, stored, reported = _chunked_upload(registry, proxy, repo_name, tmp_path, arm)
+    assert stored == (tmp_path / "blob").read_bytes() and reported == len(stored)
     assert [r.method for r in log if r.path.endswith(UPLOADS)] == ["POST"]
     status = [r for r in log if r.method == "GET" and UPLOADS in r.path]
     assert [r.status for r in status] == [204]
@@ -137,8 +139,9 @@ def test_an_upload_goes_on_where_the_registry_stands(registry, proxy, repo_name,
 
 
 def test_an_upload_cut_after_its_first_chunk_starts_over(registry, proxy, repo_name, tmp_path: Path) -> None:
-    log, stored = _chunked_upload(registry, proxy, repo_name, tmp_path, lambda p: p.reset_after(1000))
+    log, stored, reported = _chunked_upload(registry, proxy, repo_name, tmp_path, lambda p: p.reset_after(1000))
     assert stored == (tmp_path / "blob").read_bytes()
+    assert reported == len(stored)  # the bytes sent again after the restart are not counted twice
     assert [r.method for r in log if r.path.endswith(UPLOADS)] == ["POST", "POST"]
     assert [r.status for r in log if r.method == "GET" and UPLOADS in r.path] == [404]
 

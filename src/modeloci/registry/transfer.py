@@ -37,7 +37,7 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
     """Upload the blob ``source`` holds as ``digest`` into ``repository``."""
     cancel = cancel or threading.Event()
     location = _start(client, repository)
-    offset = 0
+    offset = reported = 0  # reported: the most bytes ever acknowledged, so a restarted upload is not counted twice
     failures = 0
     while offset < source.size:
         if cancel.is_set():
@@ -53,9 +53,10 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
             location, offset = _resume(client, repository, location)
             continue
         location = client.url(response.headers.get("Location", location))
-        acknowledged = _received(response, end)
-        progress(max(0, acknowledged - offset))
-        offset = acknowledged
+        offset = _received(response, end)
+        if offset > reported:
+            progress(offset - reported)
+            reported = offset
     separator = "&" if "?" in location else "?"
     finish(client, repository, f"{location}{separator}digest={digest}", digest, source.size)
 
@@ -148,7 +149,7 @@ def download(client: RegistryClient, repository: str, digest: Digest, size: int,
     """Stream a blob to ``offset`` of ``fd``, hashing it; resumes a broken stream; checks the digest."""
     cancel = cancel or threading.Event()
     hasher = hashlib.sha256()
-    done = 0
+    done = reported = 0  # reported: the most bytes ever received, so bytes fetched again are not counted twice
     failures = 0
     while done < size or size == 0:
         headers = {"Range": f"bytes={done}-"} if done else {}
@@ -166,7 +167,9 @@ def download(client: RegistryClient, repository: str, digest: Digest, size: int,
                     _write_all(fd, data, offset + done)
                     hasher.update(data)
                     done += len(data)
-                    progress(len(data))
+                    if done > reported:
+                        progress(done - reported)
+                        reported = done
             finally:
                 response.close()
             if size == 0 or done >= size:
