@@ -102,3 +102,13 @@ def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle"):  # 
     from modeloci.ops.unpack import unpack as run
 
     return run(Path(path), Path(output), layout=layout)  # type: ignore[arg-type]
+
+
+def model_files(reference: str):  # noqa: ANN201 - ModelFiles
+    """The files of the stored model ``NAME[:TAG]`` where they lie in the store, for a runtime to use in place:
+    GGUF shards in order, safetensors, projector, chat template, licenses, config (a ``ModelFiles``)."""
+    from modeloci.reference import normalise_tag
+    from modeloci.store import Store
+    from modeloci.store.ops import stored_model
+
+    return stored_model(Store(), normalise_tag(reference)).files()

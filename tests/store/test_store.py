@@ -151,6 +151,38 @@ def test_stored_model_gives_runtime_paths(tmp_path: Path, store: Store) -> None:
     assert json.loads(model.config_path.read_bytes())["config"]["architecture"] == "llama"
 
 
+def test_the_public_model_api_gives_every_file_in_place(tmp_path: Path, store: Store) -> None:
+    """``modeloci.model_files(NAME)``: the seed's ``Model``, typed; every path is the store's own blob, nothing copied."""
+    import modeloci
+
+    vision = copy_example("sharded-vision", tmp_path)
+    _build(vision, "vision:1")
+    files = modeloci.model_files("vision:1")
+    src = vision.parent
+    assert files.reference == "vision:1" and files.format == "docker" and files.weights_format == "gguf"
+    assert [p.read_bytes() for p in files.weights] == [
+        (src / f"tiny-vision-0000{i}-of-00002.gguf").read_bytes() for i in (1, 2)]  # shard order
+    assert files.mmproj is not None and files.mmproj.read_bytes() == (src / "mmproj-tiny-vision-F16.gguf").read_bytes()
+    assert files.chat_template is None
+    assert [p.read_bytes() for p in files.licenses] == [(src / "LICENSE.txt").read_bytes()]
+    assert json.loads(files.config.read_bytes())["config"]["format"] == "gguf"
+    every = [*files.weights, files.mmproj, *files.licenses, files.config]
+    assert all(p.parent == store.blobs and p.name == hashlib.sha256(p.read_bytes()).hexdigest() for p in every)
+    assert files.digest == str(stored_model(store, "vision:1").artifact.digest)
+
+    hf = copy_example("hf-safetensors", tmp_path)
+    _build(hf, "qwen:latest")  # asked for below without a tag: :latest, as everywhere
+    files = modeloci.model_files("qwen")
+    folder = hf.parent / "tiny-qwen"
+    assert files.reference == "qwen:latest" and files.weights_format == "safetensors"
+    assert [p.read_bytes() for p in files.weights] == [(folder / "model.safetensors").read_bytes()]
+    assert files.chat_template is not None and files.chat_template.read_bytes() == (folder / "chat_template.jinja").read_bytes()
+    assert {name: path.read_bytes() for name, path in files.files.items()} == {
+        p.name: p.read_bytes() for p in folder.iterdir() if p.name != "README.md"}
+    with pytest.raises(modeloci.ModelociError, match="no model `nothing:latest` in the store"):
+        modeloci.model_files("nothing")
+
+
 def test_build_needs_a_name_to_store(tmp_path: Path, cli) -> None:
     modelfile = copy_example("single-gguf", tmp_path)
     result = cli("build", "-f", str(modelfile))

@@ -136,6 +136,7 @@ class StoredModel:
 
     store: Store
     artifact: Artifact
+    reference: str = ""
 
     def paths(self, role: Role) -> list[Path]:
         """Blob paths of the layers of ``role``, in layer order (GGUF shards in shard order)."""
@@ -145,6 +146,40 @@ class StoredModel:
     def config_path(self) -> Path:
         return self.store.blob_path(self.artifact.manifest.config.digest)
 
+    def files(self) -> ModelFiles:
+        """The typed answer a runtime or a script reads: every file of the model, where it lies in the store."""
+        def one(role: Role) -> Path | None:
+            found = self.paths(role)
+            return found[0] if found else None
+
+        named = {layer.filepath: self.store.blob_path(layer.descriptor.digest)
+                 for layer in self.artifact.layers if layer.filepath}
+        return ModelFiles(reference=self.reference, digest=str(self.artifact.digest), format=self.artifact.format,
+                          weights_format=self.artifact.config.format, weights=self.paths(Role.WEIGHTS),
+                          mmproj=one(Role.MMPROJ), chat_template=one(Role.CHAT_TEMPLATE),
+                          licenses=self.paths(Role.LICENSE), config=self.config_path, files=named)
+
+
+class ModelFiles(BaseModel):
+    """A stored model's files as they lie in the store (blobs named by digest, nothing copied).
+
+    ``weights`` are in layer order: GGUF shards in shard order, safetensors as
+    built. ``files`` maps each layer's annotated path (``model.safetensors``,
+    ``tokenizer.json``...) to its blob, for runtimes that find files by name.
+    The blobs are shared and must not be written to.
+    """
+
+    reference: str
+    digest: str
+    format: str
+    weights_format: str | None
+    weights: list[Path]
+    mmproj: Path | None
+    chat_template: Path | None
+    licenses: list[Path]
+    config: Path
+    files: dict[str, Path]
+
 
 def stored_model(store: Store, reference: str) -> StoredModel:
-    return StoredModel(store, read_artifact(open_layout_of(store, reference), where=f"`{reference}`"))
+    return StoredModel(store, read_artifact(open_layout_of(store, reference), where=f"`{reference}`"), reference)
