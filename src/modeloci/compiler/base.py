@@ -53,6 +53,10 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
     except ModelociError as exc:  # a registry that cannot be reached, or refuses
         report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
         return None
+    packed = [layer for layer in artifact.layers if layer.packing != "raw"]
+    if packed:
+        report.add(codes.bad_base(report.file, span, rel, tar_layers(packed), UNPACK_HINT.replace("BASE", rel)))
+        return None
     plan = BasePlan(
         path=rel,
         manifest_digest=str(artifact.manifest.digest),
@@ -61,6 +65,18 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         format=artifact.format,
     )
     return Base(plan, path, artifact, tuple(_layer(layer) for layer in artifact.layers))
+
+
+UNPACK_HINT = "unpack it (`modeloci unpack BASE -o DIR --layout files`) and build from its files"
+
+
+def tar_layers(packed: list[ModelLayer]) -> str:
+    """Why a model with tar layers (modctl's ``.tar``) cannot be built on or converted: layers are carried over
+    byte for byte, and a tar of a file is not the file a raw layer must be."""
+    first = packed[0].descriptor
+    more = f" (and {len(packed) - 1} more)" if len(packed) > 1 else ""
+    return (f"its layer {first.digest}{more} is a tar of files (`{first.media_type}`); "
+            "modeloci carries layers over byte for byte and writes raw ones")
 
 
 def _layer(layer: ModelLayer) -> LayerPlan:

@@ -131,6 +131,26 @@ class ModelLayer:
     def metadata(self) -> str | None:
         return next((self.descriptor.annotations[k] for k in _METADATA_KEYS if k in self.descriptor.annotations), None)
 
+    @property
+    def packing(self) -> Packing:
+        return packing_of(self.descriptor.media_type)
+
+
+Packing = Literal["raw", "tar", "tar+gzip", "tar+zstd"]
+_PACKINGS: tuple[Packing, ...] = ("tar+gzip", "tar+zstd", "tar", "raw")
+
+
+def packing_of(media_type: str) -> Packing:
+    """How a layer holds its file: ``raw`` (the file itself) or a tar of it, maybe compressed.
+
+    Only ModelPack's media types (``...v1.tar``, ``...v1.tar+gzip``, ``...v1.tar+zstd``; modctl writes ``.tar``)
+    wrap files in a tar; Docker's model layers are raw files.
+    """
+    if media_type.startswith((_CNCF_PREFIX, _LEGACY_PREFIX)):
+        suffix = media_type.rsplit(".v1.", 1)[-1]
+        return next((p for p in _PACKINGS if suffix == p), "raw")
+    return "raw"
+
 
 @dataclass(frozen=True, slots=True)
 class DockerConfig:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modeloci.builder import BuildResult, build_archive
+from modeloci.compiler.base import UNPACK_HINT, tar_layers
 from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats import docker, modelpack
@@ -48,6 +49,7 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
     try:
         with open_source(source) as layout:
             artifact = read_artifact(layout, where=f"`{source}`")
+            _refuse_tar_layers(source, artifact)
             facts, docker_fields = derive(layout, artifact)
     except (GGUFError, SafetensorsError) as exc:
         raise ArchiveError(f"cannot read the weights of `{source}`: {exc.message}", path=str(source)) from exc
@@ -82,6 +84,13 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
         verify_base=False,
     )
     return plan, artifact.format, warnings
+
+
+def _refuse_tar_layers(source: Source, artifact: Artifact) -> None:
+    packed = [layer for layer in artifact.layers if layer.packing != "raw"]
+    if packed:
+        raise ArchiveError(f"cannot convert `{source}`: {tar_layers(packed)}", path=str(source),
+                           hint=UNPACK_HINT.replace("BASE", str(source)))
 
 
 def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:

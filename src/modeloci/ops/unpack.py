@@ -9,8 +9,13 @@ Two layouts:
   ModelPack) put every layer at ``model/<filepath>``.
 - ``files`` restores every layer at its annotated path.
 
-Nothing is written outside the destination: archives with unsafe members and
-layers whose paths are absolute, climb out with ``..``, or collide are refused
+A ModelPack layer may hold a tar of its file (``.tar``, ``.tar+gzip``, as
+modctl writes them): its members are written at their own paths, in
+``model/`` for a bundle, as modctl and Docker Model Runner extract them
+(:mod:`.layertar`).
+
+Nothing is written outside the destination: archives and tar layers with
+unsafe members, and layers whose paths are absolute, climb out with ``..``, or collide are refused
 before any byte is written. Files go to a temporary sibling folder, each blob
 is verified as it is copied, and the folder is renamed into place only when
 everything matched, so a failed unpack leaves nothing behind.
@@ -38,6 +43,7 @@ from modeloci.oci.layout import Layout, TarLayout
 from modeloci.store.names import Source, open_source
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, tar_problems
+from modeloci.ops.layertar import Member, extract, list_members
 
 Layouts = Literal["bundle", "files"]
 
@@ -84,22 +90,36 @@ def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackR
                 raise ArchiveError("refusing to unpack: archive member " + "; archive member ".join(map(str, unsafe)),
                                    path=str(source))
         artifact = read_artifact(opened, where=f"`{source}`")
-        targets = _targets(artifact, layout)
+        targets = _targets(opened, artifact, layout)
         files = _write(opened, artifact, targets, dest)
     return UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
 
 
-def _targets(artifact: Artifact, layout: Layouts) -> list[tuple[str, ModelLayer]]:
-    """(path in the destination, layer) for every layer that is unpacked; unsafe paths refused.
+@dataclass(frozen=True, slots=True)
+class _Target:
+    path: str  # in the destination
+    layer: ModelLayer
+    member: str | None = None  # for a tar layer: the member written there
+
+
+def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Target]:
+    """Where every unpacked file goes; unsafe paths refused.
 
     The path a layer's annotation gives is checked on its own, before it is put
-    under ``model/``, so ``../x`` can never land beside the bundle.
+    under ``model/``, so ``../x`` can never land beside the bundle. A tar layer
+    (ModelPack ``.tar``, ``.tar+gzip``) gives its members, which go where its
+    readers put them: at their own paths in the model's folder.
     """
     chosen = [("", layer.filepath or layer.descriptor.digest.hex, layer) for layer in artifact.layers] \
         if layout == "files" else _bundle_paths(artifact)
+    entries = [(folder, path, layer, None) for folder, path, layer in chosen if layer.packing == "raw"]
+    for layer in artifact.layers:
+        if layer.packing != "raw":
+            folder = "" if layout == "files" else "model"
+            entries += [(folder, member.path, layer, member.path) for member in _members(opened, layer)]
     reserved = {"config.json"} if layout == "bundle" else set()
-    out: list[tuple[str, ModelLayer]] = []
-    for folder, path, layer in chosen:
+    out: list[_Target] = []
+    for folder, path, layer, member in entries:
         safe = safe_relative(path)
         if safe is None:
             raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} has the unsafe path `{path}`")
@@ -107,12 +127,20 @@ def _targets(artifact: Artifact, layout: Layouts) -> list[tuple[str, ModelLayer]
         if target in reserved:
             raise ArchiveError(f"refusing to unpack: two layers would both be written to `{target}`")
         reserved.add(target)
-        out.append((target, layer))
-    paths = sorted(path for path, _ in out)
+        out.append(_Target(target, layer, member))
+    paths = sorted(t.path for t in out)
     for path, following in zip(paths, paths[1:], strict=False):
         if following.startswith(path + "/"):
             raise ArchiveError(f"refusing to unpack: `{path}` would be both a file and the folder of `{following}`")
     return out
+
+
+def _members(opened: Layout, layer: ModelLayer) -> list[Member]:
+    members, problems = list_members(_blob(opened, layer), layer.packing)
+    if problems:
+        raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} ({layer.descriptor.media_type}): "
+                           + "; ".join(problems))
+    return members
 
 
 def _bundle_paths(artifact: Artifact) -> list[tuple[str, str, ModelLayer]]:
@@ -141,21 +169,22 @@ def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
     return f"model.{ext}" if total == 1 else f"model-{number:05d}-of-{total:05d}.{ext}"
 
 
-def _write(layout: Layout, artifact: Artifact, targets: list[tuple[str, ModelLayer]], dest: Path) -> list[UnpackedFile]:
+def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Path) -> list[UnpackedFile]:
     created = _make_parents(dest.parent)
     remove_stale_temps(dest.parent, f"{TEMP_PREFIX}{dest.name}.")  # left by a killed unpack to the same place
     lock, temp = locked_temp_dir(dest.parent, f"{TEMP_PREFIX}{dest.name}.")
     try:
-        tasks, files = [], []
+        for target in targets:
+            (temp / target.path).parent.mkdir(parents=True, exist_ok=True)
         # From the store, a bundle's files are hard links to the blobs where the filesystem allows.
         link = getattr(layout, "selected", None) is not None
-        for path, layer in targets:
-            target = temp / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tasks.append(_task(layout, layer, target, link=link))
-            files.append(UnpackedFile(path=path, digest=str(layer.descriptor.digest), size=layer.descriptor.size))
-        run_ordered(tasks)
-        if any(path.startswith("model/") for path, _ in targets):
+        tasks = [_task(layout, t.layer, temp / t.path, t.path, link=link) for t in targets if t.member is None]
+        tar_layers = {t.layer.descriptor.digest: t.layer for t in targets if t.member is not None}
+        tasks += [_tar_task(layout, layer, {t.member: (temp / t.path, t.path) for t in targets  # type: ignore[misc]
+                                            if t.member is not None and t.layer.descriptor.digest == digest})
+                  for digest, layer in tar_layers.items()]
+        files = [f for done in run_ordered(tasks) for f in done]  # type: ignore[attr-defined]
+        if any(t.path.startswith("model/") for t in targets):
             config = _bundle_config(artifact)
             (temp / "config.json").write_bytes(config)
             files.append(UnpackedFile(path="config.json", digest=str(Digest.of(config)), size=len(config)))
@@ -186,17 +215,37 @@ def _make_parents(folder: Path) -> list[Path]:
     return missing
 
 
-def _task(layout: Layout, layer: ModelLayer, target: Path, *, link: bool = False):
-    """Copy (or hard-link) one blob to ``target``, then check its digest."""
+def _blob(layout: Layout, layer: ModelLayer, label: str | None = None) -> BlobSource:
+    """The layer's blob, checked to be there with the size the manifest says."""
     if not layout.exists(layer.descriptor.digest.blob_path):
         raise ArchiveError(f"refusing to unpack: blob {layer.descriptor.digest} is missing")
     path, offset, size = layout.locate(layer.descriptor.digest.blob_path)
-    source = BlobSource(path, offset, size, str(target.name), FileState.from_stat(path.stat()), layer.descriptor.digest)
     if size != layer.descriptor.size:
         raise ArchiveError(f"refusing to unpack: blob {layer.descriptor.digest} is {size} bytes; "
                            f"the manifest says {layer.descriptor.size}")
+    return BlobSource(path, offset, size, label or str(layer.descriptor.digest), FileState.from_stat(path.stat()),
+                      layer.descriptor.digest)
 
-    def run(cancel) -> None:
+
+def _tar_task(layout: Layout, layer: ModelLayer, targets: dict[str, tuple[Path, str]]):  # noqa: ANN202 - a Task
+    """Extract a tar layer's members (member -> (file to write, path in the report)), checking the layer's
+    digest on the way."""
+    source = _blob(layout, layer)
+
+    def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        written = extract(source, layer.packing, {member: file for member, (file, _) in targets.items()}, cancel)
+        return [UnpackedFile(path=targets[e.path][1], digest=str(e.digest), size=e.size) for e in written]
+
+    return run
+
+
+def _task(layout: Layout, layer: ModelLayer, target: Path, shown: str, *, link: bool = False):  # noqa: ANN202
+    """Copy (or hard-link) one blob to ``target``, then check its digest."""
+    source = _blob(layout, layer, target.name)
+    path, offset, size = source.path, source.offset, source.size
+    report = [UnpackedFile(path=shown, digest=str(layer.descriptor.digest), size=layer.descriptor.size)]
+
+    def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
         if link and offset == 0:
             try:
                 os.link(path, target)
@@ -205,13 +254,14 @@ def _task(layout: Layout, layer: ModelLayer, target: Path, *, link: bool = False
             else:
                 # Linking moved the blob's ctime (its link count changed): check it as it is now.
                 hash_range(replace(source, state=FileState.from_stat(path.stat())), cancel)
-                return
+                return report
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             copy_range(source, fd, 0, cancel)
         finally:
             os.close(fd)
         hash_range(source, cancel)  # raises if the bytes do not match the digest
+        return report
 
     return run
 

@@ -6,7 +6,8 @@ agree: the index entry with the manifest, the config's ``diff_ids`` or
 ``diffIds`` with the layers in order, media types and annotations with the
 format, the Docker ``manifest.json`` copy with the manifest blob. The JSON is
 checked against the shape the OCI and ModelPack schemas give. The archive
-itself may not hold unsafe members. Every problem is reported, not just the
+itself may not hold unsafe members, nor may a ModelPack tar layer (whose
+diffID, for gzip, is the digest of the tar inside). Every problem is reported, not just the
 first; unreferenced blobs are warnings.
 """
 
@@ -22,13 +23,14 @@ from pydantic import BaseModel, Field
 from modeloci.builder.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.formats import docker, modelpack
-from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of
+from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, TarLayout, read_blob
 from modeloci.store.names import Source, open_source
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
 from modeloci.oci.safety import tar_problems
+from modeloci.ops.layertar import list_members, uncompressed_digest
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS, MediaType.DOCKER_DDUF,
@@ -158,11 +160,40 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
         _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
     if not manifest.layers:
         _error(report, "the manifest has no layers")
+    expected = _tar_layers(layout, manifest, report) if fmt == "modelpack" else [l.digest for l in manifest.layers]
     if config is not None and fmt is not None:
-        _check_config(manifest, config, fmt, report)
+        _check_config(manifest, config, fmt, [str(d) if d else None for d in expected], report)
     for i, layer in enumerate(manifest.layers, 1):
         _check_layer(i, layer, fmt, report)
     _check_blobs(layout, manifest, report)
+
+
+def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> list[Digest | None]:
+    """Each ModelPack layer's expected diffID; the members of tar layers checked as unpack would check them.
+
+    A raw or plain tar layer's diffID is its digest; a gzip one's is the digest of the tar inside (one more
+    streaming pass, of that layer only); a zstd one's cannot be computed here (None: not compared).
+    """
+    expected: list[Digest | None] = [layer.digest for layer in manifest.layers]
+    for i, layer in enumerate(manifest.layers):
+        packing = packing_of(layer.media_type)
+        name = layer.digest.blob_path
+        if packing == "raw" or not layout.exists(name) or layout.size(name) != layer.size:
+            continue  # a missing or mis-sized blob is reported with the blobs
+        path, offset, size = layout.locate(name)
+        source = BlobSource(path, offset, size, f"layer {i + 1}", FileState.from_stat(path.stat()))
+        _, problems = list_members(source, packing)
+        for problem in problems:
+            (_warn if packing == "tar+zstd" else _error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
+        if packing == "tar+zstd" or problems:
+            expected[i] = None
+        elif packing == "tar+gzip":
+            try:
+                expected[i] = uncompressed_digest(source)
+            except ArchiveError as exc:
+                _error(report, exc.message)
+                expected[i] = None
+    return expected
 
 
 def _json_object(data: bytes, report: VerifyReport) -> dict | None:
@@ -177,8 +208,8 @@ def _json_object(data: bytes, report: VerifyReport) -> dict | None:
     return doc
 
 
-def _check_config(manifest: Manifest, config: dict, fmt: str, report: VerifyReport) -> None:
-    digests = [str(layer.digest) for layer in manifest.layers]
+def _check_config(manifest: Manifest, config: dict, fmt: str, digests: list[str | None], report: VerifyReport) -> None:
+    """``digests``: the diffID each layer must have (None: it cannot be known, not compared)."""
     if fmt == "docker":
         if manifest.config.media_type not in DOCKER_CONFIG_TYPES:
             _warn(report, f"config media type `{manifest.config.media_type}` is not one Docker Model Runner reads")
@@ -201,8 +232,10 @@ def _check_config(manifest: Manifest, config: dict, fmt: str, report: VerifyRepo
     if len(ids) != len(digests):
         _error(report, f"{where} lists {len(ids)} layers; the manifest has {len(digests)}")
     for i, (expected, found) in enumerate(zip(digests, ids, strict=False), 1):
-        if expected != found:
-            _error(report, f"{where}[{i - 1}] is {found}, but layer {i} is {expected}")
+        if expected is not None and expected != found:
+            packed = packing_of(manifest.layers[i - 1].media_type) == "tar+gzip"
+            _error(report, f"{where}[{i - 1}] is {found}, but layer {i}"
+                           f"{' holds a tar of digest' if packed else ' is'} {expected}")
 
 
 def _check_layer(i: int, layer: Descriptor, fmt: str | None, report: VerifyReport) -> None:

@@ -147,7 +147,13 @@ class StoredModel:
         return self.store.blob_path(self.artifact.manifest.config.digest)
 
     def files(self) -> ModelFiles:
-        """The typed answer a runtime or a script reads: every file of the model, where it lies in the store."""
+        """The typed answer a runtime or a script reads: every file of the model, where it lies in the store.
+        A model whose layers are tars (modctl's ``.tar``) has no file to point at: ArchiveError."""
+        packed = [layer for layer in self.artifact.layers if layer.packing != "raw"]
+        if packed:
+            raise ArchiveError(f"`{self.reference}` holds its files in tar layers ({packed[0].descriptor.media_type}); "
+                               "their paths in the store are tars, not the files",
+                               hint=f"unpack it: `modeloci unpack {self.reference} -o DIR --layout files`")
         def one(role: Role) -> Path | None:
             found = self.paths(role)
             return found[0] if found else None

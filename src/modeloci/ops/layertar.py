@@ -1,0 +1,211 @@
+"""Layers that hold a tar of their files: ModelPack's ``.tar`` and ``.tar+gzip`` (modctl writes ``.tar``).
+
+A raw layer is its file; a tar layer holds files named inside the tar, which
+its readers (modctl, Docker Model Runner) extract relative to the model's
+folder. Three operations, each in bounded memory:
+
+* :func:`list_members` reads the member headers and says what is unsafe,
+  without writing anything (an uncompressed tar by seeking from header to
+  header, a gzip one by streaming), so that ``unpack`` can refuse before a
+  byte is written and ``verify`` can report it;
+* :func:`extract` streams the layer once, checking its digest while it writes
+  each member (and hashes each member for the report);
+* :func:`uncompressed_digest` is a gzip layer's diffID (the digest of the tar
+  inside), which ``verify`` compares with the config's.
+
+``tar+zstd`` needs a codec the standard library lacks; it is named as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import tarfile
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modeloci.builder.engine import BlobSource, Cancelled, check_unchanged, open_source
+from modeloci.errors import ArchiveError
+from modeloci.formats.artifact import Packing
+from modeloci.oci.digest import Digest
+from modeloci.oci.safety import safe_relative, tar_problems
+
+_CHUNK = 1 << 20
+_MODES = {"tar": ("r:", "r|"), "tar+gzip": ("r|gz", "r|gz")}  # (listing, extracting)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A regular file in a tar layer: its clean relative path and size."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    path: str
+    digest: Digest
+    size: int
+
+
+class _Window(io.RawIOBase):
+    """``size`` bytes at ``offset`` of an open file, read-only; hashes what it reads when given a hasher
+    (then it must be read straight through, so it does not seek)."""
+
+    def __init__(self, fd: int, offset: int, size: int, hasher: Any = None) -> None:
+        self._fd, self._offset, self._size, self._hasher = fd, offset, size, hasher
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._hasher is None
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._size - self._position)
+        if want <= 0:
+            return 0
+        n = os.preadv(self._fd, [view[:want]], self._offset + self._position)
+        if self._hasher is not None:
+            self._hasher.update(view[:n])
+        self._position += n
+        return n
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if self._hasher is not None:
+            raise io.UnsupportedOperation("a hashing window reads straight through")
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + position)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def drain(self) -> None:
+        """Read the rest (a tar's closing blocks, a gzip trailer) so that the hash covers the whole layer."""
+        buffer = bytearray(_CHUNK)
+        while self.readinto(buffer):
+            pass
+
+
+def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], list[str]]:
+    """The regular files of a tar layer, and its problems (unreadable, unsafe names, links, special files)."""
+    if packing not in _MODES:
+        return [], [f"a {packing} layer, which modeloci cannot read (Python's standard library has no zstd)"]
+    fd, _ = open_source(source)
+    try:
+        with tarfile.open(fileobj=_Window(fd, source.offset, source.size), mode=_MODES[packing][0]) as tar:
+            infos = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        return [], [f"not a readable {packing}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"]
+    finally:
+        os.close(fd)
+    # An uncompressed tar's members must lie inside the layer; a gzip stream's end is only known by reading it.
+    unsafe = tar_problems(infos, source.size if packing == "tar" else sys.maxsize)
+    problems = [f"tar member {u}" for u in unsafe]
+    flagged = {u.name for u in unsafe}
+    members = []
+    for info in infos:
+        if not info.isreg() or info.name in flagged:
+            continue
+        clean = safe_relative(info.name.removeprefix("./"))
+        if clean is None:
+            problems.append(f"tar member `{info.name}` has a path no folder can hold")
+        else:
+            members.append(Member(clean, info.size))
+    return members, problems
+
+
+def extract(source: BlobSource, packing: Packing, targets: dict[str, Path],
+            cancel: threading.Event | None = None) -> list[Extracted]:
+    """Write the members of the tar layer ``source`` to ``targets`` (clean member path -> new file), reading the
+    layer once and checking it against ``source.expected``; members not in ``targets`` are refused."""
+    fd, state = open_source(source)
+    hasher = hashlib.sha256()
+    window = _Window(fd, source.offset, source.size, hasher)
+    out: list[Extracted] = []
+    try:
+        try:
+            with tarfile.open(fileobj=window, mode=_MODES[packing][1]) as tar:
+                for info in tar:
+                    if not info.isreg():
+                        continue
+                    clean = safe_relative(info.name.removeprefix("./"))
+                    target = targets.get(clean) if clean is not None else None
+                    if target is None:
+                        raise ArchiveError(f"refusing to unpack: tar member `{info.name}` of layer {source.label} "
+                                           "was not there when the layer was checked")
+                    stream = tar.extractfile(info)
+                    assert stream is not None  # a regular file
+                    out.append(_write_member(stream, clean, target, info.size, cancel))  # type: ignore[arg-type]
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise ArchiveError(f"refusing to unpack: layer {source.label} is not a readable {packing}: {exc}") from exc
+        window.drain()
+        check_unchanged(fd, state, source.label)
+    finally:
+        os.close(fd)
+    found = Digest(hasher.hexdigest())
+    if source.expected is not None and found != source.expected:
+        raise ArchiveError(f"refusing to unpack: layer {source.label} does not match its digest "
+                           f"{source.expected}: its content is {found}")
+    return out
+
+
+def _write_member(stream: Any, path: str, target: Path, size: int, cancel: threading.Event | None) -> Extracted:
+    hasher = hashlib.sha256()
+    written = 0
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        while data := stream.read(_CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            hasher.update(data)
+            written += len(data)
+    finally:
+        os.close(fd)
+    if written != size:
+        raise ArchiveError(f"refusing to unpack: tar member `{path}` holds {written} bytes; its header says {size}")
+    return Extracted(path, Digest(hasher.hexdigest()), written)
+
+
+def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = None) -> Digest:
+    """The digest of the tar inside a gzip layer (its diffID), streamed; concatenated gzip members are joined."""
+    fd, state = open_source(source)
+    hasher = hashlib.sha256()
+    try:
+        window = _Window(fd, source.offset, source.size)
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inside = False  # in the middle of a gzip member
+        while data := window.read(_CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            while data:
+                while True:  # inflate in bounded pieces: a small gzip may stand for terabytes
+                    out = inflate.decompress(data, _CHUNK)
+                    hasher.update(out)
+                    data = inflate.unconsumed_tail
+                    if inflate.eof or (not data and len(out) < _CHUNK):
+                        break
+                inside = not inflate.eof
+                data = inflate.unused_data if inflate.eof else b""
+                if inflate.eof:
+                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if inside:
+            raise ArchiveError(f"layer {source.label} is not a readable gzip stream: it is cut short")
+        check_unchanged(fd, state, source.label)
+    except zlib.error as exc:
+        raise ArchiveError(f"layer {source.label} is not a readable gzip stream: {exc}") from exc
+    finally:
+        os.close(fd)
+    return Digest(hasher.hexdigest())
