@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from modeloci.errors import ArchiveError
+from modeloci.errors import ArchiveError, ModelociError
 from modeloci.ops.unpack import unpack
 from modeloci.ops.verify import verify
 from tests.archive_tools import Archive, build_example
@@ -256,3 +256,35 @@ def test_a_stored_tar_layered_model_unpacks_but_has_no_file_paths(raw: Path, tmp
     assert caught.value.message == ("`packed:1` holds its files in tar layers (application/vnd.cncf.model.weight.v1"
                                     ".tar+gzip); their paths in the store are tars, not the files")
     assert caught.value.hint == "unpack it: `modeloci unpack packed:1 -o DIR --layout files`"
+
+
+@pytest.mark.parametrize("packing", ["tar", "tar+gzip"])
+def test_a_flipped_bit_in_a_tar_layer_fails_its_digest_and_leaves_nothing(raw: Path, tmp_path: Path,
+                                                                          packing: str) -> None:
+    """The tar still reads (the bit is in the middle of the file's data, or of the gzip stream's last block):
+    only the layer's digest can tell, and it does, before the folder appears."""
+    packed = repack(raw, tmp_path / "packed", packing)
+    index = json.loads((packed / "index.json").read_text())["manifests"][0]
+    layers = json.loads((packed / "blobs/sha256" / index["digest"].split(":")[1]).read_bytes())["layers"]
+    weights = next(l for l in layers if l["annotations"]["org.cncf.model.filepath"] == "model.safetensors")
+    blob = packed / "blobs/sha256" / weights["digest"].split(":")[1]
+    data = bytearray(blob.read_bytes())
+    at = 512 * 3 + 300 if packing == "tar" else len(data) - 30  # file data after the PAX and ustar headers
+    data[at] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(ModelociError) as caught:
+        unpack(packed, tmp_path / "out", layout="files")
+    assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == [packed]
+    if packing == "tar":
+        assert caught.value.message == (f"reading layer {weights['digest']}: content does not match its digest "
+                                        f"{weights['digest']}")
+    else:  # tarfile stops before the gzip trailer's check: the digest, taken over every byte, catches it
+        assert caught.value.message.startswith(f"refusing to unpack: layer {weights['digest']} does not match its "
+                                               f"digest {weights['digest']}: its content is sha256:")
+    messages = [p.message for p in verify(packed).problems]
+    assert messages[-1].startswith(f"layer 1 blob {weights['digest']} does not match its digest: its content is ")
+    if packing == "tar+gzip":  # and inflating it for its diffID meets the gzip check
+        assert messages[:-1] == [f"layer 1 ({weights['mediaType']}): not a readable gzip stream: Error -3 while "
+                                 "decompressing data: incorrect data check"]
+    else:
+        assert len(messages) == 1

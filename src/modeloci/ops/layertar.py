@@ -8,8 +8,10 @@ folder. Three operations, each in bounded memory:
   without writing anything (an uncompressed tar by seeking from header to
   header, a gzip one by streaming), so that ``unpack`` can refuse before a
   byte is written and ``verify`` can report it;
-* :func:`extract` streams the layer once, checking its digest while it writes
-  each member (and hashes each member for the report);
+* :func:`extract` streams a gzip layer once, checking its digest while it
+  writes each member (and hashes each member for the report); an
+  uncompressed tar's members are byte ranges of the layer, which ``unpack``
+  copies in the kernel like raw layers, while another thread checks the layer;
 * :func:`uncompressed_digest` is a gzip layer's diffID (the digest of the tar
   inside), which ``verify`` compares with the config's.
 
@@ -41,10 +43,12 @@ _MODES = {"tar": ("r:", "r|"), "tar+gzip": ("r|gz", "r|gz")}  # (listing, extrac
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A regular file in a tar layer: its clean relative path and size."""
+    """A regular file in a tar layer: its clean relative path, its size, and where its bytes start in the
+    layer (an uncompressed tar's; None in a compressed one, which is only read as a stream)."""
 
     path: str
     size: int
+    offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], li
         if clean is None:
             problems.append(f"tar member `{info.name}` has a path no folder can hold")
         else:
-            members.append(Member(clean, info.size))
+            members.append(Member(clean, info.size, info.offset_data if packing == "tar" else None))
     return members, problems
 
 
@@ -141,20 +145,20 @@ def extract(source: BlobSource, packing: Packing, targets: dict[str, Path],
                     clean = safe_relative(info.name.removeprefix("./"))
                     target = targets.get(clean) if clean is not None else None
                     if target is None:
-                        raise ArchiveError(f"refusing to unpack: tar member `{info.name}` of layer {source.label} "
+                        raise ArchiveError(f"refusing to unpack: tar member `{info.name}` of {source.label} "
                                            "was not there when the layer was checked")
                     stream = tar.extractfile(info)
                     assert stream is not None  # a regular file
                     out.append(_write_member(stream, clean, target, info.size, cancel))  # type: ignore[arg-type]
         except (tarfile.TarError, EOFError, zlib.error) as exc:
-            raise ArchiveError(f"refusing to unpack: layer {source.label} is not a readable {packing}: {exc}") from exc
+            raise ArchiveError(f"refusing to unpack: {source.label} is not a readable {packing}: {exc}") from exc
         window.drain()
         check_unchanged(fd, state, source.label)
     finally:
         os.close(fd)
     found = Digest(hasher.hexdigest())
     if source.expected is not None and found != source.expected:
-        raise ArchiveError(f"refusing to unpack: layer {source.label} does not match its digest "
+        raise ArchiveError(f"refusing to unpack: {source.label} does not match its digest "
                            f"{source.expected}: its content is {found}")
     return out
 
@@ -202,10 +206,10 @@ def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = Non
                 if inflate.eof:
                     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         if inside:
-            raise ArchiveError(f"layer {source.label} is not a readable gzip stream: it is cut short")
+            raise ArchiveError(f"{source.label}: not a readable gzip stream: it is cut short")
         check_unchanged(fd, state, source.label)
     except zlib.error as exc:
-        raise ArchiveError(f"layer {source.label} is not a readable gzip stream: {exc}") from exc
+        raise ArchiveError(f"{source.label}: not a readable gzip stream: {exc}") from exc
     finally:
         os.close(fd)
     return Digest(hasher.hexdigest())

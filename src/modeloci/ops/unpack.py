@@ -99,7 +99,7 @@ def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackR
 class _Target:
     path: str  # in the destination
     layer: ModelLayer
-    member: str | None = None  # for a tar layer: the member written there
+    member: Member | None = None  # for a tar layer: the member written there
 
 
 def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Target]:
@@ -116,7 +116,7 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Targe
     for layer in artifact.layers:
         if layer.packing != "raw":
             folder = "" if layout == "files" else "model"
-            entries += [(folder, member.path, layer, member.path) for member in _members(opened, layer)]
+            entries += [(folder, member.path, layer, member) for member in _members(opened, layer)]
     reserved = {"config.json"} if layout == "bundle" else set()
     out: list[_Target] = []
     for folder, path, layer, member in entries:
@@ -178,11 +178,12 @@ def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Pat
             (temp / target.path).parent.mkdir(parents=True, exist_ok=True)
         # From the store, a bundle's files are hard links to the blobs where the filesystem allows.
         link = getattr(layout, "selected", None) is not None
-        tasks = [_task(layout, t.layer, temp / t.path, t.path, link=link) for t in targets if t.member is None]
+        tasks = [task for t in targets if t.member is None
+                 for task in _tasks(layout, t.layer, temp / t.path, t.path, link=link)]
         tar_layers = {t.layer.descriptor.digest: t.layer for t in targets if t.member is not None}
-        tasks += [_tar_task(layout, layer, {t.member: (temp / t.path, t.path) for t in targets  # type: ignore[misc]
-                                            if t.member is not None and t.layer.descriptor.digest == digest})
-                  for digest, layer in tar_layers.items()]
+        for digest, layer in tar_layers.items():
+            tasks += _tar_tasks(layout, layer, [(t.member, temp / t.path, t.path) for t in targets  # type: ignore[misc]
+                                                if t.member is not None and t.layer.descriptor.digest == digest])
         files = [f for done in run_ordered(tasks) for f in done]  # type: ignore[attr-defined]
         if any(t.path.startswith("model/") for t in targets):
             config = _bundle_config(artifact)
@@ -227,43 +228,75 @@ def _blob(layout: Layout, layer: ModelLayer, label: str | None = None) -> BlobSo
                       layer.descriptor.digest)
 
 
-def _tar_task(layout: Layout, layer: ModelLayer, targets: dict[str, tuple[Path, str]]):  # noqa: ANN202 - a Task
-    """Extract a tar layer's members (member -> (file to write, path in the report)), checking the layer's
-    digest on the way."""
-    source = _blob(layout, layer)
+def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Path, str]]) -> list:
+    """Tasks writing a tar layer's members (member, file to write, path in the report), and checking the layer.
 
-    def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
-        written = extract(source, layer.packing, {member: file for member, (file, _) in targets.items()}, cancel)
-        return [UnpackedFile(path=targets[e.path][1], digest=str(e.digest), size=e.size) for e in written]
+    An uncompressed tar's members are byte ranges of the blob: each is copied
+    in the kernel like a raw layer and hashed for the report, while one more
+    task checks the layer's digest, so both cores work and each page is read
+    while cached. A gzip layer is one stream, inflated and checked in one task.
+    """
+    source = _blob(layout, layer, f"layer {layer.descriptor.digest}")
+    if layer.packing != "tar":
+        def stream(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+            shown = {member.path: report for member, _, report in members}
+            written = extract(source, layer.packing, {member.path: file for member, file, _ in members}, cancel)
+            return [UnpackedFile(path=shown[e.path], digest=str(e.digest), size=e.size) for e in written]
+        return [stream]
 
-    return run
+    def check(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        hash_range(source, cancel)  # raises if the layer does not match its digest
+        return []
+
+    def copy(member: Member, file: Path, shown: str):  # noqa: ANN202 - a Task
+        assert member.offset is not None  # listed from an uncompressed tar
+        part = replace(source, offset=source.offset + member.offset, size=member.size, label=shown, expected=None)
+
+        def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                copy_range(part, fd, 0, cancel)
+            finally:
+                os.close(fd)
+            return [UnpackedFile(path=shown, digest=str(hash_range(part, cancel)), size=member.size)]
+        return run
+
+    return [check, *(copy(member, file, shown) for member, file, shown in members)]
 
 
-def _task(layout: Layout, layer: ModelLayer, target: Path, shown: str, *, link: bool = False):  # noqa: ANN202
-    """Copy (or hard-link) one blob to ``target``, then check its digest."""
+def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str, *, link: bool = False) -> list:
+    """Tasks that copy (or hard-link) one blob to ``target`` and check its digest.
+
+    The copy (in the kernel) and the check run as two tasks side by side, so
+    both cores work and the check reads pages the copy just brought in.
+    """
     source = _blob(layout, layer, target.name)
-    path, offset, size = source.path, source.offset, source.size
     report = [UnpackedFile(path=shown, digest=str(layer.descriptor.digest), size=layer.descriptor.size)]
 
-    def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
-        if link and offset == 0:
-            try:
-                os.link(path, target)
-            except OSError:
-                pass  # another filesystem, or links not allowed: copy instead
-            else:
-                # Linking moved the blob's ctime (its link count changed): check it as it is now.
-                hash_range(replace(source, state=FileState.from_stat(path.stat())), cancel)
-                return report
+    def copy(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             copy_range(source, fd, 0, cancel)
         finally:
             os.close(fd)
-        hash_range(source, cancel)  # raises if the bytes do not match the digest
         return report
 
-    return run
+    def check(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        hash_range(source, cancel)  # raises if the bytes do not match the digest
+        return []
+
+    def link_or_copy(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        try:
+            os.link(source.path, target)
+        except OSError:  # another filesystem, or links not allowed: copy instead
+            copy(cancel)
+            check(cancel)
+        else:
+            # Linking moved the blob's ctime (its link count changed): check it as it is now.
+            hash_range(replace(source, state=FileState.from_stat(source.path.stat())), cancel)
+        return report
+
+    return [link_or_copy] if link and source.offset == 0 else [copy, check]
 
 
 def _bundle_config(artifact: Artifact) -> bytes:

@@ -181,7 +181,7 @@ def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> lis
         if packing == "raw" or not layout.exists(name) or layout.size(name) != layer.size:
             continue  # a missing or mis-sized blob is reported with the blobs
         path, offset, size = layout.locate(name)
-        source = BlobSource(path, offset, size, f"layer {i + 1}", FileState.from_stat(path.stat()))
+        source = BlobSource(path, offset, size, f"layer {i + 1} ({layer.media_type})", FileState.from_stat(path.stat()))
         _, problems = list_members(source, packing)
         for problem in problems:
             (_warn if packing == "tar+zstd" else _error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
