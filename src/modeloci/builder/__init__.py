@@ -11,6 +11,7 @@ commits. ``build_archive`` does that into an atomically written tar,
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from collections.abc import Sequence
@@ -138,10 +139,11 @@ def _state(path: Path, label: str) -> FileState:
 
 def local_base(plan: BuildPlan) -> BuildPlan:
     """A plan whose FROM base is on this machine: a registry base is pulled into the store first."""
-    from modeloci.registry.remote import RemoteRef, materialize
-
-    if isinstance(plan.base_path, RemoteRef):
-        return replace(plan, base_path=materialize(plan.base_path))
+    # Only a plan made with the registry module loaded can hold a RemoteRef: a local build does not pay the
+    # ~0.1 s of importing httpx to find out.
+    remote = sys.modules.get("modeloci.registry.remote")
+    if remote is not None and isinstance(plan.base_path, remote.RemoteRef):
+        return replace(plan, base_path=remote.materialize(plan.base_path))
     return plan
 
 

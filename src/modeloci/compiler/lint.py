@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import sys
 from collections.abc import Sequence
 
 from modeloci.compiler.model import LayerPlan, Role
@@ -63,10 +64,10 @@ def _chat_evidence(state: State) -> str | None:
 
 
 def _check_pinned(state: State) -> None:
-    from modeloci.registry.remote import RemoteRef
-
+    remote = sys.modules.get("modeloci.registry.remote")  # not loaded: no FROM named a registry
     base = state.base
-    if base is None or not isinstance(base.path, RemoteRef) or base.path.reference.digest is not None:
+    if base is None or remote is None or not isinstance(base.path, remote.RemoteRef) \
+            or base.path.reference.digest is not None:
         return
     ref = base.path.reference
     pinned = f"{ref}@{base.plan.manifest_digest}"

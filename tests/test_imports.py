@@ -1,0 +1,50 @@
+"""Start-up cost is kept by what each command imports: heavy modules load only for the commands that use them.
+
+`modeloci --help` must not load the compiler (lark), templates (jinja2), pydantic or the registry client
+(httpx); a local build or plan must not load httpx (about 0.1 s). Each command runs in a fresh interpreter,
+which writes the modules it loaded when it exits. Timing stays in `bench/` (startup section); this pins the
+cause, which a timing would only hint at.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.archive_tools import copy_example
+
+HEAVY = ("lark", "jinja2", "pydantic", "httpx", "modeloci.compiler", "modeloci.registry.client")
+
+
+def loaded(args: list[str], tmp_path: Path) -> set[str]:
+    out = tmp_path / "modules.txt"
+    code = ("import atexit, sys\n"
+            f"atexit.register(lambda: open({str(out)!r}, 'w').write('\\n'.join(sorted(sys.modules))))\n"
+            f"sys.argv = ['modeloci', *{args!r}]\n"
+            "from modeloci.cli import entry\n"
+            "entry()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return {name for name in out.read_text().split("\n") if name}
+
+
+def _top(names: set[str], heavy: str) -> bool:
+    return heavy in names or any(name.startswith(heavy + ".") for name in names)
+
+
+def test_help_loads_nothing_heavy(tmp_path: Path) -> None:
+    names = loaded(["--help"], tmp_path)
+    assert "modeloci.cli" in names  # the probe works
+    assert [h for h in HEAVY if _top(names, h)] == []
+
+
+@pytest.mark.parametrize("command", ["plan", "build", "lint"])
+def test_local_plan_build_and_lint_do_not_load_the_registry_client(tmp_path: Path, command: str) -> None:
+    modelfile = copy_example("single-gguf", tmp_path)
+    extra = ["-o", str(tmp_path / "out.tar")] if command == "build" else []
+    names = loaded([command, "-f", str(modelfile), *extra], tmp_path)
+    assert "modeloci.compiler" in names and "lark" in names  # the probe works: these commands do compile
+    assert not _top(names, "httpx") and "modeloci.registry.client" not in names
