@@ -38,7 +38,7 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.safety import safe_relative, tar_problems
 
 _CHUNK = 1 << 20
-_MODES = {"tar": ("r:", "r|"), "tar+gzip": ("r|gz", "r|gz")}  # (listing, extracting)
+_LISTING = {"tar": "r:", "tar+gzip": "r|gz"}  # an uncompressed tar is listed by seeking over the data
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +102,11 @@ class _Window(io.RawIOBase):
 
 def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], list[str]]:
     """The regular files of a tar layer, and its problems (unreadable, unsafe names, links, special files)."""
-    if packing not in _MODES:
+    if packing not in _LISTING:
         return [], [f"a {packing} layer, which modeloci cannot read (Python's standard library has no zstd)"]
     fd, _ = open_source(source)
     try:
-        with tarfile.open(fileobj=_Window(fd, source.offset, source.size), mode=_MODES[packing][0]) as tar:
+        with tarfile.open(fileobj=_Window(fd, source.offset, source.size), mode=_LISTING[packing]) as tar:
             infos = tar.getmembers()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         return [], [f"not a readable {packing}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"]
@@ -128,17 +128,17 @@ def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], li
     return members, problems
 
 
-def extract(source: BlobSource, packing: Packing, targets: dict[str, Path],
-            cancel: threading.Event | None = None) -> list[Extracted]:
-    """Write the members of the tar layer ``source`` to ``targets`` (clean member path -> new file), reading the
-    layer once and checking it against ``source.expected``; members not in ``targets`` are refused."""
+def extract(source: BlobSource, targets: dict[str, Path], cancel: threading.Event | None = None) -> list[Extracted]:
+    """Write the members of the gzip tar layer ``source`` to ``targets`` (clean member path -> new file), reading
+    the layer once and checking it against ``source.expected``; members not in ``targets`` are refused.
+    (An uncompressed tar's members are byte ranges, which ``unpack`` copies without this stream.)"""
     fd, state = open_source(source)
     hasher = hashlib.sha256()
     window = _Window(fd, source.offset, source.size, hasher)
     out: list[Extracted] = []
     try:
         try:
-            with tarfile.open(fileobj=window, mode=_MODES[packing][1]) as tar:
+            with tarfile.open(fileobj=window, mode="r|gz") as tar:
                 for info in tar:
                     if not info.isreg():
                         continue
@@ -151,7 +151,7 @@ def extract(source: BlobSource, packing: Packing, targets: dict[str, Path],
                     assert stream is not None  # a regular file
                     out.append(_write_member(stream, clean, target, info.size, cancel))  # type: ignore[arg-type]
         except (tarfile.TarError, EOFError, zlib.error) as exc:
-            raise ArchiveError(f"refusing to unpack: {source.label} is not a readable {packing}: {exc}") from exc
+            raise ArchiveError(f"refusing to unpack: {source.label} is not a readable tar+gzip: {exc}") from exc
         window.drain()
         check_unchanged(fd, state, source.label)
     finally:

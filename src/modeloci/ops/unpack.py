@@ -237,10 +237,10 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     while cached. A gzip layer is one stream, inflated and checked in one task.
     """
     source = _blob(layout, layer, f"layer {layer.descriptor.digest}")
-    if layer.packing != "tar":
+    if layer.packing == "tar+gzip":
         def stream(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
             shown = {member.path: report for member, _, report in members}
-            written = extract(source, layer.packing, {member.path: file for member, file, _ in members}, cancel)
+            written = extract(source, {member.path: file for member, file, _ in members}, cancel)
             return [UnpackedFile(path=shown[e.path], digest=str(e.digest), size=e.size) for e in written]
         return [stream]
 
