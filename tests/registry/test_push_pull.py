@@ -274,6 +274,24 @@ def test_pulling_again_downloads_nothing(registry, repo_name, cli, tmp_path: Pat
         assert not fetched & set(layers)
 
 
+def test_progress_ends_when_nothing_needs_sending(registry, repo_name, cli, tmp_path: Path) -> None:
+    """Blobs the other side holds (skipped, mounted, reused) count as done: a log must not end on a line that
+    looks like a transfer still running."""
+    ref, other = f"{registry.host}/{repo_name}:v1", f"{registry.host}/{repo_name}/other:v1"
+    built, _ = build(cli, tmp_path, "sharded-vision")
+    push(cli, built, ref)
+    assert cli("pull", ref).code == 0  # stored, with its origin: pushing it to `other` mounts every blob
+
+    runs = {"push again": push(cli, built, ref), "push mounted": push(cli, ref, other),
+            "pull again": cli("pull", ref)}
+    assert push_counts(runs["push mounted"])[2] > 0
+    for what, run in runs.items():
+        assert run.code == 0, run.stderr
+        lines = run.stderr.splitlines()
+        description, _, size = lines[0].rpartition(": ")
+        assert len(lines) == 2 and lines[1].startswith(f"{description}: done, {size} in "), (what, lines)
+
+
 @pytest.mark.parametrize("where", [("-o", "out.tar"), ("--layout", "layout"), ()])
 def test_a_pull_asks_for_the_manifest_and_config_once(registry, repo_name, cli, tmp_path: Path, where) -> None:
     """One manifest GET: a tag moved between two GETs would pair the size shown with another model's bytes."""

@@ -101,11 +101,13 @@ def _push_blob(client: RegistryClient, reference: Reference, layout: object, d: 
     repository = reference.repository
     if client.blob_size(repository, d.digest) == d.size:
         counts.add("skipped", d.digest)
+        _count_done(progress, d.size)
         return
     if origin and origin.startswith(f"{reference.registry}/"):
         source_repository = origin.removeprefix(f"{reference.registry}/")
         if source_repository != repository and client.mount(repository, d.digest, source_repository):
             counts.add("mounted", d.digest)
+            _count_done(progress, d.size)
             return
     path, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[attr-defined]
     if size != d.size:
@@ -113,6 +115,12 @@ def _push_blob(client: RegistryClient, reference: Reference, layout: object, d: 
     source = BlobSource(path, offset, size, str(d.digest), FileState.from_stat(path.stat()), d.digest)
     upload(client, repository, source, d.digest, progress=progress or (lambda n: None), cancel=cancel)
     counts.add("uploaded", d.digest)
+
+
+def _count_done(progress: Progress | None, size: int) -> None:
+    """A blob the other side already holds (skipped, mounted, reused) counts as done, so the task can finish."""
+    if progress is not None:
+        progress(size)
 
 
 def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
@@ -179,7 +187,9 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     root = store.root if store is not None else folder  # type: ignore[attr-defined]
     sink = LayoutSink(root)
-    reused = [str(d) for d, size, _ in fetchers if sink._present(d, size)]
+    present = {d: size for d, size, _ in fetchers if sink._present(d, size)}
+    reused = [str(d) for d in present]
+    _count_done(progress, sum(present.values()))
     try:
         with (store.writing() if store is not None else _nothing()):  # type: ignore[attr-defined]
             sink.put_fetched(fetchers)
@@ -275,11 +285,13 @@ def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, lay
                 origin: str | None, counts: _Counts, progress: Progress | None, cancel: threading.Event) -> None:
     if client.blob_size(reference.repository, d.digest) == d.size:
         counts.add("skipped", d.digest)
+        _count_done(progress, d.size)
         return
     if path is None and origin is not None and origin.startswith(f"{reference.registry}/"):
         source_repository = origin.removeprefix(f"{reference.registry}/")
         if source_repository != reference.repository and client.mount(reference.repository, d.digest, source_repository):
             counts.add("mounted", d.digest)
+            _count_done(progress, d.size)
             return
         if layout is None:
             raise RegistryError(f"blob {d.digest} of the base could not be mounted from {origin}",
