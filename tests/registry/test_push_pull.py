@@ -278,18 +278,38 @@ def test_progress_ends_when_nothing_needs_sending(registry, repo_name, cli, tmp_
     """Blobs the other side holds (skipped, mounted, reused) count as done: a log must not end on a line that
     looks like a transfer still running."""
     ref, other = f"{registry.host}/{repo_name}:v1", f"{registry.host}/{repo_name}/other:v1"
-    built, _ = build(cli, tmp_path, "sharded-vision")
-    push(cli, built, ref)
+    modelfile = copy_example("sharded-vision", tmp_path / "src")
+    assert cli("build", "-f", str(modelfile), "--push", ref).code == 0
     assert cli("pull", ref).code == 0  # stored, with its origin: pushing it to `other` mounts every blob
 
-    runs = {"push again": push(cli, built, ref), "push mounted": push(cli, ref, other),
-            "pull again": cli("pull", ref)}
+    runs = {"push again": push(cli, ref, ref), "push mounted": push(cli, ref, other), "pull again": cli("pull", ref),
+            "build --push again": cli("build", "-f", str(modelfile), "--push", ref)}
     assert push_counts(runs["push mounted"])[2] > 0
+    unfinished = {}
     for what, run in runs.items():
         assert run.code == 0, run.stderr
-        lines = run.stderr.splitlines()
+        lines = [line for line in run.stderr.splitlines() if line.startswith(("pushing ", "pulling "))]
         description, _, size = lines[0].rpartition(": ")
-        assert len(lines) == 2 and lines[1].startswith(f"{description}: done, {size} in "), (what, lines)
+        if len(lines) != 2 or not lines[1].startswith(f"{description}: done, {size} in "):
+            unfinished[what] = lines
+    assert unfinished == {}
+
+
+def test_build_push_of_a_base_layer_that_cannot_be_mounted_says_so(registry, repo_name, cli, tmp_path: Path) -> None:
+    """`FROM` a model in the same registry: its layers are mounted, never downloaded, so one the base's repository
+    no longer holds is an error with a way out, and no manifest is put."""
+    base_ref, chat_ref = f"{registry.host}/{repo_name}/base:v1", f"{registry.host}/{repo_name}/chat:v1"
+    base, _ = build(cli, tmp_path)
+    push(cli, base, base_ref)
+    gone = min(layers_of(base))
+    assert httpx.delete(f"{registry.url}/v2/{repo_name}/base/blobs/{gone}", timeout=10).status_code == 202
+
+    mark = registry.mark()
+    pushed = cli("build", "-f", str(rebase_modelfile(tmp_path)), "--build-arg", f"BASE={base_ref}", "--push", chat_ref)
+    stderr = assert_clean_failure(pushed)
+    assert f"error: blob {gone} of the base could not be mounted from {registry.host}/{repo_name}/base" in stderr
+    assert "help: push with pull rights on the base's repository, or pull the base first" in stderr
+    assert not [r for r in registry.requests(mark) if r.method == "PUT" and "/manifests/" in r.path]
 
 
 @pytest.mark.parametrize("where", [("-o", "out.tar"), ("--layout", "layout"), ()])

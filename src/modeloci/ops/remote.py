@@ -26,6 +26,7 @@ from modeloci.formats.artifact import created_of, epoch_of, read_artifact
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.reference import Reference
 from modeloci.registry.transfer import download, finish, upload
@@ -68,7 +69,7 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
          parallel: int = PARALLEL, progress: Progress | None = None) -> PushResult:
     """Push the model ``source`` holds to ``reference``; ``mount_from`` names a repository of the
     same registry that may already hold its blobs."""
-    counts = _Counts()
+    counts, progress = _Counts(), progress or no_progress
     with open_source(source) as layout:
         artifact = read_artifact(layout, where=f"`{source}`")
         _check_pinned(reference, Digest.of(artifact.manifest.raw))
@@ -97,30 +98,34 @@ def _origin(layout: object) -> str | None:
 
 
 def _push_blob(client: RegistryClient, reference: Reference, layout: object, d: Descriptor, origin: str | None,
-               counts: _Counts, progress: Progress | None, cancel: threading.Event) -> None:
-    repository = reference.repository
-    if client.blob_size(repository, d.digest) == d.size:
+               counts: _Counts, progress: Progress, cancel: threading.Event) -> None:
+    if not _already_there(client, reference, d, origin, counts, progress):
+        upload(client, reference.repository, _stored_blob(layout, d), d.digest, progress=progress, cancel=cancel)
+        counts.add("uploaded", d.digest)
+
+
+def _already_there(client: RegistryClient, reference: Reference, d: Descriptor, origin: str | None, counts: _Counts,
+                   progress: Progress) -> bool:
+    """Whether the registry holds ``d`` without an upload: it has it already (``HEAD``), or it mounts it from
+    ``origin``, another repository of the same registry. Such a blob counts as done, so the progress task ends."""
+    prefix = f"{reference.registry}/"
+    if client.blob_size(reference.repository, d.digest) == d.size:
         counts.add("skipped", d.digest)
-        _count_done(progress, d.size)
-        return
-    if origin and origin.startswith(f"{reference.registry}/"):
-        source_repository = origin.removeprefix(f"{reference.registry}/")
-        if source_repository != repository and client.mount(repository, d.digest, source_repository):
-            counts.add("mounted", d.digest)
-            _count_done(progress, d.size)
-            return
+    elif (origin is not None and origin.startswith(prefix) and origin.removeprefix(prefix) != reference.repository
+          and client.mount(reference.repository, d.digest, origin.removeprefix(prefix))):
+        counts.add("mounted", d.digest)
+    else:
+        return False
+    progress(d.size)
+    return True
+
+
+def _stored_blob(layout: object, d: Descriptor) -> BlobSource:
+    """Where ``d`` lies in an archive, layout or the store, checked against the size the manifest gives."""
     path, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[attr-defined]
     if size != d.size:
         raise ArchiveError(f"blob {d.digest} is {size} bytes; the manifest says {d.size}")
-    source = BlobSource(path, offset, size, str(d.digest), FileState.from_stat(path.stat()), d.digest)
-    upload(client, repository, source, d.digest, progress=progress or (lambda n: None), cancel=cancel)
-    counts.add("uploaded", d.digest)
-
-
-def _count_done(progress: Progress | None, size: int) -> None:
-    """A blob the other side already holds (skipped, mounted, reused) counts as done, so the task can finish."""
-    if progress is not None:
-        progress(size)
+    return BlobSource(path, offset, size, str(d.digest), FileState.from_stat(path.stat()), d.digest)
 
 
 def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
@@ -149,10 +154,10 @@ def _small_blob(client: RegistryClient, repository: str, d: Descriptor) -> bytes
 
 
 def _fetchers(client: RegistryClient, reference: Reference, manifest_bytes: bytes,
-              progress: Progress | None) -> list[tuple[Digest, int, Callable]]:
+              progress: Progress) -> list[tuple[Digest, int, Callable]]:
     layers = parse_manifest(manifest_bytes).layers
     return [(d.digest, d.size, lambda fd, offset, cancel, d=d: download(
-        client, reference.repository, d.digest, d.size, fd, offset, progress=progress or (lambda n: None), cancel=cancel))
+        client, reference.repository, d.digest, d.size, fd, offset, progress=progress, cancel=cancel))
         for d in layers]
 
 
@@ -167,6 +172,7 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
     moved in between would otherwise give the caller's size for one model and the bytes of another).
     """
     manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
+    progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
@@ -184,12 +190,13 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
                    fetched: Fetched | None = None) -> PullResult:
     """Pull into a layout folder, or into the store (``store``): blobs already there are not fetched."""
     manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
+    progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     root = store.root if store is not None else folder  # type: ignore[attr-defined]
     sink = LayoutSink(root)
     present = {d: size for d, size, _ in fetchers if sink._present(d, size)}
     reused = [str(d) for d in present]
-    _count_done(progress, sum(present.values()))
+    progress(sum(present.values()))  # stored already: done, so the progress task ends
     try:
         with (store.writing() if store is not None else _nothing()):  # type: ignore[attr-defined]
             sink.put_fetched(fetchers)
@@ -264,7 +271,7 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
                for i, layer in enumerate(layers)]
     descriptors, config, manifest = describe(plan, digests)  # type: ignore[arg-type]
     _check_pinned(reference, Digest.of(manifest.data))
-    counts = _Counts()
+    counts, progress = _Counts(), progress or no_progress
     base = plan.base_path if remote is None else None  # type: ignore[attr-defined]
     with (open_source(base) if base is not None else _nothing()) as layout:
         # A base pulled into the store remembers its registry: mount from there rather than upload.
@@ -282,26 +289,19 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
 
 
 def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, layout: object | None, path: Path | None,
-                origin: str | None, counts: _Counts, progress: Progress | None, cancel: threading.Event) -> None:
-    if client.blob_size(reference.repository, d.digest) == d.size:
-        counts.add("skipped", d.digest)
-        _count_done(progress, d.size)
+                origin: str | None, counts: _Counts, progress: Progress, cancel: threading.Event) -> None:
+    """One layer of ``build --push``: a file of the build context (``path``), or a base layer, mounted from the
+    base's repository when it can be, else sent from the base's archive or layout (``layout``)."""
+    if _already_there(client, reference, d, origin if path is None else None, counts, progress):
         return
-    if path is None and origin is not None and origin.startswith(f"{reference.registry}/"):
-        source_repository = origin.removeprefix(f"{reference.registry}/")
-        if source_repository != reference.repository and client.mount(reference.repository, d.digest, source_repository):
-            counts.add("mounted", d.digest)
-            _count_done(progress, d.size)
-            return
-        if layout is None:
-            raise RegistryError(f"blob {d.digest} of the base could not be mounted from {origin}",
-                                hint="push with pull rights on the base's repository, or pull the base first")
     if path is not None:
         source = BlobSource(path, 0, d.size, path.name, FileState.from_stat(path.stat()), d.digest)
-    else:
-        located, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[union-attr]
-        source = BlobSource(located, offset, size, str(d.digest), FileState.from_stat(located.stat()), d.digest)
-    upload(client, reference.repository, source, d.digest, progress=progress or (lambda n: None), cancel=cancel)
+    elif layout is not None:
+        source = _stored_blob(layout, d)
+    else:  # a base in this registry, whose blob could not be mounted, and no local copy
+        raise RegistryError(f"blob {d.digest} of the base could not be mounted from {origin}",
+                            hint="push with pull rights on the base's repository, or pull the base first")
+    upload(client, reference.repository, source, d.digest, progress=progress, cancel=cancel)
     counts.add("uploaded", d.digest)
 
 
