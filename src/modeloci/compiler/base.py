@@ -10,7 +10,6 @@ are copied by the builder, and weight headers are read by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan

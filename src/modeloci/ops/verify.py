@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from modeloci.builder.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
-from modeloci.formats import docker, modelpack
+from modeloci.formats import modelpack
 from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, TarLayout, read_blob
