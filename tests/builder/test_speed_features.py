@@ -199,7 +199,8 @@ def test_base_blobs_are_verified_then_cached(tmp_path: Path, hashed: list[str]) 
     api.build(copy_example("single-gguf", tmp_path), modelfile.parent / "base.tar")
     hashed.clear()
     api.build(modelfile, tmp_path / "a.tar")
-    assert sorted(hashed) == ["LICENSE", "chat template.jinja", "tiny-llama-F32.gguf"]  # base blobs verified
+    assert sorted(hashed) == ["LICENSE of `base.tar`", "chat template.jinja",  # base blobs verified
+                              "tiny-llama-F32.gguf of `base.tar`"]
     hashed.clear()
     api.build(modelfile, tmp_path / "b.tar")
     assert hashed == []

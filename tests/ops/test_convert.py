@@ -32,11 +32,20 @@ def test_docker_to_modelpack_to_docker_keeps_every_blob_and_field(tmp_path: Path
         assert (tmp_path / "back.tar").read_bytes() == docker_tar.read_bytes()
 
 
-def test_conversion_copies_but_never_hashes(tmp_path: Path, monkeypatch) -> None:
+def test_conversion_checks_each_blob_once_while_copying_it(tmp_path: Path, monkeypatch) -> None:
+    """The source archive may lie about its blobs (it once was trusted and copied unchecked): each blob is
+    hashed once, against the digest it is stored under, while it is copied."""
     docker_tar, _ = build_example("single-gguf", tmp_path / "src")
-    monkeypatch.setattr(sinks, "hash_range", lambda *a, **k: pytest.fail("a blob was hashed"))
+    hashed: list[str | None] = []
+    real = sinks.hash_range
+
+    def spy(source, *args, **kwargs):  # noqa: ANN001, ANN202 - the engine's signature
+        hashed.append(str(source.expected) if source.expected else None)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(sinks, "hash_range", spy)
     result = convert(docker_tar, "modelpack", tmp_path / "mp.tar")
-    assert len(result.result.layers) == 3
+    assert sorted(hashed) == sorted(str(d.digest) for d in result.result.layers)  # type: ignore[type-var]
 
 
 def test_modelpack_descriptor_fields_become_labels(tmp_path: Path) -> None:

@@ -222,7 +222,7 @@ class Unsafe:
 
 def _member(item: Any, note: str) -> tuple[Callable[[Known, Path], Path], Callable[[Known], str]]:
     return (lambda k, tmp: rewrite(k.path, tmp / "unsafe.tar", append(item)),
-            lambda k: f"refusing to unpack: archive member {note}")
+            lambda k: f"refusing to read `unsafe.tar`: archive member {note}")
 
 
 def _filepaths(*changes: tuple[int, str]) -> Callable[[Known, Path], Path]:

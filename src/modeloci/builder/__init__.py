@@ -1,9 +1,11 @@
 """EXECUTOR: BuildPlan to blobs in a sink, then the config and manifest.
 
 ``build`` hands every layer to the sink at once (files of the build context,
-blobs of the FROM base), which copies and hashes them in parallel; digests
-known from the cache are not computed again, and blobs of the base are
-verified against their digests. Then it writes the config and manifest and
+blobs of the FROM base or of an archive being converted), which copies and
+hashes them in parallel; digests known from the cache are not computed again.
+A blob of a base is used only at the size its descriptor gives and is hashed
+while it is copied: one whose bytes do not match its digest fails the build
+before the output is renamed into place. Then it writes the config and manifest and
 commits. ``build_archive`` does that into an atomically written tar,
 ``build_layout`` into an OCI layout folder.
 """
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,10 +25,10 @@ from modeloci.builder.cache import DigestCache
 from modeloci.builder.engine import BlobSource, FileState
 from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink, StoreSink
 from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
-from modeloci.errors import BuildError, UsageError, describe_os_error
+from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout
+from modeloci.oci.layout import Layout, locate_blob
 from modeloci.store.names import open_source
 from modeloci.progress import NO_METER, Meter
 from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
@@ -69,18 +71,30 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
     with ExitStack() as stack:
         base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
         sources = [_source(layer, plan, base) for layer in plan.layers]
-    known = [_known(source, cache, trust=not plan.verify_base) for source in sources]
+    known = [_known(source, cache) for source in sources]
     digests = sink.put_layers(sources, known)
     if cache is not None:
         for source, digest, was_known in zip(sources, digests, known, strict=True):
             if was_known is None:
                 cache.put(source.state, source.offset, source.size, digest)
     layers, config, manifest = describe(plan, digests)
-    sink.put_bytes(config.data)
-    sink.put_bytes(manifest.data)
+    with _writing("the config"):
+        sink.put_bytes(config.data)
+    with _writing("the manifest"):
+        sink.put_bytes(manifest.data)
     manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
-    sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
+    with _writing("the index"):
+        sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
     return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
+
+
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """An OSError (a full disk) while writing ``what`` as a one-line BuildError: `writing the config: no space...`."""
+    try:
+        yield
+    except OSError as exc:
+        raise BuildError(f"writing {what}: {describe_os_error(exc)}") from exc
 
 
 def describe(plan: BuildPlan, digests: Sequence[Digest]) -> tuple[tuple[Descriptor, ...], Blob, Blob]:
@@ -97,11 +111,9 @@ def describe(plan: BuildPlan, digests: Sequence[Digest]) -> tuple[tuple[Descript
     return layers, config, manifest
 
 
-def _known(source: BlobSource, cache: DigestCache | None, *, trust: bool = False) -> Digest | None:
-    """A digest this build need not compute: one the cache already verified for this exact file,
-    or, when converting (``trust``), the digest a blob is stored under."""
-    if trust and source.expected is not None:
-        return source.expected
+def _known(source: BlobSource, cache: DigestCache | None) -> Digest | None:
+    """A digest this build need not compute: one the cache already verified for this exact file range.
+    The digest a base's blob is stored under is not one: the archive says it, and may lie."""
     if cache is None:
         return None
     digest = cache.get(source.state, source.offset, source.size)
@@ -124,9 +136,14 @@ def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSourc
     if isinstance(layer.source, BaseSource):
         assert base is not None
         expected = Digest.parse(layer.source.digest)
-        path, offset, size = base.locate(expected.blob_path)
-        label = layer.filepath or str(expected)
-        return BlobSource(path, offset, layer.size, label, _state(path, label), expected)
+        shown = plan.base.path if plan.base is not None else plan.base_path  # as the Modelfile names it
+        try:
+            path, offset, size = locate_blob(base, Descriptor(layer.media_type, expected, layer.size))
+        except ArchiveError as exc:
+            raise ArchiveError(f"`{shown}`: {exc.message}", path=str(plan.base_path),
+                               hint=f"run `modeloci verify {shown}` to list every problem") from None
+        label = f"{layer.filepath or expected} of `{shown}`"
+        return BlobSource(path, offset, size, label, _state(path, label), expected)
     return file_source(layer, plan)
 
 
@@ -167,6 +184,9 @@ def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = N
     sink = LayoutSink(folder, link=link, meter=meter)
     try:
         result = build(plan, sink, cache=cache)
+    except OSError as exc:
+        sink.abort()
+        raise BuildError(f"writing {folder}: {describe_os_error(exc)}", path=str(folder)) from exc
     except BaseException:
         sink.abort()
         raise
@@ -183,6 +203,10 @@ def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = No
     try:
         with store.writing():
             result = build(plan, sink, cache=cache)
+    except OSError as exc:
+        sink.abort()
+        raise BuildError(f"writing into the store ({store.root}): {describe_os_error(exc)}", path=str(store.root)) \
+            from exc
     except BaseException:
         sink.abort()
         raise

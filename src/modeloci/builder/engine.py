@@ -159,7 +159,8 @@ def hash_range(source: BlobSource, cancel: threading.Event | None = None, progre
     digest = Digest(hasher.hexdigest())
     if source.expected is not None and digest != source.expected:
         raise BuildError(f"reading {source.label}: content does not match its digest {source.expected}",
-                         path=source.label)
+                         path=source.label, hint="it was damaged or changed after it was written; "
+                                                 "`modeloci verify` names every such blob")
     return digest
 
 

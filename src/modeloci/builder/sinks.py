@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from modeloci.builder.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
+from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
@@ -294,7 +295,7 @@ class LayoutSink:
 
     def _existing_index(self) -> list[dict]:
         try:
-            manifests = json.loads((self.root / "index.json").read_bytes()).get("manifests", [])
+            manifests = load_json((self.root / "index.json").read_bytes(), "index.json").get("manifests", [])
         except (OSError, ValueError, AttributeError):
             return []
         return [m for m in manifests if isinstance(m, dict)]

@@ -102,7 +102,6 @@ class BuildPlan:
     mtime_epoch: int = 0
     warnings: tuple[Diagnostic, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
-    verify_base: bool = True  # False when converting: blobs are carried by digest, never re-hashed
 
     @property
     def artifact_type(self) -> str | None:

@@ -16,7 +16,6 @@ Docker v0.1/v0.2, ModelPack, and ModelPack's pre-July-2025 names
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker, modelpack
 from modeloci.formats.roles import Role
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, read_blob, read_manifest
 from modeloci.oci.manifest import Descriptor, Manifest
@@ -307,11 +307,11 @@ def filepath_of(descriptor: Descriptor) -> str | None:
 def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
     """The model artifact in a layout (folder or tar); ArchiveError if it is not one."""
     manifest, ref_name = read_manifest(layout)
-    config_bytes = read_blob(layout, manifest.config.digest)
+    config_bytes = read_blob(layout, manifest.config.digest, size=manifest.config.size)
     try:
-        config_doc = json.loads(config_bytes)
-    except ValueError as exc:
-        raise ArchiveError(f"the config of {where} is not JSON: {exc}") from exc
+        config_doc = load_json(config_bytes, f"the config of {where}")
+    except InvalidJSON as exc:
+        raise ArchiveError(str(exc)) from None
     if not isinstance(config_doc, dict):
         raise ArchiveError(f"the config of {where} is not a JSON object")
     fmt = detect_format(manifest, config_doc)

@@ -8,7 +8,6 @@ own way. Only headers (and a small ``config.json``) are read.
 
 from __future__ import annotations
 
-import json
 
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.artifact import Artifact, ModelLayer
@@ -17,7 +16,8 @@ from modeloci.formats.roles import Role
 from modeloci.model.gguf import read_gguf_header
 from modeloci.model.hfdir import HF_CONTEXT_KEYS, HFConfig
 from modeloci.model.safetensors import read_safetensors_header
-from modeloci.oci.layout import Layout, read_blob
+from modeloci.jsondoc import InvalidJSON, load_json
+from modeloci.oci.layout import Layout, locate_blob, read_blob
 
 _MAX_CONFIG_JSON = 16 << 20
 
@@ -40,7 +40,7 @@ def derive(layout: Layout, artifact: Artifact) -> tuple[ModelFacts, dict[str, ob
     Raises what the header readers raise (GGUFError, SafetensorsError, OSError).
     """
     weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
-    places = [layout.locate(layer.descriptor.digest.blob_path) for layer in weights]
+    places = [locate_blob(layout, layer.descriptor) for layer in weights]
     fmt = weights_format(artifact)
     if fmt == "gguf":
         headers = [read_gguf_header(path, offset=offset, size=size) for path, offset, size in places]
@@ -59,8 +59,9 @@ def _hf_config(layout: Layout, artifact: Artifact) -> HFConfig | None:
     if layer is None or layer.descriptor.size > _MAX_CONFIG_JSON:
         return None
     try:
-        doc = json.loads(read_blob(layout, layer.descriptor.digest, limit=_MAX_CONFIG_JSON))
-    except ValueError:
+        doc = load_json(read_blob(layout, layer.descriptor.digest, size=layer.descriptor.size, limit=_MAX_CONFIG_JSON),
+                        "config.json")
+    except InvalidJSON:
         return None
     if not isinstance(doc, dict):
         return None

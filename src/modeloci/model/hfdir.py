@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
+from modeloci.jsondoc import InvalidJSON, check_json
 from modeloci.model.safetensors import SafetensorsError
 
 MAX_JSON_SIZE = 100 * 1024 * 1024
@@ -276,7 +278,11 @@ def _load_json(path: Path, error: type[SafetensorsError] | type[HFConfigError]) 
     except UnicodeDecodeError as exc:
         raise error(f"not valid UTF-8: {exc.reason}", bom + exc.start) from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates)
+        check_json(doc, "the file", max_depth=sys.getrecursionlimit())  # a "\\udfff" escape is JSON, not Unicode
+        return doc
+    except InvalidJSON as exc:
+        raise error(str(exc).removeprefix("the file "), 0) from None
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON: {exc.msg.lower()} (line {exc.lineno}, column {exc.colno})",
                     bom + len(text[: exc.pos].encode("utf-8"))) from None

@@ -21,9 +21,12 @@ import json
 import math
 import re
 import struct
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from modeloci.jsondoc import InvalidJSON, check_json
 
 MAX_HEADER_SIZE = 100 * 1024 * 1024
 METADATA_KEY = "__metadata__"
@@ -211,7 +214,12 @@ def _entries(text: str) -> list[tuple[str, object, int]]:
 
 def _decode(text: str, pos: int, what: str) -> tuple[object, int]:
     try:
-        return _DECODER.raw_decode(text, pos)
+        value, end = _DECODER.raw_decode(text, pos)
+        # A "\\udfff" escape is valid JSON but not Unicode: such a name could not be written or shown again.
+        check_json(value, what, max_depth=sys.getrecursionlimit())
+        return value, end
+    except InvalidJSON as exc:
+        raise _json_error(text, pos, str(exc)) from None
     except _DuplicateKey as dup:
         raise _json_error(text, pos, f"{what} has the key `{dup.key}` twice") from None
     except json.JSONDecodeError as exc:

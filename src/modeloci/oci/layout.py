@@ -3,7 +3,16 @@
 Also reads Docker Model Runner load tars, which have ``blobs/sha256/*`` and a
 root ``manifest.json`` holding the raw manifest but no ``index.json``. Blobs are
 looked up by digest and opened as streams, never extracted; small JSON blobs
-are read whole and checked against their digest.
+are read whole and checked against their digest and size.
+
+One member policy holds for every reader (:mod:`.safety`): a tar with a member
+at an absolute path, climbing out with ``..`` (in its name or a pax override),
+a link, a device or fifo, two members at one path, or data past its end is
+refused when it is opened, whatever the command. ``verify`` alone opens it
+with ``strict=False``, to list every problem instead. In a layout folder, a
+blob reached through a symlink is refused the same way. A blob is used only
+at the size its descriptor gives (:func:`locate_blob`), so a descriptor that
+claims more bytes than its member holds never reads the bytes that follow.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from modeloci.errors import ArchiveError
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.safety import tar_problems
 
 MAX_JSON_BLOB = 16 << 20
 
@@ -48,9 +58,16 @@ class Layout(Protocol):
 class DirLayout:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._real_root = os.path.realpath(root)
 
     def _path(self, name: str) -> Path:
-        return self.root.joinpath(*name.split("/"))
+        """The file ``name`` names; ArchiveError if the way to it passes through a symlink (the file included)."""
+        parts = name.split("/")
+        path = self.root.joinpath(*parts)
+        if os.path.lexists(path) and os.path.realpath(path) != os.path.join(self._real_root, *parts):
+            raise ArchiveError(f"refusing to read `{self.root}`: `{name}` is reached through a symlink",
+                               path=str(self.root), hint="a layout folder holds its blobs as plain files")
+        return path
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -83,7 +100,7 @@ class TarLayout:
     """A layout inside a tar. Every member is listed (``members``) so that checks can refuse
     what a layout must not hold; only regular files are readable by name."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, strict: bool = True) -> None:
         self.path = path
         self.truncated = False
         try:
@@ -91,7 +108,21 @@ class TarLayout:
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"`{path.name}` is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
         self.members = self._read_members()
-        self._members = {_clean(m.name): m for m in self.members if m.isreg()}
+        if strict:
+            self._refuse_unsafe()
+        self._members: dict[str, tarfile.TarInfo] = {}
+        for member in self.members:
+            if member.isreg():  # the first of two members at one path (only verify, not strict, sees two)
+                self._members.setdefault(_clean(member.name), member)
+
+    def _refuse_unsafe(self) -> None:
+        problems = [f"archive member {unsafe}" for unsafe in tar_problems(self.members, self.path.stat().st_size)]
+        if self.truncated:
+            problems.append("the archive is cut short: it ends inside a member header")
+        if problems:
+            self._tar.close()
+            raise ArchiveError(f"refusing to read `{self.path.name}`: " + "; ".join(problems), path=str(self.path),
+                               hint=f"run `modeloci verify {self.path}` to list every problem")
 
     def _read_members(self) -> list[tarfile.TarInfo]:
         """Every member header; an archive cut short keeps those read so far (checks report the cut)."""
@@ -142,20 +173,33 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_layout(path: Path) -> Iterator[Layout]:
-    """Open a layout folder or a tar archive of one."""
-    layout: Layout = DirLayout(path) if path.is_dir() else TarLayout(path)
+def open_layout(path: Path, *, strict: bool = True) -> Iterator[Layout]:
+    """Open a layout folder or a tar archive of one; ``strict=False`` (verify) lets unsafe members be listed."""
+    layout: Layout = DirLayout(path) if path.is_dir() else TarLayout(path, strict=strict)
     try:
         yield layout
     finally:
         layout.close()
 
 
-def read_blob(layout: Layout, digest: Digest, *, limit: int = MAX_JSON_BLOB) -> bytes:
-    """A small blob's bytes, checked against its digest."""
+def locate_blob(layout: Layout, descriptor: Descriptor) -> tuple[Path, int, int]:
+    """Where the blob ``descriptor`` names lies (path, offset, size), checked to hold exactly its size."""
+    name = descriptor.digest.blob_path
+    if not layout.exists(name):
+        raise ArchiveError(f"blob {descriptor.digest} is missing")
+    path, offset, size = layout.locate(name)
+    if size != descriptor.size:
+        raise ArchiveError(f"blob {descriptor.digest} is {size} bytes; the manifest says {descriptor.size}")
+    return path, offset, size
+
+
+def read_blob(layout: Layout, digest: Digest, *, size: int | None = None, limit: int = MAX_JSON_BLOB) -> bytes:
+    """A small blob's bytes, checked against its digest and, when given, the size its descriptor says."""
     name = digest.blob_path
     if not layout.exists(name):
         raise ArchiveError(f"blob {digest} is missing")
+    if size is not None and layout.size(name) != size:
+        raise ArchiveError(f"blob {digest} is {layout.size(name)} bytes; its descriptor says {size}")
     if layout.size(name) > limit:
         raise ArchiveError(f"blob {digest} is larger than {limit} bytes")
     with layout.open(name) as stream:
@@ -193,5 +237,5 @@ def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
     if len(manifests) != 1:
         raise ArchiveError(f"its index lists {len(manifests)} image manifests; expected exactly one")
     entry: Descriptor = manifests[0]
-    manifest = parse_manifest(read_blob(layout, entry.digest))
+    manifest = parse_manifest(read_blob(layout, entry.digest, size=entry.size))
     return manifest, entry.annotations.get(REF_NAME)

@@ -10,11 +10,11 @@ for modeloci (``mediaType, digest, size, artifactType, annotations``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json, go_map
 from modeloci.oci.mediatypes import MediaType
@@ -156,9 +156,9 @@ def parse_descriptor(item: object, where: str) -> Descriptor:
 
 def _object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDocument(f"{what} is not valid JSON: {exc}") from exc
+        doc = load_json(raw, what)
+    except InvalidJSON as exc:
+        raise InvalidDocument(str(exc)) from None
     if not isinstance(doc, dict):
         raise InvalidDocument(f"{what} is not a JSON object")
     return doc

@@ -52,6 +52,33 @@ def _has_drive(name: str) -> bool:
     return len(name) > 1 and name[1] == ":" and name[0].isalpha()
 
 
+#: What a file system holds: one name of at most 255 bytes (NAME_MAX on Linux and macOS). Paths are bounded
+#: further than PATH_MAX (4096), so that the destination folder's own path fits in front of them, and in depth,
+#: so that no folder chain outgrows what tools walking it recursively (pathlib's ``mkdir(parents=True)``) take.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+MAX_PATH_DEPTH = 64
+
+
+def too_long(path: str) -> str | None:
+    """Why a relative path cannot be unpacked however safe it is (a name or path too long, too deep), or None."""
+    parts = path.split("/")
+    if len(parts) > MAX_PATH_DEPTH:
+        return f"is {len(parts)} folders deep; at most {MAX_PATH_DEPTH} are unpacked"
+    longest = max(parts, key=lambda part: len(part.encode("utf-8", "surrogatepass")))
+    if len(longest.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"has a name of {len(longest.encode('utf-8', 'surrogatepass'))} bytes; file systems hold at most " \
+               f"{MAX_NAME_BYTES}"
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        return f"is {len(path.encode('utf-8', 'surrogatepass'))} bytes long; at most {MAX_PATH_BYTES} are unpacked"
+    return None
+
+
+def shown_path(path: str, limit: int = 60) -> str:
+    """A path short enough to show in one line of an error: its start, and how long it is."""
+    return path if len(path) <= limit else f"{path[:limit]}... ({len(path)} characters)"
+
+
 def safe_relative(path: str) -> str | None:
     """``path`` as a safe relative path (``/`` separators, no ``..``), or None if it cannot be one."""
     if not path or path.startswith("/") or "\\" in path or "\0" in path or _has_drive(path):

@@ -1,7 +1,8 @@
 """``convert``: re-wrap a model artifact in the other format, carrying every blob by digest.
 
 Only the config and the manifest change. Layers keep their bytes (copied by
-the kernel, never re-hashed) and their path and file metadata; their media
+the kernel, and hashed on the way, since the source may lie about them) and
+their path and file metadata; their media
 types follow the target format. The target's config is built from the facts
 re-read from the weights' headers inside the archive, plus what the source
 config says that the target can also hold. What the target cannot hold is
@@ -81,7 +82,6 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
         base_path=source,
         created_epoch=epoch,
         mtime_epoch=epoch or 0,
-        verify_base=False,
     )
     return plan, artifact.format, warnings
 

@@ -23,7 +23,6 @@ everything matched, so a failed unpack leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -34,15 +33,18 @@ from pydantic import BaseModel
 
 from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
 from modeloci.builder.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
-from modeloci.errors import ArchiveError, UsageError
+from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.formats.roles import Role
+from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
-from modeloci.oci.layout import Layout, TarLayout
+from modeloci.oci.layout import Layout
+from modeloci.store import Store
+from modeloci.store.leftovers import forget, record
 from modeloci.store.names import Source, open_source
 from modeloci.oci.mediatypes import MediaType
-from modeloci.oci.safety import safe_relative, tar_problems
+from modeloci.oci.safety import safe_relative, shown_path, too_long
 from modeloci.ops.layertar import Member, extract, list_members
 
 Layouts = Literal["bundle", "files"]
@@ -73,7 +75,7 @@ class Bundle:
 def open_bundle(root: Path) -> Bundle:
     """The bundle unpacked at ``root`` (its ``config.json`` read as a model config)."""
     try:
-        fields = json.loads((root / "config.json").read_bytes())
+        fields = load_json((root / "config.json").read_bytes(), "config.json")
     except (OSError, ValueError) as exc:
         raise ArchiveError(f"`{root}` is not a model bundle: {exc}", path=str(root)) from exc
     return Bundle(root, DockerConfig({"config": fields if isinstance(fields, dict) else {}}))
@@ -83,12 +85,7 @@ def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackR
     """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
-    with open_source(source) as opened:
-        if isinstance(opened, TarLayout):
-            unsafe = tar_problems(opened.members, opened.path.stat().st_size)
-            if unsafe:
-                raise ArchiveError("refusing to unpack: archive member " + "; archive member ".join(map(str, unsafe)),
-                                   path=str(source))
+    with open_source(source) as opened:  # an archive with unsafe members is refused here
         artifact = read_artifact(opened, where=f"`{source}`")
         targets = _targets(opened, artifact, layout)
         files = _write(opened, artifact, targets, dest)
@@ -123,6 +120,10 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Targe
         safe = safe_relative(path)
         if safe is None:
             raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} has the unsafe path `{path}`")
+        problem = too_long(safe)
+        if problem is not None:
+            raise ArchiveError(f"refusing to unpack: the path `{shown_path(safe)}` of layer {layer.descriptor.digest} "
+                               f"{problem}")
         target = f"{folder}/{safe}" if folder else safe
         if target in reserved:
             raise ArchiveError(f"refusing to unpack: two layers would both be written to `{target}`")
@@ -170,16 +171,19 @@ def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
 
 
 def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Path) -> list[UnpackedFile]:
-    created = _make_parents(dest.parent)
-    remove_stale_temps(dest.parent, f"{TEMP_PREFIX}{dest.name}.")  # left by a killed unpack to the same place
-    lock, temp = locked_temp_dir(dest.parent, f"{TEMP_PREFIX}{dest.name}.")
+    try:
+        created = _make_parents(dest.parent)
+        remove_stale_temps(dest.parent, TEMP_PREFIX)  # what killed unpacks and builds left in this folder
+        lock, temp = locked_temp_dir(dest.parent, f"{TEMP_PREFIX}{dest.name}.")
+    except OSError as exc:
+        raise BuildError(f"writing {dest}: {describe_os_error(exc)}", path=str(dest)) from exc
+    journal = record(Store().root, temp)  # so that `prune` can remove it if this process is killed
     try:
         for target in targets:
             (temp / target.path).parent.mkdir(parents=True, exist_ok=True)
-        # From the store, a bundle's files are hard links to the blobs where the filesystem allows.
-        link = getattr(layout, "selected", None) is not None
-        tasks = [task for t in targets if t.member is None
-                 for task in _tasks(layout, t.layer, temp / t.path, t.path, link=link)]
+        # Always copies, from the store too: a hard link would let an edit of the unpacked file change the
+        # stored blob, and file modes do not stop root. copy_file_range shares extents where the file system can.
+        tasks = [task for t in targets if t.member is None for task in _tasks(layout, t.layer, temp / t.path, t.path)]
         tar_layers = {t.layer.descriptor.digest: t.layer for t in targets if t.member is not None}
         for digest, layer in tar_layers.items():
             tasks += _tar_tasks(layout, layer, [(t.member, temp / t.path, t.path) for t in targets  # type: ignore[misc]
@@ -192,17 +196,26 @@ def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Pat
         if dest.exists():
             dest.rmdir()
         os.replace(temp, dest)
+    except OSError as exc:
+        _remove(temp, created)
+        raise BuildError(f"writing {dest}: {describe_os_error(exc)}", path=str(dest)) from exc
     except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        for folder in created:  # the folders this unpack made, deepest first, if still empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove(temp, created)
         raise
     finally:
         os.close(lock)
+        forget(journal)
     return files
+
+
+def _remove(temp: Path, created: list[Path]) -> None:
+    """Undo a failed unpack: its temporary folder, and the folders it made, deepest first, if still empty."""
+    shutil.rmtree(temp, ignore_errors=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -264,8 +277,8 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     return [check, *(copy(member, file, shown) for member, file, shown in members)]
 
 
-def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str, *, link: bool = False) -> list:
-    """Tasks that copy (or hard-link) one blob to ``target`` and check its digest.
+def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
+    """Tasks that copy one blob to ``target`` and check its digest.
 
     The copy (in the kernel) and the check run as two tasks side by side, so
     both cores work and the check reads pages the copy just brought in.
@@ -285,18 +298,7 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str, *, link:
         hash_range(source, cancel)  # raises if the bytes do not match the digest
         return []
 
-    def link_or_copy(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
-        try:
-            os.link(source.path, target)
-        except OSError:  # another filesystem, or links not allowed: copy instead
-            copy(cancel)
-            check(cancel)
-        else:
-            # Linking moved the blob's ctime (its link count changed): check it as it is now.
-            hash_range(replace(source, state=FileState.from_stat(source.path.stat())), cancel)
-        return report
-
-    return [link_or_copy] if link and source.offset == 0 else [copy, check]
+    return [copy, check]
 
 
 def _bundle_config(artifact: Artifact) -> bytes:

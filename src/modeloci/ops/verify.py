@@ -13,7 +13,6 @@ first; unreferenced blobs are warnings.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Literal
 
@@ -23,12 +22,13 @@ from modeloci.builder.engine import BlobSource, FileState, hash_range, run_order
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.formats import modelpack
 from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, TarLayout, read_blob
 from modeloci.store.names import Source, open_source
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
-from modeloci.oci.safety import tar_problems
+from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
 from modeloci.ops.layertar import list_members, uncompressed_digest
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -61,16 +61,25 @@ class VerifyReport(BaseModel):
 def verify(path: Source) -> VerifyReport:
     """Check the archive, layout or stored model ``path``; ArchiveError only when it cannot be read at all."""
     report = VerifyReport(source=str(path))
-    with open_source(path) as layout:
-        if isinstance(layout, TarLayout):
-            for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
-                _error(report, f"archive member {unsafe}")
-            if layout.truncated and not report.problems:
-                _error(report, "the archive is cut short: it ends inside a member header")
-        manifest = _manifest(layout, report)
+    with open_source(path, strict=False) as layout:
+        manifest = check_documents(layout, report)
         if manifest is not None:
-            _check(layout, manifest, report)
+            _check_blobs(layout, manifest, report)
     return report
+
+
+def check_documents(layout: Layout, report: VerifyReport) -> Manifest | None:
+    """Every check but hashing the layers: the archive's members, the index, manifest and config and how
+    they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``."""
+    if isinstance(layout, TarLayout):
+        for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
+            _error(report, f"archive member {unsafe}")
+        if layout.truncated and not report.problems:
+            _error(report, "the archive is cut short: it ends inside a member header")
+    manifest = _manifest(layout, report)
+    if manifest is not None:
+        _check(layout, manifest, report)
+    return manifest
 
 
 def _error(report: VerifyReport, message: str) -> None:
@@ -96,14 +105,15 @@ def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
         _error(report, "`oci-layout` is missing")
     else:
         try:
-            if json.loads(_read(layout, "oci-layout")).get("imageLayoutVersion") != "1.0.0":
+            doc = load_json(_read(layout, "oci-layout"), "`oci-layout`")
+            if not isinstance(doc, dict) or doc.get("imageLayoutVersion") != "1.0.0":
                 _error(report, "`oci-layout` does not say imageLayoutVersion 1.0.0")
-        except (ValueError, AttributeError):
+        except InvalidJSON:
             _error(report, "`oci-layout` is not JSON")
     try:
         entries = [d for d in parse_index(_read(layout, "index.json")) if d.media_type == MediaType.OCI_MANIFEST]
     except InvalidDocument as exc:
-        _error(report, f"index.json: {exc}")
+        _error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
         return None
     if len(entries) != 1:
         _error(report, f"index.json lists {len(entries)} image manifests; expected one")
@@ -164,7 +174,6 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
         _check_config(manifest, config, fmt, [str(d) if d else None for d in expected], report)
     for i, layer in enumerate(manifest.layers, 1):
         _check_layer(i, layer, fmt, report)
-    _check_blobs(layout, manifest, report)
 
 
 def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> list[Digest | None]:
@@ -197,9 +206,9 @@ def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> lis
 
 def _json_object(data: bytes, report: VerifyReport) -> dict | None:
     try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        _error(report, f"the config is not JSON: {exc}")
+        doc = load_json(data, "the config")
+    except InvalidJSON as exc:
+        _error(report, str(exc))
         return None
     if not isinstance(doc, dict):
         _error(report, "the config is not a JSON object")
@@ -249,6 +258,12 @@ def _check_layer(i: int, layer: Descriptor, fmt: str | None, report: VerifyRepor
         _error(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`; a raw layer needs one")
     elif path is None and fmt == "docker":
         _warn(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`")
+    elif path is not None:
+        safe = safe_relative(path)
+        problem = "is not a relative path inside the model" if safe is None else too_long(safe)
+        if problem is not None:
+            (_error if safe is None else _warn)(report, f"layer {i}: its path `{shown_path(path)}` {problem}; "
+                                                        "unpack refuses it")
 
 
 def _check_media(media_type: str | None, what: str, report: VerifyReport) -> None:

@@ -16,13 +16,14 @@ Safe under concurrent processes and crashes:
   exclusive lock on ``.index.lock``, so two processes tagging at once both land;
 - builds hold a shared lock on ``.gc.lock`` while they write blobs, and
   ``prune`` takes it exclusively, so it never deletes a blob a running build
-  is about to reference; it also removes temporary files left by killed builds.
+  is about to reference; it also removes temporary files left by killed builds,
+  and the temporary folders of killed unpacks, wherever they were
+  (:mod:`.leftovers`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modeloci.errors import ModelociError, UsageError
+from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.layout import DirLayout
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, InvalidDocument, parse_descriptor
 from modeloci.oci.mediatypes import MediaType
+from modeloci.store.leftovers import sweep
 
 CONTAINERD_NAME = "io.containerd.image.name"
 TEMP_PREFIX = ".modeloci-"
@@ -85,7 +88,7 @@ class Store:
     def entries(self) -> list[Entry]:
         """Every tagged manifest, in index order."""
         try:
-            doc = json.loads((self.root / "index.json").read_bytes())
+            doc = load_json((self.root / "index.json").read_bytes(), "the store's index.json")
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as exc:
@@ -163,7 +166,7 @@ class Store:
         return self.blobs / digest.hex
 
     def prune(self) -> tuple[int, int]:
-        """Delete blobs no tagged model reaches, and leftovers of killed builds: (files, bytes) freed."""
+        """Delete blobs no tagged model reaches, and leftovers of killed builds and unpacks: (files, bytes) freed."""
         from modeloci.store.reach import reachable
 
         with self._lock(".gc.lock", fcntl.LOCK_EX), self._lock(".index.lock", fcntl.LOCK_EX):
@@ -180,4 +183,5 @@ class Store:
                     freed += path.stat().st_size
                     path.unlink()
                     files += 1
-        return files, freed
+        folders, unpacked = sweep(self.root)
+        return files + folders, freed + unpacked

@@ -59,9 +59,10 @@ def resolve(text: str, *, store_root: Path | None = None) -> Source:
 
 
 @contextmanager
-def open_source(source: Source) -> Iterator[Layout]:
+def open_source(source: Source, *, strict: bool = True) -> Iterator[Layout]:
+    """The source as a layout; an archive with unsafe members is refused unless ``strict=False`` (verify)."""
     if isinstance(source, Path):
-        with open_layout(source) as layout:
+        with open_layout(source, strict=strict) as layout:
             yield layout
         return
     if not isinstance(source, StoredRef):  # a model in a registry (modeloci.registry.remote.RemoteRef)

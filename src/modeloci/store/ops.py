@@ -1,8 +1,11 @@
 """Store verbs with typed results: list, save, load, verify, and the seed's stored ``Model``.
 
 ``save`` writes exactly the archive a direct ``build -o`` writes (same entry
-order, same headers), copying blobs out of the store by digest. ``load``
-copies an archive's blobs in and checks every digest on the way.
+order, same headers), copying blobs out of the store by digest and hashing
+them on the way: a blob changed in the store fails the save, and the output
+is not written. ``load`` lets nothing into the store unverified: the archive's
+members, documents and descriptors get every check ``verify`` makes, and each
+blob is hashed while it is copied in and named only once it matched.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from modeloci.atomic import atomic_output
 from modeloci.builder.engine import BlobSource, FileState
 from modeloci.builder.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, UsageError
-from modeloci.formats.artifact import Artifact, created_of, epoch_of, read_artifact
+from modeloci.formats.artifact import Artifact, ModelLayer, created_of, epoch_of, read_artifact
 from modeloci.formats.roles import Role
-from modeloci.oci.layout import Layout, open_layout, read_blob
-from modeloci.ops.verify import Problem, VerifyReport, verify
+from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
+from modeloci.ops.verify import Problem, VerifyReport, check_documents, verify
 from modeloci.store import Store
 from modeloci.store.names import StoredRef, StoreView
 from modeloci.store.reach import reachable
@@ -66,8 +69,8 @@ def save(store: Store, reference: str, output: Path) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
         sink = ArchiveSink(out.fileno(), mtime=_mtime(artifact))
-        sources = [_source(layout, layer.descriptor.digest, layer.descriptor.size) for layer in artifact.layers]
-        sink.put_layers(sources, [layer.descriptor.digest for layer in artifact.layers])
+        sources = [_source(layout, layer, f"`{reference}`") for layer in artifact.layers]
+        sink.put_layers(sources, [None] * len(sources))  # hashed while copied, checked against `expected`
         sink.put_bytes(artifact.config_bytes)
         sink.put_bytes(artifact.manifest.raw)
         sink.commit(entry.descriptor, artifact.manifest.raw, ref_name=reference)
@@ -79,9 +82,15 @@ def _mtime(artifact: Artifact) -> int:
     return epoch_of(created_of(artifact.config.doc)) or 0
 
 
-def _source(layout: Layout, digest, size: int) -> BlobSource:  # noqa: ANN001 - a Digest
-    path, offset, length = layout.locate(digest.blob_path)
-    return BlobSource(path, offset, length, str(digest), FileState.from_stat(os.stat(path)), digest)
+def _source(layout: Layout, layer: ModelLayer, where: str) -> BlobSource:
+    """The layer's blob, at exactly the size its descriptor gives, to be checked against its digest as it is read."""
+    d = layer.descriptor
+    try:
+        path, offset, size = locate_blob(layout, d)
+    except ArchiveError as exc:
+        raise ArchiveError(f"{where}: {exc.message}", hint="`modeloci verify` lists every problem") from None
+    label = f"{layer.filepath or d.digest} of {where}"
+    return BlobSource(path, offset, size, label, FileState.from_stat(os.stat(path)), d.digest)
 
 
 def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[str, Artifact]:
@@ -91,18 +100,31 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[
         name = reference or artifact.ref_name
         if name is None:
             raise UsageError(f"`{archive}` carries no name", hint="name the model with `-t NAME[:TAG]`")
+        _refuse_unverified(layout, archive)
         sink = LayoutSink(store.root)
         try:
             with store.writing():
-                sources = [_source(layout, layer.descriptor.digest, layer.descriptor.size) for layer in artifact.layers]
+                sources = [_source(layout, layer, f"`{archive}`") for layer in artifact.layers]
                 sink.put_layers(sources, [None] * len(sources))  # hashed on the way in, checked against `expected`
-                sink.put_bytes(read_blob(layout, artifact.manifest.config.digest))
+                config = artifact.manifest.config
+                sink.put_bytes(read_blob(layout, config.digest, size=config.size))
                 sink.put_bytes(artifact.manifest.raw)
                 store.tag(name, _entry(archive, artifact))
         except BaseException:
             sink.abort()
             raise
     return name, artifact
+
+
+def _refuse_unverified(layout: Layout, archive: Path) -> None:
+    """Every check ``verify`` makes but hashing the layers (``load`` hashes them as it copies them in)."""
+    report = VerifyReport(source=str(archive))
+    check_documents(layout, report)
+    errors = [p.message for p in report.problems if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ArchiveError(f"refusing to load `{archive}`: {errors[0]}{more}", path=str(archive),
+                           hint=f"`modeloci verify {archive}` lists every problem")
 
 
 def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
