@@ -7,6 +7,7 @@ not by sleeping, so they are reached on a slow machine too.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -198,3 +199,71 @@ def test_two_processes_filling_one_digest_cache_leave_it_correct(model: Path, tm
     cached = DigestCache().get(FileState.from_stat(os.stat(weights)), 0, SIZE)
     assert cached is not None and cached.hex == expected
     assert (tmp_path / "out0.tar").read_bytes() == (tmp_path / "out1.tar").read_bytes()
+
+
+def _killed_unpack(archive: Path, out: Path) -> list[Path]:
+    """Start an unpack of ``archive`` to ``out`` and SIGKILL it once its temporary folder holds data; its leftovers."""
+    process = subprocess.Popen([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(out), "--layout",
+                                "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(p.is_dir() and any(p.iterdir()) for p in _temps(out.parent)), process,
+              "the temporary folder")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not out.exists()
+    return _temps(out.parent)
+
+
+def test_a_killed_unpack_s_leftovers_are_removed_by_prune(model: Path, tmp_path: Path) -> None:
+    """Nobody may ever unpack into that folder again: `prune` removes what the killed unpack left (it was 550 MB)."""
+    from modeloci import api
+
+    archive = tmp_path / "m.tar"
+    api.build(model / "Modelfile", archive)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    left = _killed_unpack(archive, elsewhere / "unpacked")
+    assert len(left) == 1
+    size = sum(p.stat().st_size for p in left[0].rglob("*") if p.is_file())
+    time.sleep(2.1)  # leftovers younger than 2 s are spared: they may be a live process's
+    pruned = subprocess.run([sys.executable, "-m", "modeloci", "prune", "--json"], capture_output=True, text=True,
+                            timeout=60)
+    assert pruned.returncode == 0, pruned.stderr
+    assert _temps(elsewhere) == []
+    report = json.loads(pruned.stdout)
+    assert report["files"] >= 1 and report["bytes"] >= size > 0
+
+
+def test_a_killed_unpack_s_leftovers_are_removed_by_an_unpack_to_another_name(model: Path, tmp_path: Path) -> None:
+    from modeloci import api
+
+    archive = tmp_path / "m.tar"
+    api.build(model / "Modelfile", archive)
+    assert len(_killed_unpack(archive, tmp_path / "first")) == 1
+    time.sleep(2.1)
+    assert subprocess.run([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(tmp_path / "second"),
+                           "--layout", "files"], capture_output=True, timeout=120).returncode == 0
+    assert _temps(tmp_path) == [] and (tmp_path / "second" / "big.safetensors").stat().st_size == SIZE
+
+
+def test_a_disk_that_fills_up_at_the_config_blob_is_a_one_line_error(tmp_path: Path) -> None:
+    """The layers fit, the config does not: once a raw OSError ("internal error"), now one line naming it. The
+    disk is a real tmpfs filled to leave exactly one page per layer."""
+    from tests.archive_tools import copy_example
+
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "1m"):
+        if os.environ.get("MODELOCI_REQUIRE_TOOLS"):
+            pytest.fail("cannot mount a tmpfs (MODELOCI_REQUIRE_TOOLS is set): needs root and mount rights")
+        pytest.skip("cannot mount a size-limited tmpfs here (needs root and mount rights)")
+    try:
+        modelfile = copy_example("single-gguf", tmp_path)  # three layers, each under one page
+        (disk / "layout" / "blobs" / "sha256").mkdir(parents=True)
+        page = os.statvfs(disk).f_frsize
+        (disk / "filler").write_bytes(b"x" * (os.statvfs(disk).f_bavail * page - 3 * page))
+        result = subprocess.run([sys.executable, "-m", "modeloci", "build", "-f", str(modelfile), "--layout",
+                                 str(disk / "layout"), "-q"], capture_output=True, text=True, timeout=120)
+        assert (result.returncode, result.stderr) == (1, "error: writing the config: no space left on device\n")
+        assert not (disk / "layout" / "index.json").exists()
+        assert _temps(disk / "layout" / "blobs" / "sha256") == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

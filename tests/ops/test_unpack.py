@@ -492,3 +492,47 @@ def test_layout_folder_with_a_missing_blob_is_refused(tmp_path: Path, cli) -> No
     result = cli("unpack", str(folder), "-o", str(tmp_path / "out"))
     assert result.code == 1 and "internal error" not in result.stderr
     assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(("attack", "problem"), [
+    ("long_name_layer", "has a name of 300 bytes; file systems hold at most 255"),
+    ("deep_path_layer", "is 2001 folders deep; at most 64 are unpacked"),
+])
+def test_a_layer_path_no_file_system_holds_is_refused_before_writing(tmp_path: Path, cli, attack: str,
+                                                                       problem: str) -> None:
+    """Once an internal error (ENAMETOOLONG, or RecursionError from 2,000 nested folders); now refused up front,
+    and `verify` warns that the model cannot be unpacked."""
+    from tests import hostile_archives
+
+    api.build(copy_example("single-gguf", tmp_path), tmp_path / "good.tar")
+    good = hostile_archives.Good.of(tmp_path / "good.tar")
+    archive = getattr(hostile_archives, attack)(good, tmp_path / "hostile.tar")
+    before = tree(tmp_path)
+    result = cli("unpack", str(archive), "-o", str(tmp_path / "out"), "--layout", "files")
+    assert result.code == 1 and "internal error" not in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: refusing to unpack: the path `") and first.endswith(
+        f"` of layer {good.layers[-1]} {problem}"), first
+    assert tree(tmp_path) == before
+    warned = cli("verify", str(archive))
+    assert warned.code == 0
+    assert any(line.startswith("warning: layer 3: its path `") and line.endswith(f"{problem}; unpack refuses it")
+               for line in warned.stdout.splitlines() + warned.stderr.splitlines()), warned
+
+
+def test_a_blob_reached_through_a_symlink_in_a_layout_folder_is_refused(tmp_path: Path, cli) -> None:
+    """A layout folder is read as an archive is: a blob that is a symlink (here to a file outside, which the
+    attacker cannot read but could make a model of) is refused, not followed."""
+    api.build(copy_example("single-gguf", tmp_path), layout=tmp_path / "layout")
+    blobs = tmp_path / "layout" / "blobs" / "sha256"
+    victim = max(blobs.iterdir(), key=lambda p: p.stat().st_size)  # the weights
+    outside = tmp_path / "outside.gguf"
+    victim.rename(outside)
+    victim.symlink_to(outside)
+    for command in (["inspect"], ["convert", "--format", "modelpack", "-o", str(tmp_path / "c.tar")],
+                    ["unpack", "-o", str(tmp_path / "out")], ["verify"]):
+        result = cli(command[0], str(tmp_path / "layout"), *command[1:])
+        assert result.code == 1, (command, result.stderr)
+        assert (f"error: refusing to read `{tmp_path / 'layout'}`: `blobs/sha256/{victim.name}` is reached through "
+                "a symlink") in result.stderr.splitlines(), (command, result.stderr)
+    assert not (tmp_path / "c.tar").exists() and not (tmp_path / "out").exists()

@@ -21,6 +21,7 @@ from modeloci.formats.roles import Role
 from modeloci.store import Store
 from modeloci.store.ops import list_models, save, stored_model, verify_store
 from tests.archive_tools import Archive, copy_example
+from tests.hostile_archives import with_config_bytes
 
 STORE_ENV = "MODELOCI_HOME"
 
@@ -246,3 +247,59 @@ def test_a_killed_build_leaves_no_half_blob_and_prune_cleans_up(tmp_path: Path, 
     count, expected = len(list(store.blobs.iterdir())), sum(p.stat().st_size for p in store.blobs.iterdir())
     assert store.prune() == (count, expected)
     assert not any(store.blobs.iterdir())
+
+
+def test_editing_an_unpacked_file_never_reaches_the_store(tmp_path: Path, store: Store, cli) -> None:
+    """Unpack used to hard-link the store's blobs: appending to the unpacked template changed the stored model,
+    and `save` then wrote a corrupt archive with exit 0. File modes would not help: root (CI, containers) ignores
+    them, and these tests run as whoever runs them."""
+    _build(copy_example("single-gguf", tmp_path), "tiny:1")
+    before = _blobs(store)
+    assert cli("unpack", "tiny:1", "-o", str(tmp_path / "bundle")).code == 0
+    template = tmp_path / "bundle" / "model" / "template.jinja"
+    with template.open("a") as out:
+        out.write("{{ 'appended by the user' }}")
+    assert _blobs(store) == before
+    assert cli("verify", "--store").code == 0
+    assert cli("save", "tiny:1", "-o", str(tmp_path / "saved.tar")).code == 0
+    assert api.verify(tmp_path / "saved.tar").ok
+
+
+def test_save_refuses_a_blob_changed_in_the_store(tmp_path: Path, store: Store, cli) -> None:
+    """A stored blob changed in place (a bad disk, an old hard link, a user's edit): save hashes what it copies
+    and writes nothing rather than a corrupt archive."""
+    _build(copy_example("single-gguf", tmp_path), "tiny:1")
+    model = stored_model(store, "tiny:1")
+    template = model.paths(Role.CHAT_TEMPLATE)[0]
+    data = bytearray(template.read_bytes())
+    data[0] ^= 0x20  # same size, other bytes
+    template.write_bytes(bytes(data))
+    output = tmp_path / "saved.tar"
+    output.write_bytes(b"the previous archive")
+    result = cli("save", "tiny:1", "-o", str(output))
+    assert result.code == 1
+    assert result.stderr.splitlines()[0] == (f"error: reading chat_template.jinja of `tiny:1`: content does not match its "
+                                             f"digest sha256:{template.name}")
+    assert output.read_bytes() == b"the previous archive"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".modeloci-")] == []
+
+
+def test_load_refuses_a_model_verify_would_refuse(tmp_path: Path, store: Store, cli) -> None:
+    """Nothing enters the store unverified: an archive whose config lists its layers in another order than the
+    manifest (digests all right) is refused by load, as `verify --store` would refuse it afterwards."""
+    api.build(copy_example("single-gguf", tmp_path), tmp_path / "good.tar", reference="tiny:1")
+
+    def swap(raw: bytes) -> bytes:
+        doc = json.loads(raw)
+        ids = doc["rootfs"]["diff_ids"]
+        ids[0], ids[1] = ids[1], ids[0]
+        return json.dumps(doc).encode()
+
+    bad = with_config_bytes(tmp_path / "good.tar", tmp_path / "bad.tar", swap)
+    result = cli("load", str(bad))
+    assert result.code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"error: refusing to load `{bad}`: rootfs.diff_ids[0] is "), first
+    assert first.endswith(" (and 1 more)"), first
+    assert store.entries() == [] and not any(store.blobs.glob("*"))
+    assert cli("verify", "--store").code == 0
