@@ -11,8 +11,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# ``MODELOCI_SHARED`` moves it (tests of this very rule point it at a folder that is not there).
+SHARED = Path(os.environ.get("MODELOCI_SHARED") or REPO.parent / "shared")
 EXAMPLES = REPO / "examples"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where CI requires the tools (``MODELOCI_REQUIRE_TOOLS``), a missing ``../shared`` stops the run: its
+    schema and corpus tests would otherwise be skipped, one by one, without anyone noticing."""
+    if os.environ.get("MODELOCI_REQUIRE_TOOLS") and not SHARED.is_dir():
+        raise pytest.UsageError(f"{SHARED} is absent, and MODELOCI_REQUIRE_TOOLS is set: the conformance schemas "
+                                "and the real-world corpus must be there (unset it to skip their tests instead)")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
 from tests.archive_tools import EXAMPLE_NAMES, Archive, build_example
 
@@ -52,3 +53,15 @@ def test_building_twice_in_one_place_gives_the_same_bytes(tmp_path: Path) -> Non
     data = first.read_bytes()
     again, _ = build_example("sharded-vision", tmp_path / "two", output=tmp_path / "x.tar")
     assert again.read_bytes() == data
+
+
+def test_the_single_gguf_example_archive_is_byte_for_byte_the_golden_one(tmp_path: Path, snapshot) -> None:
+    """Every byte pinned, not only digests: tar header magic and version, field padding, entry order, JSON
+    spacing. A change here changes what every user's CI produces; review the golden file's diff as code
+    (``pytest --snapshot-update`` rewrites it; ``tests/__snapshots__/test_reproducible/``)."""
+    archive, _ = build_example("single-gguf", tmp_path, reference="tiny-llama:f32")
+    data = archive.read_bytes()
+    with tarfile.open(archive) as tar:
+        first = tar.getmembers()[0]
+    assert first.name == "blobs" and data[257:265] == b"ustar\x0000"  # POSIX ustar, as OCI tools expect
+    assert data == snapshot(extension_class=SingleFileSnapshotExtension)

@@ -288,3 +288,87 @@ def test_a_flipped_bit_in_a_tar_layer_fails_its_digest_and_leaves_nothing(raw: P
                                  "decompressing data: incorrect data check"]
     else:
         assert len(messages) == 1
+
+
+# --- decompression bombs -----------------------------------------------------------------------------------------
+
+BOMB = 24 << 20  # zeros: deflate makes about 24 KiB of them, past 100:1 (the bound is 100 x size + 16 MiB)
+
+
+def _bomb_member(i: int, path: str, data: bytes) -> list[Member]:
+    """Layer 0 also holds 24 MiB of zeros: its header claims them, and inflating them is the attack."""
+    zeros = tarfile.TarInfo("zeros.bin")
+    zeros.size = BOMB
+    return modctl_member(path, data) + ([(zeros, bytes(BOMB))] if i == 0 else [])
+
+
+def _padded_tar(i: int, path: str, data: bytes) -> list[Member]:
+    """Layer 0's tar is followed, inside the gzip stream, by 24 MiB of zeros no header mentions."""
+    return modctl_member(path, data)
+
+
+@pytest.fixture(scope="module")
+def bombs(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bombs")
+    claimed = repack(raw, root / "claimed", "tar+gzip", pack=_bomb_member)
+    padded = repack(raw, root / "padded", "tar+gzip", pack=_padded_tar)
+    # Re-pack layer 0 of `padded` with zeros after the tar's end: the listing sees one small member, the diffID
+    # is the digest of everything inflated, so only counting while inflating stops it.
+    manifest_path = _manifest_path(padded)
+    manifest = json.loads(manifest_path.read_bytes())
+    layer = manifest["layers"][0]
+    old = padded / "blobs/sha256" / layer["digest"].split(":")[1]
+    inner = gzip.decompress(old.read_bytes()) + bytes(BOMB)
+    blob = gzip.compress(inner, mtime=0)
+    (padded / "blobs/sha256" / sha256(blob).split(":")[1]).write_bytes(blob)
+    old.unlink()
+    config_path = padded / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]
+    config = json.loads(config_path.read_bytes())
+    config["modelfs"]["diffIds"][0] = sha256(inner)
+    config_bytes = json.dumps(config).encode()
+    config_path.unlink()
+    (padded / "blobs/sha256" / sha256(config_bytes).split(":")[1]).write_bytes(config_bytes)
+    manifest["layers"][0].update(digest=sha256(blob), size=len(blob))
+    manifest["config"].update(digest=sha256(config_bytes), size=len(config_bytes))
+    manifest_bytes = json.dumps(manifest).encode()
+    manifest_path.unlink()
+    (padded / "blobs/sha256" / sha256(manifest_bytes).split(":")[1]).write_bytes(manifest_bytes)
+    index = json.loads((padded / "index.json").read_bytes())
+    index["manifests"][0].update(digest=sha256(manifest_bytes), size=len(manifest_bytes))
+    (padded / "index.json").write_text(json.dumps(index))
+    return {"claimed": claimed, "padded": padded}
+
+
+def _manifest_path(layout: Path) -> Path:
+    digest = json.loads((layout / "index.json").read_bytes())["manifests"][0]["digest"]
+    return layout / "blobs/sha256" / digest.split(":")[1]
+
+
+def _bomb_layer(layout: Path) -> dict:
+    return json.loads(_manifest_path(layout).read_bytes())["layers"][0]
+
+
+@pytest.mark.parametrize("kind", ["claimed", "padded"])
+def test_a_gzip_bomb_layer_is_refused_by_verify_unless_allowed(bombs: dict[str, Path], kind: str) -> None:
+    """A gzip layer inflating 1,000:1 (4 MiB to 4 GiB took 90 s to verify) is refused past 100:1, at its header
+    when a member claims the bytes, by counting when the bytes follow the tar; allowed with a ratio of 0."""
+    layer = _bomb_layer(bombs[kind])
+    report = verify(bombs[kind])
+    bomb = (f"it inflates to more than 100 times its {layer['size']} bytes: refused as a likely decompression bomb "
+            "(`--max-inflate-ratio 0` reads it anyway)")
+    where = f"layer 1 ({layer['mediaType']})"
+    assert [p.message for p in report.problems if p.severity == "error"] == [f"{where}: {bomb}"]
+    assert verify(bombs[kind], max_inflate_ratio=0).ok
+
+
+def test_a_gzip_bomb_layer_is_refused_by_unpack_before_anything_is_written(bombs: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    layer = _bomb_layer(bombs["claimed"])
+    with pytest.raises(ArchiveError) as caught:
+        unpack(bombs["claimed"], tmp_path / "out", layout="files")
+    assert caught.value.message == (
+        f"refusing to unpack: layer {layer['digest']} ({layer['mediaType']}): it inflates to more than 100 times its "
+        f"{layer['size']} bytes: refused as a likely decompression bomb (`--max-inflate-ratio 0` reads it anyway)")
+    assert list(tmp_path.iterdir()) == []
+    unpack(bombs["claimed"], tmp_path / "allowed", layout="files", max_inflate_ratio=0)
+    assert (tmp_path / "allowed" / "zeros.bin").stat().st_size == BOMB

@@ -16,6 +16,13 @@ folder. Three operations, each in bounded memory:
   inside), which ``verify`` compares with the config's.
 
 ``tar+zstd`` needs a codec the standard library lacks; it is named as such.
+
+A gzip layer may inflate to at most :data:`MAX_INFLATE_RATIO` times its own
+size (plus 16 MiB): beyond that it is refused as a decompression bomb before
+the bytes are inflated, by the member headers when listing and by counting
+when hashing. 4 MiB of zeros inflate to 4 GiB, which took 90 s to verify;
+model files compress little (weights about 1.1:1, tokenizers and configs
+about 5:1). ``--max-inflate-ratio 0`` lifts the bound.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.safety import safe_relative, tar_problems
 
 _CHUNK = 1 << 20
+MAX_INFLATE_RATIO = 100
+_INFLATE_SLACK = 16 << 20  # small layers (a config, a tokenizer) may compress better than the ratio
 _LISTING = {"tar": "r:", "tar+gzip": "r|gz"}  # an uncompressed tar is listed by seeking over the data
 
 
@@ -100,16 +109,31 @@ class _Window(io.RawIOBase):
             pass
 
 
-def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], list[str]]:
-    """The regular files of a tar layer, and its problems (unreadable, unsafe names, links, special files)."""
+def inflate_limit(size: int, ratio: int) -> int | None:
+    """How many bytes a gzip layer of ``size`` bytes may inflate to (None: no bound, ``ratio`` 0)."""
+    return None if ratio <= 0 else ratio * size + _INFLATE_SLACK
+
+
+def _bomb(size: int, ratio: int) -> str:
+    return (f"it inflates to more than {ratio} times its {size} bytes: refused as a likely decompression bomb "
+            "(`--max-inflate-ratio 0` reads it anyway)")
+
+
+def list_members(source: BlobSource, packing: Packing, *,
+                 max_ratio: int = MAX_INFLATE_RATIO) -> tuple[list[Member], list[str]]:
+    """The regular files of a tar layer, and its problems (unreadable, unsafe names, links, special files, a
+    gzip layer that inflates more than ``max_ratio`` times its size)."""
     if packing not in _LISTING:
         return [], [f"a {packing} layer, which modeloci cannot read (Python's standard library has no zstd)"]
+    limit = inflate_limit(source.size, max_ratio) if packing == "tar+gzip" else None
     fd, _ = open_source(source)
     try:
         with tarfile.open(fileobj=_Window(fd, source.offset, source.size), mode=_LISTING[packing]) as tar:
-            infos = tar.getmembers()
+            infos = _headers(tar, limit)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         return [], [f"not a readable {packing}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"]
+    except _Bomb:
+        return [], [_bomb(source.size, max_ratio)]
     finally:
         os.close(fd)
     # An uncompressed tar's members must lie inside the layer; a gzip stream's end is only known by reading it.
@@ -126,6 +150,21 @@ def list_members(source: BlobSource, packing: Packing) -> tuple[list[Member], li
         else:
             members.append(Member(clean, info.size, info.offset_data if packing == "tar" else None))
     return members, problems
+
+
+class _Bomb(Exception):
+    """A gzip layer inflating past its bound."""
+
+
+def _headers(tar: tarfile.TarFile, limit: int | None) -> list[tarfile.TarInfo]:
+    """Every member header. Each is checked against ``limit`` before the stream moves past its data, which a
+    gzip stream can only do by inflating it: a member claiming gigabytes is refused at its header."""
+    infos = []
+    while (info := tar.next()) is not None:
+        if limit is not None and info.offset_data + info.size > limit:
+            raise _Bomb
+        infos.append(info)
+    return infos
 
 
 def extract(source: BlobSource, targets: dict[str, Path], cancel: threading.Event | None = None) -> list[Extracted]:
@@ -183,10 +222,13 @@ def _write_member(stream: Any, path: str, target: Path, size: int, cancel: threa
     return Extracted(path, Digest(hasher.hexdigest()), written)
 
 
-def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = None) -> Digest:
-    """The digest of the tar inside a gzip layer (its diffID), streamed; concatenated gzip members are joined."""
+def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = None, *,
+                        max_ratio: int = MAX_INFLATE_RATIO) -> Digest:
+    """The digest of the tar inside a gzip layer (its diffID), streamed; concatenated gzip members are joined.
+    ArchiveError once more than ``max_ratio`` times the layer's size came out."""
     fd, state = open_source(source)
     hasher = hashlib.sha256()
+    limit, inflated = inflate_limit(source.size, max_ratio), 0
     try:
         window = _Window(fd, source.offset, source.size)
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -197,6 +239,9 @@ def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = Non
             while data:
                 while True:  # inflate in bounded pieces: a small gzip may stand for terabytes
                     out = inflate.decompress(data, _CHUNK)
+                    inflated += len(out)
+                    if limit is not None and inflated > limit:
+                        raise ArchiveError(f"{source.label}: {_bomb(source.size, max_ratio)}")
                     hasher.update(out)
                     data = inflate.unconsumed_tail
                     if inflate.eof or (not data and len(out) < _CHUNK):

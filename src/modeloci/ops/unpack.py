@@ -45,7 +45,7 @@ from modeloci.store.leftovers import forget, record
 from modeloci.store.names import Source, open_source
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
-from modeloci.ops.layertar import Member, extract, list_members
+from modeloci.ops.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
 
 Layouts = Literal["bundle", "files"]
 
@@ -81,13 +81,15 @@ def open_bundle(root: Path) -> Bundle:
     return Bundle(root, DockerConfig({"config": fields if isinstance(fields, dict) else {}}))
 
 
-def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle") -> UnpackReport:
-    """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``."""
+def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle",
+           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> UnpackReport:
+    """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``. A gzip tar layer
+    inflating more than ``max_inflate_ratio`` times its size is refused (0: no bound)."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
     with open_source(source) as opened:  # an archive with unsafe members is refused here
         artifact = read_artifact(opened, where=f"`{source}`")
-        targets = _targets(opened, artifact, layout)
+        targets = _targets(opened, artifact, layout, max_inflate_ratio)
         files = _write(opened, artifact, targets, dest)
     return UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
 
@@ -99,7 +101,7 @@ class _Target:
     member: Member | None = None  # for a tar layer: the member written there
 
 
-def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Target]:
+def _targets(opened: Layout, artifact: Artifact, layout: Layouts, max_ratio: int) -> list[_Target]:
     """Where every unpacked file goes; unsafe paths refused.
 
     The path a layer's annotation gives is checked on its own, before it is put
@@ -113,7 +115,7 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Targe
     for layer in artifact.layers:
         if layer.packing != "raw":
             folder = "" if layout == "files" else "model"
-            entries += [(folder, member.path, layer, member) for member in _members(opened, layer)]
+            entries += [(folder, member.path, layer, member) for member in _members(opened, layer, max_ratio)]
     reserved = {"config.json"} if layout == "bundle" else set()
     out: list[_Target] = []
     for folder, path, layer, member in entries:
@@ -136,8 +138,8 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts) -> list[_Targe
     return out
 
 
-def _members(opened: Layout, layer: ModelLayer) -> list[Member]:
-    members, problems = list_members(_blob(opened, layer), layer.packing)
+def _members(opened: Layout, layer: ModelLayer, max_ratio: int) -> list[Member]:
+    members, problems = list_members(_blob(opened, layer), layer.packing, max_ratio=max_ratio)
     if problems:
         raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} ({layer.descriptor.media_type}): "
                            + "; ".join(problems))

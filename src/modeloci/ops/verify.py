@@ -29,7 +29,7 @@ from modeloci.store.names import Source, open_source
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
 from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
-from modeloci.ops.layertar import list_members, uncompressed_digest
+from modeloci.ops.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS, MediaType.DOCKER_DDUF,
@@ -58,17 +58,19 @@ class VerifyReport(BaseModel):
         return not any(p.severity == "error" for p in self.problems)
 
 
-def verify(path: Source) -> VerifyReport:
-    """Check the archive, layout or stored model ``path``; ArchiveError only when it cannot be read at all."""
+def verify(path: Source, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> VerifyReport:
+    """Check the archive, layout or stored model ``path``; ArchiveError only when it cannot be read at all.
+    A gzip layer inflating more than ``max_inflate_ratio`` times its size is an error (0: no bound)."""
     report = VerifyReport(source=str(path))
     with open_source(path, strict=False) as layout:
-        manifest = check_documents(layout, report)
+        manifest = check_documents(layout, report, max_inflate_ratio=max_inflate_ratio)
         if manifest is not None:
             _check_blobs(layout, manifest, report)
     return report
 
 
-def check_documents(layout: Layout, report: VerifyReport) -> Manifest | None:
+def check_documents(layout: Layout, report: VerifyReport, *,
+                    max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Manifest | None:
     """Every check but hashing the layers: the archive's members, the index, manifest and config and how
     they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``."""
     if isinstance(layout, TarLayout):
@@ -78,7 +80,7 @@ def check_documents(layout: Layout, report: VerifyReport) -> Manifest | None:
             _error(report, "the archive is cut short: it ends inside a member header")
     manifest = _manifest(layout, report)
     if manifest is not None:
-        _check(layout, manifest, report)
+        _check(layout, manifest, report, max_inflate_ratio)
     return manifest
 
 
@@ -159,7 +161,7 @@ def _blob_bytes(layout: Layout, descriptor: Descriptor, what: str, report: Verif
         return None
 
 
-def _check(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
+def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate_ratio: int) -> None:
     report.manifest_digest = str(manifest.digest)
     config_bytes = _blob_bytes(layout, manifest.config, "the config", report)
     config = _json_object(config_bytes, report) if config_bytes is not None else None
@@ -169,14 +171,15 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
         _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
     if not manifest.layers:
         _error(report, "the manifest has no layers")
-    expected = _tar_layers(layout, manifest, report) if fmt == "modelpack" else [l.digest for l in manifest.layers]
+    expected = _tar_layers(layout, manifest, report, max_inflate_ratio) if fmt == "modelpack" \
+        else [layer.digest for layer in manifest.layers]
     if config is not None and fmt is not None:
         _check_config(manifest, config, fmt, [str(d) if d else None for d in expected], report)
     for i, layer in enumerate(manifest.layers, 1):
         _check_layer(i, layer, fmt, report)
 
 
-def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> list[Digest | None]:
+def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ratio: int) -> list[Digest | None]:
     """Each ModelPack layer's expected diffID; the members of tar layers checked as unpack would check them.
 
     A raw or plain tar layer's diffID is its digest; a gzip one's is the digest of the tar inside (one more
@@ -190,14 +193,14 @@ def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport) -> lis
             continue  # a missing or mis-sized blob is reported with the blobs
         path, offset, size = layout.locate(name)
         source = BlobSource(path, offset, size, f"layer {i + 1} ({layer.media_type})", FileState.from_stat(path.stat()))
-        _, problems = list_members(source, packing)
+        _, problems = list_members(source, packing, max_ratio=max_ratio)
         for problem in problems:
             (_warn if packing == "tar+zstd" else _error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
         if packing == "tar+zstd" or problems:
             expected[i] = None
         elif packing == "tar+gzip":
             try:
-                expected[i] = uncompressed_digest(source)
+                expected[i] = uncompressed_digest(source, max_ratio=max_ratio)
             except ArchiveError as exc:
                 _error(report, exc.message)
                 expected[i] = None
