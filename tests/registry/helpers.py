@@ -6,7 +6,8 @@
 * :func:`manifest_of` / :func:`blobs_of` read an archive's manifest bytes and blob digests (what a push sends).
 * :func:`blob_uploads` / :func:`uploaded_digests` pick the upload requests out of a registry's access log.
 * :func:`skopeo` runs skopeo, the independent reader and writer.
-* :func:`assert_clean_failure` checks a failed command: an exit code, an ``error:`` line, no traceback, no secret.
+* :func:`assert_clean_failure` checks a failed command: an exit code, an ``error:`` line, no traceback, no secret;
+  :func:`error_lines` is its stderr from the ``error:`` line on.
 * :class:`CuttingProxy` forwards GET/HEAD to a registry and cuts chosen response bodies short (the fixture
   proxy cuts request bodies only): what a connection dropped in the middle of a download looks like.
 """
@@ -130,6 +131,12 @@ def assert_clean_failure(result: Any, *, code: int | tuple[int, ...] = 1, secret
     for secret in secrets:
         assert secret not in result.stdout + result.stderr
     return result.stderr
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr from its ``error:`` line on (progress lines, which a failed push or pull may print, come before)."""
+    lines = stderr.splitlines()
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("error: ")):]
 
 
 def partial_files(folder: Path) -> list[Path]:

@@ -784,7 +784,7 @@ class ProxyRequest(_ProxyRequest4):
 
 @dataclass
 class _Fault:
-    kind: str  # "reset" | "fail" | "delay"
+    kind: str  # "reset" | "fail" | "delay" | "corrupt"
     times: int
     method: str | None = None
     path_contains: str | None = None
@@ -943,6 +943,8 @@ class FaultProxy:
     * ``fail(status=503, times=1, method=None, path_contains=None)``: the request body is read and dropped,
       and the client gets ``status`` (with ``Retry-After: 0`` for 429 and 503) without anything forwarded.
     * ``delay(seconds, times=1, ...)``: sleep before forwarding.
+    * ``corrupt(times=1, method="GET", path_contains=None)``: a 200 answer's body is relayed with its first byte
+      inverted (same size, other bytes).
     * ``clear()``: drop all pending faults.
     """
 
@@ -1001,6 +1003,11 @@ class FaultProxy:
         self, seconds: float, times: int = 1, method: str | None = None, path_contains: str | None = None
     ) -> None:
         self._add(_Fault("delay", times, method, path_contains, seconds=seconds))
+
+    def corrupt(self, times: int = 1, method: str | None = "GET", path_contains: str | None = None) -> None:
+        """The answer's body is relayed with its first byte inverted: the same size, other bytes (what a broken or
+        hostile registry or storage host serves)."""
+        self._add(_Fault("corrupt", times, method, path_contains))
 
     def clear(self) -> None:
         with self._lock:
@@ -1240,16 +1247,22 @@ class FaultProxy:
         resp_headers = _without(resp_headers, "Connection", "Keep-Alive")
         resp_headers = [(k, self._rewrite_location(v) if k.lower() == "location" else v) for k, v in resp_headers]
         resp_headers.append(("Connection", "close"))
-        record(status)
+        record(status, "corrupt" if "corrupt" in faults else None)
         client.sendall(_head_bytes(status_line, resp_headers))
-        if up_reader.buf:
-            client.sendall(bytes(up_reader.buf))
-            up_reader.buf.clear()
+        corrupt = "corrupt" in faults and status == 200
+        if corrupt and "chunked" in (_get(resp_headers, "Transfer-Encoding") or "").lower():
+            raise _ProtocolError("corrupt: a chunked answer; only Content-Length bodies are corrupted")
+        data = bytes(up_reader.buf)
+        up_reader.buf.clear()
         while True:  # upstream closes after the response (we sent Connection: close)
-            data = upstream.recv(PIECE)
             if not data:
-                break
+                data = upstream.recv(PIECE)
+                if not data:
+                    break
+            if corrupt:
+                data, corrupt = bytes([data[0] ^ 0xFF]) + data[1:], False
             client.sendall(data)
+            data = b""
         if early_response or not body.done:
             self._lingering_close(client)
         else:
