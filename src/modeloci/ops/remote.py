@@ -2,15 +2,19 @@
 
 Push sends every blob the registry lacks (a ``HEAD`` first; a cross-repository
 mount when the blob is known to live in another repository of the same
-registry), several at a time, then puts the manifest by tag. Pull fetches the
-manifest and config, then streams the layers into the destination (the store,
-an archive, a layout folder) in parallel, checking every digest on the way;
-archives and layouts are written atomically, the store's tag comes last.
+registry), several at a time, each hashed as it is read and refused before the
+final ``PUT`` if it does not match its digest, then puts the manifest by tag.
+Pull fetches the manifest and config, checks the blob sizes the manifest gives
+(no blob over ``limits.blob``, and room for them all on the destination's disk)
+before anything is written, then streams the layers into the destination (the
+store, an archive, a layout folder) in parallel, checking every digest on the
+way; archives and layouts are written atomically, the store's tag comes last.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,15 +25,16 @@ from pydantic import BaseModel
 from modeloci.atomic import atomic_output
 from modeloci.builder.engine import BlobSource, FileState, run_ordered
 from modeloci.builder.sinks import ArchiveSink, LayoutSink
-from modeloci.errors import ArchiveError, UsageError
+from modeloci.errors import ArchiveError, BuildError, UsageError
 from modeloci.formats.artifact import created_of, epoch_of, read_artifact
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
+from modeloci.registry.limits import size_text
 from modeloci.registry.reference import Reference
-from modeloci.registry.transfer import download, finish, upload
+from modeloci.registry.transfer import download, finish, start_upload, upload
 from modeloci.store.names import Source, open_source
 
 PARALLEL = 4
@@ -75,7 +80,8 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
         _check_pinned(reference, Digest.of(artifact.manifest.raw))
         blobs = {d.digest: d for d in (*artifact.manifest.layers, artifact.manifest.config)}
         origin = mount_from or _origin(layout)
-        tasks = [(lambda cancel, d=d: _push_blob(client, reference, layout, d, origin, counts, progress, cancel))
+        tasks = [(lambda cancel, d=d: _push_blob(client, reference, (layout, f"`{source}`"), d, origin, counts,
+                                                 progress, cancel))
                  for d in blobs.values()]
         run_ordered(tasks, threads=parallel)
         digest = client.put_manifest(reference, artifact.manifest.raw, str(MediaType.OCI_MANIFEST))
@@ -97,10 +103,11 @@ def _origin(layout: object) -> str | None:
     return selected.annotations.get(ORIGIN) if selected is not None else None
 
 
-def _push_blob(client: RegistryClient, reference: Reference, layout: object, d: Descriptor, origin: str | None,
-               counts: _Counts, progress: Progress, cancel: threading.Event) -> None:
+def _push_blob(client: RegistryClient, reference: Reference, layout: tuple[object, str], d: Descriptor,
+               origin: str | None, counts: _Counts, progress: Progress, cancel: threading.Event) -> None:
+    """``layout``: where the model is, and how to name it in a message."""
     if not _already_there(client, reference, d, origin, counts, progress):
-        upload(client, reference.repository, _stored_blob(layout, d), d.digest, progress=progress, cancel=cancel)
+        upload(client, reference.repository, _stored_blob(*layout, d), d.digest, progress=progress, cancel=cancel)
         counts.add("uploaded", d.digest)
 
 
@@ -120,12 +127,13 @@ def _already_there(client: RegistryClient, reference: Reference, d: Descriptor, 
     return True
 
 
-def _stored_blob(layout: object, d: Descriptor) -> BlobSource:
-    """Where ``d`` lies in an archive, layout or the store, checked against the size the manifest gives."""
+def _stored_blob(layout: object, where: str, d: Descriptor) -> BlobSource:
+    """Where ``d`` lies in an archive, layout or the store (named ``where``), checked against the size the
+    manifest gives; its bytes are checked against the digest as they are uploaded."""
     path, offset, size = layout.locate(d.digest.blob_path)  # type: ignore[attr-defined]
     if size != d.size:
         raise ArchiveError(f"blob {d.digest} is {size} bytes; the manifest says {d.size}")
-    return BlobSource(path, offset, size, str(d.digest), FileState.from_stat(path.stat()), d.digest)
+    return BlobSource(path, offset, size, where, FileState.from_stat(path.stat()), d.digest)
 
 
 def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
@@ -137,28 +145,47 @@ def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes,
     try:
         manifest = parse_manifest(data)
     except InvalidDocument as exc:
-        raise RegistryError(f"{reference}: {exc}") from exc
-    config = _small_blob(client, reference.repository, manifest.config)
+        raise RegistryError(client.redact(f"{reference}: {exc}")) from exc
+    for d in (manifest.config, *manifest.layers):
+        if d.size > client.limits.blob:
+            raise RegistryError(f"the manifest of {reference} gives blob {d.digest} a size of {size_text(d.size)}, "
+                                f"more than modeloci takes for one blob ({size_text(client.limits.blob)})",
+                                hint="the registry's manifest is wrong or hostile: no model file is that large")
+    config = client.get_blob(reference.repository, manifest.config.digest, manifest.config.size,
+                             what="the config blob")
     artifact_type = manifest.artifact_type or manifest.config.media_type
     return data, Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data), artifact_type=artifact_type), config
 
 
-def _small_blob(client: RegistryClient, repository: str, d: Descriptor) -> bytes:
-    if d.size > 16 << 20:
-        raise RegistryError(f"the config blob {d.digest} is {d.size} bytes; configs are small")
-    response = client.send("GET", f"/v2/{repository}/blobs/{d.digest}", scope=f"repository:{repository}:pull", ok=(200,))
-    data = response.read()
-    if Digest.of(data) != d.digest or len(data) != d.size:
-        raise RegistryError(f"the config blob {d.digest} from the registry does not match its digest")
-    return data
+def _check_room(reference: Reference, folder: Path, sizes: list[int]) -> None:
+    """Refuse, before writing anything, a pull that cannot fit in ``folder`` (which may not exist yet)."""
+    need = sum(sizes)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        stat = os.statvfs(existing)
+    except OSError:
+        return  # no answer about space: the writes will tell
+    free = stat.f_bavail * stat.f_frsize
+    if need > free:
+        raise BuildError(f"pulling {reference} needs {size_text(need)} in {folder}, but only {size_text(free)} are "
+                         "free", path=str(folder), hint="free some space, or pull to another disk (-o FILE or --layout DIR)")
+
+
+Fetcher = Callable[[int, int, threading.Event], Digest]
 
 
 def _fetchers(client: RegistryClient, reference: Reference, manifest_bytes: bytes,
-              progress: Progress) -> list[tuple[Digest, int, Callable]]:
-    layers = parse_manifest(manifest_bytes).layers
-    return [(d.digest, d.size, lambda fd, offset, cancel, d=d: download(
-        client, reference.repository, d.digest, d.size, fd, offset, progress=progress, cancel=cancel))
-        for d in layers]
+              progress: Progress) -> list[tuple[Digest, int, Fetcher]]:
+    return [(d.digest, d.size, _fetcher(client, reference, d, progress))
+            for d in parse_manifest(manifest_bytes).layers]
+
+
+def _fetcher(client: RegistryClient, reference: Reference, d: Descriptor, progress: Progress) -> Fetcher:
+    def fetch(fd: int, offset: int, cancel: threading.Event) -> Digest:
+        return download(client, reference.repository, d.digest, d.size, fd, offset, progress=progress, cancel=cancel)
+    return fetch
 
 
 Fetched = tuple[bytes, Descriptor, bytes]
@@ -174,6 +201,8 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
     manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
     progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
+    _check_room(reference, output.parent, [*{d: size for d, size, _ in fetchers}.values(), len(config),
+                                           len(manifest_bytes)])
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
         sink = ArchiveSink(out.fileno(), mtime=_mtime(config))
@@ -193,8 +222,11 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
     progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
     root = store.root if store is not None else folder  # type: ignore[attr-defined]
+    blobs = root / "blobs" / "sha256"
+    present = {d: size for d, size, _ in fetchers if _holds(blobs, d, size)}
+    _check_room(reference, root, [*{d: s for d, s, _ in fetchers if d not in present}.values(), len(config),
+                                  len(manifest_bytes)])
     sink = LayoutSink(root)
-    present = {d: size for d, size, _ in fetchers if sink._present(d, size)}
     reused = [str(d) for d in present]
     progress(sum(present.values()))  # stored already: done, so the progress task ends
     try:
@@ -215,6 +247,12 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
     downloaded = [str(d) for d, _, _ in fetchers if str(d) not in reused]
     return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(root),
                       downloaded=downloaded, reused=reused)
+
+
+def _holds(blobs: Path, digest: Digest, size: int) -> bool:
+    """Whether a layout's blob folder holds ``digest`` already (as LayoutSink will find it)."""
+    path = blobs / digest.hex
+    return path.is_file() and path.stat().st_size == size
 
 
 def store_name(reference: Reference) -> str:
@@ -277,7 +315,7 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
         # A base pulled into the store remembers its registry: mount from there rather than upload.
         origin = remote.reference.name if remote is not None else _origin(layout)
         tasks = [(lambda cancel, d=d, i=i: _send_layer(
-            client, reference, d, layout if i not in files else None, files[i].path if i in files else None,
+            client, reference, d, (layout, f"`{base}`") if i not in files else None, files[i].path if i in files else None,
             origin, counts, progress, cancel)) for i, d in enumerate(descriptors)]
         run_ordered(tasks, threads=parallel)
     if client.blob_size(reference.repository, config.digest) is None:
@@ -288,16 +326,17 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
                       mounted=counts.mounted)
 
 
-def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, layout: object | None, path: Path | None,
-                origin: str | None, counts: _Counts, progress: Progress, cancel: threading.Event) -> None:
+def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, layout: tuple[object, str] | None,
+                path: Path | None, origin: str | None, counts: _Counts, progress: Progress,
+                cancel: threading.Event) -> None:
     """One layer of ``build --push``: a file of the build context (``path``), or a base layer, mounted from the
     base's repository when it can be, else sent from the base's archive or layout (``layout``)."""
     if _already_there(client, reference, d, origin if path is None else None, counts, progress):
         return
     if path is not None:
-        source = BlobSource(path, 0, d.size, path.name, FileState.from_stat(path.stat()), d.digest)
-    elif layout is not None:
-        source = _stored_blob(layout, d)
+        source = BlobSource(path, 0, d.size, f"`{path}`", FileState.from_stat(path.stat()), d.digest)
+    elif layout is not None and layout[0] is not None:
+        source = _stored_blob(*layout, d)
     else:  # a base in this registry, whose blob could not be mounted, and no local copy
         raise RegistryError(f"blob {d.digest} of the base could not be mounted from {origin}",
                             hint="push with pull rights on the base's repository, or pull the base first")
@@ -307,11 +346,7 @@ def _send_layer(client: RegistryClient, reference: Reference, d: Descriptor, lay
 
 def _upload_bytes(client: RegistryClient, repository: str, data: bytes, digest: Digest) -> None:
     """A small blob (config, manifest) in one request: POST a session, PUT the bytes with the digest."""
-    from modeloci.registry.client import _push as push_scope
-
-    response = client.send("POST", f"/v2/{repository}/blobs/uploads/", scope=push_scope(repository), ok=(202,))
-    response.close()
-    location = client.url(response.headers["Location"])
+    location = start_upload(client, repository)
     separator = "&" if "?" in location else "?"
     # finish() also copes with a PUT that completed but whose answer was lost (its retry gets 404).
     finish(client, repository, f"{location}{separator}digest={digest}", digest, len(data), body=lambda: data)

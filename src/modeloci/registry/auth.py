@@ -10,7 +10,9 @@ endpoint, from which a token is fetched for exactly the repository and
 actions (``pull``, ``push``) needed.
 
 Secrets never leave :class:`Credentials` as text: its ``repr`` and ``str``
-hide the password, and :func:`redact` scrubs them from any message.
+hide the password, and :func:`redact` scrubs them from any message, with
+every other credential a registry's words may carry (``Authorization:``
+values, ``Bearer`` tokens, JWTs, Basic encodings).
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from modeloci.errors import ModelociError
 
 _DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_SCHEMES = r"(?:basic|bearer|digest|negotiate|ntlm|token|oauth|aws4-hmac-sha256)"
+_VALUE = r"[^\s\"',;\]\)]+"
+#: ``Authorization: <scheme> <value>`` in any quoting a server's log or error may use (Go's header maps included).
+_AUTHORIZATION = re.compile(rf"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*\[?[\"']?(?:{_SCHEMES}\s+)?){_VALUE}")
+#: ``Bearer <token>`` anywhere, but not a challenge's ``Bearer realm="..."``.
+_BEARER = re.compile(r"(?i)(\bbearer\s+)(?![A-Za-z_]+=\")[A-Za-z0-9._~+/=-]+")
+_BASIC = re.compile(r"(?i)(\bbasic\s+)([A-Za-z0-9+/]{4,}={0,2})")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,11 @@ def _keys(registry: str) -> tuple[str, ...]:
         registry, f"https://{registry}", f"http://{registry}")
 
 
-def find_credentials(registry: str) -> Credentials | None:
+def find_credentials(registry: str, *, environment: bool = True) -> Credentials | None:
+    """The credentials for ``registry``. ``environment=False`` skips MODELOCI_USERNAME/PASSWORD, which name no
+    host: they are for the registry a command names, not for another host that registry points at."""
     user, password = os.environ.get("MODELOCI_USERNAME"), os.environ.get("MODELOCI_PASSWORD")
-    if user and password is not None:
+    if environment and user and password is not None:
         return Credentials(user, password)
     for source in (_own_config, _docker_config):
         found = source(registry)
@@ -90,7 +104,7 @@ def _docker_config(registry: str) -> Credentials | None:
     return _from_auths(config.get("auths") or {}, registry)
 
 
-def _from_auths(auths: dict, registry: str) -> Credentials | None:
+def _from_auths(auths: dict[str, object], registry: str) -> Credentials | None:
     for key in _keys(registry):
         entry = auths.get(key)
         if not isinstance(entry, dict):
@@ -169,16 +183,29 @@ def parse_challenge(header: str) -> Challenge | None:
     return Challenge(scheme.lower(), dict(_CHALLENGE.findall(rest)))
 
 
-def redact(text: str, credentials: Credentials | None) -> str:
-    """``text`` with every secret of ``credentials`` (raw and base64) replaced by ``***``."""
-    if credentials is None:
-        return text
-    secrets = [credentials.password, credentials.identity_token or "",
-               base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()]
-    for secret in secrets:
+def redact(text: str, credentials: Credentials | None, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every credential replaced by ``***``: those of ``credentials`` (raw, URL-quoted and Basic
+    encoded), the other ``secrets`` (tokens fetched), and any credential-shaped text a registry wrote:
+    ``Authorization: <scheme> <value>``, ``Bearer <value>``, ``Basic <user:password in base64>``, JWTs."""
+    known = list(secrets)
+    if credentials is not None:
+        known += [credentials.password, quote(credentials.password, safe=""), credentials.identity_token or "",
+                  credentials.basic().removeprefix("Basic ")]
+    for secret in sorted(known, key=len, reverse=True):
         if len(secret) >= 3:
             text = text.replace(secret, "***")
-    return text
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + "***", text)
+    text = _BEARER.sub(lambda m: m.group(1) + "***", text)
+    text = _BASIC.sub(lambda m: m.group(1) + "***" if _is_basic(m.group(2)) else m.group(0), text)
+    return _JWT.sub("***", text)
+
+
+def _is_basic(value: str) -> bool:
+    """Whether ``value`` is a Basic credential (``user:password`` in base64), not a word such as "auth"."""
+    try:
+        return b":" in base64.b64decode(value, validate=True)
+    except ValueError:
+        return False
 
 
 class AuthError(ModelociError):

@@ -2,12 +2,17 @@
 
 Every request goes through :meth:`RegistryClient.send`, which attaches
 credentials (Basic, or a Bearer token fetched for the request's scope after a
-``WWW-Authenticate`` challenge), and retries, with exponential backoff and a
-bounded number of attempts, on connection errors, 5xx and 429 (honouring a
-small ``Retry-After``). Request bodies are given as a function that makes
-them, so a retried request sends its body again from the start. TLS is
-verified; plain HTTP is used only for loopback hosts or hosts named as
-insecure. Secrets never appear in errors: messages are redacted.
+``WWW-Authenticate`` challenge, see :mod:`modeloci.registry.token`), and
+retries, with exponential backoff and a bounded number of attempts, on
+connection errors, 5xx and 429 (honouring a small ``Retry-After``). Request
+bodies are given as a function that makes them, so a retried request sends its
+body again from the start. TLS is verified; plain HTTP is used only for
+loopback hosts or hosts named as insecure.
+
+What a registry says is not trusted: credentials go only to the registry's own
+origin (an upload ``Location`` or a redirect elsewhere gets none), every body
+read into memory has a size limit (:mod:`modeloci.registry.limits`), and every
+message that quotes a registry is redacted of anything credential-shaped.
 """
 
 from __future__ import annotations
@@ -23,10 +28,29 @@ import httpx
 from modeloci.errors import ModelociError
 from modeloci.oci.digest import Digest
 from modeloci.oci.mediatypes import MediaType
-from modeloci.registry.auth import AuthError, Credentials, find_credentials, parse_challenge, redact
-from modeloci.registry.reference import Reference, is_loopback
+from modeloci.registry.auth import (
+    AuthError,
+    Credentials,
+    find_credentials,
+    parse_challenge,
+    redact,
+)
+from modeloci.registry.errors import RegistryError
+from modeloci.registry.limits import (
+    Clock,
+    Limits,
+    Watch,
+    read_limited,
+    read_prefix,
+    size_text,
+)
+from modeloci.registry.reference import Reference, may_use_plain_http
+from modeloci.registry.token import fetch_token
+
+__all__ = ["MANIFEST_TYPES", "RegistryClient", "RegistryError", "RetryPolicy"]  # RegistryError: from .errors
 
 TAGS_SHOWN = 10  # a missing tag's hint lists at most this many of the repository's tags
+DETAIL = 500  # characters of a registry's error text quoted in a message
 MANIFEST_TYPES = (
     str(MediaType.OCI_MANIFEST),
     str(MediaType.OCI_INDEX),
@@ -34,6 +58,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
 Body = Callable[[], bytes | Iterable[bytes]] | None
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +70,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after and retry_after.isdigit():
             return min(float(retry_after), self.max_delay)
-        return min(self.first_delay * 2**attempt, self.max_delay)
-
-
-class RegistryError(ModelociError):
-    """The registry answered with an error, or could not be reached."""
-
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
+        return float(min(self.first_delay * 2**attempt, self.max_delay))
 
 
 class RegistryClient:
@@ -69,138 +86,180 @@ class RegistryClient:
         use_stored_credentials: bool = True,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.registry = registry
-        host = Reference(registry, "x").api_host
-        plain = is_loopback(registry) or registry in insecure
-        self.base = f"{'http' if plain else 'https'}://{host}"
+        self.host = Reference(registry, "x").api_host
+        self.insecure = tuple(insecure)
+        self.plain = may_use_plain_http(registry, self.insecure)
+        self.base = f"{'http' if self.plain else 'https'}://{self.host}"
         self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
         self.credentials = credentials or (find_credentials(registry) if use_stored_credentials else None)
-        self.retry = retry
-        self.sleep = sleep
+        self.use_stored_credentials = use_stored_credentials
+        self.retry, self.sleep, self.limits, self.clock = retry, sleep, limits, clock
+        self.other_credentials: list[Credentials] = []  # found for a token service on another host
+        self.withheld: str | None = None  # a token service on another host that got no credentials
         self._tokens: dict[str, str] = {}
         self._basic = False
+        self._origin = _origin(self.base)
 
     def close(self) -> None:
         self.http.close()
 
-    # Requests ------------------------------------------------------------------------------------
+    # Where requests go ---------------------------------------------------------------------------------------
 
     def url(self, path: str) -> str:
-        return urljoin(self.base + "/", path.lstrip("/")) if not path.startswith("http") else path
+        return urljoin(self.base + "/", path)
+
+    def own(self, url: str) -> bool:
+        """Whether ``url`` is on the registry's own origin (scheme, host and port): the only place that gets
+        credentials."""
+        return _origin(url) == self._origin
+
+    def location(self, value: str, base: str | None = None) -> str:
+        """An upload ``Location`` the registry named (relative to ``base``, the URL that answered), checked: an
+        HTTP(S) URL, and plain HTTP only where the registry itself is plain HTTP and the host may be too. Another
+        host is allowed, as Docker allows storage hosts: it gets no credentials (see :meth:`own`)."""
+        url = urljoin(base or self.base + "/", value)
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            raise RegistryError(f"{self.registry} named an upload location that is not a URL") from None
+        shown = f"`{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}`"
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise RegistryError(f"the upload location {shown} of {self.registry} is not an HTTP URL")
+        if parsed.scheme == "http" and not self.own(url) and not (
+                self.plain and may_use_plain_http(parsed.netloc.decode("ascii"), self.insecure)):
+            raise RegistryError(f"the upload location {shown} of {self.registry} is plain HTTP: refused",
+                                hint="modeloci sends blobs over plain HTTP only to a plain-HTTP registry, and only "
+                                     "to loopback hosts or hosts named with --insecure-registry")
+        return url
+
+    @property
+    def attempts(self) -> int:
+        return self.retry.attempts
+
+    def backoff(self, attempt: int, retry_after: str | None = None) -> None:
+        self.sleep(self.retry.delay(attempt, retry_after))
+
+    def watch(self, what: str, size: int, *, verb: str) -> Watch:
+        return Watch(what, size, self.limits, self.clock, verb=verb)
+
+    def redact(self, text: str) -> str:
+        """``text`` (which may quote the registry) without any credential: ours, tokens fetched, any other."""
+        text = redact(text, self.credentials, list(self._tokens.values()))
+        for other in self.other_credentials:
+            text = redact(text, other)
+        return text
+
+    # Requests ------------------------------------------------------------------------------------------------
 
     def send(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None, body: Body = None,
-             ok: Sequence[int] = (200,), stream: bool = False) -> httpx.Response:
-        """One request with auth and retries; a status outside ``ok`` raises RegistryError."""
+             ok: Sequence[int] = (200,), stream: bool = False, limit: int | None = None) -> httpx.Response:
+        """One request with auth and retries; a status outside ``ok`` raises RegistryError. Unless ``stream``,
+        the answer's body is read, at most ``limit`` bytes (default ``limits.body``)."""
         url = self.url(path)
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
             try:
-                response = self._authorised(method, url, scope, headers or {}, body, stream)
+                response = self._authorised(method, url, scope, headers or {}, body)
+                if response.status_code in ok:
+                    return response if stream else self._loaded(response, limit or self.limits.body, method, url)
             except httpx.TransportError as exc:
                 last = exc
                 self.sleep(self.retry.delay(attempt))
                 continue
-            if response.status_code in ok:
-                return response
             if response.status_code == 429 or response.status_code >= 500:
                 last = RegistryError(self._describe(response, method, url), status=response.status_code)
-                response.close()
                 self.sleep(self.retry.delay(attempt, response.headers.get("Retry-After")))
                 continue
             raise self._error(response, method, url)
         raise RegistryError(f"{method} {self._path(url)}: gave up after {self.retry.attempts} attempts: "
-                            f"{redact(str(last), self.credentials)}", hint="is the registry reachable and healthy?")
+                            f"{self.redact(str(last))}", hint="is the registry reachable and healthy?")
 
-    def _authorised(self, method: str, url: str, scope: str, headers: dict[str, str], body: Body,
-                    stream: bool) -> httpx.Response:
-        response = self._once(method, url, scope, headers, body, stream)
+    def _loaded(self, response: httpx.Response, limit: int, method: str, url: str) -> httpx.Response:
+        """``response`` with its body read (bounded), as a response that holds it."""
+        data = read_limited(response, limit, f"the answer to {method} {self._path(url)}",
+                            deadline=self.clock() + self.limits.read_seconds, clock=self.clock)
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=data, request=response.request)
+
+    def _authorised(self, method: str, url: str, scope: str, headers: dict[str, str], body: Body) -> httpx.Response:
+        """One attempt, answering an authentication challenge once; the answer is streamed (not read)."""
+        response = self._once(method, url, scope, headers, body)
         if response.status_code != 401:
             return response
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         response.close()
+        if not self.own(url):
+            raise AuthError(f"`{_origin_text(url)}`, where {self.registry} sent this request, asks for credentials",
+                            hint=f"modeloci sends credentials only to {self.registry} itself")
         if challenge is None:
             raise AuthError(f"{self.registry} refused the request and says nothing of how to authenticate")
         if challenge.scheme == "basic":
             # Refused only if *this* request carried the credentials: several threads (a push's parallel blob
             # HEADs) meet the first challenge together, and all but the first find ``_basic`` already set.
             if self.credentials is None or "Authorization" in response.request.headers:
-                raise self._auth_failed()
+                raise self.auth_failed()
             self._basic = True
         elif challenge.scheme == "bearer":
-            if scope in self._tokens and self._tokens[scope] != "":
-                self._tokens.pop(scope)  # expired or short of rights: fetch a new one, once
-            self._tokens[scope] = self._token(challenge.params, scope)
+            self._tokens.pop(scope, None)  # expired or short of rights: fetch a new one, once
+            self._tokens[scope] = fetch_token(self, challenge.params, scope)
         else:
-            raise AuthError(f"{self.registry} asks for `{challenge.scheme}` authentication, which modeloci does not speak")
-        response = self._once(method, url, scope, headers, body, stream)
+            raise AuthError(f"{self.registry} asks for `{challenge.scheme[:40]}` authentication, which modeloci "
+                            "does not speak")
+        response = self._once(method, url, scope, headers, body)
         if response.status_code == 401:
             response.close()
-            raise self._auth_failed()
+            raise self.auth_failed()
         return response
 
-    def _once(self, method: str, url: str, scope: str, headers: dict[str, str], body: Body,
-              stream: bool) -> httpx.Response:
+    def _once(self, method: str, url: str, scope: str, headers: dict[str, str], body: Body) -> httpx.Response:
         headers = dict(headers)
-        if scope in self._tokens:
-            headers["Authorization"] = f"Bearer {self._tokens[scope]}"
-        elif self._basic and self.credentials is not None:
-            headers["Authorization"] = self.credentials.basic()
+        if self.own(url):  # never to another host: an upload Location elsewhere gets no Authorization
+            if scope in self._tokens:
+                headers["Authorization"] = f"Bearer {self._tokens[scope]}"
+            elif self._basic and self.credentials is not None:
+                headers["Authorization"] = self.credentials.basic()
         content = body() if body is not None else None
         request = self.http.build_request(method, url, headers=headers, content=content)
-        return self.http.send(request, stream=stream)
+        return self.http.send(request, stream=True)
 
-    def _token(self, params: dict[str, str], scope: str) -> str:
-        realm = params.get("realm")
-        if not realm:
-            raise AuthError(f"{self.registry}'s Bearer challenge names no token realm")
-        query: list[tuple[str, str]] = [("service", params["service"])] if "service" in params else []
-        query += [("scope", s) for s in scope.split(" ") if s]
-        headers = {"Authorization": self.credentials.basic()} if self.credentials and self.credentials.password else {}
-        for attempt in range(self.retry.attempts):
-            try:
-                response = self.http.get(realm, params=query, headers=headers)
-            except httpx.TransportError:
-                self.sleep(self.retry.delay(attempt))
-                continue
-            if response.status_code >= 500 or response.status_code == 429:
-                self.sleep(self.retry.delay(attempt, response.headers.get("Retry-After")))
-                continue
-            if response.status_code != 200:
-                raise self._auth_failed()
-            try:
-                doc = response.json()
-                return doc.get("token") or doc["access_token"]
-            except (ValueError, KeyError, AttributeError):
-                raise AuthError(f"the token service of {self.registry} answered without a token") from None
-        raise RegistryError(f"the token service of {self.registry} could not be reached")
-
-    def _auth_failed(self) -> AuthError:
+    def auth_failed(self) -> AuthError:
         who = f"as {self.credentials.username}" if self.credentials else "anonymously"
-        return AuthError(f"{self.registry} refused access {who}",
-                         hint=f"log in with `modeloci login {self.registry}`, or set MODELOCI_USERNAME and MODELOCI_PASSWORD")
+        hint = f"log in with `modeloci login {self.registry}`, or set MODELOCI_USERNAME and MODELOCI_PASSWORD"
+        if self.withheld:
+            hint = (f"its token service is on another host, `{self.withheld}`, which gets none of your credentials "
+                    f"for {self.registry}: if you trust it, `modeloci login {self.withheld}`")
+        return AuthError(f"{self.registry} refused access {who}", hint=hint)
 
     def _path(self, url: str) -> str:
-        return url.removeprefix(self.base)
+        """How a URL is shown: its path (on another host, with the host); never its query, which may be signed."""
+        parsed = httpx.URL(url)
+        return parsed.path if self.own(url) else f"{_origin_text(url)}{parsed.path}"
 
     def _describe(self, response: httpx.Response, method: str, url: str) -> str:
+        """``METHOD /path: 404 Not Found (CODE: message)``: the registry's words, bounded and redacted."""
         detail = ""
         try:
-            errors = json.loads(response.read()).get("errors", [])
+            errors = json.loads(read_prefix(response, self.limits.error)).get("errors", [])
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
-        except (ValueError, AttributeError, httpx.HTTPError):
-            pass
-        text = f"{method} {self._path(url)}: {response.status_code} {response.reason_phrase}" + (f" ({detail})" if detail else "")
-        return redact(text, self.credentials)
+        except (ValueError, AttributeError, RecursionError):
+            pass  # not the JSON errors document: the status says enough
+        if len(detail) > DETAIL:
+            detail = detail[:DETAIL] + "..."
+        text = f"{method} {self._path(url)}: {response.status_code} {response.reason_phrase}"
+        return self.redact(text + (f" ({detail})" if detail else ""))
 
-    def _error(self, response: httpx.Response, method: str, url: str) -> RegistryError:
+    def _error(self, response: httpx.Response, method: str, url: str) -> ModelociError:
         message = self._describe(response, method, url)
-        response.close()
         if response.status_code == 403:
-            return AuthError(message, hint="the account lacks the right to do this")  # type: ignore[return-value]
+            return AuthError(message, hint="the account lacks the right to do this")
         return RegistryError(message, status=response.status_code)
 
-    # Small endpoints -----------------------------------------------------------------------------
+    # Small endpoints -----------------------------------------------------------------------------------------
 
     def ping(self) -> None:
         self.send("GET", "/v2/", scope="", ok=(200,))
@@ -208,7 +267,6 @@ class RegistryClient:
     def blob_size(self, repository: str, digest: Digest) -> int | None:
         """The size of a blob the repository holds, or None if it does not hold it."""
         response = self.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=_pull(repository), ok=(200, 404))
-        response.close()
         if response.status_code == 404:
             return None
         return int(response.headers.get("Content-Length", -1))
@@ -216,26 +274,43 @@ class RegistryClient:
     def mount(self, repository: str, digest: Digest, source_repository: str) -> bool:
         """Ask for a blob of another repository of this registry; True if it was mounted."""
         scope = f"{_push(repository)} {_pull(source_repository)}"
-        response = self.send("POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source_repository}",
-                             scope=scope, ok=(201, 202))
-        response.close()
+        url = f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source_repository}"
+        response = self.send("POST", url, scope=scope, ok=(201, 202))
         if response.status_code == 202 and "Location" in response.headers:
-            self.send("DELETE", response.headers["Location"], scope=_push(repository), ok=(204, 404)).close()
+            location = self.location(response.headers["Location"], self.url(url))
+            self.send("DELETE", location, scope=_push(repository), ok=(204, 404))
         return response.status_code == 201
 
     def get_manifest(self, reference: Reference) -> tuple[bytes, str]:
-        """The manifest's raw bytes and media type, checked against a pinned digest."""
+        """The manifest's raw bytes (at most ``limits.manifest``) and media type, checked against a pinned digest."""
         url = f"/v2/{reference.repository}/manifests/{reference.target}"
         response = self.send("GET", url, scope=_pull(reference.repository),
-                             headers={"Accept": ", ".join(MANIFEST_TYPES)}, ok=(200, 404))
+                             headers={"Accept": ", ".join(MANIFEST_TYPES)}, ok=(200, 404), stream=True)
         if response.status_code == 404:
             message = self._describe(response, "GET", self.url(url))
-            response.close()
             raise RegistryError(f"{reference} not found: {message}", status=404, hint=self._tags_hint(reference))
-        data = response.read()
+        data = read_limited(response, self.limits.manifest, f"the manifest of {reference}",
+                            hint=f"a manifest is a small JSON document (registries refuse them over "
+                                 f"{size_text(self.limits.manifest)}): this answer is not one",
+                            deadline=self.clock() + self.limits.read_seconds, clock=self.clock)
         if reference.digest is not None and Digest.of(data) != reference.digest:
             raise RegistryError(f"{reference}: the registry's manifest does not match the pinned digest")
         return data, response.headers.get("Content-Type", str(MediaType.OCI_MANIFEST)).split(";")[0]
+
+    def get_blob(self, repository: str, digest: Digest, size: int | None, *, what: str = "blob") -> bytes:
+        """A small blob (a config) read into memory: at most ``size`` bytes, or ``limits.small_blob`` when the
+        size is unknown; checked against its digest."""
+        limit = self.limits.small_blob if size is None or size < 0 else size
+        named = f"{what} {digest} from {self.registry}"
+        if limit > self.limits.small_blob:
+            raise RegistryError(f"{what} {digest} is {size_text(limit)}, more than modeloci reads into memory "
+                                f"({size_text(self.limits.small_blob)})")
+        response = self.send("GET", f"/v2/{repository}/blobs/{digest}", scope=_pull(repository), stream=True)
+        data = read_limited(response, limit, named, too_large=f"{named} is longer than its {limit} bytes",
+                            deadline=self.clock() + self.limits.read_seconds, clock=self.clock)
+        if Digest.of(data) != digest or (size is not None and size >= 0 and len(data) != size):
+            raise RegistryError(f"{named} does not match its digest")
+        return data
 
     def _tags_hint(self, reference: Reference) -> str:
         """What a missing tag's error suggests: the tags the repository has (the first page), if it answers."""
@@ -243,23 +318,44 @@ class RegistryClient:
             response = self.send("GET", f"/v2/{reference.repository}/tags/list?n={TAGS_SHOWN + 1}",
                                  scope=_pull(reference.repository), ok=(200, 404))
             tags = (response.json().get("tags") or []) if response.status_code == 200 else []
-        except (ModelociError, ValueError, AttributeError, httpx.HTTPError):
+        except (ModelociError, ValueError, AttributeError, RecursionError, httpx.HTTPError):
             tags = []
-        if not tags or not all(isinstance(t, str) for t in tags):
+        if not tags or not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             return f"check the repository name; {reference.registry}/{reference.repository} has no tag to show"
-        shown = ", ".join(tags[:TAGS_SHOWN]) + (", ..." if len(tags) > TAGS_SHOWN else "")
-        return f"the repository's tags: {shown}"
+        shown = ", ".join(t[:128] for t in tags[:TAGS_SHOWN]) + (", ..." if len(tags) > TAGS_SHOWN else "")
+        return self.redact(f"the repository's tags: {shown}")
 
     def put_manifest(self, reference: Reference, data: bytes, media_type: str) -> Digest:
         response = self.send("PUT", f"/v2/{reference.repository}/manifests/{reference.target}",
                              scope=_push(reference.repository), headers={"Content-Type": media_type},
                              body=lambda: data, ok=(201, 200))
-        response.close()
         digest = Digest.of(data)
         returned = response.headers.get("Docker-Content-Digest")
         if returned and returned != str(digest):
-            raise RegistryError(f"{reference}: the registry stored the manifest as {returned}, not {digest}")
+            raise RegistryError(self.redact(f"{reference}: the registry stored the manifest as {returned[:80]}, "
+                                            f"not {digest}"))
         return digest
+
+    def credentials_for(self, host: str) -> Credentials | None:
+        """Credentials the user keeps for ``host``, a token service on another host (never the environment's,
+        which are for the registry a command names); remembered, so that messages are redacted of them too."""
+        if not self.use_stored_credentials:
+            return None
+        found = find_credentials(host, environment=False) or find_credentials(host.rsplit(":", 1)[0],
+                                                                            environment=False)
+        if found is not None:
+            self.other_credentials.append(found)
+        return found
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host.lower(), parsed.port
+
+
+def _origin_text(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}"
 
 
 def _pull(repository: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modeloci.errors import UsageError
@@ -105,3 +106,9 @@ def is_loopback(registry: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def may_use_plain_http(host: str, insecure: Sequence[str]) -> bool:
+    """Whether ``host`` (``name[:port]``) may be spoken to over plain HTTP: a loopback host, or one named
+    exactly (with its port, if it has one) with ``--insecure-registry`` / MODELOCI_INSECURE_REGISTRIES."""
+    return is_loopback(host) or host in insecure

@@ -18,8 +18,6 @@ from modeloci.oci.manifest import Descriptor
 from modeloci.registry.client import RegistryClient
 from modeloci.registry.reference import Reference
 
-_SMALL = 16 << 20
-
 
 @dataclass(frozen=True, slots=True)
 class RemoteRef:
@@ -44,17 +42,11 @@ class RemoteLayout:
         self._sizes: dict[str, int] = {}
 
     def _fetch(self, name: str) -> bytes:
+        """A small blob, read at most to the size the registry gave for it, and checked against its digest."""
         if name not in self._blobs:
             digest = Digest(name.rsplit("/", 1)[-1])
-            repository = self.remote.reference.repository
-            response = self.remote.client.send("GET", f"/v2/{repository}/blobs/{digest}",
-                                               scope=f"repository:{repository}:pull", ok=(200,))
-            data = response.read()
-            if Digest.of(data) != digest:
-                from modeloci.errors import ArchiveError
-
-                raise ArchiveError(f"blob {digest} from {self.remote.reference.registry} does not match its digest")
-            self._blobs[name] = data
+            self._blobs[name] = self.remote.client.get_blob(self.remote.reference.repository, digest,
+                                                            self._sizes.get(name))
         return self._blobs[name]
 
     def exists(self, name: str) -> bool:
@@ -70,7 +62,7 @@ class RemoteLayout:
         return self._sizes[name]
 
     def open(self, name: str) -> BinaryIO:
-        if self.size(name) > _SMALL:
+        if self.size(name) > self.remote.client.limits.small_blob:
             raise OSError(f"{name} is too large to read from the registry into memory")
         return io.BytesIO(self._fetch(name))
 

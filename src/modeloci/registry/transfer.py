@@ -8,24 +8,36 @@ N + 1, so a dropped connection costs at most one chunk. A session the registry
 forgot starts over. Downloads stream into their destination, hashing on the
 way; a broken stream resumes with ``Range: bytes=N-``. Memory stays at one
 buffer per transfer, whatever the blob's size.
+
+Neither side is taken on trust. An upload hashes the bytes it reads from the
+local file as it sends them, and refuses a blob that does not match its digest
+before the closing ``PUT`` (so the registry is never the only guard). A
+download hashes what it writes and refuses a mismatch, a body longer or shorter
+than the descriptor, or a range other than the one asked for. Both give up when
+the registry's answers stop moving the transfer on (``limits.stalls`` in a
+row) or it takes longer than ``limits.transfer_seconds``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 
 import httpx
 
 from modeloci.builder.engine import BlobSource, Cancelled
+from modeloci.errors import ArchiveError, BuildError, ModelociError, describe_os_error
 from modeloci.oci.digest import Digest
 from modeloci.registry.client import RegistryClient, RegistryError, _push
+from modeloci.registry.limits import Watch
 
 CHUNK = 32 << 20
 READ = 1 << 20
 Progress = Callable[[int], None]
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-")
 
 
 def _noop(n: int) -> None:
@@ -36,29 +48,75 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
            chunk: int = CHUNK, progress: Progress = _noop, cancel: threading.Event | None = None) -> None:
     """Upload the blob ``source`` holds as ``digest`` into ``repository``."""
     cancel = cancel or threading.Event()
-    location = _start(client, repository)
+    what = f"uploading {digest}"
+    watch = client.watch(what, source.size, verb="took")
+    hashed = _Hashed(source)
+    location = start_upload(client, repository)
     offset = reported = 0  # reported: the most bytes ever acknowledged, so a restarted upload is not counted twice
     failures = 0
     while offset < source.size:
         if cancel.is_set():
             raise Cancelled
+        watch.check_time(offset)
         end = min(source.size, offset + chunk)
         try:
-            response = _patch(client, location, source, offset, end)
+            response = _patch(client, location, hashed, offset, end)
         except (httpx.TransportError, RegistryError) as exc:
             failures += 1
             if failures >= client.retry.attempts:
-                raise RegistryError(f"uploading {digest}: gave up after {failures} failed chunks: {exc}") from exc
+                raise RegistryError(f"{what}: gave up after {failures} failed chunks: {client.redact(str(exc))}") from exc
             client.sleep(client.retry.delay(failures - 1))
-            location, offset = _resume(client, repository, location)
+            location, offset = _resume(client, repository, location, hashed.done)
+            watch.restart(offset)
             continue
-        location = client.url(response.headers.get("Location", location))
+        location = client.location(response.headers.get("Location", location), location)
         offset = _received(response, end)
+        if offset > end:
+            raise RegistryError(f"{what}: the registry says it holds {offset} bytes, more than the {end} sent")
+        watch.moved(offset)
         if offset > reported:
             progress(offset - reported)
             reported = offset
+    hashed.check(digest, lambda: _abandon(client, repository, location))
     separator = "&" if "?" in location else "?"
     finish(client, repository, f"{location}{separator}digest={digest}", digest, source.size)
+
+
+class _Hashed:
+    """The blob's bytes as they are read for sending, each hashed once and in order: ``done`` bytes so far.
+
+    Whatever is sent again (a retried chunk, an upload started over) is read again but not hashed again."""
+
+    def __init__(self, source: BlobSource) -> None:
+        self.source = source
+        self.hasher = hashlib.sha256()
+        self.done = 0
+
+    def read(self, start: int, end: int) -> Iterator[bytes]:
+        position = start
+        for piece in _read(self.source, start, end):
+            if position <= self.done < position + len(piece):
+                self.hasher.update(piece[self.done - position:])
+                self.done = position + len(piece)
+            position += len(piece)
+            yield piece
+
+    def check(self, digest: Digest, abandon: Callable[[], None]) -> None:
+        """Refuse, before the closing PUT completes the upload, bytes that are not the blob's."""
+        if self.done == self.source.size and Digest(self.hasher.hexdigest()) == digest:
+            return
+        abandon()
+        raise ArchiveError(f"blob {digest} in {self.source.label} does not match its digest: refusing to push it",
+                           hint="the model's files changed or were damaged after it was made; `modeloci verify` "
+                                "names every blob that does not match")
+
+
+def _abandon(client: RegistryClient, repository: str, location: str) -> None:
+    """Cancel an upload session (one attempt; the registry forgets it anyway in time)."""
+    try:
+        client._authorised("DELETE", location, _push(repository), {}, None).close()
+    except (httpx.HTTPError, ModelociError):
+        pass
 
 
 def finish(client: RegistryClient, repository: str, url: str, digest: Digest, size: int,
@@ -67,32 +125,31 @@ def finish(client: RegistryClient, repository: str, url: str, digest: Digest, si
     finds no session (404 BLOB_UPLOAD_UNKNOWN), so a refusal is checked against the blob itself."""
     headers = {"Content-Type": "application/octet-stream"} if body is not None else None
     try:
-        client.send("PUT", url, scope=_push(repository), headers=headers, body=body, ok=(201, 204)).close()
+        client.send("PUT", url, scope=_push(repository), headers=headers, body=body, ok=(201, 204))
     except RegistryError as exc:
         if exc.status != 404 or client.blob_size(repository, digest) != size:
             raise
 
 
-def _start(client: RegistryClient, repository: str) -> str:
-    response = client.send("POST", f"/v2/{repository}/blobs/uploads/", scope=_push(repository), ok=(202,))
-    response.close()
+def start_upload(client: RegistryClient, repository: str) -> str:
+    """Open an upload session: the checked URL its ``Location`` names."""
+    url = f"/v2/{repository}/blobs/uploads/"
+    response = client.send("POST", url, scope=_push(repository), ok=(202,))
     location = response.headers.get("Location")
     if not location:
         raise RegistryError(f"the registry opened an upload to {repository} without saying where")
-    return client.url(location)
+    return client.location(location, client.url(url))
 
 
-def _patch(client: RegistryClient, location: str, source: BlobSource, start: int, end: int) -> httpx.Response:
+
+def _patch(client: RegistryClient, location: str, hashed: _Hashed, start: int, end: int) -> httpx.Response:
     """Send bytes [start, end) of the blob: one attempt, no retry (the caller resumes)."""
     headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{end - 1}",
                "Content-Length": str(end - start)}
-    response = client._authorised("PATCH", client.url(location), _push_scope(location), headers,
-                                  lambda: _read(source, start, end), False)
+    response = client._authorised("PATCH", location, _push_scope(location), headers,
+                                  lambda: hashed.read(start, end))
     if response.status_code != 202:
-        try:
-            raise RegistryError(client._describe(response, "PATCH", location), status=response.status_code)
-        finally:
-            response.close()
+        raise RegistryError(client._describe(response, "PATCH", location), status=response.status_code)
     response.close()
     return response
 
@@ -113,19 +170,19 @@ def _received(response: httpx.Response, fallback: int) -> int:
     return fallback
 
 
-def _resume(client: RegistryClient, repository: str, location: str) -> tuple[str, int]:
-    """Where an interrupted upload stands; a forgotten session starts over."""
+def _resume(client: RegistryClient, repository: str, location: str, sent: int) -> tuple[str, int]:
+    """Where an interrupted upload stands; a forgotten session starts over (so does one claiming more bytes
+    than were ever sent)."""
     try:
         response = client.send("GET", location, scope=_push(repository), ok=(204, 404))
     except RegistryError:
-        return _start(client, repository), 0
-    response.close()
+        return start_upload(client, repository), 0
     received = _received(response, 0)
-    if response.status_code == 404 or received <= 1:
+    if response.status_code == 404 or received <= 1 or received > sent:
         # distribution answers `Range: 0-0` for a session holding 0 bytes and for one holding 1: going on at
         # offset 1 would drop the blob's first byte, so an upload that got no further starts over.
-        return _start(client, repository), 0
-    return client.url(response.headers.get("Location", location)), received
+        return start_upload(client, repository), 0
+    return client.location(response.headers.get("Location", location), location), received
 
 
 def _read(source: BlobSource, start: int, end: int) -> Iterator[bytes]:
@@ -144,49 +201,90 @@ def _read(source: BlobSource, start: int, end: int) -> Iterator[bytes]:
         os.close(fd)
 
 
+class _Received:
+    """A download's state: bytes written so far, and their hash."""
+
+    def __init__(self) -> None:
+        self.hasher = hashlib.sha256()
+        self.done = 0
+
+    def restart(self) -> None:
+        self.hasher, self.done = hashlib.sha256(), 0
+
+
 def download(client: RegistryClient, repository: str, digest: Digest, size: int, fd: int, offset: int, *,
              progress: Progress = _noop, cancel: threading.Event | None = None) -> Digest:
     """Stream a blob to ``offset`` of ``fd``, hashing it; resumes a broken stream; checks the digest."""
     cancel = cancel or threading.Event()
-    hasher = hashlib.sha256()
-    done = reported = 0  # reported: the most bytes ever received, so bytes fetched again are not counted twice
-    failures = 0
-    while done < size or size == 0:
-        headers = {"Range": f"bytes={done}-"} if done else {}
+    watch = client.watch(f"downloading {digest}", size, verb="sent")
+    state = _Received()
+    reported = failures = 0  # reported: the most bytes ever received, so bytes fetched again are not counted twice
+
+    def advance(n: int) -> None:
+        nonlocal reported
+        if state.done > reported:
+            progress(state.done - reported)
+            reported = state.done
+
+    while True:
+        watch.check_time(state.done)
         try:
-            response = client.send("GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull",
-                                   headers=headers, ok=(200, 206), stream=True)
-            if done and response.status_code == 200:  # the server ignored Range: start over
-                hasher, done = hashlib.sha256(), 0
-            try:
-                for data in response.iter_bytes(READ):
-                    if cancel.is_set():
-                        raise Cancelled
-                    if done + len(data) > size:
-                        raise RegistryError(f"blob {digest} is longer than its descriptor's {size} bytes")
-                    _write_all(fd, data, offset + done)
-                    hasher.update(data)
-                    done += len(data)
-                    if done > reported:
-                        progress(done - reported)
-                        reported = done
-            finally:
-                response.close()
-            if size == 0 or done >= size:
-                break
+            _receive(client, repository, digest, size, (fd, offset), state, advance, cancel, watch)
         except httpx.TransportError as exc:
             failures += 1
             if failures >= client.retry.attempts:
-                raise RegistryError(f"downloading {digest}: gave up after {failures} broken streams: {exc}") from exc
+                raise RegistryError(f"downloading {digest}: gave up after {failures} broken streams: "
+                                    f"{client.redact(str(exc))}") from exc
             client.sleep(client.retry.delay(failures - 1))
-    found = Digest(hasher.hexdigest())
-    if done != size or found != digest:
-        raise RegistryError(f"blob {digest} from the registry does not match its digest (got {found}, {done} bytes)")
+        if state.done >= size:
+            break
+        watch.moved(state.done)
+    found = Digest(state.hasher.hexdigest())
+    if found != digest:
+        raise RegistryError(f"blob {digest} from {client.registry} does not match its digest (got {found}, "
+                            f"{state.done} bytes)")
     return found
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def _receive(client: RegistryClient, repository: str, digest: Digest, size: int, where: tuple[int, int],
+             state: _Received, advance: Progress, cancel: threading.Event, watch: Watch) -> None:
+    """One GET from ``state.done`` on, written at ``where`` (fd, offset) as it arrives."""
+    named = f"blob {digest} from {client.registry}"
+    headers = {"Range": f"bytes={state.done}-"} if state.done else {}
+    response = client.send("GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull",
+                           headers=headers, ok=(200, 206, 416), stream=True)
+    try:
+        if response.status_code == 416:
+            raise RegistryError(f"{named} is shorter than its descriptor's {size} bytes ({state.done} received)")
+        if response.status_code == 200 and state.done:  # the server ignored Range: start over
+            state.restart()
+        elif response.status_code == 206 and _range_start(response) != state.done:
+            raise RegistryError(f"{named}: the registry sent a range other than the one asked for "
+                                f"(bytes {state.done}-)")
+        for data in response.iter_bytes(READ):
+            if cancel.is_set():
+                raise Cancelled
+            if state.done + len(data) > size:
+                raise RegistryError(f"{named} is longer than its descriptor's {size} bytes")
+            _write_all(fd=where[0], data=data, offset=where[1] + state.done, digest=digest)
+            state.hasher.update(data)
+            state.done += len(data)
+            advance(len(data))
+            watch.check_time(state.done)
+    finally:
+        response.close()
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    found = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    return int(found.group(1)) if found else None
+
+
+def _write_all(*, fd: int, data: bytes, offset: int, digest: Digest) -> None:
     view = memoryview(data)
     while view:
-        n = os.pwrite(fd, view, offset)
+        try:
+            n = os.pwrite(fd, view, offset)
+        except OSError as exc:
+            raise BuildError(f"writing blob {digest}: {describe_os_error(exc)}") from exc
         view, offset = view[n:], offset + n
