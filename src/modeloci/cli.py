@@ -6,6 +6,11 @@ the result. :func:`main` is the error boundary: a ModelociError is rendered
 ``help:`` line) and mapped to its exit code: 2 for a bad Modelfile or bad
 usage, 1 for a build that failed, 130 for an interrupt. No traceback reaches
 the user unless ``--debug`` is given.
+
+Text from outside (file names, metadata, registry words, and the user's own
+arguments echoed in errors) is shown through :func:`modeloci.termsafe.safe_text`,
+one value at a time, so that no control character reaches the terminal raw;
+``--json`` keeps exact values (:func:`modeloci.termsafe.json_text`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import rich_click as click  # noqa: E402 - after the shim above
 
 from modeloci import __version__  # noqa: E402
 from modeloci.errors import ModelfileError, ModelociError, UsageError
+from modeloci.termsafe import json_text, safe_text
 
 _DEBUG = {"on": False}
 
@@ -97,7 +103,7 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
     """Print the compiled build plan, without reading any weight bytes."""
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     if as_json:
-        click.echo(json.dumps(compiled.to_json(), indent=2, ensure_ascii=False))
+        click.echo(json_text(compiled.to_json()))
     else:
         from modeloci.render import print_plan
 
@@ -161,8 +167,8 @@ def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], ta
                                progress=meter.task(f"pushing {ref}", total))
     if push_to is not None:
         if not quiet:
-            click.echo(f"Pushed {pushed.reference} ({len(pushed.uploaded)} uploaded, {len(pushed.skipped)} already "
-                       f"there, {len(pushed.mounted)} mounted)", err=True)
+            click.echo(f"Pushed {safe_text(pushed.reference)} ({len(pushed.uploaded)} uploaded, "
+                       f"{len(pushed.skipped)} already there, {len(pushed.mounted)} mounted)", err=True)
         if output is None and layout is None and not to_store:
             if as_json:
                 click.echo(json.dumps(pushed.model_dump(), indent=2))
@@ -194,7 +200,7 @@ def inspect(path: Path, as_json: bool) -> None:
 
         report = inspect_artifact(resolve(str(path)))
     if as_json:
-        click.echo(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        click.echo(json_text(report.model_dump(mode="json")))
         return
     from modeloci.render import print_artifact_report, print_model_report
 
@@ -229,10 +235,11 @@ def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
         click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
     else:
         for problem in report.problems:
-            click.echo(f"{problem.severity}: {problem.message}", err=True)
+            click.echo(f"{problem.severity}: {safe_text(problem.message)}", err=True)
         errors = sum(p.severity == "error" for p in report.problems)
         verdict = "OK" if report.ok else f"FAILED ({errors} problem{'s' if errors != 1 else ''})"
-        click.echo(f"{verdict}: {report.source} ({report.format or 'unknown format'}, {report.blobs_checked} blobs, "
+        click.echo(f"{verdict}: {safe_text(report.source)} ({safe_text(report.format or 'unknown format')}, "
+                   f"{report.blobs_checked} blobs, "
                    f"{report.bytes_checked} bytes checked)")
     if not report.ok:
         raise click.exceptions.Exit(1)
@@ -254,8 +261,8 @@ def unpack(path: str, output: Path, layout: str, as_json: bool) -> None:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         for entry in report.files:
-            click.echo(f"{entry.path}  {entry.size}")
-        click.echo(f"Unpacked {len(report.files)} files into {report.output}")
+            click.echo(f"{safe_text(entry.path)}  {entry.size}")
+        click.echo(f"Unpacked {len(report.files)} files into {safe_text(report.output)}")
 
 
 @cli.command()
@@ -275,7 +282,7 @@ def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool)
     target = "modelpack" if fmt in ("modelpack", "cncf") else fmt
     converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)
     for warning in converted.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {safe_text(warning)}", err=True)
     if as_json:
         click.echo(json.dumps({**converted.result.to_json(), "from": converted.source_format, "to": target,
                                "warnings": converted.warnings}, indent=2))
@@ -351,11 +358,11 @@ def _report(exc: ModelociError) -> None:
         from modeloci.diagnostics import render
 
         click.echo(render(exc.diagnostics, exc.sources), err=True, nl=False)
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(f"error: {safe_text(exc.message)}", err=True)
         return
-    click.echo(f"error: {exc.message}", err=True)
+    click.echo(f"error: {safe_text(exc.message)}", err=True)
     if exc.hint:
-        click.echo(f"help: {exc.hint}", err=True)
+        click.echo(f"help: {safe_text(exc.hint)}", err=True)
 
 
 def _report_json(exc: ModelociError, *, exit_code: int | None = None) -> None:
@@ -364,7 +371,19 @@ def _report_json(exc: ModelociError, *, exit_code: int | None = None) -> None:
     doc: dict[str, Any] = {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": code}
     if isinstance(exc, ModelfileError):
         doc["diagnostics"] = [d.to_json() for d in exc.diagnostics]
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(json_text(doc))
+
+
+def _show_click_error(exc: _click.ClickException) -> None:
+    """``exc.show()``, with the user's arguments that click's message echoes (an extra argument, an
+    option's name) escaped: the same error is remade with the escaped message, so click still lays it
+    out (a usage error's usage and ``--help`` hint first). An error that shows something else (the
+    group's help when it is run with no arguments) is shown as it is: that text is our own."""
+    if isinstance(exc, _click.UsageError) and type(exc).show is _click.UsageError.show:
+        exc = _click.UsageError(safe_text(exc.format_message()), exc.ctx)
+    elif type(exc).show is _click.ClickException.show:
+        exc = _click.ClickException(safe_text(exc.format_message()))
+    exc.show()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         if "--json" in argv:
             _report_json(UsageError(exc.format_message()), exit_code=exc.exit_code)
         return exc.exit_code
@@ -403,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the boundary: anything else is our bug, reported in one line
         if _DEBUG["on"]:
             traceback.print_exc()
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"error: internal error: {type(exc).__name__}: {safe_text(exc)}", err=True)
         hint = "this is a bug in modeloci; run again with --debug for a traceback and report it"
         click.echo(f"help: {hint}", err=True)
         if "--json" in argv:

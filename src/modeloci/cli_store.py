@@ -1,4 +1,7 @@
-"""The local store's commands: ls, tag, rm, prune, save, load. Thin: the work is in modeloci.store."""
+"""The local store's commands: ls, tag, rm, prune, save, load. Thin: the work is in modeloci.store.
+
+Names and config values in the store came from archives and registries: they are shown through safe_text.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import rich_click as click
 
 from modeloci.cli import cli
 from modeloci.progress import human as human_size
+from modeloci.termsafe import safe_text
 
 
 def _store():  # noqa: ANN202 - a Store
@@ -42,8 +46,9 @@ def list_models(as_json: bool) -> None:
         table.add_column(column, justify="right" if column == "size" else "left")
     for row in rows:
         name, _, tag = row.reference.rpartition(":")
-        table.add_row(name, tag, row.digest[7:19], row.format or "?", human_size(row.size), row.architecture or "",
-                      row.parameters or "", row.quantization or "")
+        cells = (name, tag, row.digest[7:19], row.format or "?", human_size(row.size), row.architecture or "",
+                 row.parameters or "", row.quantization or "")
+        table.add_row(*map(safe_text, cells))
     _console().print(table)
 
 
@@ -59,7 +64,7 @@ def tag(source: str, target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"source": _ref(source), "reference": _ref(target), "digest": str(entry.descriptor.digest)}))
     else:
-        click.echo(f"Tagged {_ref(target)} ({entry.descriptor.digest})")
+        click.echo(f"Tagged {safe_text(_ref(target))} ({entry.descriptor.digest})")
 
 
 @cli.command(name="rm")
@@ -78,7 +83,7 @@ def remove(names: tuple[str, ...], as_json: bool) -> None:
             raise click.exceptions.Exit(2)
     for reference in references:
         if reference not in missing and not as_json:
-            click.echo(f"Untagged {reference}")
+            click.echo(f"Untagged {safe_text(reference)}")
     if missing:
         raise UsageError(f"no model {', '.join(f'`{m}`' for m in missing)} in the store", hint="see `modeloci ls`")
 
@@ -106,7 +111,7 @@ def save(name: str, output: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"reference": _ref(name), "output": str(output), "size": size}))
     else:
-        click.echo(f"Saved {_ref(name)} to {output} ({human_size(size)})")
+        click.echo(f"Saved {safe_text(_ref(name))} to {safe_text(output)} ({human_size(size)})")
 
 
 @cli.command()
@@ -122,4 +127,4 @@ def load(archive: Path, tag_name: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"reference": reference, "digest": str(artifact.manifest.digest),
                                "format": artifact.format}))
     else:
-        click.echo(f"Loaded {reference} ({artifact.manifest.digest})")
+        click.echo(f"Loaded {safe_text(reference)} ({artifact.manifest.digest})")

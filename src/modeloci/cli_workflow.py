@@ -1,5 +1,8 @@
 """Commands for working on Modelfiles in a repository: fmt, lint, init. Thin: the work is in
-modeloci.modelfile.fmt, modeloci.compiler.lint and modeloci.ops.init."""
+modeloci.modelfile.fmt, modeloci.compiler.lint and modeloci.ops.init.
+
+File names found in folders and the lines of a diff are shown through safe_text; the formatted text
+itself (``fmt -``, ``init --stdout``) is the command's output and is written as it is."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import rich_click as click
 
 from modeloci.cli import cli
 from modeloci.errors import ModelfileError, UsageError
+from modeloci.termsafe import json_text, safe_text
 
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__"})
 
@@ -85,11 +89,11 @@ def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
         if check:
             if not as_json:
                 click.echo(_diff(path, formatted.source, formatted.text), nl=False)
-                click.echo(f"would reformat {path}", err=True)
+                click.echo(f"would reformat {safe_text(path)}", err=True)
         else:
             _rewrite(Path(path), formatted.text)
             if not as_json:
-                click.echo(f"reformatted {path}", err=True)
+                click.echo(f"reformatted {safe_text(path)}", err=True)
     if as_json:
         click.echo(json.dumps({"files": results, "changed": changed, "failed": failed}, indent=2))
     elif path_count := len(results):
@@ -105,7 +109,9 @@ def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
 def _diff(path: str, before: str, after: str) -> str:
     lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                  fromfile=path, tofile=f"{path} (formatted)")
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    # Each line escaped on its own (a Modelfile may hold C1 controls and bidi overrides in quoted values).
+    return "".join(safe_text(line[:-1]) + "\n" if line.endswith("\n")
+                   else safe_text(line) + "\n\\ No newline at end of file\n" for line in lines)
 
 
 def _rewrite(path: Path, text: str) -> None:
@@ -192,10 +198,10 @@ def init(folder: Path, force: bool, to_stdout: bool, as_json: bool) -> None:
         with atomic_output(target) as out:
             out.write(result.text.encode("utf-8"))
     if as_json:
-        click.echo(json.dumps({**result.to_json(), "modelfile": None if to_stdout else str(target),
-                               "text": result.text}, indent=2, ensure_ascii=False))
+        click.echo(json_text({**result.to_json(), "modelfile": None if to_stdout else str(target),
+                              "text": result.text}))
     elif to_stdout:
         click.echo(result.text, nl=False)
     else:
-        click.echo(f"Wrote {target} (weights: {result.weights})", err=True)
-        click.echo(f"next: modeloci lint -f {target}", err=True)
+        click.echo(f"Wrote {safe_text(target)} (weights: {safe_text(result.weights)})", err=True)
+        click.echo(f"next: modeloci lint -f {safe_text(target)}", err=True)

@@ -15,6 +15,12 @@ given in DESIGN.md (ruff's layout with HCL's data model)::
     help: directives are FROM, WEIGHTS, ...
 
 Lines and columns count from 1, in characters.
+
+Nothing from the input reaches the terminal raw: the file name goes through
+:func:`modeloci.termsafe.safe_text`; messages and labels show invisible
+characters as ``\\u{...}`` escapes (:func:`_safe`, stricter, so that a stray
+no-break space in a word is seen too); the source excerpt shows each of them
+as one U+FFFD, so the carets under it stay in their columns.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from modeloci.termsafe import safe_text
 
 _TAB = "    "
 # At most this many characters of a long source line are shown around a span.
@@ -120,7 +128,7 @@ def render_one(diag: Diagnostic, sources: Mapping[str, str], split: dict[str, li
         lines += _excerpt(diag, text, {} if split is None else split)
     else:
         if diag.file is not None:
-            lines.append(f" --> {diag.file}")
+            lines.append(f" --> {safe_text(diag.file)}")
         if diag.detail or diag.hint:
             lines.append("  |")
         if diag.detail:
@@ -147,7 +155,7 @@ def _excerpt(diag: Diagnostic, text: str, split: dict[str, list[str]]) -> list[s
     carets = "^" * max(1, len(marked))
     label = f" {_safe(diag.label)}" if diag.label else ""
     out = [
-        f"{gutter}--> {diag.file}:{start.line}:{start.column}",
+        f"{gutter}--> {safe_text(diag.file)}:{start.line}:{start.column}",
         f"{gutter} |",
         f"{start.line} | {_display(source_line)}".rstrip(),
         f"{gutter} | {' ' * len(prefix)}{carets}{label}",

@@ -13,7 +13,9 @@ three modes:
 
 ``auto`` is ``tty`` when stderr is a terminal, else ``plain``. Colours follow
 ``NO_COLOR`` (rich reads it). The library default is :data:`NO_METER`, so
-callers of the Python API see no output.
+callers of the Python API see no output. A task's description may name files
+or references from outside: it is shown through :func:`safe_text`, and the
+bars read no rich markup from it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, TextIO
+
+from modeloci.termsafe import safe_text
 
 Advance = Callable[[int], None]
 MODES = ("auto", "tty", "plain", "quiet")
@@ -69,11 +73,20 @@ class Display:
     def __enter__(self) -> Display:
         if self.mode == "tty":
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
             console = Console(file=self.stream, force_terminal=True)
-            self._progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True)
+            # markup=False: a description is text to show, never rich markup (a file named `[red]x`).
+            description = TextColumn("{task.description}", style="progress.description", markup=False)
+            self._progress = Progress(description, BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                                      TimeRemainingColumn(), console=console, transient=True)
             self._progress.start()
         return self
 
@@ -85,6 +98,7 @@ class Display:
     def task(self, description: str, total: int) -> Advance:
         if self.mode == "quiet":
             return no_progress
+        description = safe_text(description)
         if self._progress is not None:
             return _RichTask(self._progress, description, total).advance
         return _PlainTask(self, description, total).advance
