@@ -44,8 +44,10 @@ class BuildContext:
         self.real_root = Path(os.path.realpath(root))
 
     def contains(self, path: Path) -> bool:
-        real = os.path.realpath(path)
-        return real == str(self.real_root) or real.startswith(str(self.real_root) + os.sep)
+        real, root = os.path.realpath(path), str(self.real_root)
+        # The separator matters: without it `ctx-evil/x` would be inside `ctx`. A root
+        # that is `/` already ends in one.
+        return real == root or real.startswith(os.path.join(root, ""))
 
     def relative(self, text: str, span: Span, report: Report) -> str | None:
         """``text`` as a normalised context-relative path, or None after reporting why not."""
