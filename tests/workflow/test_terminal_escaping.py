@@ -299,15 +299,19 @@ def test_hostile_ref_name_and_archive_name_are_escaped_by_verify(tmp_path: Path,
     assert report["problems"][0]["message"] == f"index.json's ref name `{HOSTILE_REF}` is not a valid reference"
 
 
-def test_hostile_ref_name_is_escaped_by_load(tmp_path: Path, cli) -> None:
-    """Whether load takes the name or refuses it is store/ops.py's choice; either way it is shown escaped."""
+def test_hostile_ref_name_and_archive_name_are_escaped_in_the_refusal_of_load(tmp_path: Path, cli) -> None:
     good = built_archive(cli, tmp_path, hostile_gguf_model(tmp_path / "src"))
-    archive = with_ref_name(good, tmp_path / "ref.tar", HOSTILE_REF)
-    assert HOSTILE_REF_SHOWN in shown(cli("load", str(archive)))
+    archive = with_ref_name(good, tmp_path / "r\u202e.tar", HOSTILE_REF)
+    result = cli("load", str(archive))
+    assert result.code == 1
+    shown(result)
+    assert result.stderr == (f"error: refusing to load `{tmp_path}/r\\u202e.tar`: index.json's ref name "
+                             f"`{HOSTILE_REF_SHOWN}` is not a valid reference\n"
+                             f"help: `modeloci verify {tmp_path}/r\\u202e.tar` lists every problem\n")
     result = cli("load", "--json", str(archive))
     shown(result)
-    document = json.loads(result.stdout)
-    assert HOSTILE_REF in (document.get("reference") or document["error"])
+    assert json.loads(result.stdout)["error"] == (f"refusing to load `{archive}`: index.json's ref name "
+                                                  f"`{HOSTILE_REF}` is not a valid reference")
 
 
 def test_osc52_architecture_of_a_stored_model_is_escaped_by_ls(tmp_path: Path, cli) -> None:
