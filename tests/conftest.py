@@ -64,12 +64,14 @@ class CliResult:
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run ``modeloci ARGS...`` in-process from a folder; returns exit code and output."""
+    """Run ``modeloci ARGS...`` in-process from a folder; returns exit code and output. An internal error fails
+    the test, unless it says it expects one."""
     from modeloci.cli import main
 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            internal_error_expected: bool = False) -> CliResult:
         capsys.readouterr()
         with monkeypatch.context() as m:
             if cwd is not None:
@@ -78,6 +80,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
                 m.setenv(key, value)
             code = main(list(args))
         out = capsys.readouterr()
+        # No input in the suite, however hostile, may end a command in "internal error" (a bug's report).
+        if not internal_error_expected and "internal error" in out.err + out.out:
+            pytest.fail(f"`modeloci {' '.join(args)}` ended in an internal error:\n{out.err}{out.out}")
         return CliResult(code, out.out, out.err)
 
     return run

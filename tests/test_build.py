@@ -210,11 +210,11 @@ def test_internal_errors_are_one_line_unless_debug(tmp_path: Path, cli, monkeypa
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr("modeloci.builder.build_archive", boom)
-    result = cli("build", "-o", "x.tar", cwd=tmp_path / "single-gguf")
+    result = cli("build", "-o", "x.tar", cwd=tmp_path / "single-gguf", internal_error_expected=True)
     assert result.code == 1
     assert "error: internal error: RuntimeError: kaboom" in result.stderr
     assert "Traceback" not in result.stderr
-    debug = cli("--debug", "build", "-o", "x.tar", cwd=tmp_path / "single-gguf")
+    debug = cli("--debug", "build", "-o", "x.tar", cwd=tmp_path / "single-gguf", internal_error_expected=True)
     assert debug.code == 1 and "Traceback" in debug.stderr
 
 

@@ -279,7 +279,7 @@ def test_internal_error_is_a_failure_document(monkeypatch: pytest.MonkeyPatch, c
         raise RuntimeError("boom")
 
     monkeypatch.setattr("modeloci.store.ops.list_models", broken)
-    failure = one_document(cli("ls", "--json"), FailureJson, code=1)
+    failure = one_document(cli("ls", "--json", internal_error_expected=True), FailureJson, code=1)
     assert failure.exit_code == 1 and "boom" in failure.error
 
 
