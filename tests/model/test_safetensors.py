@@ -370,3 +370,32 @@ def test_matches_the_reference_writer(tmp_path: Path) -> None:
     loaded = st_numpy.load_file(str(path))
     assert {k: v.shape for k, v in loaded.items()} == {t.name: t.shape for t in header.tensors}
     assert precision(header.dtypes) == "bool,float16,float32,float64,int64,uint8"
+
+
+@pytest.mark.parametrize(("header", "detail"), [
+    (b'{"w":{"dtype":"F\\udfff","shape":[2],"data_offsets":[0,8]}}',
+     "the entry `w` holds a lone surrogate (`\\udfff`), which is not valid Unicode"),
+    (b'{"w\\udfff":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}',
+     "a tensor name holds a lone surrogate (`\\udfff`), which is not valid Unicode"),
+])
+def test_a_lone_surrogate_in_a_safetensors_header_is_a_diagnostic_not_a_crash(tmp_path: Path, cli, header: bytes,
+                                                                               detail: str) -> None:
+    """`"\\udfff"` is valid JSON but not Unicode: the build once failed writing the config (UnicodeEncodeError)."""
+    (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS m.safetensors\n")
+    result = cli("build", "-f", str(tmp_path / "Modelfile"), "-o", str(tmp_path / "out.tar"))
+    assert result.code == 2
+    assert "error[MF063]: Cannot read safetensors file `m.safetensors`" in result.stderr
+    assert f"  = {detail}" in result.stderr.splitlines()
+    assert not (tmp_path / "out.tar").exists()
+
+
+def test_a_lone_surrogate_in_a_hugging_face_config_is_a_diagnostic_not_a_crash(tmp_path: Path, cli) -> None:
+    header = b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    (tmp_path / "config.json").write_bytes(b'{"model_type": "llama\\udfff", "max_position_embeddings": 8}')
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS .\n")
+    result = cli("build", "-f", str(tmp_path / "Modelfile"), "-o", str(tmp_path / "out.tar"))
+    assert result.code == 2, result.stderr
+    assert "holds a lone surrogate (`\\udfff`), which is not valid Unicode" in result.stderr
+    assert not (tmp_path / "out.tar").exists()
