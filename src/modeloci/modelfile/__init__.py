@@ -9,12 +9,14 @@ its own and the CLI can report all of them in one run.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
 from modeloci.diagnostics import Diagnostic
-from modeloci.errors import ModelfileError
+from modeloci.errors import ModelfileError, UsageError, describe_os_error
 from modeloci.modelfile.ast import Comment, Directive, Line, Modelfile
 from modeloci.modelfile.directives import CONFIG_KEYS, DIRECTIVES, KEYWORDS, Report, check_structure, convert
 from modeloci.modelfile.dump import dump_ast
@@ -56,17 +58,47 @@ def parse_modelfile(source: str | bytes, *, path: str = "Modelfile") -> Modelfil
 
 
 def read_modelfile(path: Path, *, display: str | None = None) -> Modelfile:
-    """Read and parse the Modelfile at ``path``; ``display`` is the name shown in diagnostics."""
+    """Read and parse the Modelfile at ``path``; ``display`` is the name shown in diagnostics.
+
+    A missing path raises FileNotFoundError and a folder IsADirectoryError (the
+    caller words them); anything else that is not a readable regular file is a
+    :class:`UsageError`.
+    """
     shown = display or str(path)
-    # At most one byte past the limit is read: reading the whole file first made
-    # `-f model.gguf` (gigabytes) fill memory before MF012, and `-f /dev/zero` never end.
-    with path.open("rb") as f:
-        data = f.read(MAX_MODELFILE_BYTES + 1)
-        size = max(len(data), os.fstat(f.fileno()).st_size)
+    data, size = _read_head(path, shown)
     modelfile = parse_modelfile(data, path=shown)
     if len(data) > MAX_MODELFILE_BYTES:  # MF012 alone; with the file's real size
         modelfile = replace(modelfile, diagnostics=(codes.too_large(shown, size, MAX_MODELFILE_BYTES),))
     return modelfile
+
+
+def _read_head(path: Path, shown: str) -> tuple[bytes, int]:
+    """At most one byte past the size limit of the regular file at ``path``, and its size.
+
+    Reading the whole file first made `-f model.gguf` (gigabytes) fill memory
+    before MF012. The file is opened without blocking and checked before any
+    read: opening a FIFO for reading waits for a writer forever, and a device
+    such as /dev/zero never ends.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        raise UsageError(f"cannot read `{shown}`: {describe_os_error(exc)}") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"`{shown}` is not a regular file",
+                             hint="a Modelfile is read from a file; a FIFO, socket or device is not read")
+        os.set_blocking(fd, True)
+        try:
+            data = f.read(MAX_MODELFILE_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read `{shown}`: {describe_os_error(exc)}") from None
+    return data, max(len(data), info.st_size)
 
 
 def raise_for_errors(
