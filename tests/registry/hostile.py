@@ -24,6 +24,8 @@ Attacks (``ATTACKS``):
 * ``endless-manifest``  the manifest is an endless chunked body
 * ``endless-error``     manifest GETs answer 404 with an endless chunked body
 * ``endless-token``     the token endpoint answers an endless chunked body
+* ``endless-redirect``  the manifest GET is redirected once (to ``?moved=1``), the redirect's body endless
+* ``redirect-loop``     the manifest GET is redirected to itself, forever
 * ``huge-layer``        the manifest gives the layer a size of 2^50 bytes
 * ``echo-auth``         every request under ``/v2/<repo>/`` gets 403 with the request's Authorization header in
                         the error message, and its credential again, bare (what a careless proxy or registry does)
@@ -53,7 +55,8 @@ ENDLESS = 64 << 20
 PIECE = 64 << 10
 ATTACKS = ("honest", "realm-elsewhere", "upload-elsewhere", "patch-stuck", "slow-progress", "range-beyond",
            "empty-blob", "slow-blob", "corrupt-blob", "corrupt-config", "long-blob", "short-blob", "endless-blob",
-           "endless-manifest", "endless-error", "endless-token", "huge-layer", "echo-auth", "echo-other")
+           "endless-manifest", "endless-error", "endless-token", "endless-redirect", "redirect-loop", "huge-layer",
+           "echo-auth", "echo-other")
 #: What ``echo-other`` says: credentials the client never sent, each of which must be redacted.
 OTHER_SECRETS = ("opaque-bearer-value-1234", "c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3M=",
                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
@@ -247,6 +250,12 @@ class HostileRegistry:
             return _reply(h, 201, b"", {"Docker-Content-Digest": digest_of(body)})
         if self.attack == "endless-manifest":
             return self._endless(h, 200, b'{"schemaVersion":2,"layers":[', match.group(0))
+        if self.attack == "redirect-loop" or (self.attack == "endless-redirect" and "moved=1" not in query):
+            if self.attack == "redirect-loop":
+                return _reply(h, 307, b"", {"Location": match.group(0)})
+            h.send_response(307)
+            h.send_header("Location", f"{match.group(0)}?moved=1")
+            return self._endless(h, None, b"", match.group(0))
         if self.attack == "endless-error":
             return self._endless(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"', match.group(0))
         data = self.state.manifests.get(ref) or next(
@@ -324,9 +333,11 @@ class HostileRegistry:
             end = len(held) - 1
         return _reply(h, 202, b"", {"Range": f"0-{end}", "Location": h.path})
 
-    def _endless(self, h: BaseHTTPRequestHandler, status: int, start: bytes, path: str) -> None:
-        """An answer whose chunked body never ends (until ENDLESS bytes, or the client goes away)."""
-        h.send_response(status)
+    def _endless(self, h: BaseHTTPRequestHandler, status: int | None, start: bytes, path: str) -> None:
+        """An answer whose chunked body never ends (until ENDLESS bytes, or the client goes away); ``status``
+        None: the status line and some headers are sent already."""
+        if status is not None:
+            h.send_response(status)
         h.send_header("Content-Type", "application/json")
         h.send_header("Transfer-Encoding", "chunked")
         h.send_header("Connection", "close")

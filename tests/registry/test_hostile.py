@@ -290,6 +290,38 @@ def test_an_endless_token_answer_is_cut(hostile) -> None:
     assert caught.value.message == f"the answer of the token service of {h.host} is larger than 1 MiB"
 
 
+def test_a_redirect_with_an_endless_body_is_not_read(hostile) -> None:
+    """httpx reads a redirect's whole body before it follows it: redirects are followed here, unread."""
+    h = hostile("endless-redirect")
+    assert client_of(h).get_manifest(parse_reference(h.reference))[0] == h.model.manifest
+    assert [s.query for s in h.seen if "/manifests/" in s.path] == ["", "moved=1"]
+    assert sum(h.state.sent.values()) < 32 << 20
+
+
+def test_a_redirect_to_plain_http_from_an_https_registry_is_refused() -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(307, headers={"Location": "http://storage.example.com/blob?sig=1"})
+
+    client = RegistryClient("registry.example.com", http=httpx.Client(transport=httpx.MockTransport(answer)),
+                            use_stored_credentials=False)
+    with pytest.raises(RegistryError) as caught:
+        client.ping()
+    assert caught.value.message == ("the redirect `http://storage.example.com` of registry.example.com is plain "
+                                    "HTTP: refused")
+    assert asked == ["https://registry.example.com/v2/"]
+
+
+def test_a_redirect_loop_is_cut(hostile) -> None:
+    h = hostile("redirect-loop")
+    with pytest.raises(RegistryError) as caught:
+        client_of(h).get_manifest(parse_reference(h.reference))
+    assert caught.value.message == f"GET /v2/{REPOSITORY}/manifests/v1: more than 10 redirects"
+    assert h.count("GET", "/manifests/") == 11
+
+
 def test_a_small_blob_read_from_the_registry_stops_at_its_size(hostile) -> None:
     """FROM a registry reads the config into memory: an endless body stops at the size the registry gave."""
     h = hostile("endless-blob")

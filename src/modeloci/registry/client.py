@@ -51,6 +51,7 @@ __all__ = ["MANIFEST_TYPES", "RegistryClient", "RegistryError", "RetryPolicy"]  
 
 TAGS_SHOWN = 10  # a missing tag's hint lists at most this many of the repository's tags
 DETAIL = 500  # characters of a registry's error text quoted in a message
+MAX_REDIRECTS = 10
 MANIFEST_TYPES = (
     str(MediaType.OCI_MANIFEST),
     str(MediaType.OCI_INDEX),
@@ -117,23 +118,23 @@ class RegistryClient:
         credentials."""
         return _origin(url) == self._origin
 
-    def location(self, value: str, base: str | None = None) -> str:
-        """An upload ``Location`` the registry named (relative to ``base``, the URL that answered), checked: an
-        HTTP(S) URL, and plain HTTP only where the registry itself is plain HTTP and the host may be too. Another
-        host is allowed, as Docker allows storage hosts: it gets no credentials (see :meth:`own`)."""
+    def location(self, value: str, base: str | None = None, *, what: str = "upload location") -> str:
+        """A URL the registry named (an upload ``Location``, a redirect; relative to ``base``, the URL that
+        answered), checked: HTTP(S), and plain HTTP only where the registry itself is plain HTTP and the host may
+        be too. Another host is allowed, as Docker allows storage hosts: it gets no credentials (see :meth:`own`)."""
         url = urljoin(base or self.base + "/", value)
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:
-            raise RegistryError(f"{self.registry} named an upload location that is not a URL") from None
+            raise RegistryError(f"{self.registry} named a {what} that is not a URL") from None
         shown = f"`{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}`"
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise RegistryError(f"the upload location {shown} of {self.registry} is not an HTTP URL")
+            raise RegistryError(f"the {what} {shown} of {self.registry} is not an HTTP URL")
         if parsed.scheme == "http" and not self.own(url) and not (
                 self.plain and may_use_plain_http(parsed.netloc.decode("ascii"), self.insecure)):
-            raise RegistryError(f"the upload location {shown} of {self.registry} is plain HTTP: refused",
-                                hint="modeloci sends blobs over plain HTTP only to a plain-HTTP registry, and only "
-                                     "to loopback hosts or hosts named with --insecure-registry")
+            raise RegistryError(f"the {what} {shown} of {self.registry} is plain HTTP: refused",
+                                hint="modeloci sends and fetches blobs over plain HTTP only for a plain-HTTP "
+                                     "registry, and only on loopback hosts or hosts named with --insecure-registry")
         return url
 
     @property
@@ -193,8 +194,9 @@ class RegistryClient:
             return response
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         response.close()
-        if not self.own(url):
-            raise AuthError(f"`{_origin_text(url)}`, where {self.registry} sent this request, asks for credentials",
+        answered = str(response.request.url)
+        if not self.own(answered):
+            raise AuthError(f"`{_origin_text(answered)}`, where {self.registry} sent this request, asks for credentials",
                             hint=f"modeloci sends credentials only to {self.registry} itself")
         if challenge is None:
             raise AuthError(f"{self.registry} refused the request and says nothing of how to authenticate")
@@ -217,15 +219,33 @@ class RegistryClient:
         return response
 
     def _once(self, method: str, url: str, scope: str, headers: dict[str, str], body: Body) -> httpx.Response:
+        """One request, following redirects here rather than in httpx, which reads a redirect's whole body (a
+        hostile one never ends): each redirect is closed unread, and its target checked like a Location."""
+        first = url
+        for _ in range(MAX_REDIRECTS + 1):
+            content = body() if body is not None else None
+            request = self.http.build_request(method, url, headers=self._credentialed(url, scope, headers),
+                                              content=content)
+            response = self.http.send(request, stream=True, follow_redirects=False)
+            if not response.has_redirect_location:
+                return response
+            response.close()
+            url = self.location(response.headers["Location"], url, what="redirect")
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", None  # as browsers and httpx do
+                headers = {k: v for k, v in headers.items() if not k.lower().startswith("content-")}
+        raise RegistryError(f"{method} {self._path(first)}: more than {MAX_REDIRECTS} redirects")
+
+    def _credentialed(self, url: str, scope: str, headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` with our Authorization when ``url`` is the registry's own: never for another host (an
+        upload Location or a redirect elsewhere, such as a storage host)."""
         headers = dict(headers)
-        if self.own(url):  # never to another host: an upload Location elsewhere gets no Authorization
+        if self.own(url):
             if scope in self._tokens:
                 headers["Authorization"] = f"Bearer {self._tokens[scope]}"
             elif self._basic and self.credentials is not None:
                 headers["Authorization"] = self.credentials.basic()
-        content = body() if body is not None else None
-        request = self.http.build_request(method, url, headers=headers, content=content)
-        return self.http.send(request, stream=True)
+        return headers
 
     def auth_failed(self) -> AuthError:
         who = f"as {self.credentials.username}" if self.credentials else "anonymously"
