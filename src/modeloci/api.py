@@ -90,18 +90,20 @@ def inspect(path: str | Path):  # noqa: ANN201 - ArtifactReport or ModelReport
     return inspect_artifact(target) if target.exists() and is_artifact(target) else inspect_model(target)
 
 
-def verify(path: str | Path):  # noqa: ANN201 - VerifyReport
-    """Check an archive or layout; the report lists every problem (``report.ok`` is the verdict)."""
+def verify(path: str | Path, **options: int):  # noqa: ANN201 - VerifyReport
+    """Check an archive or layout; the report lists every problem (``report.ok`` is the verdict).
+    ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.verify import verify as run
 
-    return run(Path(path))
+    return run(Path(path), **options)
 
 
-def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle"):  # noqa: ANN201 - UnpackReport
-    """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout)."""
+def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **options: int):  # noqa: ANN201
+    """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout), an
+    ``UnpackReport``. ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.unpack import unpack as run
 
-    return run(Path(path), Path(output), layout=layout)  # type: ignore[arg-type]
+    return run(Path(path), Path(output), layout=layout, **options)  # type: ignore[arg-type]
 
 
 def model_files(reference: str):  # noqa: ANN201 - ModelFiles

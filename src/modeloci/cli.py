@@ -213,8 +213,11 @@ def inspect(path: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("path", required=False)
 @click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
+@click.option("--max-inflate-ratio", "max_ratio", type=click.IntRange(min=0), default=None, metavar="RATIO",
+              help="Refuse a gzip layer that inflates to more than RATIO times its size, as a likely "
+                   "decompression bomb (default 100; 0: no bound).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
+def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool) -> None:
     """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
 
     Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
@@ -230,7 +233,7 @@ def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
         from modeloci.ops.verify import verify as run_verify
         from modeloci.store.names import resolve
 
-        report = run_verify(resolve(path))  # type: ignore[arg-type]
+        report = run_verify(resolve(path), **_ratio(max_ratio))  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
     else:
@@ -245,18 +248,26 @@ def verify(path: str | None, whole_store: bool, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _ratio(max_ratio: int | None) -> dict[str, int]:
+    """``--max-inflate-ratio`` as keyword arguments: none unless given, so the library's default stays the one."""
+    return {} if max_ratio is None else {"max_inflate_ratio": max_ratio}
+
+
 @cli.command()
 @click.argument("path")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The new folder to unpack into.")
 @click.option("--layout", type=click.Choice(["bundle", "files"]), default="bundle", show_default=True,
               help="bundle: Docker Model Runner's runtime layout (model/, config.json); files: every layer at its path.")
+@click.option("--max-inflate-ratio", "max_ratio", type=click.IntRange(min=0), default=None, metavar="RATIO",
+              help="Refuse a gzip layer that inflates to more than RATIO times its size, as a likely "
+                   "decompression bomb (default 100; 0: no bound).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def unpack(path: str, output: Path, layout: str, as_json: bool) -> None:
+def unpack(path: str, output: Path, layout: str, max_ratio: int | None, as_json: bool) -> None:
     """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
     from modeloci.ops.unpack import unpack as run_unpack
     from modeloci.store.names import resolve
 
-    report = run_unpack(resolve(path), output, layout=layout)  # type: ignore[arg-type]
+    report = run_unpack(resolve(path), output, layout=layout, **_ratio(max_ratio))  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

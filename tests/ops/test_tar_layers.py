@@ -372,3 +372,17 @@ def test_a_gzip_bomb_layer_is_refused_by_unpack_before_anything_is_written(bombs
     assert list(tmp_path.iterdir()) == []
     unpack(bombs["claimed"], tmp_path / "allowed", layout="files", max_inflate_ratio=0)
     assert (tmp_path / "allowed" / "zeros.bin").stat().st_size == BOMB
+
+
+def test_max_inflate_ratio_on_the_command_line(bombs: dict[str, Path], tmp_path: Path, cli) -> None:
+    layer = _bomb_layer(bombs["padded"])
+    refused = cli("verify", str(bombs["padded"]))
+    assert refused.code == 1
+    assert (f"error: layer 1 ({layer['mediaType']}): it inflates to more than 100 times its {layer['size']} bytes: "
+            "refused as a likely decompression bomb (`--max-inflate-ratio 0` reads it anyway)") in refused.stderr
+    assert cli("verify", str(bombs["padded"]), "--max-inflate-ratio", "0").code == 0
+    assert cli("verify", str(bombs["padded"]), "--max-inflate-ratio", "2000").code == 0
+    assert cli("unpack", str(bombs["claimed"]), "-o", str(tmp_path / "out")).code == 1
+    assert not (tmp_path / "out").exists()
+    assert cli("unpack", str(bombs["claimed"]), "-o", str(tmp_path / "out"), "--max-inflate-ratio", "0").code == 0
+    assert cli("verify", str(bombs["padded"]), "--max-inflate-ratio", "-1").code == 2
