@@ -7,7 +7,8 @@ It listens twice, with one shared state: ``host`` (``127.0.0.1:P``) is the regis
 Every request is recorded in ``seen`` with its listener and headers.
 
 ``auth``: None (anonymous), ``"basic"`` (any Basic credentials pass) or ``"bearer"`` (a ``/token`` endpoint on
-the realm's listener issues ``tok-...`` tokens, recorded in ``tokens``; any Bearer token passes).
+the realm's listener issues ``tok-...`` tokens to requests with credentials and ``anon-...`` ones to requests
+without, all recorded in ``tokens``; any token may read, only a ``tok-`` one may write).
 
 Attacks (``ATTACKS``):
 
@@ -224,7 +225,8 @@ class HostileRegistry:
 
     def _authorised(self, h: BaseHTTPRequestHandler) -> bool:
         sent = h.headers.get("Authorization") or ""
-        if self.auth is None or sent.lower().startswith(f"{self.auth} "):
+        reads = h.command in ("GET", "HEAD")
+        if self.auth is None or (sent.lower().startswith(f"{self.auth} ") and (reads or "anon-" not in sent)):
             return True
         if self.auth == "basic":
             challenge = 'Basic realm="hostile"'
@@ -237,7 +239,7 @@ class HostileRegistry:
     def _token(self, h: BaseHTTPRequestHandler) -> None:
         if self.attack == "endless-token":
             return self._endless(h, 200, b'{"token":"', "/token")
-        token = f"tok-{secrets.token_hex(16)}"
+        token = f"{'tok' if h.headers.get('Authorization') else 'anon'}-{secrets.token_hex(16)}"
         with self._lock:
             self.state.tokens.append(token)
         return _reply(h, 200, json.dumps({"token": token}).encode())

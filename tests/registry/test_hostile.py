@@ -92,7 +92,20 @@ def test_bearer_realm_on_another_host_gets_no_credentials(hostile, cli, tmp_path
     assert pulled.code == 0, pulled.stderr
     asked = [(s.listener, s.authorization) for s in h.seen if s.path == "/token"]
     assert asked and set(asked) == {("elsewhere", None)}  # asked anonymously, on the other host
-    assert all(s.authorization is None or s.authorization.startswith("Bearer tok-") for s in h.seen)
+    assert all(s.authorization is None or s.authorization.startswith("Bearer anon-") for s in h.seen)
+
+
+def test_a_push_refused_because_credentials_were_withheld_from_another_host_says_so(hostile, cli, tmp_path,
+                                                                                      monkeypatch) -> None:
+    h = hostile("realm-elsewhere", auth="bearer")
+    built, _ = build(cli, tmp_path)
+    with_credentials(monkeypatch)
+    stderr = assert_clean_failure(cli("push", str(built), f"{h.host}/{REPOSITORY}:v2"), secrets=(PASSWORD, BASIC))
+    assert error_lines(stderr)[:2] == [
+        f"error: {h.host} refused access as alice",
+        (f"help: its token service is on another host, `{h.elsewhere}`, which gets none of your credentials for "
+         f"{h.host}: if you trust it, `modeloci login {h.elsewhere}`")]
+    assert {s.authorization for s in h.seen if s.path == "/token"} == {None}
 
 
 def test_bearer_realm_on_another_host_gets_only_its_own_configured_credentials(hostile) -> None:
@@ -117,6 +130,8 @@ def test_bearer_realm_on_another_host_gets_only_its_own_configured_credentials(h
     ("registry.example.com:5000", ("registry.example.com:5000",), "http://registry.example.com:5000/token", None),
     ("127.0.0.1:5000", (), "http://localhost:6000/token", None),
     ("registry.example.com", (), "https://auth.example.com/token", None),
+    ("registry.example.com", (), "https://registry.example.com:8443/token", None),
+    ("docker.io", (), "https://auth.docker.io/token", None),
 ])
 def test_plain_http_token_realm_only_where_the_registry_and_the_realm_may_use_plain_http(
         registry: str, insecure: tuple[str, ...], realm: str, refusal: str | None) -> None:
@@ -135,8 +150,8 @@ def test_plain_http_token_realm_only_where_the_registry_and_the_realm_may_use_pl
     if refusal is None:
         client.ping()
         (token_ask,) = [r for r in asked if r.url.path == "/token"]
-        same_host = token_ask.url.host == registry.split(":")[0]
-        assert token_ask.headers.get("Authorization") == (ALICE.basic() if same_host else None)
+        own = token_ask.url.host in (registry.split(":")[0], "auth.docker.io")  # any port; Docker Hub's service
+        assert token_ask.headers.get("Authorization") == (ALICE.basic() if own else None)
         return
     with pytest.raises(AuthError) as caught:
         client.ping()
