@@ -5,6 +5,10 @@ from its default (which may use earlier ARGs), else it has none, which is an
 error only where it is used. Substitution keeps track of which characters may
 act as glob patterns: unquoted text and unquoted references do (as in a
 shell), quoted ones never do.
+
+The text substituted for references in one Modelfile is bounded, and checked
+before it is built: 27 lines of ``ARG An=${Am}${Am}`` would otherwise make a
+value of 2^28 characters (MF071).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from modeloci.modelfile.ast import ArgDirective, Equals, Modelfile, Text, VarRef
 from modeloci.modelfile.directives import Report
 
 _GLOB_CHARS = frozenset("*?[")
+
+# All the text `${NAME}` references may put into one Modelfile, ARG defaults
+# included: as much as the largest Modelfile holds. Read at call time (tests lower it).
+MAX_SUBSTITUTED_CHARS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,8 @@ class ArgScope:
     def __init__(self, modelfile: Modelfile, build_args: Mapping[str, str], report: Report) -> None:
         self._report = report
         self._build_args = dict(build_args)
+        self._substituted = 0  # characters substituted so far, against MAX_SUBSTITUTED_CHARS
+        self._over_limit = False
         self._values: dict[str, str | None] = {}
         self._declared_lines: dict[str, int] = {}
         for directive in modelfile.directives:
@@ -65,6 +75,8 @@ class ArgScope:
 
     def expand(self, word: Word) -> Expanded | None:
         """Substitute a word's references; None (with diagnostics) if one cannot be."""
+        if self._over_limit:
+            return None  # reported once, where the limit was passed; what follows is not checked
         segments: list[tuple[str, bool]] = []
         ok = True
         for piece in word.pieces:
@@ -74,9 +86,18 @@ class ArgScope:
                 segments.append(("=", False))
             else:
                 value = self._lookup(piece)
-                ok = ok and value is not None
+                ok = ok and value is not None and self._count(piece, value)
                 segments.append((value or "", not piece.quoted))
         return Expanded(tuple(segments)) if ok else None
+
+    def _count(self, ref: VarRef, value: str) -> bool:
+        """Add a substitution to the total; False (reported once) past the limit."""
+        self._substituted += len(value)
+        if self._substituted > MAX_SUBSTITUTED_CHARS:
+            self._over_limit = True
+            self._report.add(codes.substitution_too_large(self._report.file, ref.span, ref.name, MAX_SUBSTITUTED_CHARS))
+            return False
+        return True
 
     def _lookup(self, ref: VarRef) -> str | None:
         if ref.name in self._values:

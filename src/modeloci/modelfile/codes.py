@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "MF068": "a chat template that is not UTF-8 text",
     "MF069": "a config.json that cannot be read",
     "MF070": "a file name an unpacked model cannot hold safely (a backslash, a drive letter)",
+    "MF071": "`${NAME}` references that substitute more than 1 MiB of text in all",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
@@ -257,6 +258,13 @@ def unknown_build_arg(file: str, name: str, declared: Sequence[str]) -> Diagnost
 def invalid_config_value(file: str, span: Span, key: str, value: str, expected: str) -> Diagnostic:
     summary = f"Invalid value `{value}` for `{key}`" if value else f"Missing value for `{key}`"
     return _d("MF043", summary, file, span, label=f"expected {expected}", hint=f"write `{key}=VALUE` with {expected}")
+
+
+def substitution_too_large(file: str, span: Span, name: str, limit: int) -> Diagnostic:
+    return _d("MF071", "ARG substitution makes too much text", file, span,
+              label=f"`${{{name}}}` passes the limit here",
+              detail=f"the values substituted for `${{NAME}}` references add up to more than {limit} characters",
+              hint="ARG values are short (a quantization, a version); check for an ARG that doubles an earlier one")
 
 
 def empty_path(file: str, span: Span) -> Diagnostic:
