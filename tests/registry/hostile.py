@@ -28,6 +28,7 @@ Attacks (``ATTACKS``):
 * ``endless-redirect``  the manifest GET is redirected once (to ``?moved=1``), the redirect's body endless
 * ``redirect-loop``     the manifest GET is redirected to itself, forever
 * ``huge-layer``        the manifest gives the layer a size of 2^50 bytes
+* ``deep-manifest`` / ``deep-config``  the manifest / config is JSON nested 100,000 deep (the config's digest true)
 * ``echo-auth``         every request under ``/v2/<repo>/`` gets 403 with the request's Authorization header in
                         the error message, and its credential again, bare (what a careless proxy or registry does)
 * ``echo-other``        403 whose message holds credentials the client never had (a Bearer value, an
@@ -57,7 +58,7 @@ PIECE = 64 << 10
 ATTACKS = ("honest", "realm-elsewhere", "upload-elsewhere", "patch-stuck", "slow-progress", "range-beyond",
            "empty-blob", "slow-blob", "corrupt-blob", "corrupt-config", "long-blob", "short-blob", "endless-blob",
            "endless-manifest", "endless-error", "endless-token", "endless-redirect", "redirect-loop", "huge-layer",
-           "echo-auth", "echo-other")
+           "deep-manifest", "deep-config", "echo-auth", "echo-other")
 #: What ``echo-other`` says: credentials the client never sent, each of which must be redacted.
 OTHER_SECRETS = ("opaque-bearer-value-1234", "c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3M=",
                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
@@ -80,9 +81,12 @@ class Model:
     layer: bytes
     config: bytes
     layer_size: int  # what the manifest says (huge-layer lies)
+    deep: bool = False  # the manifest is JSON nested 100,000 deep
 
     @property
     def manifest(self) -> bytes:
+        if self.deep:
+            return b"[" * 100_000 + b"]" * 100_000
         doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                "config": {"mediaType": "application/vnd.docker.ai.model.config.v0.1+json",
                           "digest": digest_of(self.config), "size": len(self.config)},
@@ -94,7 +98,9 @@ class Model:
 def make_model(attack: str) -> Model:
     layer = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(2048))  # 64 KiB, no repeats
     config = json.dumps({"config": {"format": "gguf"}, "descriptor": {"created": "2026-01-01T00:00:00Z"}}).encode()
-    return Model(layer, config, 2**50 if attack == "huge-layer" else len(layer))
+    if attack == "deep-config":
+        config = b"[" * 100_000 + b"]" * 100_000
+    return Model(layer, config, 2**50 if attack == "huge-layer" else len(layer), deep=attack == "deep-manifest")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from modeloci.registry.remote import RemoteLayout, RemoteRef
 from modeloci.registry.transfer import download, upload
 from tests.registry.helpers import (
     assert_clean_failure,
+    blob_of,
     blobs_of,
     build,
     error_lines,
@@ -380,6 +381,22 @@ def test_a_pull_that_does_not_fit_on_the_disk_is_refused(hostile, cli, tmp_path,
             "help: free some space, or pull to another disk (-o FILE or --layout DIR)"]
     assert h.count("GET", digest_of(h.model.layer)) == 0
     assert not (tmp_path / "out.tar").exists() and not (tmp_path / "lay").exists()
+
+
+def test_a_manifest_nested_100000_deep_is_a_clean_error(hostile, cli, tmp_path) -> None:
+    h = hostile("deep-manifest")
+    stderr = assert_clean_failure(cli("pull", h.reference, "-o", str(tmp_path / "out.tar")))
+    assert error_lines(stderr)[0].startswith(f"error: {h.reference}: manifest is nested more than"), stderr
+    assert not (tmp_path / "out.tar").exists()
+
+
+def test_a_config_nested_100000_deep_is_pulled_as_it_is(hostile, cli, tmp_path) -> None:
+    """The config matches its digest: pull copies it byte for byte (its timestamp unread), no internal error."""
+    h = hostile("deep-config")
+    for where in (("-o", str(tmp_path / "out.tar")), ("--layout", str(tmp_path / "lay"))):
+        result = cli("pull", h.reference, *where)
+        assert result.code == 0, result.stderr
+    assert blob_of(tmp_path / "out.tar", digest_of(h.model.config)) == h.model.config
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ way; archives and layouts are written atomically, the store's tag comes last.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from modeloci.builder.engine import BlobSource, FileState, run_ordered
 from modeloci.builder.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, BuildError, UsageError
 from modeloci.formats.artifact import created_of, epoch_of, read_artifact
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
@@ -276,9 +276,9 @@ class _nothing:
 def _mtime(config: bytes) -> int:
     """The archive's header timestamps: the model's creation time, as ``build`` writes them."""
     try:
-        doc = json.loads(config)
-    except ValueError:
-        return 0
+        doc = load_json(config, "the config")
+    except InvalidJSON:
+        return 0  # the bytes are copied as they are; only the timestamp is not read
     return (epoch_of(created_of(doc)) if isinstance(doc, dict) else None) or 0
 
 
