@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import modeloci
 from modeloci.builder.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
 from modeloci.registry.auth import AuthError, Credentials, redact, save_login
@@ -27,6 +28,7 @@ from modeloci.registry.limits import Limits, size_text
 from modeloci.registry.reference import parse_reference
 from modeloci.registry.remote import RemoteLayout, RemoteRef
 from modeloci.registry.transfer import download, upload
+from tests.archive_tools import copy_example
 from tests.registry.helpers import (
     assert_clean_failure,
     blob_of,
@@ -37,7 +39,7 @@ from tests.registry.helpers import (
     partial_files,
 )
 
-from .hostile import OTHER_SECRETS, REPOSITORY, HostileRegistry, digest_of
+from .hostile import ATTACKS, OTHER_SECRETS, REPOSITORY, HostileRegistry, digest_of
 
 PASSWORD = "s3cret-never-leaves"
 ALICE = Credentials("alice", PASSWORD)
@@ -447,3 +449,36 @@ def test_credentials_the_client_never_had_are_redacted_from_registry_text(hostil
 def test_redact_removes_every_form_of_credential(text: str, redacted: str) -> None:
     credentials = Credentials("alice", PASSWORD, "idt-9f8e7d6c")
     assert redact(text, credentials, ("tok-fetched-42",)) == redacted
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Every attack, every command: a clean ending
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    modelfile = copy_example("single-gguf", folder)
+    modeloci.build(modelfile, folder / "model.tar")
+    return folder / "model.tar"
+
+
+WITH_AUTH = [("realm-elsewhere", "bearer"), ("endless-token", "bearer"), ("echo-auth", "bearer"),
+             ("echo-auth", "basic"), ("upload-elsewhere", "basic"), ("endless-redirect", "basic")]
+
+
+@pytest.mark.parametrize(("attack", "auth"), [*((a, None) for a in ATTACKS), *WITH_AUTH])
+def test_no_hostile_answer_ends_in_an_internal_error(hostile, cli, tmp_path, model_archive, attack, auth) -> None:
+    """The ``cli`` fixture fails a command that ends in "internal error"; each one here ends in success or in
+    a clean error (exit 1), and a failed pull leaves no output."""
+    h = hostile(attack, auth=auth)
+    for args in (("push", str(model_archive), f"{h.host}/{REPOSITORY}:pushed"),
+                 ("pull", h.reference, "-o", str(tmp_path / "out.tar")),
+                 ("pull", h.reference, "--layout", str(tmp_path / f"lay-{attack}"))):
+        result = cli(*args)
+        assert result.code in (0, 1), (args, result.stderr)
+        if result.code:
+            assert_clean_failure(result)
+            assert args[0] == "push" or not (Path(args[-1]) / "index.json").exists() and not (
+                args[-1].endswith(".tar") and Path(args[-1]).exists())
