@@ -21,6 +21,8 @@ Attacks (``ATTACKS``):
 * ``slow-blob``         layer GETs answer 206 with one byte each
 * ``corrupt-blob`` / ``corrupt-config``  the layer / config is served as other bytes of the same size
 * ``long-blob`` / ``short-blob``  the layer's body is longer / shorter than its descriptor says
+* ``wrong-range``       the layer's first GET is cut in half; the resumed ``Range: bytes=N-`` GET is answered 206
+                        from byte 0
 * ``endless-blob``      blob GETs answer an endless chunked body (HEAD tells the true size)
 * ``endless-manifest``  the manifest is an endless chunked body
 * ``endless-error``     manifest GETs answer 404 with an endless chunked body
@@ -58,7 +60,7 @@ PIECE = 64 << 10
 ATTACKS = ("honest", "realm-elsewhere", "upload-elsewhere", "patch-stuck", "slow-progress", "range-beyond",
            "empty-blob", "slow-blob", "corrupt-blob", "corrupt-config", "long-blob", "short-blob", "endless-blob",
            "endless-manifest", "endless-error", "endless-token", "endless-redirect", "redirect-loop", "huge-layer",
-           "deep-manifest", "deep-config", "echo-auth", "echo-other")
+           "deep-manifest", "deep-config", "wrong-range", "echo-auth", "echo-other")
 #: What ``echo-other`` says: credentials the client never sent, each of which must be redacted.
 OTHER_SECRETS = ("opaque-bearer-value-1234", "c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3M=",
                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
@@ -287,6 +289,8 @@ class HostileRegistry:
         if start and start >= len(data):
             return _error(h, 416, "RANGE", "requested range not satisfiable")
         is_layer = digest == digest_of(self.model.layer)
+        if self.attack == "wrong-range" and is_layer:
+            return self._wrong_range(h, data, start)
         if self.attack == "empty-blob" and is_layer:
             return _reply(h, 206 if start else 200, b"")
         slow = self.attack == "slow-blob" and is_layer
@@ -294,6 +298,17 @@ class HostileRegistry:
         status = 206 if start or slow else 200
         headers = {"Content-Range": f"bytes {start}-{start + len(piece) - 1}/{len(data)}"} if status == 206 else {}
         return _reply(h, status, piece, headers)
+
+    @staticmethod
+    def _wrong_range(h: BaseHTTPRequestHandler, data: bytes, start: int) -> None:
+        if start:
+            return _reply(h, 206, data, {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"})
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(data[: len(data) // 2])  # and the connection closes: a body cut short
+        return None
 
     def _served(self, digest: str, data: bytes) -> bytes:
         """The bytes served for a blob: the true ones, or what the attack puts in their place."""

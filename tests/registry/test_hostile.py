@@ -252,6 +252,16 @@ def test_blob_gets_with_an_empty_body_make_pull_give_up(hostile, cli, tmp_path) 
     assert partial_files(tmp_path) == [] and json.loads(cli("ls", "--json").stdout) == []
 
 
+def test_a_range_other_than_the_one_asked_for_is_refused(hostile, cli, tmp_path) -> None:
+    h = hostile("wrong-range")
+    layer = digest_of(h.model.layer)
+    stderr = assert_clean_failure(cli("pull", h.reference, "-o", str(tmp_path / "out.tar")))
+    assert error_lines(stderr)[0] == (f"error: blob {layer} from {h.host}: the registry sent a range other than "
+                                      f"the one asked for (bytes 32768-)")
+    assert [s.headers.get("Range") for s in h.seen if s.path.endswith(layer)] == [None, "bytes=32768-"]
+    assert not (tmp_path / "out.tar").exists()
+
+
 def test_an_upload_that_creeps_gives_up_at_its_time_limit(hostile, tmp_path) -> None:
     h = hostile("slow-progress")
     source, digest = blob_file(tmp_path)

@@ -261,7 +261,7 @@ def _receive(client: RegistryClient, repository: str, digest: Digest, size: int,
         elif response.status_code == 206 and _range_start(response) != state.done:
             raise RegistryError(f"{named}: the registry sent a range other than the one asked for "
                                 f"(bytes {state.done}-)")
-        for data in response.iter_bytes(READ):
+        for data in response.iter_bytes():  # as it arrives: a stream broken later keeps what came
             if cancel.is_set():
                 raise Cancelled
             if state.done + len(data) > size:
