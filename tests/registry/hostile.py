@@ -190,7 +190,7 @@ class HostileRegistry:
     # -- life cycle --------------------------------------------------------------------------------------------
     def start(self) -> HostileRegistry:
         for server in self._servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self
 
     def stop(self) -> None:
