@@ -82,10 +82,14 @@ def test_push_of_a_tampered_blob_is_refused_before_the_final_put(registry, repo_
 
 
 def test_a_refused_push_leaves_no_blob_in_the_registry(registry, repo_name, cli, tmp_path) -> None:
-    """The refused blob's upload session is given up: a HEAD of the blob finds nothing."""
+    """The refused blob's upload session is given up (DELETE): a HEAD of the blob finds nothing."""
     source, layer, _ = tampered_copy(cli, tmp_path, "archive")
+    mark = registry.mark()
     assert cli("push", source, f"{registry.host}/{repo_name}:v1").code == 1
     assert httpx.head(f"{registry.url}/v2/{repo_name}/blobs/{layer}").status_code == 404
+    deleted = [r for r in registry.requests(mark) if r.method == "DELETE" and "/blobs/uploads/" in r.path]
+    assert [r.status for r in deleted] == [204]
+    assert httpx.get(f"{registry.url}{deleted[0].uri}").status_code == 404  # the session is gone
 
 
 # ----------------------------------------------------------------------------------------------------------------
