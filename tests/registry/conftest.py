@@ -16,6 +16,7 @@ Function-scoped:
 
 * ``registry_factory(auth=None|"htpasswd"|"token", relative_urls=False)``: a fresh registry for one test;
 * ``proxy(target)``: a :class:`~tests.registry.servers.FaultProxy` in front of a registry (or "host:port");
+* ``hostile(attack="honest", auth=None)``: a started :class:`~tests.registry.hostile.HostileRegistry`;
 * ``repo_name``: a repository name unique to the test;
 * (autouse) credentials isolated: ``XDG_CONFIG_HOME`` and ``DOCKER_CONFIG`` of the test's own, no MODELOCI_* secrets.
 
@@ -33,6 +34,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from .hostile import HostileRegistry
 from .servers import (
     HTPASSWD_PASSWORD,
     HTPASSWD_USER,
@@ -182,6 +184,20 @@ def proxy() -> Iterator[Callable[[Any], FaultProxy]]:
                 errors.append(str(exc))
         if errors:
             pytest.fail("; ".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[..., HostileRegistry]]:
+    """``hostile(attack="honest", auth=None)``: a started HostileRegistry, stopped at teardown."""
+    started: list[HostileRegistry] = []
+
+    def make(attack: str = "honest", auth: str | None = None) -> HostileRegistry:
+        started.append(HostileRegistry(attack, auth=auth).start())
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,15 @@
 * :func:`skopeo` runs skopeo, the independent reader and writer.
 * :func:`assert_clean_failure` checks a failed command: an exit code, an ``error:`` line, no traceback, no secret;
   :func:`error_lines` is its stderr from the ``error:`` line on.
+* ``PASSWORD``/``ALICE``/``BASIC``, :func:`with_credentials`, :func:`no_secret`, :func:`client_of`: credentials
+  for the hostile-registry tests, and a client of a :class:`~tests.registry.hostile.HostileRegistry`.
 * :class:`CuttingProxy` forwards GET/HEAD to a registry and cuts chosen response bodies short (the fixture
   proxy cuts request bodies only): what a connection dropped in the middle of a download looks like.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -29,9 +32,12 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from modeloci.registry.auth import Credentials
+from modeloci.registry.client import RegistryClient
 from tests.archive_tools import copy_example
 from tests.factories import gguf, make_weights
 
+from .hostile import HostileRegistry
 from .servers import LOCALHOST, _get, _head_bytes, _read_head, _Reader, _without
 
 DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
@@ -160,6 +166,31 @@ def skopeo(tmp_path: Path, *args: str) -> str:
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Credentials, and clients of the hostile registry
+# ----------------------------------------------------------------------------------------------------------------
+
+
+PASSWORD = "s3cret-never-leaves"
+ALICE = Credentials("alice", PASSWORD)
+BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+
+
+def client_of(h: HostileRegistry, **kwargs) -> RegistryClient:
+    kwargs.setdefault("use_stored_credentials", False)
+    return RegistryClient(h.host, **kwargs)
+
+
+def with_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELOCI_USERNAME", "alice")
+    monkeypatch.setenv("MODELOCI_PASSWORD", PASSWORD)
+
+
+def no_secret(result, *secrets: str) -> None:
+    for secret in (PASSWORD, BASIC, *secrets):
+        assert secret not in result.stdout + result.stderr, secret
 
 
 # ----------------------------------------------------------------------------------------------------------------
