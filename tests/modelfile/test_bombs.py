@@ -6,12 +6,16 @@ answer or a blown time bound) rather than filling the machine's memory.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
 from modeloci.compiler import args as compiler_args
+from modeloci.compiler import paths
+from modeloci.diagnostics import render, span_of
+from modeloci.modelfile import codes
 from tests import factories
 
 
@@ -75,3 +79,98 @@ def test_substitution_limit_counts_every_use_and_build_args(cli, context: Path, 
         "4 | LABEL a=${Q} b=${Q} c=${Q}\n"
         "  |                       ^^^^ `${Q}` passes the limit here\n"
     )
+
+
+# Paths and globs (MF072) --------------------------------------------------------------------
+
+
+def test_path_too_long_is_reported_where_the_path_is(cli, context: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "MAX_PATH_CHARS", 10)
+    (context / "Modelfile").write_text("ARG D=weights\nFROM scratch\nWEIGHTS model.gguf\nLICENSE ${D}/LICENSE.txt\n")
+    result = cli("plan", "-f", "Modelfile", cwd=context)
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error[MF072]: Path too long\n"
+        " --> Modelfile:4:9\n"
+        "  |\n"
+        "4 | LICENSE ${D}/LICENSE.txt\n"
+        "  |         ^^^^^^^^^^^^^^^^ 19 characters\n"
+        "  |\n"
+        "  = a path or glob is at most 10 characters, the longest path a file system takes\n"
+        "help: check the path, and the ARG values used in it\n"
+        "\n"
+        "error: 1 problem in the Modelfile\n"
+    )
+
+
+def _rendered_mf072(text: str, word: str) -> str:
+    """The whole of what plan prints for one MF072 on ``word`` (long lines are cut by the renderer)."""
+    start = text.index(word)
+    diagnostic = codes.path_too_long("Modelfile", span_of(text, start, start + len(word)), len(word), 4096)
+    return render([diagnostic], {"Modelfile": text}) + "error: 1 problem in the Modelfile\n"
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        pytest.param("[" * 500_000, id="500,000 unclosed brackets"),  # quadratic in fnmatch.translate: over a minute
+        pytest.param("**/" * 300_000 + "x.gguf", id="300,000 double stars"),  # RecursionError
+        pytest.param("a" * 5000, id="a 5,000-character name"),  # ENAMETOOLONG from Path.is_dir: an internal error
+    ],
+)
+def test_path_or_glob_past_path_max_is_refused_at_once(word: str, cli, context: Path) -> None:
+    text = f"FROM scratch\nWEIGHTS {word}\n"
+    (context / "Modelfile").write_text(text)
+    started = time.monotonic()
+    result = cli("plan", "-f", "Modelfile", cwd=context)
+    assert time.monotonic() - started < 5
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == _rendered_mf072(text, word)
+    assert result.stderr.startswith("error[MF072]: Path too long\n --> Modelfile:2:9\n")
+
+
+def test_many_unclosed_bracket_globs_under_the_limit_are_matched_in_linear_time(cli, context: Path) -> None:
+    # 30 distinct 4,000-bracket globs: fnmatch alone spends about 0.7 s on each.
+    words = ["[" * 4000 + f"{i}.gguf" for i in range(30)]
+    (context / "Modelfile").write_text("FROM scratch\nWEIGHTS model.gguf\n" + "".join(f"LICENSE {w}\n" for w in words))
+    started = time.monotonic()
+    result = cli("plan", "-f", "Modelfile", cwd=context)
+    assert time.monotonic() - started < 5
+    assert result.code == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
+        f"error[MF049]: `{w}` matches no file" for w in words] + ["error: 30 problems in the Modelfile"]
+
+
+def test_a_glob_of_a_thousand_double_stars_is_one_double_star(cli, context: Path) -> None:
+    factories.gguf(context / "deep" / "er" / "x.gguf")
+    word = "**/" * 1300 + "x.gguf"  # 3,906 characters: under the limit; a recursion per segment passed Python's
+    (context / "Modelfile").write_text(f"FROM scratch\nWEIGHTS {word}\n")
+    result = cli("plan", "-f", "Modelfile", "--json", cwd=context)
+    assert (result.code, result.stderr) == (0, "")
+    assert [layer["source"]["path"] for layer in json.loads(result.stdout)["layers"]] == ["deep/er/x.gguf"]
+
+
+def test_double_stars_over_deep_folders_visit_each_folder_once_per_segment(cli, context: Path) -> None:
+    # `**/a/` twelve times over 24 nested `a` folders: C(24, 12) = 2.7 million ways to spread the
+    # folders over the `**`s, each of which a naive walk tries.
+    deep = context.joinpath(*["a"] * 24)
+    factories.gguf(deep / "x.gguf")
+    (context / "Modelfile").write_text("FROM scratch\nWEIGHTS " + "**/a/" * 12 + "x.gguf\n")
+    started = time.monotonic()
+    result = cli("plan", "-f", "Modelfile", "--json", cwd=context)
+    assert time.monotonic() - started < 5
+    assert (result.code, result.stderr) == (0, "")
+    assert [layer["source"]["path"] for layer in json.loads(result.stdout)["layers"]] == ["a/" * 24 + "x.gguf"]
+
+
+@pytest.mark.parametrize("keyword", ["WEIGHTS", "LICENSE", "FROM"])
+def test_a_name_longer_than_the_file_system_allows_is_not_found(keyword: str, cli, context: Path) -> None:
+    # 300 characters: under MF072's limit, over NAME_MAX (255); Path.is_dir raised ENAMETOOLONG.
+    name = "n" * 300
+    lines = {"FROM": f"FROM {name}\nWEIGHTS model.gguf\n", "WEIGHTS": f"FROM scratch\nWEIGHTS {name}\n",
+             "LICENSE": f"FROM scratch\nWEIGHTS model.gguf\nLICENSE {name}\n"}[keyword]
+    (context / "Modelfile").write_text(lines)
+    result = cli("plan", "-f", "Modelfile", cwd=context)
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"error[MF048]: File `{name}` not found\n")
+    assert result.stderr.endswith("\nerror: 1 problem in the Modelfile\n")

@@ -187,7 +187,8 @@ def _compile_weights(directive: WeightsDirective, state: State) -> None:
 
 def _is_folder(context: BuildContext, expanded: Expanded) -> bool:
     rel = os.path.normpath(expanded.text) if expanded.text else ""
-    return bool(rel) and not rel.startswith(("/", "..")) and (context.root / rel).is_dir()
+    # os.path.isdir, not Path.is_dir: a path longer than the file system allows is no folder, not an error.
+    return bool(rel) and not rel.startswith(("/", "..")) and os.path.isdir(context.root / rel)
 
 
 def _compile_weights_folder(word: Word, expanded: Expanded, state: State) -> None:

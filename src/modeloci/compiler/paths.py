@@ -6,6 +6,11 @@ refused so Modelfiles stay portable. Globs support ``*``, ``?``, ``[...]`` and
 ``**`` (any number of folders); like a shell, ``*`` does not match a leading
 ``.``, and a glob matching no file is an error. Matches come back sorted, so
 directory order never leaks into a build.
+
+A Modelfile's paths are hostile input too: a path or glob is at most
+:data:`MAX_PATH_CHARS` long (MF072), globs are matched in time linear in
+their length whatever brackets they hold, and walking a glob uses no
+recursion, so neither ``[[[[...`` nor ``**/**/...`` can stall or crash a plan.
 """
 
 from __future__ import annotations
@@ -14,17 +19,20 @@ import fnmatch
 import glob
 import os
 import posixpath
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modeloci.compiler.args import Expanded
 from modeloci.diagnostics import Span, did_you_mean
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.compiler.args import Expanded
 
 _NEARBY = 5
+# PATH_MAX on Linux: no longer path can name a file. Read at call time (tests lower it).
+MAX_PATH_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,9 @@ class BuildContext:
         """``text`` as a normalised context-relative path, or None after reporting why not."""
         if not text:
             report.add(codes.empty_path(report.file, span))
+            return None
+        if len(text) > MAX_PATH_CHARS:
+            report.add(codes.path_too_long(report.file, span, len(text), MAX_PATH_CHARS))
             return None
         if text.startswith(("/", "~")):
             report.add(codes.absolute_path(report.file, span, text))
@@ -128,33 +139,44 @@ class BuildContext:
         return ContextFile(rel, full, info.st_size)
 
     def _glob(self, folder: Path, prefix: str, segments: list[str]) -> Iterator[str]:
-        segment, rest = segments[0], segments[1:]
-        if segment == "**":
-            yield from self._glob(folder, prefix, rest or ["*"])
-            for entry in _entries(folder, hidden=False):
-                if entry.is_dir(follow_symlinks=False):
-                    yield from self._glob(Path(entry.path), prefix + entry.name + "/", segments)
-            return
-        if not glob.has_magic(segment):
-            name = segment
-            child = folder / name
-            if rest and child.is_dir():
-                yield from self._glob(child, prefix + name + "/", rest)
-            elif not rest and os.path.lexists(child):
-                yield prefix + name
-            return
-        for entry in _entries(folder, hidden=segment.startswith(".")):
-            if not fnmatch.fnmatchcase(entry.name, segment):
+        """Names (``prefix`` + path under ``folder``) matching ``segments``, in no particular order.
+
+        A stack instead of recursion (a glob may have thousands of segments), and
+        each (folder, segment) pair is visited once, so that ``**/a/**/a/...``
+        does not try every way of spreading the folders over the ``**``s.
+        """
+        segments = _collapse_double_stars(segments)
+        matchers = [None if s == "**" or not glob.has_magic(s) else _segment_matcher(s) for s in segments]
+        stack, seen = [(str(folder), prefix, 0)], set()
+        while stack:
+            path, name, index = stack.pop()
+            if (path, index) in seen:
                 continue
-            if rest and entry.is_dir():
-                yield from self._glob(Path(entry.path), prefix + entry.name + "/", rest)
-            elif not rest:
-                yield prefix + entry.name
+            seen.add((path, index))
+            segment, match, last = segments[index], matchers[index], index == len(segments) - 1
+            if segment == "**":  # never last: zero folders here, or one more
+                stack.append((path, name, index + 1))
+                stack += [(e.path, f"{name}{e.name}/", index) for e in _entries(Path(path), hidden=False)
+                          if _is_dir(e, follow_symlinks=False)]
+            elif match is None:
+                child = os.path.join(path, segment)
+                if not last and os.path.isdir(child):
+                    stack.append((child, f"{name}{segment}/", index + 1))
+                elif last and os.path.lexists(child):
+                    yield name + segment
+            else:
+                for entry in _entries(Path(path), hidden=segment.startswith(".")):
+                    if not match(entry.name):
+                        continue
+                    if not last and _is_dir(entry):
+                        stack.append((entry.path, f"{name}{entry.name}/", index + 1))
+                    elif last:
+                        yield name + entry.name
 
     def _suggest(self, rel: str) -> str | None:
         parent, _, name = rel.rpartition("/")
         folder = self.root / parent
-        if not folder.is_dir():
+        if not os.path.isdir(folder):
             return None
         match = did_you_mean(name, [e.name for e in _entries(folder, hidden=True)], fold_case=False)
         return f"{parent}/{match}" if match and parent else match
@@ -166,9 +188,9 @@ class BuildContext:
                 break
             literal.append(segment)
         folder = self.root.joinpath(*literal)
-        if not folder.is_dir():
+        if not os.path.isdir(folder):
             return []
-        names = [e.name + ("/" if e.is_dir() else "") for e in _entries(folder, hidden=False)]
+        names = [e.name + ("/" if _is_dir(e) else "") for e in _entries(folder, hidden=False)]
         return names[:_NEARBY] + (["..."] if len(names) > _NEARBY else [])
 
     def _escaping_link(self, rel: str) -> str:
@@ -176,7 +198,7 @@ class BuildContext:
         parts = rel.split("/")
         for i in range(1, len(parts) + 1):
             candidate = self.root.joinpath(*parts[:i])
-            if candidate.is_symlink() and not self.contains(candidate):
+            if os.path.islink(candidate) and not self.contains(candidate):
                 return "/".join(parts[:i])
         return rel
 
@@ -189,3 +211,53 @@ def _entries(folder: Path, *, hidden: bool) -> list[os.DirEntry[str]]:
         return []
     return sorted(entries, key=lambda e: e.name)
 
+
+
+def _is_dir(entry: os.DirEntry[str], *, follow_symlinks: bool = True) -> bool:
+    """``entry.is_dir()``, False where the answer is an error (a symlink loop, a path past PATH_MAX)."""
+    try:
+        return entry.is_dir(follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
+
+
+def _collapse_double_stars(segments: list[str]) -> list[str]:
+    """``**/**`` means ``**``, and a final ``**`` means ``**/*``: every ``**`` is then followed by a segment."""
+    collapsed: list[str] = []
+    for segment in segments:
+        if not (segment == "**" and collapsed and collapsed[-1] == "**"):
+            collapsed.append(segment)
+    return collapsed + ["*"] if collapsed[-1] == "**" else collapsed
+
+
+def _segment_matcher(segment: str) -> Callable[[str], bool]:
+    """What ``fnmatch.fnmatchcase(name, segment)`` answers, with the pattern translated in linear time."""
+    match = re.compile(fnmatch.translate(_literal_brackets(segment))).match
+    return lambda name: match(name) is not None
+
+
+def _literal_brackets(segment: str) -> str:
+    """``segment`` with each ``[`` that fnmatch would take literally written ``[[]`` (a set of one ``[``).
+
+    fnmatch looks for the closing ``]`` of every ``[`` from that ``[`` on; when
+    there is none it takes the ``[`` literally and moves on by one character, so
+    500,000 unclosed ``[`` took over a minute. Here whether a ``]`` is still to
+    come is known from the last one, and a set that is closed is skipped whole.
+    """
+    last_close, parts, i = segment.rfind("]"), [], 0
+    while i < len(segment):
+        opening = segment.find("[", i)
+        if opening < 0:
+            parts.append(segment[i:])
+            break
+        parts.append(segment[i:opening])
+        j = opening + 1
+        j += segment.startswith("!", j)
+        j += segment.startswith("]", j)  # a `]` first in the set is a member, not its end
+        if j > last_close:
+            parts.append("[[]")
+            i = opening + 1
+        else:
+            i = segment.index("]", j) + 1
+            parts.append(segment[opening:i])
+    return "".join(parts)

@@ -12,15 +12,23 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from modeloci.diagnostics import Diagnostic
 from modeloci.errors import ModelfileError, UsageError, describe_os_error
-from modeloci.modelfile.ast import Comment, Directive, Line, Modelfile
-from modeloci.modelfile.directives import CONFIG_KEYS, DIRECTIVES, KEYWORDS, Report, check_structure, convert
-from modeloci.modelfile.dump import dump_ast
 from modeloci.modelfile import codes
+from modeloci.modelfile.ast import Comment, Directive, Line, Modelfile
+from modeloci.modelfile.directives import (
+    CONFIG_KEYS,
+    DIRECTIVES,
+    KEYWORDS,
+    Report,
+    check_structure,
+    convert,
+)
+from modeloci.modelfile.dump import dump_ast
 from modeloci.modelfile.syntax import MAX_MODELFILE_BYTES, decode, parse_lines
 
 __all__ = [
@@ -113,7 +121,7 @@ def raise_for_errors(
         raise ModelfileError(diagnostics, {**(sources or {}), modelfile.path: modelfile.text})
 
 
-def _order(modelfile: str):
+def _order(modelfile: str) -> Callable[[Diagnostic], tuple[bool, tuple[str, int, int, str]]]:
     """The Modelfile's own diagnostics first, in line order, then those of other files."""
 
     def key(diagnostic: Diagnostic) -> tuple[bool, tuple[str, int, int, str]]:

@@ -70,6 +70,7 @@ CODES: dict[str, str] = {
     "MF069": "a config.json that cannot be read",
     "MF070": "a file name an unpacked model cannot hold safely (a backslash, a drive letter)",
     "MF071": "`${NAME}` references that substitute more than 1 MiB of text in all",
+    "MF072": "a path or glob longer than 4096 characters",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
@@ -265,6 +266,12 @@ def substitution_too_large(file: str, span: Span, name: str, limit: int) -> Diag
               label=f"`${{{name}}}` passes the limit here",
               detail=f"the values substituted for `${{NAME}}` references add up to more than {limit} characters",
               hint="ARG values are short (a quantization, a version); check for an ARG that doubles an earlier one")
+
+
+def path_too_long(file: str, span: Span, length: int, limit: int) -> Diagnostic:
+    return _d("MF072", "Path too long", file, span, label=f"{length} characters",
+              detail=f"a path or glob is at most {limit} characters, the longest path a file system takes",
+              hint="check the path, and the ARG values used in it")
 
 
 def empty_path(file: str, span: Span) -> Diagnostic:
