@@ -15,7 +15,7 @@ import pytest
 from modeloci.compiler import args as compiler_args
 from modeloci.compiler import paths
 from modeloci.diagnostics import render, span_of
-from modeloci.modelfile import codes
+from modeloci.modelfile import codes, parse_modelfile
 from tests import factories
 
 
@@ -174,3 +174,58 @@ def test_a_name_longer_than_the_file_system_allows_is_not_found(keyword: str, cl
     assert (result.code, result.stdout) == (2, "")
     assert result.stderr.startswith(f"error[MF048]: File `{name}` not found\n")
     assert result.stderr.endswith("\nerror: 1 problem in the Modelfile\n")
+
+
+# Files that take long to parse (MF013) ------------------------------------------------------
+
+_MF013 = (
+    "error[MF013]: The Modelfile has too many words\n"
+    " --> Modelfile\n"
+    "  |\n"
+    "  = it has more than 20000 words, quotes, `=` signs and lines; the limit is 20000\n"
+    "help: a Modelfile is a few dozen lines; is this really a Modelfile?\n"
+    "\n"
+    "error: 1 problem in the Modelfile\n"
+)
+_HEAD = "FROM scratch\nWEIGHTS model.gguf\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Each took 15 to 30 s to parse, most of it in Lark, at some 20 microseconds a token.
+        pytest.param(_HEAD + "LABEL " + " ".join(f"k{i}=v" for i in range(100_000)) + "\n", id="100,000 labels"),
+        pytest.param(_HEAD + "LABEL a=" + '"' * ((1 << 20) - 60) + "\n", id="1 MiB of quotes"),
+        pytest.param(_HEAD + "LABEL a=" + '""' * ((1 << 19) - 30) + "\n", id="1 MiB of empty strings"),
+        pytest.param(_HEAD + "\n" * ((1 << 20) - 60), id="1 MiB of blank lines"),
+        pytest.param(_HEAD + "LABEL a=" + "${A}" * ((1 << 18) - 30) + "\n", id="1 MiB of references"),
+        pytest.param(_HEAD + 'LABEL a="' + "\\\\" * ((1 << 19) - 30) + '"\n', id="1 MiB of escapes"),
+    ],
+)
+def test_modelfile_with_too_many_pieces_is_refused_before_it_is_parsed(text: str, cli, context: Path) -> None:
+    assert len(text.encode()) <= 1 << 20
+    (context / "Modelfile").write_text(text)
+    started = time.monotonic()
+    result = cli("plan", "-f", "Modelfile", cwd=context)
+    assert time.monotonic() - started < 2
+    assert (result.code, result.stdout, result.stderr) == (2, "", _MF013)
+    started = time.monotonic()
+    formatted = cli("fmt", "--check", "Modelfile", cwd=context)
+    assert time.monotonic() - started < 2
+    assert formatted.code == 2 and formatted.stderr.startswith(_MF013.split("\nerror:")[0])
+
+
+def test_modelfile_just_under_the_piece_limit_plans_quickly(cli, context: Path) -> None:
+    # 3,990 labels of five pieces each (keyword, key, `=`, value and line break), and 6 in the head: 19,956.
+    labels = "".join(f"LABEL k{i}=v\n" for i in range(3990))
+    (context / "Modelfile").write_text(_HEAD + labels)
+    started = time.monotonic()
+    result = cli("plan", "-f", "Modelfile", "--json", cwd=context)
+    assert time.monotonic() - started < 3
+    assert (result.code, result.stderr) == (0, "")
+    assert len(json.loads(result.stdout)["labels"]) == 3990
+
+
+def test_comment_lines_count_once(context: Path) -> None:
+    text = _HEAD + "# " + " ".join(["word"] * 30_000) + "\n"
+    assert parse_modelfile(text).diagnostics == ()

@@ -27,6 +27,7 @@ CODES: dict[str, str] = {
     "MF010": "a directive keyword run into its first argument",
     "MF011": "a character the grammar does not allow here",
     "MF012": "the Modelfile is larger than 1 MiB",
+    "MF013": "a Modelfile of more than 20,000 words, quotes, `=` signs and lines",
     "MF020": "a directive without the arguments it needs",
     "MF021": "a directive with more arguments than it takes",
     "MF022": "a directive that may appear once appears again",
@@ -166,6 +167,12 @@ def unexpected_character(file: str, span: Span, char: str) -> Diagnostic:
 def too_large(file: str, size: int, limit: int) -> Diagnostic:
     return _d("MF012", "The Modelfile is too large", file, None,
               detail=f"it has {size} bytes; the limit is {limit}", hint="is this really a Modelfile?")
+
+
+def too_many_pieces(file: str, limit: int) -> Diagnostic:
+    return _d("MF013", "The Modelfile has too many words", file, None,
+              detail=f"it has more than {limit} words, quotes, `=` signs and lines; the limit is {limit}",
+              hint="a Modelfile is a few dozen lines; is this really a Modelfile?")
 
 
 # Directives -----------------------------------------------------------------------------------

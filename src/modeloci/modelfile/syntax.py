@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from lark import Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
@@ -23,13 +24,27 @@ from modeloci.modelfile.directives import KEYWORDS
 from modeloci.modelfile.grammar import parser
 
 MAX_MODELFILE_BYTES = 1 << 20
+# Parsing costs some 10 to 40 microseconds per grammar token, whatever the token,
+# so a 1 MiB file of quotes, blank lines or labels took 15 to 30 s. What that cost
+# grows with is counted first, cheaply, and bounded (MF013): comment lines, words
+# (runs of anything but blanks and the characters that start another token: a
+# quote, `=`, `$` or a backslash), each of those characters, and line breaks. A
+# grammar token is at most two pieces (a word and the blank after it), so this
+# bounds the tokens too. Real Modelfiles have a few hundred pieces. Read at call
+# time (tests lower it).
+MAX_PIECES = 20_000
+_PIECE = re.compile(r"^[ \t]*#[^\n]*|[^\s\"=$\\]+|[\"=$\\\n]", re.MULTILINE)
 _BOM = "\ufeff"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONTINUED = re.compile(r"\\[ \t]*$")
 
 
 def decode(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
-    """Decode and normalise Modelfile bytes: BOM dropped, CRLF made LF, final LF added."""
+    """Decode and normalise Modelfile bytes: BOM dropped, CRLF made LF, final LF added.
+
+    A text too large (MF012) or with too many pieces to parse (MF013) comes back
+    as an empty one with that diagnostic alone.
+    """
     if len(data) > MAX_MODELFILE_BYTES:
         return "\n", [codes.too_large(file, len(data), MAX_MODELFILE_BYTES)]
     diags: list[Diagnostic] = []
@@ -43,6 +58,8 @@ def decode(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
     text = _normalise(text)
     if not text.endswith("\n"):
         text += "\n"
+    if next(islice(_PIECE.finditer(text), MAX_PIECES, None), None) is not None:
+        return "\n", [codes.too_many_pieces(file, MAX_PIECES)]  # MF013 alone, like MF012
     # Positions found walking forward: span_of() counts lines from the start for
     # each call, which was quadratic for a file full of control characters.
     locate = _Locator(text)
