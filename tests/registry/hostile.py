@@ -27,6 +27,7 @@ Attacks (``ATTACKS``):
 * ``endless-manifest``  the manifest is an endless chunked body
 * ``endless-error``     manifest GETs answer 404 with an endless chunked body
 * ``endless-token``     the token endpoint answers an endless chunked body
+* ``token-redirect``    the token endpoint answers a redirect with an endless chunked body
 * ``endless-redirect``  the manifest GET is redirected once (to ``?moved=1``), the redirect's body endless
 * ``redirect-loop``     the manifest GET is redirected to itself, forever
 * ``huge-layer``        the manifest gives the layer a size of 2^50 bytes
@@ -60,7 +61,7 @@ PIECE = 64 << 10
 ATTACKS = ("honest", "realm-elsewhere", "upload-elsewhere", "patch-stuck", "slow-progress", "range-beyond",
            "empty-blob", "slow-blob", "corrupt-blob", "corrupt-config", "long-blob", "short-blob", "endless-blob",
            "endless-manifest", "endless-error", "endless-token", "endless-redirect", "redirect-loop", "huge-layer",
-           "deep-manifest", "deep-config", "wrong-range", "echo-auth", "echo-other")
+           "deep-manifest", "deep-config", "wrong-range", "token-redirect", "echo-auth", "echo-other")
 #: What ``echo-other`` says: credentials the client never sent, each of which must be redacted.
 OTHER_SECRETS = ("opaque-bearer-value-1234", "c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3M=",
                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
@@ -247,6 +248,10 @@ class HostileRegistry:
     def _token(self, h: BaseHTTPRequestHandler) -> None:
         if self.attack == "endless-token":
             return self._endless(h, 200, b'{"token":"', "/token")
+        if self.attack == "token-redirect":
+            h.send_response(307)
+            h.send_header("Location", "/token?again=1")
+            return self._endless(h, None, b"", "/token")
         token = f"{'tok' if h.headers.get('Authorization') else 'anon'}-{secrets.token_hex(16)}"
         with self._lock:
             self.state.tokens.append(token)

@@ -54,6 +54,16 @@ def test_an_endless_token_answer_is_cut(hostile) -> None:
     assert caught.value.message == f"the answer of the token service of {h.host} is larger than 1 MiB"
 
 
+def test_a_token_service_that_redirects_is_refused_unread(hostile) -> None:
+    h = hostile("token-redirect", auth="bearer")
+    with pytest.raises(AuthError) as caught:
+        client_of(h).get_manifest(parse_reference(h.reference))
+    assert caught.value.message == (f"the token service of {h.host} answered with a redirect, which modeloci does "
+                                    f"not follow with credentials")
+    assert [s.query for s in h.seen if s.path == "/token"] == ["service=hostile&scope=repository%3Ateam%2Fmodel%3Apull"]
+    assert sum(h.state.sent.values()) < 32 << 20
+
+
 def test_a_redirect_with_an_endless_body_is_not_read(hostile) -> None:
     """httpx reads a redirect's whole body before it follows it: redirects are followed here, unread."""
     h = hostile("endless-redirect")
@@ -122,7 +132,8 @@ def test_a_pull_that_does_not_fit_on_the_disk_is_refused(hostile, cli, tmp_path,
     monkeypatch.setattr(os, "statvfs", lambda path: small)
     need = size_text(len(h.model.layer) + len(h.model.config) + len(h.model.manifest))
     free = size_text(real.f_frsize)
-    for where, folder in ((("-o", str(tmp_path / "out.tar")), tmp_path), (("--layout", str(tmp_path / "lay")), tmp_path / "lay")):
+    outputs = ((("-o", str(tmp_path / "out.tar")), tmp_path), (("--layout", str(tmp_path / "lay")), tmp_path / "lay"))
+    for where, folder in outputs:
         stderr = assert_clean_failure(cli("pull", h.reference, *where))
         assert error_lines(stderr)[:2] == [
             f"error: pulling {h.reference} needs {need} in {folder}, but only {free} are free",

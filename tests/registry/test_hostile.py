@@ -270,8 +270,9 @@ def model_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "model.tar"
 
 
-WITH_AUTH = [("realm-elsewhere", "bearer"), ("endless-token", "bearer"), ("echo-auth", "bearer"),
-             ("echo-auth", "basic"), ("upload-elsewhere", "basic"), ("endless-redirect", "basic")]
+WITH_AUTH = [("realm-elsewhere", "bearer"), ("endless-token", "bearer"), ("token-redirect", "bearer"),
+             ("echo-auth", "bearer"), ("echo-auth", "basic"), ("upload-elsewhere", "basic"),
+             ("endless-redirect", "basic")]
 
 
 #: Creeping answers are tried above with a small time limit; with the default one (24 h) they would end only at the

@@ -55,7 +55,8 @@ def test_credentials_the_client_never_had_are_redacted_from_registry_text(hostil
     ("got bearer 0123456789abcdef", "got bearer ***"),
     ("a JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig here", "a JWT *** here"),
     (f"the password {PASSWORD} and {BASIC}", "the password *** and ***"),
-    ('Bearer realm="https://auth.example.com/token",service="x"', 'Bearer realm="https://auth.example.com/token",service="x"'),
+    ('Bearer realm="https://auth.example.com/token",service="x"',
+     'Bearer realm="https://auth.example.com/token",service="x"'),  # a challenge, not a credential
     ("basic auth is not supported", "basic auth is not supported"),
     ("an identity token idt-9f8e7d6c", "an identity token ***"),
     ("a fetched token tok-fetched-42", "a fetched token ***"),

@@ -170,7 +170,8 @@ def _check_room(reference: Reference, folder: Path, sizes: list[int]) -> None:
     free = stat.f_bavail * stat.f_frsize
     if need > free:
         raise BuildError(f"pulling {reference} needs {size_text(need)} in {folder}, but only {size_text(free)} are "
-                         "free", path=str(folder), hint="free some space, or pull to another disk (-o FILE or --layout DIR)")
+                         "free", path=str(folder),
+                         hint="free some space, or pull to another disk (-o FILE or --layout DIR)")
 
 
 Fetcher = Callable[[int, int, threading.Event], Digest]

@@ -95,7 +95,8 @@ class RegistryClient:
         self.insecure = tuple(insecure)
         self.plain = may_use_plain_http(registry, self.insecure)
         self.base = f"{'http' if self.plain else 'https'}://{self.host}"
-        self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
+        # Redirects are followed by _once, never by httpx (which reads a redirect's whole body).
+        self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
         self.credentials = credentials or (find_credentials(registry) if use_stored_credentials else None)
         self.use_stored_credentials = use_stored_credentials
         self.retry, self.sleep, self.limits, self.clock = retry, sleep, limits, clock
@@ -196,7 +197,8 @@ class RegistryClient:
         response.close()
         answered = str(response.request.url)
         if not self.own(answered):
-            raise AuthError(f"`{_origin_text(answered)}`, where {self.registry} sent this request, asks for credentials",
+            raise AuthError(f"`{_origin_text(answered)}`, where {self.registry} sent this request, asks for "
+                            "credentials",
                             hint=f"modeloci sends credentials only to {self.registry} itself")
         if challenge is None:
             raise AuthError(f"{self.registry} refused the request and says nothing of how to authenticate")
@@ -363,7 +365,7 @@ class RegistryClient:
             return None
         found = find_credentials(host, environment=False) or find_credentials(host.rsplit(":", 1)[0],
                                                                             environment=False)
-        if found is not None:
+        if found is not None and found not in self.other_credentials:
             self.other_credentials.append(found)
         return found
 

@@ -11,7 +11,7 @@ and a hostile registry may name any URL. So:
   A realm on another host gets the credentials the user keeps for *that* host
   (``modeloci login HOST``, Docker's config), never the environment's, or none;
 * the answer is read up to ``limits.token`` bytes, and the token must be one
-  header-safe word.
+  header-safe word; a redirect is not followed (its body is not read either).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def fetch_token(client: TokenClient, params: dict[str, str], scope: str) -> str:
     for attempt in range(client.attempts):
         try:
             response = client.http.send(client.http.build_request("GET", realm, params=query, headers=headers),
-                                        stream=True)
+                                        stream=True, follow_redirects=False)
         except httpx.TransportError:
             client.backoff(attempt)
             continue
@@ -73,6 +73,11 @@ def fetch_token(client: TokenClient, params: dict[str, str], scope: str) -> str:
             response.close()
             client.backoff(attempt, response.headers.get("Retry-After"))
             continue
+        if response.has_redirect_location:
+            response.close()  # unread: a redirect's body may never end
+            raise AuthError(f"the token service of {client.registry} answered with a redirect, which modeloci does "
+                            "not follow with credentials",
+                            hint="the registry's token service must answer at the URL the registry names")
         if response.status_code != 200:
             response.close()
             raise client.auth_failed()

@@ -64,7 +64,8 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
         except (httpx.TransportError, RegistryError) as exc:
             failures += 1
             if failures >= client.retry.attempts:
-                raise RegistryError(f"{what}: gave up after {failures} failed chunks: {client.redact(str(exc))}") from exc
+                raise RegistryError(f"{what}: gave up after {failures} failed chunks: "
+                                    f"{client.redact(str(exc))}") from exc
             client.sleep(client.retry.delay(failures - 1))
             location, offset = _resume(client, repository, location, hashed.done)
             watch.restart(offset)
