@@ -238,7 +238,7 @@ def _check_template(state: State, embedded: tuple[str, str] | None) -> None:
     from modeloci.model.templates import check_chat_template  # jinja2 is only needed here
 
     for problem in check_chat_template(text):
-        conversation = problem.conversation or "a conversation"
+        conversation = problem.conversation or "to compile"  # a limit passed while compiling
         if problem.kind == "syntax":
             state.sources[display] = text
             state.report.add(codes.template_syntax(display, _line_span(text, problem.line or 1), problem.message))

@@ -1,52 +1,50 @@
 """Build-time checks for Jinja chat templates, in the Hugging Face rendering environment.
 
-This module owns three things:
+This module owns two things:
 
-- :func:`hf_environment`, a sandboxed Jinja2 environment that renders chat
-  templates the way ``transformers`` does (``trim_blocks``, ``lstrip_blocks``,
-  ``loopcontrols``, ``{% generation %}``, ``raise_exception``, ``strftime_now``
-  and a ``tojson`` that keeps non-ASCII), with two deliberate differences:
-  undefined values are lenient (:class:`jinja2.ChainableUndefined`), because a
-  real runtime passes variables we cannot know about, and an unsafe attribute
-  raises at once instead of becoming an undefined value that would print as "";
 - :data:`TRIAL_CONVERSATIONS`, the few standard conversations a template is
   tried on;
-- :func:`check_chat_template`, which compiles a template, trial-renders it
-  within output-size and time limits, and returns :class:`TemplateProblem`
-  values. No jinja2 exception leaves this module through it.
+- :func:`check_chat_template`, which compiles a template and trial-renders it
+  within limits, and returns :class:`TemplateProblem` values. No jinja2
+  exception leaves this module through it.
+
+The check runs in a forked worker process (:mod:`.template_worker`) that is
+killed when compiling or rendering one conversation overruns the time budget,
+and whose address space is capped; inside it, the sandbox
+(:mod:`.template_sandbox`) refuses any string, list or number past the size
+limits before making it (:mod:`.template_limits`). The limits are the module
+constants below, read at each call (tests lower them), or a
+:class:`TemplateLimits` given to the call.
 """
 
 from __future__ import annotations
 
-import contextvars
 import copy
-import functools
-import json
 import re
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import jinja2
-import jinja2.ext
-from jinja2 import nodes
-from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.exceptions import TemplateSyntaxError
+
+from modeloci.model import template_limits, template_worker
+from modeloci.model.template_limits import LimitExceeded, TemplateLimits
+from modeloci.model.template_sandbox import TemplateRaised, hf_environment
 
 __all__ = [
-    "MAX_INT_BITS", "MAX_OUTPUT_CHARS", "RENDER_TIME_BUDGET_S", "TRIAL_CONVERSATIONS", "TemplateProblem",
-    "TemplateRaised", "TrialConversation", "check_chat_template", "hf_environment",
+    "MAX_INT_BITS", "MAX_OUTPUT_CHARS", "MAX_WORKER_MEMORY_BYTES", "RENDER_TIME_BUDGET_S", "TRIAL_CONVERSATIONS",
+    "TemplateLimits", "TemplateProblem", "TemplateRaised", "TrialConversation", "check_chat_template",
+    "hf_environment",
 ]  # fmt: skip
 
-# Limits of one trial render. Module constants, read at call time, so tests can
-# monkeypatch them.
-MAX_OUTPUT_CHARS = 1 << 20  # 1 Mi characters; real chat prompts are a few KiB
-RENDER_TIME_BUDGET_S = 2.0  # wall time per conversation; corpus templates take milliseconds
+# The limits of a check, read at call time so tests can monkeypatch them.
+MAX_OUTPUT_CHARS = 1 << 20  # the output, and any one string or list; real chat prompts are a few KiB
+RENDER_TIME_BUDGET_S = 2.0  # wall time to compile, and per conversation; corpus templates take milliseconds
 MAX_INT_BITS = 1 << 16  # `2 ** 10**9` would otherwise compute for minutes inside one expression
+MAX_WORKER_MEMORY_BYTES = 1 << 30  # address space the worker may add: a backstop behind the size checks
 
 _MAX_MESSAGE_CHARS = 500
+_COMPILING = "compiling"
 
 ProblemKind = Literal["syntax", "render", "raised", "limit"]
 
@@ -58,121 +56,13 @@ class TemplateProblem:
     kind: ProblemKind
     message: str  # one line, no trailing period
     line: int | None  # 1-based template line: syntax, and render/raised when Jinja knows it
-    conversation: str | None  # the TrialConversation name, for render/raised/limit
+    conversation: str | None  # the TrialConversation name, for render/raised/limit; None while compiling
 
     @property
     def is_error(self) -> bool:
         # A template calling raise_exception is refusing an input on purpose
         # (Gemma refuses system messages): worth a warning, never a failed build.
         return self.kind != "raised"
-
-
-class TemplateRaised(TemplateError):
-    """What ``raise_exception(message)`` raises from inside a template."""
-
-
-class _LimitExceeded(Exception):
-    """A trial render passed a size or time limit; never escapes this module."""
-
-
-# -- the environment ---------------------------------------------------------
-
-# The deadline of the render in progress in this thread or task (None outside a
-# trial render), read by the environment's hooks.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("template_deadline", default=None)
-
-
-def _check_deadline() -> None:
-    deadline = _DEADLINE.get()
-    if deadline is not None and time.monotonic() > deadline:
-        raise _LimitExceeded(f"rendering took longer than {RENDER_TIME_BUDGET_S:g} s")
-
-
-class _GenerationExtension(jinja2.ext.Extension):
-    """``{% generation %}...{% endgeneration %}``: transformers uses it to mask assistant
-    tokens for training; rendering only needs its body. The body gets its own scope,
-    as inside transformers' call block, so a ``set`` in it does not leak out."""
-
-    tags = {"generation"}
-
-    def parse(self, parser: Any) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return nodes.Scope(body, lineno=lineno)
-
-
-class _ChatTemplateSandbox(ImmutableSandboxedEnvironment):
-    """The transformers sandbox, plus limits a trial render can enforce mid-expression."""
-
-    # Intercepting these also stops Jinja from constant-folding them at compile time.
-    intercepted_binops = frozenset({"*", "**"})
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
-        # The base class returns an undefined value that fails only when used;
-        # a ChainableUndefined would then print `{{ x.__class__ }}` as "" and hide
-        # the escape attempt. Refuse it where it happens.
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
-
-    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        # Every call in a template passes here (macros, range, methods, globals):
-        # this reaches loops that produce no output, which the between-chunks
-        # check in _drain never sees.
-        _check_deadline()
-        return super().call(context, obj, *args, **kwargs)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            _check_product(left, right)
-        else:
-            _check_power(left, right)
-        return super().call_binop(context, operator, left, right)
-
-
-def _check_product(left: Any, right: Any) -> None:
-    """Refuse `'x' * 10**10` before it allocates, not after."""
-    for sequence, count in ((left, right), (right, left)):
-        if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-            if len(sequence) * count > MAX_OUTPUT_CHARS:
-                raise _LimitExceeded(f"a repetition would make {len(sequence) * count} items, more than {MAX_OUTPUT_CHARS}")
-    if isinstance(left, int) and isinstance(right, int):
-        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-            raise _LimitExceeded(f"a product would need more than {MAX_INT_BITS} bits")
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        if exponent * (abs(base).bit_length() - 1) > MAX_INT_BITS:
-            raise _LimitExceeded(f"a power would need more than {MAX_INT_BITS} bits")
-
-
-def _raise_exception(message: Any) -> None:
-    raise TemplateRaised(str(message))
-
-
-def _strftime_now(format: str) -> str:
-    return datetime.now().strftime(format)
-
-
-def _tojson(value: Any, ensure_ascii: bool = False, indent: int | str | None = None,
-            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:  # fmt: skip
-    # Same signature and output as transformers' filter: Jinja's own tojson
-    # escapes HTML characters and non-ASCII, which would change the prompt.
-    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-
-@functools.cache
-def hf_environment() -> jinja2.Environment:
-    """The shared HF-compatible sandbox (built once; callers must not modify it)."""
-    env = _ChatTemplateSandbox(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=[jinja2.ext.loopcontrols, _GenerationExtension],
-        undefined=jinja2.ChainableUndefined,
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    return env
 
 
 # -- the trial conversations -------------------------------------------------
@@ -259,56 +149,96 @@ TRIAL_CONVERSATIONS: tuple[TrialConversation, ...] = (
 # -- the check ---------------------------------------------------------------
 
 
-def check_chat_template(text: str) -> list[TemplateProblem]:
+def check_chat_template(text: str, *, limits: TemplateLimits | None = None) -> list[TemplateProblem]:
     """Compile ``text`` and trial-render it; problems come syntax first, then by conversation."""
-    try:
-        template = hf_environment().from_string(text)
-    except TemplateSyntaxError as exc:
-        return [_syntax_problem(text, exc)]
-    except Exception as exc:  # noqa: BLE001 - Python itself refusing the generated code
-        return [TemplateProblem("syntax", f"cannot compile the template: {_describe(exc)}", None, None)]
-    problems: list[TemplateProblem] = []
-    for conversation in TRIAL_CONVERSATIONS:
-        problem = _trial_render(template, conversation)
-        if problem is not None:
-            problems.append(problem)
-            if problem.kind == "limit":
-                break  # a runaway template would likely run away again: one budget is enough
+    bounds = limits or TemplateLimits(MAX_OUTPUT_CHARS, MAX_INT_BITS, RENDER_TIME_BUDGET_S, MAX_WORKER_MEMORY_BYTES)
+    if not template_worker.can_fork():  # no fork (Windows): the size checks hold, the time budget only at calls
+        messages: list[dict[str, Any]] = []
+        _check(text, bounds, messages.append)
+        return [_problem(m["problem"]) for m in messages if "problem" in m]
+    outcome = template_worker.run_in_worker(lambda send: _check(text, bounds, send),
+                                            stage_budget_s=bounds.time_budget_s, memory_bytes=bounds.memory_bytes)
+    problems = [_problem(m["problem"]) for m in outcome.messages if "problem" in m]
+    if any(m.get("done") for m in outcome.messages) or (problems and problems[-1].kind == "limit"):
+        return problems  # finished, or stopped at a limit it found itself just before it was killed
+    if outcome.timed_out or outcome.failure:
+        stage = None if outcome.stage in (None, _COMPILING) else outcome.stage
+        doing = "compiling" if stage is None else "rendering"
+        message = f"{doing} took longer than {bounds.time_budget_s:g} s" if outcome.timed_out else str(outcome.failure)
+        problems.append(TemplateProblem("limit", message, None, stage))
     return problems
 
 
-def _trial_render(template: jinja2.Template, conversation: TrialConversation) -> TemplateProblem | None:
-    chunks = template.generate(conversation.variables())
-    deadline = _DEADLINE.set(time.monotonic() + RENDER_TIME_BUDGET_S)
+def _check(text: str, bounds: TemplateLimits, send: template_worker.Send) -> None:
+    """The whole check, reporting stages and problems through ``send`` (in the worker)."""
+    with template_limits.in_force(bounds):
+        send({"stage": _COMPILING})
+        template = _compile(text, bounds, send)
+        if template is None:
+            return
+        for conversation in TRIAL_CONVERSATIONS:
+            send({"stage": conversation.name})
+            problem = _trial_render(template, conversation, bounds)
+            if problem is not None:
+                send({"problem": [problem.kind, problem.message, problem.line, problem.conversation]})
+                if problem.kind == "limit":
+                    break  # a runaway template would likely run away again: one budget is enough
+
+
+def _compile(text: str, bounds: TemplateLimits, send: template_worker.Send) -> jinja2.Template | None:
     try:
-        _drain(chunks)
-    except _LimitExceeded as exc:
+        return hf_environment().from_string(text)
+    except TemplateSyntaxError as exc:
+        problem = _syntax_problem(text, exc)
+    except MemoryError:
+        problem = TemplateProblem("limit", _out_of_memory(bounds), None, None)
+    except Exception as exc:  # noqa: BLE001 - Python itself refusing the generated code
+        problem = TemplateProblem("syntax", f"cannot compile the template: {_describe(exc)}", None, None)
+    send({"problem": [problem.kind, problem.message, problem.line, problem.conversation]})
+    return None
+
+
+def _problem(fields: list[Any]) -> TemplateProblem:
+    kind, message, line, conversation = fields
+    return TemplateProblem(kind, message, line, conversation)
+
+
+def _trial_render(template: jinja2.Template, conversation: TrialConversation, bounds: TemplateLimits) -> TemplateProblem | None:
+    chunks = template.generate(conversation.variables())
+    try:
+        with template_limits.deadline(bounds.time_budget_s):
+            _drain(chunks, bounds)
+    except LimitExceeded as exc:
         return TemplateProblem("limit", str(exc), None, conversation.name)
+    except MemoryError:
+        return TemplateProblem("limit", _out_of_memory(bounds), None, conversation.name)
     except TemplateRaised as exc:
         return TemplateProblem("raised", _one_line(exc.message or ""), _template_line(exc), conversation.name)
     except Exception as exc:  # noqa: BLE001 - any failure of the template is a finding
         return TemplateProblem("render", _describe(exc), _template_line(exc), conversation.name)
     finally:
-        chunks.close()
-        _DEADLINE.reset(deadline)
+        getattr(chunks, "close", lambda: None)()  # a generator: runs the template's finally blocks now
     return None
 
 
-def _drain(chunks: Iterator[str]) -> None:
+def _drain(chunks: Any, bounds: TemplateLimits) -> None:
     """Consume a streaming render, stopping at the size limit or the deadline.
 
     The deadline is checked between chunks here and at every call in the
-    template (``_ChatTemplateSandbox.call``). Neither can interrupt work that
-    never yields and calls nothing: a single slow expression, a filter over a
-    huge value, or nested loops with no output and no call over an iterable
-    made earlier. Such a render finishes (or fails) before it is noticed.
+    template (``_ChatTemplateSandbox.call``). Work that never yields and calls
+    nothing (nested loops over a range made earlier, one slow expression) is
+    stopped from outside: the worker running the check is killed.
     """
     size = 0
     for chunk in chunks:
         size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise _LimitExceeded(f"output passed {MAX_OUTPUT_CHARS} characters")
-        _check_deadline()
+        if size > bounds.max_chars:
+            raise LimitExceeded(f"output passed {bounds.max_chars} characters")
+        template_limits.check_deadline()
+
+
+def _out_of_memory(bounds: TemplateLimits) -> str:
+    return f"the check ran out of memory (its worker may use {bounds.memory_bytes >> 20} MiB more)"
 
 
 # -- messages ----------------------------------------------------------------
