@@ -205,8 +205,8 @@ def _killed_unpack(archive: Path, out: Path) -> list[Path]:
     """Start an unpack of ``archive`` to ``out`` and SIGKILL it once its temporary folder holds data; its leftovers."""
     process = subprocess.Popen([sys.executable, "-m", "modeloci", "unpack", str(archive), "-o", str(out), "--layout",
                                 "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: any(p.is_dir() and any(p.iterdir()) for p in _temps(out.parent)), process,
-              "the temporary folder")
+    _wait_for(lambda: any(f.is_file() and f.stat().st_size > 0 for p in _temps(out.parent) if p.is_dir()
+                          for f in p.rglob("*")), process, "data in the temporary folder")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert not out.exists()
