@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import rich_click as click
 
 from modeloci.cli import cli, display, progress_options
 from modeloci.errors import UsageError
+from modeloci.termsafe import json_text, safe_text
 
 
 def insecure_option(func):  # noqa: ANN001, ANN201 - a click decorator
@@ -51,9 +51,9 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
     with display(progress, quiet) as meter:
         result = run_push(resolved, ref, client, progress=meter.task(f"pushing {ref}", size))
     if as_json:
-        click.echo(json.dumps(result.model_dump(), indent=2))
+        click.echo(json_text(result.model_dump()))
     else:
-        click.echo(f"Pushed {result.reference} ({len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
+        click.echo(f"Pushed {safe_text(result.reference)} ({len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
                    f"{len(result.mounted)} mounted)")
         click.echo(f"digest: {result.digest}")
 
@@ -100,9 +100,9 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
         else:
             result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance, fetched=fetched)
     if as_json:
-        click.echo(json.dumps(result.model_dump(), indent=2))
+        click.echo(json_text(result.model_dump()))
     else:
-        click.echo(f"Pulled {result.reference} into {result.output} ({len(result.downloaded)} downloaded, "
+        click.echo(f"Pulled {safe_text(result.reference)} into {safe_text(result.output)} ({len(result.downloaded)} downloaded, "
                    f"{len(result.reused)} already there)")
         click.echo(f"digest: {result.digest}")
 
@@ -127,9 +127,9 @@ def login(registry: str, username: str, password_stdin: bool, insecure: tuple[st
     client.send("GET", "/v2/", scope="", ok=(200,)).close()
     path = save_login(registry, credentials)
     if as_json:
-        click.echo(json.dumps({"registry": registry, "username": username, "saved_in": str(path)}))
+        click.echo(json_text({"registry": registry, "username": username, "saved_in": str(path)}, indent=None))
     else:
-        click.echo(f"Login succeeded; credentials saved in {path}")
+        click.echo(f"Login succeeded; credentials saved in {safe_text(path)}")
 
 
 @cli.command()
@@ -141,6 +141,6 @@ def logout(registry: str, as_json: bool) -> None:
 
     removed = forget_login(registry)
     if as_json:
-        click.echo(json.dumps({"registry": registry, "removed": removed}))
+        click.echo(json_text({"registry": registry, "removed": removed}, indent=None))
     else:
-        click.echo("Removed login" if removed else f"Not logged in to {registry}")
+        click.echo("Removed login" if removed else f"Not logged in to {safe_text(registry)}")

@@ -436,3 +436,10 @@ def test_progress_bars_show_a_description_as_text_not_markup() -> None:
         display.task("pulling [bold]b:warning:\x1b]52;c;ZXZpbA==\x07", 10)
     assert "pulling [bold]b:warning:\\x1b]52;c;ZXZpbA==\\x07" in stream.getvalue()
     assert "\x1b]52" not in stream.getvalue()
+
+
+def test_logout_of_a_hostile_registry_name_is_escaped(cli) -> None:
+    """`logout` echoes its argument: a name carrying OSC 52 and a forged line prints escaped, exact in --json."""
+    text = shown(cli("logout", HOSTILE_REF))
+    assert f"Not logged in to {HOSTILE_REF_SHOWN}" in text
+    assert json.loads(cli("logout", HOSTILE_REF, "--json").stdout) == {"registry": HOSTILE_REF, "removed": False}
