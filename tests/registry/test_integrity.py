@@ -20,6 +20,7 @@ import pytest
 
 from modeloci.oci.digest import Digest
 from tests.archive_tools import copy_example
+from tests.hostile_archives import with_config_bytes
 from tests.registry.helpers import (
     assert_clean_failure,
     blob_of,
@@ -173,3 +174,25 @@ def test_from_a_registry_refuses_a_corrupted_small_blob(registry, proxy, repo_na
     assert result.code == 2 and "internal error" not in result.stderr, result.stderr
     assert f"blob {config} from {p.host} does not match its digest" in result.stderr
     assert not (tmp_path / "rebased.tar").exists()
+
+
+def test_pull_into_the_store_refuses_a_model_verify_would_refuse(registry, repo_name, cli, tmp_path) -> None:
+    """Every blob matches its digest, but the config lists the layers in another order than the manifest: the
+    store takes nothing that `verify --store` would then refuse; `pull -o` copies it as it is, for a look."""
+    built, _ = build(cli, tmp_path)
+
+    def swap(raw: bytes) -> bytes:
+        doc = json.loads(raw)
+        ids = doc["rootfs"]["diff_ids"]
+        ids[0], ids[1] = ids[1], ids[0]
+        return json.dumps(doc).encode()
+
+    bad = with_config_bytes(built, tmp_path / "bad.tar", swap)
+    ref = f"{registry.host}/{repo_name}:inconsistent"
+    assert cli("push", str(bad), ref).code == 0  # push checks digests, not what the documents say
+    result = cli("pull", ref)
+    stderr = assert_clean_failure(result)
+    assert error_lines(stderr)[0].startswith(f"error: refusing to store `{ref}`: rootfs.diff_ids[0] is ")
+    assert cli("ls", "--json").stdout.strip() in ("[]", "")
+    assert cli("verify", "--store").code == 0
+    assert cli("pull", ref, "-o", str(tmp_path / "as-it-is.tar")).code == 0

@@ -35,7 +35,8 @@ from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.limits import size_text
 from modeloci.registry.reference import Reference
 from modeloci.registry.transfer import download, finish, start_upload, upload
-from modeloci.store.names import Source, open_source
+from modeloci.ops.verify import refuse_unverified
+from modeloci.store.names import Source, StoreView, open_source
 
 PARALLEL = 4
 ORIGIN = "org.modeloci.origin"
@@ -237,6 +238,10 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
             sink.put_bytes(manifest_bytes)
             tag = name or (store_name(reference) if store is not None else reference.familiar)
             if store is not None:
+                # Every blob was hashed on the way in; the documents get the rest of verify's checks before the
+                # tag makes the model visible (untagged blobs are for `prune`).
+                refuse_unverified(StoreView(root, descriptor), str(reference), verb="store",
+                                  hint="the registry's model is inconsistent; `pull -o FILE` copies it as it is")
                 entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size,
                                    {ORIGIN: reference.name}, descriptor.artifact_type)
                 store.tag(tag, entry)  # type: ignore[attr-defined]

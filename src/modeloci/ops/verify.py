@@ -84,6 +84,17 @@ def check_documents(layout: Layout, report: VerifyReport, *,
     return manifest
 
 
+def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str) -> None:
+    """ArchiveError naming the first problem (and how many more) if ``check_documents`` finds any error: what
+    lets nothing into the store unverified (load and pull hash every blob while they copy it; this is the rest)."""
+    report = VerifyReport(source=source)
+    check_documents(layout, report)
+    errors = [p.message for p in report.problems if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ArchiveError(f"refusing to {verb} `{source}`: {errors[0]}{more}", path=source, hint=hint)
+
+
 def _error(report: VerifyReport, message: str) -> None:
     report.problems.append(Problem(message=message))
 

@@ -23,7 +23,7 @@ from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import Artifact, ModelLayer, created_of, epoch_of, read_artifact
 from modeloci.formats.roles import Role
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
-from modeloci.ops.verify import Problem, VerifyReport, check_documents, verify
+from modeloci.ops.verify import Problem, VerifyReport, refuse_unverified, verify
 from modeloci.store import Store
 from modeloci.store.names import StoredRef, StoreView
 from modeloci.store.reach import reachable
@@ -100,7 +100,7 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[
         name = reference or artifact.ref_name
         if name is None:
             raise UsageError(f"`{archive}` carries no name", hint="name the model with `-t NAME[:TAG]`")
-        _refuse_unverified(layout, archive)
+        refuse_unverified(layout, str(archive), verb="load", hint=f"`modeloci verify {archive}` lists every problem")
         sink = LayoutSink(store.root)
         try:
             with store.writing():
@@ -114,17 +114,6 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[
             sink.abort()
             raise
     return name, artifact
-
-
-def _refuse_unverified(layout: Layout, archive: Path) -> None:
-    """Every check ``verify`` makes but hashing the layers (``load`` hashes them as it copies them in)."""
-    report = VerifyReport(source=str(archive))
-    check_documents(layout, report)
-    errors = [p.message for p in report.problems if p.severity == "error"]
-    if errors:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ArchiveError(f"refusing to load `{archive}`: {errors[0]}{more}", path=str(archive),
-                           hint=f"`modeloci verify {archive}` lists every problem")
 
 
 def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
