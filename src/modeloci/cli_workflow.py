@@ -42,10 +42,14 @@ def _search(folder: str) -> list[str]:
 
 
 def _read(path: str) -> bytes:
+    """A Modelfile's bytes, at most one past the size limit (format_modelfile reports MF012 beyond it); a FIFO or
+    device is refused, not read forever."""
+    from modeloci.modelfile import MAX_MODELFILE_BYTES, read_head  # imported when used: it loads the parser
+
     if path == "-":
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(MAX_MODELFILE_BYTES + 1)
     try:
-        return Path(path).read_bytes()
+        return read_head(Path(path), path)[0]
     except FileNotFoundError:
         raise UsageError(f"Modelfile `{path}` not found", hint="name Modelfiles or folders holding them") from None
     except IsADirectoryError:

@@ -9,6 +9,7 @@ fails the test instead of hanging the run.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 from pathlib import Path
 
@@ -77,3 +78,24 @@ def test_regular_modelfile_is_still_read(cli, tmp_path: Path) -> None:
     (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS model.gguf\n")
     result = cli("plan", "-f", "Modelfile", cwd=tmp_path)
     assert (result.code, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_fmt_of_a_fifo_is_refused_without_blocking(cli, tmp_path: Path, check: bool) -> None:
+    """`fmt` read its files whole with read_bytes: a FIFO blocked it forever, a 4 GB file filled memory."""
+    fifo = tmp_path / "Modelfile"
+    os.mkfifo(fifo)
+    result = _run_releasing_fifo(cli, fifo, "fmt", *(["--check"] if check else []), "Modelfile", cwd=tmp_path)
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[0] == "error: `Modelfile` is not a regular file"
+
+
+def test_fmt_of_a_huge_file_reads_one_byte_past_the_limit(cli, tmp_path: Path) -> None:
+    big = tmp_path / "Modelfile"
+    with big.open("wb") as out:
+        out.truncate(3 << 30)  # 3 GiB, sparse: reading it whole is what must not happen
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result = cli("fmt", "--check", "Modelfile", cwd=tmp_path)
+    assert result.code == 2
+    assert "error[MF012]: The Modelfile is too large" in result.stderr
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < (256 << 10)  # not the 3 GiB

@@ -35,10 +35,13 @@ __all__ = [
     "CONFIG_KEYS",
     "DIRECTIVES",
     "KEYWORDS",
+    "MAX_MODELFILE_BYTES",
     "Modelfile",
     "dump_ast",
     "parse_modelfile",
     "raise_for_errors",
+    "read_head",
+    "read_modelfile",
 ]
 
 
@@ -73,14 +76,14 @@ def read_modelfile(path: Path, *, display: str | None = None) -> Modelfile:
     :class:`UsageError`.
     """
     shown = display or str(path)
-    data, size = _read_head(path, shown)
+    data, size = read_head(path, shown)
     modelfile = parse_modelfile(data, path=shown)
     if len(data) > MAX_MODELFILE_BYTES:  # MF012 alone; with the file's real size
         modelfile = replace(modelfile, diagnostics=(codes.too_large(shown, size, MAX_MODELFILE_BYTES),))
     return modelfile
 
 
-def _read_head(path: Path, shown: str) -> tuple[bytes, int]:
+def read_head(path: Path, shown: str) -> tuple[bytes, int]:
     """At most one byte past the size limit of the regular file at ``path``, and its size.
 
     Reading the whole file first made `-f model.gguf` (gigabytes) fill memory
