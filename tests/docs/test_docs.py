@@ -201,7 +201,8 @@ def make_file(context: Path, entry: str, tmp: Path) -> None:
     elif path.suffix == ".safetensors":
         path.write_bytes(b"\x10" + b"\x00" * 7 + b"not json") if kind == "truncated" else factories.safetensors(path)
     elif path.suffix == ".jinja":
-        path.write_bytes(b"\xabchat\xbb {{ messages }}" if kind == "latin-1" else TEMPLATES[kind].encode())
+        path.write_bytes(b"\xabchat\xbb {{ messages }}" if kind == "latin-1" else
+                         TEMPLATE.encode().ljust(2 << 20) if kind == "2 MiB" else TEMPLATES[kind].encode())
     elif path.suffix == ".json":
         path.write_text("{not json" if kind == "not json" else "{}")
     elif path.suffix == ".tar":

@@ -33,6 +33,7 @@ from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read
 from modeloci.modelfile import codes
 
 _NAME_KEYS = ("general.name", "general.finetune", "general.basename")
+MAX_TEMPLATE_BYTES = 1 << 20  # MF073; the largest real chat templates are a few dozen KB
 
 
 def read_model(state: State) -> None:
@@ -228,8 +229,15 @@ def _check_template(state: State, embedded: tuple[str, str] | None) -> None:
                 "with no CHAT_TEMPLATE, runtimes use it."
             )
         return
+    with chosen.file.path.open("rb") as f:
+        data = f.read(MAX_TEMPLATE_BYTES + 1)  # never a multi-GB file named by mistake, read whole
+    if len(data) > MAX_TEMPLATE_BYTES:
+        size = max(len(data), chosen.file.path.stat().st_size)
+        state.report.add(codes.template_too_large(state.report.file, chosen.span, chosen.file.rel, size,
+                                                  MAX_TEMPLATE_BYTES))
+        return
     try:
-        text = chosen.file.path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         state.report.add(codes.template_not_text(state.report.file, chosen.span, chosen.file.rel))
         return

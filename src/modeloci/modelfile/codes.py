@@ -72,6 +72,7 @@ CODES: dict[str, str] = {
     "MF070": "a file name an unpacked model cannot hold safely (a backslash, a drive letter)",
     "MF071": "`${NAME}` references that substitute more than 1 MiB of text in all",
     "MF072": "a path or glob longer than 4096 characters",
+    "MF073": "a chat template file larger than 1 MiB",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
     "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
@@ -409,6 +410,12 @@ def template_syntax(file: str, span: Span, message: str) -> Diagnostic:
 def template_render(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
     return _d("MF067", f"Chat template `{path}` fails {conversation}", file, span, label="fails to render",
               detail=message, hint="runtimes render this template for every request; fix it or choose another")
+
+
+def template_too_large(file: str, span: Span, path: str, size: int, limit: int) -> Diagnostic:
+    return _d("MF073", f"Chat template `{path}` is too large", file, span, label=f"{size} bytes",
+              detail=f"a chat template is at most {limit} bytes; the largest real ones are a few dozen KB",
+              hint="check that CHAT_TEMPLATE names the template, not another file")
 
 
 def template_not_text(file: str, span: Span, path: str) -> Diagnostic:
