@@ -37,11 +37,13 @@ __all__ = [
     "hf_environment",
 ]  # fmt: skip
 
-# The limits of a check, read at call time so tests can monkeypatch them.
-MAX_OUTPUT_CHARS = 1 << 20  # the output, and any one string or list; real chat prompts are a few KiB
-RENDER_TIME_BUDGET_S = 2.0  # wall time to compile, and per conversation; corpus templates take milliseconds
-MAX_INT_BITS = 1 << 16  # `2 ** 10**9` would otherwise compute for minutes inside one expression
-MAX_WORKER_MEMORY_BYTES = 1 << 30  # address space the worker may add: a backstop behind the size checks
+# The limits of a check (TemplateLimits' defaults say why each is what it is), read at call time so tests can
+# monkeypatch them.
+_DEFAULT_LIMITS = TemplateLimits()
+MAX_OUTPUT_CHARS = _DEFAULT_LIMITS.max_chars
+RENDER_TIME_BUDGET_S = _DEFAULT_LIMITS.time_budget_s
+MAX_INT_BITS = _DEFAULT_LIMITS.max_int_bits
+MAX_WORKER_MEMORY_BYTES = _DEFAULT_LIMITS.memory_bytes
 
 _MAX_MESSAGE_CHARS = 500
 _COMPILING = "compiling"
