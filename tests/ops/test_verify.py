@@ -7,18 +7,14 @@ added or rewritten, the manifest re-serialised with swapped layers or wrong
 sizes. Every problem message is asserted in full, through the API and
 through the CLI (exit 1 for errors, 0 for warnings only, never a traceback).
 
-The tar helpers here (``tar_items``, ``rewrite``, ``flip_bit``,
-``with_manifest``...) are shared with ``test_unpack`` and
-``test_inspect_archive``.
+The tar helpers (``tar_items``, ``rewrite``, ``flip_bit``,
+``with_manifest``...) live in :mod:`tests.hostile_archives`; they are imported
+here, and ``test_unpack`` and ``test_inspect_archive`` take them from here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import os
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -33,99 +29,26 @@ from modeloci.errors import ArchiveError
 from modeloci.ops.inspect import inspect_artifact
 from modeloci.ops.verify import verify
 from tests.archive_tools import Archive, build_example, copy_example
+from tests.hostile_archives import (  # noqa: F401 - shared with test_unpack and test_inspect_archive
+    Item,
+    append,
+    blob_name,
+    drop,
+    file_info,
+    flip_bit,
+    link,
+    member,
+    rewrite,
+    sha256,
+    tar_items,
+    with_manifest,
+    write_tar,
+)
 
 REFERENCE = "example/vision:test"
 
-Item = tuple[tarfile.TarInfo, bytes | None]
-
 
 # --- helpers shared with test_unpack and test_inspect_archive ---------------------------------------------------
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def blob_name(digest: str) -> str:
-    return "blobs/sha256/" + digest.removeprefix("sha256:")
-
-
-def tar_items(path: Path) -> list[Item]:
-    """Every member of the tar with its data (None for non-regular members)."""
-    with tarfile.open(path) as tar:
-        return [(m, tar.extractfile(m).read() if m.isreg() else None)  # type: ignore[union-attr]
-                for m in tar.getmembers()]
-
-
-def write_tar(path: Path, items: list[Item]) -> Path:
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for member, data in items:
-            if data is None:
-                tar.addfile(member)
-            else:
-                member.size = len(data)
-                tar.addfile(member, io.BytesIO(data))
-    return path
-
-
-def rewrite(src: Path, dst: Path, edit: Callable[[list[Item]], list[Item]]) -> Path:
-    """A copy of the tar ``src`` at ``dst`` with its member list passed through ``edit``."""
-    return write_tar(dst, edit(tar_items(src)))
-
-
-def member(path: Path, name: str) -> tarfile.TarInfo:
-    with tarfile.open(path) as tar:
-        return tar.getmember(name)
-
-
-def flip_bit(src: Path, dst: Path, name: str, at: int = 0) -> Path:
-    """A copy of ``src`` with the lowest bit of byte ``at`` of member ``name``'s data flipped."""
-    offset = member(src, name).offset_data + at
-    data = bytearray(src.read_bytes())
-    data[offset] ^= 0x01
-    dst.write_bytes(bytes(data))
-    return dst
-
-
-def file_info(name: str, data: bytes) -> Item:
-    return tarfile.TarInfo(name), data
-
-
-def drop(*names: str) -> Callable[[list[Item]], list[Item]]:
-    return lambda items: [(m, d) for m, d in items if m.name not in names]
-
-
-def append(*extra: Item) -> Callable[[list[Item]], list[Item]]:
-    return lambda items: items + list(extra)
-
-
-def link(name: str, target: str, kind: bytes) -> Item:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, target
-    return info, None
-
-
-def with_manifest(src: Path, dst: Path, edit: Callable[[dict[str, Any]], None]) -> tuple[Path, str]:
-    """Re-serialise the manifest after ``edit``, store it as a new blob (the old one removed), and point
-    ``index.json`` and ``manifest.json`` at it, so the archive is consistent apart from the edit."""
-    archive = Archive.read(src)
-    old_name = blob_name(archive.index["manifests"][0]["digest"])
-    doc = json.loads(archive.manifest_bytes)
-    edit(doc)
-    new = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-    digest = sha256(new)
-    out: list[Item] = []
-    for info, data in tar_items(src):
-        if info.name == old_name:
-            info, data = file_info(blob_name(digest), new)
-        elif info.name == "index.json":
-            index = json.loads(data)  # type: ignore[arg-type]
-            index["manifests"][0].update(digest=digest, size=len(new))
-            data = json.dumps(index).encode()
-        elif info.name == "manifest.json":
-            data = new
-        out.append((info, data))
-    return write_tar(dst, out), digest
 
 
 def set_filepath(*changes: tuple[int, str]) -> Callable[[dict[str, Any]], None]:
