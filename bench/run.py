@@ -321,7 +321,7 @@ def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, s
             "| 1 x 200 MiB model | time |",
             "|---|---:|",
             f"| `modeloci build --no-cache` | {conversion['rebuild']:.2f} s |",
-            f"| `modeloci convert --format modelpack` (blobs copied by digest, not hashed) | {conversion['convert']:.2f} s |",
+            f"| `modeloci convert --format modelpack` (blobs copied by digest and checked on the way) | {conversion['convert']:.2f} s |",
             f"| rebuild / convert | {conversion['rebuild'] / conversion['convert']:.1f}x |",
         ]
     lines += [
