@@ -5,9 +5,9 @@ blobs of the FROM base or of an archive being converted), which copies and
 hashes them in parallel; digests known from the cache are not computed again.
 A blob of a base is used only at the size its descriptor gives and is hashed
 while it is copied: one whose bytes do not match its digest fails the build
-before the output is renamed into place. Then it writes the config and manifest and
-commits. ``build_archive`` does that into an atomically written tar,
-``build_layout`` into an OCI layout folder.
+before the output is renamed into place. Then it writes the config and
+manifest and commits. ``build_archive`` does that into an atomically written
+tar, ``build_layout`` into an OCI layout folder.
 """
 
 from __future__ import annotations
