@@ -1,22 +1,28 @@
 """A model in a registry, seen as a layout: its manifest and small blobs read over HTTP.
 
 ``FROM registry/repository:tag`` plans against the registry's manifest and
-config without fetching any layer. Layer bytes are fetched only when the
-output needs them (:func:`materialize` pulls them into the local store); a
-``build --push`` to the same registry mounts them instead.
+config without fetching any layer. Layer bytes are fetched only when they are
+needed (:func:`materialize` pulls them into the local store): to write the
+output, or at plan time to read the weights' headers of a base in the other
+format than the output's. A ``build --push`` to the same registry mounts them
+instead.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from modeloci.oci.digest import Digest
+from modeloci.oci.layout import DirLayout
 from modeloci.oci.manifest import Descriptor
 from modeloci.registry.client import RegistryClient
 from modeloci.registry.reference import Reference
+
+if TYPE_CHECKING:
+    from modeloci.store.names import StoredRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,7 @@ class RemoteLayout:
         self._blobs: dict[str, bytes] = {Digest.of(data).blob_path: data}
         self.selected = Descriptor("application/vnd.oci.image.manifest.v1+json", Digest.of(data), len(data))
         self._sizes: dict[str, int] = {}
+        self._local: DirLayout | None = None  # the store, once the model was pulled into it
 
     def _fetch(self, name: str) -> bytes:
         """A small blob, read at most to the size the registry gave for it, and checked against its digest."""
@@ -67,7 +74,12 @@ class RemoteLayout:
         return io.BytesIO(self._fetch(name))
 
     def locate(self, name: str) -> tuple[Path, int, int]:
-        raise OSError("a layer in a registry has no local file: pull it first")
+        """Where a blob's bytes are on this machine: the first call pulls the model into the store (every blob
+        checked against its digest), pinned to the manifest read here, so the bytes are this model's."""
+        if self._local is None:
+            pinned = replace(self.remote.reference, digest=self.selected.digest)
+            self._local = DirLayout(materialize(RemoteRef(pinned, self.remote.client)).root)
+        return self._local.locate(name)
 
     def names(self) -> list[str]:
         return []
@@ -76,7 +88,7 @@ class RemoteLayout:
         pass
 
 
-def materialize(remote: RemoteRef) -> object:
+def materialize(remote: RemoteRef) -> StoredRef:
     """Pull the remote model's blobs into the local store (once) and return it as a stored model."""
     from modeloci.ops.remote import pull_to_layout, store_name
     from modeloci.store import Store

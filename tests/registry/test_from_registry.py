@@ -1,0 +1,50 @@
+"""`FROM <registry>/<repo>:<tag>` in either format, into either output format, from a cold store.
+
+A base in the other format than the output's has its facts re-derived from its weights' headers, so its weight
+layers must be read: they are pulled into the store (checked against their digests) when that is needed, instead of
+failing with MF057 "a layer in a registry has no local file". The oracle is the same build FROM the base's archive.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modeloci.store import Store
+from tests.registry.helpers import build, digest_in
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _rebase(folder: Path, base: str) -> Path:
+    """A Modelfile on ``base`` that replaces its chat template (the rebase example, without CONFIG context_size,
+    which ModelPack cannot hold)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLES / "rebase" / "chat template.jinja", folder / "chat template.jinja")
+    (folder / "Modelfile").write_text(f'FROM {base}\nCHAT_TEMPLATE "chat template.jinja"\n')
+    return folder / "Modelfile"
+
+
+@pytest.mark.parametrize("base_format", ["docker", "modelpack"])
+@pytest.mark.parametrize("output_format", ["docker", "modelpack"])
+def test_from_a_registry_model_builds_in_either_format_from_a_cold_store(
+        registry, repo_name, cli, tmp_path: Path, base_format: str, output_format: str) -> None:
+    ref = f"{registry.host}/{repo_name}/base:v1"
+    base, _ = build(cli, tmp_path, out="base.tar", args=("--format", base_format))
+    assert cli("push", str(base), ref).code == 0
+    assert Store().entries() == []  # nothing cached: the base is only in the registry
+
+    built = cli("build", "-f", str(_rebase(tmp_path / "remote", ref)), "--format", output_format,
+                "-o", str(tmp_path / "remote.tar"))
+    assert built.code == 0, built.stderr
+    assert "MF057" not in built.stderr
+
+    (tmp_path / "local").mkdir()
+    shutil.copy(base, tmp_path / "local" / "base.tar")
+    local = cli("build", "-f", str(_rebase(tmp_path / "local", "base.tar")), "--format", output_format,
+                "-o", str(tmp_path / "local.tar"))
+    assert local.code == 0, local.stderr
+    assert digest_in(built.stdout) == digest_in(local.stdout)
+    assert (tmp_path / "remote.tar").read_bytes() == (tmp_path / "local.tar").read_bytes()
