@@ -8,13 +8,14 @@ fails.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from modeloci.compiler import BuildPlan, compile_plan
+from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
 
@@ -37,7 +38,9 @@ def plan(
 
     ``context`` defaults to the Modelfile's folder; ``display`` is the name
     diagnostics show for the Modelfile (default: the path as given). ``lint``
-    adds lint's advice (MF11x) to the plan's warnings.
+    adds lint's advice (MF11x) to the plan's warnings. ``created`` (Unix
+    seconds) defaults to ``SOURCE_DATE_EPOCH``, else to the commit time of the
+    context in a clean git checkout, else to none (:mod:`modeloci.compiler.created`).
     """
     path = Path(modelfile)
     shown = display or str(modelfile)
@@ -47,16 +50,20 @@ def plan(
         raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
     except IsADirectoryError:
         raise UsageError(f"`{modelfile}` is a directory", hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
-    return compile_plan(
+    root = Path(context) if context is not None else path.parent
+    # lint records nothing, so it asks git nothing.
+    when = Created(created) if created is not None or lint else default_created(root, path)
+    compiled = compile_plan(
         parsed,
-        context=Path(context) if context is not None else path.parent,
+        context=root,
         build_args=build_args,
         reference=reference,
-        created=created,
+        created=when.epoch,
         context_display=str(context) if context is not None else posixpath.dirname(shown),
         target_format="modelpack" if format in ("modelpack", "cncf") else format,
         lint=lint,
     )
+    return dataclasses.replace(compiled, notes=[*compiled.notes, when.note]) if when.note else compiled
 
 
 def build(

@@ -70,7 +70,8 @@ def _modelfile_options(func: Any) -> Any:
                      help="Set an ARG (repeatable). `NAME` alone takes the value from the environment."),
         click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the model."),
         click.option("--created", default=None, metavar="TIME",
-                     help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else none]."),
+                     help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else the time of "
+                          "the last commit of the build context in a clean git checkout, else none]."),
         click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
                      show_default=True, help="Artifact format: Docker Model Runner's, or CNCF ModelPack (alias cncf)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
@@ -333,16 +334,8 @@ def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _created(option: str | None) -> int | None:
-    """The build's timestamp: --created, else SOURCE_DATE_EPOCH, else none."""
-    if option is not None:
-        return _parse_time(option, "--created")
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env is None or env == "":
-        return None
-    if not env.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH `{env}` is not a whole number of seconds",
-                         hint="set it to Unix seconds, for example `$(git log -1 --format=%ct)`")
-    return int(env)
+    """--created as Unix seconds; without it the API decides (SOURCE_DATE_EPOCH, else the commit time)."""
+    return None if option is None else _parse_time(option, "--created")
 
 
 def _parse_time(text: str, what: str) -> int:

@@ -127,6 +127,8 @@ def print_artifact_report(report: ArtifactReport, console: Console | None = None
     console.print(f"{'digest:':14}{safe_text(report.manifest_digest)}")
     console.print(f"{'config:':14}{safe_text(report.config_media_type)}")
     console.print(f"{'total size:':14}{human_size(report.size)}")
+    # Docker Model Runner shows a model with no time as created "56 years ago": say plainly there is none.
+    console.print(f"{'created:':14}{safe_text(report.created or 'unknown')}")
     for key, value in report.config.items():
         if value is not None:
             console.print(f"{safe_text(key + ':'):14}{safe_text(value)}")

@@ -69,6 +69,9 @@ class ArtifactReport(BaseModel):
     layers: list[LayerEntry]
     config: dict[str, Any] = Field(description="format, context size, size, architecture, parameters, quantization")
     labels: dict[str, str] = Field(default_factory=dict)
+    # Shown by the text output ("created: unknown" when absent); kept out of --json for now, whose exact keys
+    # tests/ops/test_inspect_archive.py pins.
+    created: str | None = Field(default=None, exclude=True, description="the creation time the config records")
 
 
 def is_artifact(path: Path) -> bool:
@@ -89,7 +92,7 @@ def is_artifact(path: Path) -> bool:
 
 def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
     """Summarise a model archive, layout or stored model without reading its blobs."""
-    from modeloci.formats.artifact import read_artifact
+    from modeloci.formats.artifact import created_of, read_artifact
     from modeloci.store.names import open_source
 
     with open_source(path) as layout:
@@ -108,6 +111,7 @@ def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
         config={"format": c.format, "context_size": c.context_size, "size": c.size, "architecture": c.architecture,
                 "parameters": c.parameters, "quantization": c.quantization},
         labels=dict(m.annotations),
+        created=created_of(c.doc),
     )
 
 

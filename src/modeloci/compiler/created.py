@@ -1,0 +1,109 @@
+"""The creation time a build records when the command line gives none.
+
+In order: ``SOURCE_DATE_EPOCH``; else, when the build context is a clean git
+checkout, the commit time of the last commit that touched the context or the
+Modelfile (the reproducible-builds convention: every clone agrees on it, and
+commits elsewhere in the repository do not change it, so a model's digest
+stays put); else none, and the artifact records no time.
+
+"Clean" means ``git status`` lists nothing under the context or for the
+Modelfile: no uncommitted change, no untracked file (ignored files do not
+count). A dirty tree has no commit that describes it, so it gets no time. A
+shallow clone that stops at the commit found cannot tell whether an older
+commit was the last to touch the context, so it gets none either. Git is run
+with a time limit and its output read with a size limit; a missing or failing
+git means no time, never an error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from modeloci.errors import UsageError
+
+GIT_SECONDS = 10.0  # one git command; a slower one (a huge or remote-mounted repository) means no time
+_LOG_BYTES = 256  # `git log -1 --format=%ct %P` of a merge: seconds and a few parents
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A build's creation time (Unix seconds, or None) and, when it is left out in a checkout, why."""
+
+    epoch: int | None
+    note: str | None = None
+
+
+def default_created(context: Path, modelfile: Path) -> Created:
+    """``SOURCE_DATE_EPOCH``, else the commit time of a clean checkout's ``context`` and ``modelfile``, else none."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        if not env.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH `{env}` is not a whole number of seconds",
+                             hint="set it to Unix seconds, for example `$(git log -1 --format=%ct)`")
+        return Created(int(env))
+    return commit_time(context, modelfile)
+
+
+def commit_time(context: Path, modelfile: Path) -> Created:
+    """The commit time of the last commit touching ``context`` or ``modelfile``, if the checkout is clean there."""
+    try:
+        paths = [str(context.resolve())] + ([str(modelfile.resolve())] if modelfile.is_file() else [])
+    except (OSError, RuntimeError):
+        return Created(None)
+    cwd = paths[0]
+    status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--", *paths], cwd, limit=1)
+    if status is None:
+        return Created(None)  # not a checkout, no git, or git failed
+    if status:
+        return Created(None, f"no creation time: `{context}` has uncommitted changes (commit them, or set "
+                             "SOURCE_DATE_EPOCH or --created)")
+    log = _git(["log", "-1", "--format=%ct %P", "--", *paths], cwd, limit=_LOG_BYTES)
+    words = (log or b"").split()
+    if not words or not words[0].isdigit():
+        return Created(None)  # nothing under the context is committed
+    if len(words) == 1 and _git(["rev-parse", "--is-shallow-repository"], cwd, limit=16) == b"true\n":
+        # A commit without parents in a shallow clone may be the clone's cut, not the context's last change.
+        return Created(None, f"no creation time: `{context}` is in a shallow clone, which may not hold its last "
+                             "commit (fetch the history, e.g. `fetch-depth: 0`, or set SOURCE_DATE_EPOCH)")
+    return Created(int(words[0]))
+
+
+def _git(args: list[str], cwd: str, *, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of what ``git ARGS`` prints in ``cwd``; None if it cannot run, fails or times out.
+
+    Output that reaches ``limit`` is returned at once and git is stopped: callers ask only for a few bytes."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status must not take the index lock
+    try:
+        # A session of its own, so that stopping it stops whatever it started (hooks, helpers) too: they would
+        # hold the pipe open.
+        process = subprocess.Popen(["git", "--literal-pathspecs", *args], cwd=cwd, env=env, start_new_session=True,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+    def stop() -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass  # already gone
+
+    timer = threading.Timer(GIT_SECONDS, stop)  # a killed git exits non-zero: no answer
+    timer.start()
+    stdout = process.stdout
+    try:
+        data = stdout.read(limit) if stdout is not None else b""
+        if len(data) >= limit:
+            stop()  # enough: the rest may be long
+            process.wait()
+            return data
+        code = process.wait()
+    finally:
+        timer.cancel()
+        if stdout is not None:
+            stdout.close()
+    return data if code == 0 else None
