@@ -74,7 +74,9 @@ def test_docker_model_format_rules(built: dict[str, Archive], name: str) -> None
             "org.cncf.model.filepath",
             "org.cncf.model.file.metadata+json",
             "org.cncf.model.file.mediatype.untested",
+            "org.opencontainers.image.title",  # what oras names a pulled file from; DMR ignores it
         }
+        assert annotations["org.opencontainers.image.title"] == annotations["org.cncf.model.filepath"]
         metadata = json.loads(annotations["org.cncf.model.file.metadata+json"])
         assert list(metadata) == ["name", "mode", "uid", "gid", "size", "mtime", "typeflag"]
         assert metadata["mode"] == 420 and metadata["uid"] == 0 and metadata["gid"] == 0

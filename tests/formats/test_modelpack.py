@@ -20,7 +20,10 @@ def test_golden_vector_from_the_reference() -> None:
     files = [("config.json", b'{"model_type":"qwen3","torch_dtype":"bfloat16"}\n', mp.WEIGHT_CONFIG),
              ("model.safetensors", b"\x08" + b"\x00" * 7 + b"{}" + b" " * 6, mp.WEIGHT),
              ("README.md", b"# demo\n", mp.DOC)]
-    layers = [Descriptor(media_type, Digest.of(data), len(data), mp.layer_annotations(name, len(data), 0))
+    # modeloci adds the title oras names a pulled file from (tests/formats/test_titles.py); the vector has none.
+    layers = [Descriptor(media_type, Digest.of(data), len(data),
+                         {k: v for k, v in mp.layer_annotations(name, len(data), 0).items()
+                          if k != "org.opencontainers.image.title"})
               for name, data, media_type in files]
     config = mp.config_blob({"family": "qwen3", "name": "demo"},
                             {"architecture": "transformer", "format": "safetensors", "paramSize": "0.6B",
@@ -77,7 +80,9 @@ def test_every_example_manifest_validates(shared: Path, modelpack_archives, name
     assert manifest["config"]["mediaType"] == "application/vnd.cncf.model.config.v1+json"
     for layer in manifest["layers"]:
         assert layer["mediaType"].endswith(".v1.raw")
-        assert set(layer["annotations"]) == {"org.cncf.model.filepath", "org.cncf.model.file.metadata+json"}
+        assert set(layer["annotations"]) == {"org.cncf.model.filepath", "org.cncf.model.file.metadata+json",
+                                             "org.opencontainers.image.title"}
+        assert layer["annotations"]["org.opencontainers.image.title"] == layer["annotations"]["org.cncf.model.filepath"]
         assert list(layer) == ["mediaType", "digest", "size", "annotations"]
 
 

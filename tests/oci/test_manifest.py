@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from modeloci.formats.docker import config_blob, file_metadata, layer_annotations
+from modeloci.formats.docker import ANNOTATION_TITLE, config_blob, file_metadata, layer_annotations
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json, go_map, go_time
 from modeloci.oci.manifest import Descriptor, InvalidDocument, index_json, manifest_blob, parse_manifest
@@ -28,8 +28,14 @@ DMR_LAYERS = [
 ]
 
 
+def _as_dmr(annotations: dict[str, str]) -> dict[str, str]:
+    """DMR's three annotations: modeloci adds the title oras reads (which DMR ignores), and nothing else."""
+    assert annotations.pop(ANNOTATION_TITLE) == annotations["org.cncf.model.filepath"]
+    return annotations
+
+
 def test_manifest_matches_docker_model_runner_golden_vector() -> None:
-    layers = [Descriptor(mt, Digest(hex_), size, layer_annotations(name, size, JUNE_15))
+    layers = [Descriptor(mt, Digest(hex_), size, _as_dmr(layer_annotations(name, size, JUNE_15)))
               for mt, name, size, hex_ in DMR_LAYERS]
     config = Descriptor("application/vnd.docker.ai.model.config.v0.1+json",
                         Digest("f26d55ee3af3f08726ad142584c732e93f9a698151e272387ef3e918017a4c27"), 1080)

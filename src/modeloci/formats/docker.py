@@ -3,6 +3,13 @@
 REFERENCE.md §1 is the source: media types by role, the three layer
 annotations on every layer, and the config JSON (``config``, ``descriptor``,
 ``rootfs`` in that order, Go struct field order inside ``config``).
+
+Every layer also carries ``org.opencontainers.image.title``, in both formats:
+oras (oras-go, oras-py) names a pulled file from it and nothing else, and
+Docker Model Runner ignores annotations it does not know (REFERENCE.md §7.1).
+It holds the layer's path, the base name for a file at the top of the model:
+a nested file's base name alone (``text_encoder/config.json`` beside
+``vae/config.json``) would make oras write two layers to one file.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from modeloci.oci.mediatypes import MediaType
 ANNOTATION_FILEPATH = "org.cncf.model.filepath"
 ANNOTATION_METADATA = "org.cncf.model.file.metadata+json"
 ANNOTATION_UNTESTED = "org.cncf.model.file.mediatype.untested"
+ANNOTATION_TITLE = "org.opencontainers.image.title"
 
 # Go declaration order of DMR's types.Config; `gguf`, `safetensors` and
 # `diffusers` are Go maps and so get sorted keys.
@@ -60,13 +68,20 @@ def file_metadata(name: str, size: int, mtime: int, mode: int = 0o644) -> str:
 
 
 def layer_annotations(filepath: str, size: int, mtime: int) -> dict[str, str]:
-    """The three annotations DMR sets on every layer, with normalised file metadata."""
+    """The three annotations DMR sets on every layer, with normalised file metadata, and the title oras reads."""
     name = filepath.rsplit("/", 1)[-1]
     return {
         ANNOTATION_FILEPATH: filepath,
         ANNOTATION_METADATA: file_metadata(name, size, mtime),
         ANNOTATION_UNTESTED: "false",
+        ANNOTATION_TITLE: filepath,
     }
+
+
+def titled(annotations: Mapping[str, str], existing: Mapping[str, str], filepath: str) -> dict[str, str]:
+    """A carried layer's annotations with a title: the one it had (a peer's may differ from its path), else its
+    path."""
+    return {**annotations, ANNOTATION_TITLE: existing.get(ANNOTATION_TITLE) or filepath}
 
 
 def config_blob(

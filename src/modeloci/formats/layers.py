@@ -35,7 +35,7 @@ def annotations(filepath: str, size: int, mtime: int, target: str) -> dict[str, 
 
 
 def carry_annotations(existing: Mapping[str, str], filepath: str, target: str) -> dict[str, str]:
-    """A carried layer's annotations in ``target`` format: path and metadata kept, legacy keys renamed."""
+    """A carried layer's annotations in ``target`` format: path, metadata and title kept, legacy keys renamed."""
     out = {docker.ANNOTATION_FILEPATH: filepath}
     for key in (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json"):
         if key in existing:
@@ -43,4 +43,4 @@ def carry_annotations(existing: Mapping[str, str], filepath: str, target: str) -
             break
     if target == "docker":
         out[docker.ANNOTATION_UNTESTED] = existing.get(docker.ANNOTATION_UNTESTED, "false")
-    return out
+    return docker.titled(out, existing, filepath)

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from modeloci.formats.docker import ANNOTATION_FILEPATH, ANNOTATION_METADATA, file_metadata
+from modeloci.formats.docker import ANNOTATION_FILEPATH, ANNOTATION_METADATA, ANNOTATION_TITLE, file_metadata
 from modeloci.formats.facts import ModelFacts
 from modeloci.model.safetensors import precision as safetensors_precision
 from modeloci.oci.digest import Digest
@@ -82,9 +82,11 @@ def param_size(count: int) -> str | None:
 
 
 def layer_annotations(filepath: str, size: int, mtime: int) -> dict[str, str]:
-    """``filepath`` and the normalised file metadata: what every raw ModelPack layer needs."""
+    """``filepath`` and the normalised file metadata, what every raw ModelPack layer needs, and the title oras
+    names a pulled file from."""
     name = filepath.rsplit("/", 1)[-1]
-    return {ANNOTATION_FILEPATH: filepath, ANNOTATION_METADATA: file_metadata(name, size, mtime)}
+    return {ANNOTATION_FILEPATH: filepath, ANNOTATION_METADATA: file_metadata(name, size, mtime),
+            ANNOTATION_TITLE: filepath}
 
 
 def descriptor_json(d: Descriptor) -> dict[str, Any]:
