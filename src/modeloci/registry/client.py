@@ -4,7 +4,9 @@ Every request goes through :meth:`RegistryClient.send`, which attaches
 credentials (Basic, or a Bearer token fetched for the request's scope after a
 ``WWW-Authenticate`` challenge, see :mod:`modeloci.registry.token`), and
 retries, with exponential backoff and a bounded number of attempts, on
-connection errors, 5xx and 429 (honouring a small ``Retry-After``). Request
+connection errors, 5xx and 429 (honouring a small ``Retry-After``), but not on
+failures no retry mends (a refused connection, a failed TLS handshake: see
+:mod:`modeloci.registry.connect`), which end the request at once. Request
 bodies are given as a function that makes them, so a retried request sends its
 body again from the start. TLS is verified; plain HTTP is used only for
 loopback hosts or hosts named as insecure.
@@ -35,6 +37,7 @@ from modeloci.registry.auth import (
     parse_challenge,
     redact,
 )
+from modeloci.registry.connect import permanent_failure, plain_to_tls
 from modeloci.registry.errors import RegistryError
 from modeloci.registry.limits import (
     Clock,
@@ -169,16 +172,32 @@ class RegistryClient:
                 if response.status_code in ok:
                     return response if stream else self._loaded(response, limit or self.limits.body, method, url)
             except httpx.TransportError as exc:
+                self.fail_fast(exc)
                 last = exc
-                self.sleep(self.retry.delay(attempt))
+                self._pause(attempt)
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 last = RegistryError(self._describe(response, method, url), status=response.status_code)
-                self.sleep(self.retry.delay(attempt, response.headers.get("Retry-After")))
+                self._pause(attempt, response.headers.get("Retry-After"))
                 continue
             raise self._error(response, method, url)
         raise RegistryError(f"{method} {self._path(url)}: gave up after {self.retry.attempts} attempts: "
                             f"{self.redact(str(last))}", hint="is the registry reachable and healthy?")
+
+    def _pause(self, attempt: int, retry_after: str | None = None) -> None:
+        """The wait before the next attempt; none after the last, which only gives up."""
+        if attempt + 1 < self.retry.attempts:
+            self.sleep(self.retry.delay(attempt, retry_after))
+
+    def fail_fast(self, exc: httpx.TransportError) -> None:
+        """Raise at once, without retries, if ``exc`` is a failure no retry mends (refused, TLS)."""
+        try:
+            target = str(exc.request.url)
+        except RuntimeError:  # an error raised before any request was made
+            target = self.base
+        failure = permanent_failure(exc, self.registry if self.own(target) else _origin_text(target))
+        if failure is not None:
+            raise failure from exc
 
     def _loaded(self, response: httpx.Response, limit: int, method: str, url: str) -> httpx.Response:
         """``response`` with its body read (bounded), as a response that holds it."""
@@ -262,11 +281,12 @@ class RegistryClient:
         parsed = httpx.URL(url)
         return parsed.path if self.own(url) else f"{_origin_text(url)}{parsed.path}"
 
-    def _describe(self, response: httpx.Response, method: str, url: str) -> str:
-        """``METHOD /path: 404 Not Found (CODE: message)``: the registry's words, bounded and redacted."""
+    def _describe(self, response: httpx.Response, method: str, url: str, body: bytes | None = None) -> str:
+        """``METHOD /path: 404 Not Found (CODE: message)``: the registry's words, bounded and redacted. ``body``:
+        the answer's first bytes, when they were read already."""
         detail = ""
         try:
-            errors = json.loads(read_prefix(response, self.limits.error)).get("errors", [])
+            errors = json.loads(read_prefix(response, self.limits.error) if body is None else body).get("errors", [])
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
         except (ValueError, AttributeError, RecursionError):
             pass  # not the JSON errors document: the status says enough
@@ -276,7 +296,11 @@ class RegistryClient:
         return self.redact(text + (f" ({detail})" if detail else ""))
 
     def _error(self, response: httpx.Response, method: str, url: str) -> ModelociError:
-        message = self._describe(response, method, url)
+        body = read_prefix(response, self.limits.error)
+        mismatch = plain_to_tls(body, response.status_code, self.registry, self.insecure) if self.plain else None
+        if mismatch is not None:
+            return mismatch
+        message = self._describe(response, method, url, body)
         if response.status_code == 403:
             return AuthError(message, hint="the account lacks the right to do this")
         return RegistryError(message, status=response.status_code)

@@ -62,6 +62,8 @@ def upload(client: RegistryClient, repository: str, source: BlobSource, digest: 
         try:
             response = _patch(client, location, hashed, offset, end)
         except (httpx.TransportError, RegistryError) as exc:
+            if isinstance(exc, httpx.TransportError):
+                client.fail_fast(exc)  # refused, TLS: no retry mends it
             failures += 1
             if failures >= client.retry.attempts:
                 raise RegistryError(f"{what}: gave up after {failures} failed chunks: "
