@@ -1,8 +1,8 @@
 """``modeloci unpack``: the runtime bundle and the files layout, byte for byte; unsafe archives refused, all or nothing.
 
 Bundle names follow REFERENCE.md §1.10: v0.1 models get ``model/model.gguf``
-(or renumbered shards), ``model/model.mmproj``, ``model/template.jinja`` and
-no license; v0.2 and ModelPack models get every layer at ``model/<filepath>``;
+(or renumbered shards), ``model/model.mmproj``, ``model/template.jinja``, and
+every other layer (licenses too) at ``model/<filepath>``; v0.2 and ModelPack models get every layer at ``model/<filepath>``;
 ``config.json`` holds the config object and a newline. Every failure must
 leave the destination absent, no temporary folder behind, and nothing written
 anywhere else.
@@ -47,11 +47,13 @@ BUNDLES: dict[tuple[str, str], dict[str, str]] = {
     ("single-gguf", "docker"): {
         "model/model.gguf": "tiny-llama-F32.gguf",
         "model/template.jinja": "chat_template.jinja",
+        "model/LICENSE": "LICENSE",
     },
     ("sharded-vision", "docker"): {
         "model/model-00001-of-00002.gguf": "tiny-vision-00001-of-00002.gguf",
         "model/model-00002-of-00002.gguf": "tiny-vision-00002-of-00002.gguf",
         "model/model.mmproj": "mmproj-tiny-vision-F16.gguf",
+        "model/LICENSE.txt": "LICENSE.txt",
     },
     ("hf-safetensors", "docker"): {f"model/{name}": f"tiny-qwen/{name}" for name in HF_FILES},
     ("sharded-vision", "modelpack"): {
@@ -127,12 +129,33 @@ def test_bundle_layout(tmp_path: Path, name: str, fmt: str) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_v01_bundle_leaves_the_license_out(tmp_path: Path) -> None:
+def test_v01_bundle_keeps_the_license(tmp_path: Path) -> None:
+    """A GGUF model's license once vanished from its bundle without a word, while a safetensors bundle kept its
+    own: DMR's bundle rules allow extra files, so it stays, at its path."""
     archive, _ = build_example("sharded-vision", tmp_path / "src")
     report = unpack(archive, tmp_path / "bundle")
     license_digest = sha256(example_source("sharded-vision", "LICENSE.txt"))
     assert license_digest in [layer["digest"] for layer in Archive.read(archive).manifest["layers"]]
-    assert license_digest not in [f.digest for f in report.files]
+    assert [f.path for f in report.files if f.digest == license_digest] == ["model/LICENSE.txt"]
+    assert (tmp_path / "bundle" / "model" / "LICENSE.txt").read_bytes() == example_source("sharded-vision",
+                                                                                          "LICENSE.txt")
+
+
+@pytest.mark.parametrize("name", ["LICENSE.gguf", "license.JINJA", "notice.mmproj"])
+def test_a_kept_license_a_runtime_would_take_for_the_model_is_refused(tmp_path: Path, name: str) -> None:
+    """A legacy bundle is re-read by names (the first top-level *.gguf, the one *.jinja): a license kept under
+    such a name would be taken for the model or its template, so it is refused, and nothing is written."""
+    archive, _ = build_example("single-gguf", tmp_path / "src")
+    renamed, _ = with_manifest(archive, tmp_path / "renamed.tar", set_filepath((1, name)))
+    digest = Archive.read(renamed).manifest["layers"][1]["digest"]
+    with pytest.raises(ArchiveError) as caught:
+        unpack(renamed, tmp_path / "bundle")
+    assert caught.value.message == (f"refusing to unpack: the license layer {digest} is named `{name}`, which a "
+                                    "runtime reading the bundle would take for part of the model")
+    assert caught.value.hint == "unpack with `--layout files`, which keeps every path"
+    assert not (tmp_path / "bundle").exists() and leftovers(tmp_path) == []
+    unpack(renamed, tmp_path / "files", layout="files")
+    assert (tmp_path / "files" / name).read_bytes() == example_source("single-gguf", "LICENSE")
 
 
 @pytest.mark.parametrize("name", [
@@ -164,7 +187,7 @@ def test_unpack_into_an_existing_empty_folder(tmp_path: Path) -> None:
     dest = tmp_path / "empty"
     dest.mkdir()
     unpack(archive, dest)
-    assert set(files_of(dest)) == {"config.json", "model/model.gguf", "model/template.jinja"}
+    assert set(files_of(dest)) == {"config.json", "model/model.gguf", "model/template.jinja", "model/LICENSE"}
     assert leftovers(tmp_path) == []
 
 
@@ -444,8 +467,9 @@ def test_cli_unpack_bundle(good: dict[str, Known], tmp_path: Path, cli) -> None:
         "model/model-00001-of-00002.gguf  1056",
         "model/model-00002-of-00002.gguf  448",
         "model/model.mmproj  576",
+        "model/LICENSE.txt  1077",
         f"config.json  {len(config)}",
-        f"Unpacked 4 files into {dest}",
+        f"Unpacked 5 files into {dest}",
     ]
     assert result.stderr == ""
 

@@ -83,7 +83,7 @@ def _layer(layer: ModelLayer) -> LayerPlan:
     return LayerPlan(
         role=layer.role,
         media_type=d.media_type,
-        filepath=layer.filepath or d.digest.hex,
+        filepath=layer.filepath,
         size=d.size,
         source=BaseSource(digest=str(d.digest)),
         annotations=dict(d.annotations),

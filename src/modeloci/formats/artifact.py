@@ -39,7 +39,7 @@ _METADATA_KEYS = (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json
 MODELPACK_MANIFESTS = frozenset({modelpack.MANIFEST_ARTIFACT_TYPE, "application/vnd.cnai.model.manifest.v1+json"})
 MODELPACK_CONFIGS = frozenset({modelpack.CONFIG_MEDIA_TYPE, "application/vnd.cnai.model.config.v1+json"})
 
-_DOCKER_ROLES = {
+_DOCKER_ROLES: dict[str, Role] = {
     MediaType.DOCKER_GGUF: Role.WEIGHTS,
     MediaType.DOCKER_SAFETENSORS: Role.WEIGHTS,
     MediaType.DOCKER_DDUF: Role.WEIGHTS,
@@ -119,13 +119,22 @@ class ModelBundle(Protocol):
     def config(self) -> ModelConfig: ...
 
 
+NamedBy = Literal["path", "title", "role"]
+
+
 @dataclass(frozen=True, slots=True)
 class ModelLayer:
-    """A layer with what it is for and where it goes, read from either format."""
+    """A layer with what it is for and where it goes, read from either format.
+
+    ``filepath`` is its path annotation, else its OCI title (all oras writes),
+    else a name made from its role (``named_by`` says which), so that no
+    reader drops, or names by its digest, a layer a peer pushed unnamed.
+    """
 
     descriptor: Descriptor
     role: Role
-    filepath: str | None
+    filepath: str
+    named_by: NamedBy = "path"
 
     @property
     def metadata(self) -> str | None:
@@ -301,7 +310,36 @@ def role_of(descriptor: Descriptor, fmt: Format) -> Role:
 
 
 def filepath_of(descriptor: Descriptor) -> str | None:
-    return next((descriptor.annotations[k] for k in _FILEPATH_KEYS if k in descriptor.annotations), None)
+    """The layer's path: its path annotation (either spelling), else its OCI title, which is all oras writes."""
+    return named(descriptor)[0]
+
+
+def named(descriptor: Descriptor) -> tuple[str | None, NamedBy]:
+    annotations = descriptor.annotations
+    path = next((annotations[k] for k in _FILEPATH_KEYS if annotations.get(k)), None)
+    if path is not None:
+        return path, "path"
+    return annotations.get(docker.ANNOTATION_TITLE) or None, "title"
+
+
+# The name a layer with neither a path nor a title gets, by role; numbered by its place in the manifest, so two
+# never meet. The names keep the role for readers that tell roles by name (ModelPack, Docker's bundles).
+_ROLE_NAMES = {Role.WEIGHTS: "model-{n}{ext}", Role.MMPROJ: "mmproj-{n}.gguf", Role.CHAT_TEMPLATE: "template-{n}.jinja",
+               Role.LICENSE: "LICENSE-{n}", Role.MODEL_FILE: "file-{n}", Role.OTHER: "layer-{n}"}
+_WEIGHT_EXTENSIONS: dict[str, str] = {MediaType.DOCKER_GGUF: "gguf", MediaType.DOCKER_SAFETENSORS: "safetensors",
+                                      MediaType.DOCKER_DDUF: "dduf"}
+
+
+def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: object = None) -> ModelLayer:
+    """Layer ``number`` (from 1) of a manifest, named by its path, its title, or its role (a weight's extension
+    from its Docker media type, or the format a config states)."""
+    role = role_of(descriptor, fmt)
+    path, named_by = named(descriptor)
+    if path is not None:
+        return ModelLayer(descriptor, role, path, named_by)
+    ext = _WEIGHT_EXTENSIONS.get(descriptor.media_type) or str(weight_format)
+    suffix = f".{ext}" if ext in ("gguf", "safetensors", "dduf") else ""
+    return ModelLayer(descriptor, role, _ROLE_NAMES[role].format(n=number, ext=suffix), "role")
 
 
 def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
@@ -317,7 +355,9 @@ def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
     fmt = detect_format(manifest, config_doc)
     if fmt is None:
         raise ArchiveError(f"{where} is not a model artifact: its config media type is `{manifest.config.media_type}`")
-    layers = tuple(ModelLayer(d, role_of(d, fmt), filepath_of(d)) for d in manifest.layers)
+    fields = config_doc.get("config")
+    weight_format = fields.get("format") if isinstance(fields, dict) else None
+    layers = tuple(model_layer(d, fmt, n, weight_format) for n, d in enumerate(manifest.layers, 1))
     if fmt == "docker":
         config: DockerConfig | ModelPackConfig = DockerConfig(config_doc)
     else:

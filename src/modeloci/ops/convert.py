@@ -99,10 +99,10 @@ def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
     return LayerPlan(
         role=layer.role,
         media_type=d.media_type if same else formats.media_type(layer.role, target, fmt),
-        filepath=layer.filepath or d.digest.hex,
+        filepath=layer.filepath,
         size=d.size,
         source=BaseSource(digest=str(d.digest)),
-        annotations=dict(d.annotations) if same else formats.carry_annotations(d.annotations, layer.filepath or d.digest.hex, target),
+        annotations=dict(d.annotations) if same else formats.carry_annotations(d.annotations, layer.filepath, target),
     )
 
 

@@ -109,8 +109,8 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts, max_ratio: int
     (ModelPack ``.tar``, ``.tar+gzip``) gives its members, which go where its
     readers put them: at their own paths in the model's folder.
     """
-    chosen = [("", layer.filepath or layer.descriptor.digest.hex, layer) for layer in artifact.layers] \
-        if layout == "files" else _bundle_paths(artifact)
+    chosen = [("", layer.filepath, layer) for layer in artifact.layers] if layout == "files" \
+        else _bundle_paths(artifact)
     entries = [(folder, path, layer, None) for folder, path, layer in chosen if layer.packing == "raw"]
     for layer in artifact.layers:
         if layer.packing != "raw":
@@ -147,10 +147,17 @@ def _members(opened: Layout, layer: ModelLayer, max_ratio: int) -> list[Member]:
 
 
 def _bundle_paths(artifact: Artifact) -> list[tuple[str, str, ModelLayer]]:
-    """(folder, path, layer) in Docker Model Runner's bundle layout."""
+    """(folder, path, layer) in Docker Model Runner's bundle layout: every layer, none left out.
+
+    In a legacy (v0.1) bundle the weights, projector and template get DMR's
+    fixed names and every other layer goes to its path. DMR leaves licenses
+    out of such a bundle, but its bundle rules allow extra files, and a GGUF
+    model's license must not vanish when a safetensors model's stays
+    (REFERENCE.md §1.10).
+    """
     per_file = artifact.format == "modelpack" or artifact.manifest.config.media_type == MediaType.DOCKER_CONFIG_V02
     if per_file:
-        return [("model", layer.filepath, layer) for layer in artifact.layers if layer.filepath]
+        return [("model", layer.filepath, layer) for layer in artifact.layers]
     weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
     out = [("model", _weight_name(layer, n, len(weights)), layer) for n, layer in enumerate(weights, 1)]
     for role, name in ((Role.MMPROJ, "model.mmproj"), (Role.CHAT_TEMPLATE, "template.jinja")):
@@ -158,8 +165,23 @@ def _bundle_paths(artifact: Artifact) -> list[tuple[str, str, ModelLayer]]:
         if len(layers) > 1:
             raise ArchiveError(f"refusing to unpack: {len(layers)} layers are {role.value}; a bundle holds one")
         out += [("model", name, layer) for layer in layers]
-    out += [("model", layer.filepath, layer) for layer in artifact.layers if layer.role is Role.MODEL_FILE and layer.filepath]
-    return out
+    others = [layer for layer in artifact.layers if layer.role not in (Role.WEIGHTS, Role.MMPROJ, Role.CHAT_TEMPLATE)]
+    for layer in others:
+        if layer.role is not Role.MODEL_FILE:
+            _refuse_mistakable(layer)
+    return out + [("model", layer.filepath, layer) for layer in others]
+
+
+# What a runtime re-reading a legacy bundle takes, by name, for the weights, the projector or the template.
+_MISTAKABLE = (".gguf", ".mmproj", ".jinja")
+
+
+def _refuse_mistakable(layer: ModelLayer) -> None:
+    """A license (or other extra file) a runtime would take for the model, the projector or the template."""
+    if "/" not in layer.filepath and layer.filepath.lower().endswith(_MISTAKABLE):
+        raise ArchiveError(f"refusing to unpack: the {layer.role.value} layer {layer.descriptor.digest} is named "
+                           f"`{shown_path(layer.filepath)}`, which a runtime reading the bundle would take for "
+                           "part of the model", hint="unpack with `--layout files`, which keeps every path")
 
 
 def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
