@@ -1,4 +1,5 @@
-"""Registries that cannot be reached fail at once and say why; failures a retry may mend are still retried.
+"""Registries that cannot be reached fail at once and say why; failures a retry may mend are still retried; a
+registry's DIGEST_INVALID is explained, without the upload URL.
 
 Before: a push to a port where nothing listened spent 11.6 s in retries of "connection refused" (5 back-offs of
 0.2-3.2 s, then a last 5 s one after the final attempt), a pull as long. Now a refused connection and a failed TLS
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import socket
 import socketserver
 import ssl
@@ -30,7 +32,7 @@ from modeloci.oci.digest import Digest
 from modeloci.registry import client as client_module
 from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.transfer import download, upload
-from tests.registry.helpers import assert_clean_failure, build, error_lines
+from tests.registry.helpers import assert_clean_failure, blobs_of, build, error_lines
 
 FAST = 2.0  # seconds: far under one retry schedule (about 6 s of back-off), far over a refused connect
 
@@ -245,3 +247,44 @@ def test_a_registry_gone_in_the_middle_of_a_transfer_fails_at_once(tmp_path: Pat
     with open(tmp_path / "out", "wb") as out, pytest.raises(RegistryError, match="connection refused"):
         download(client, "m", Digest.of(b"x" * 100), 100, out.fileno(), 0)
     assert (seen, sleeps) == (["GET"], [])
+
+
+# -- DIGEST_INVALID -----------------------------------------------------------------------------------------------
+
+
+class _Corrupting(httpx.BaseTransport):
+    """Flips the first byte of every PATCH body after modeloci hashed it: bytes changed on the way."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            body = bytearray(b"".join(request.stream))  # type: ignore[union-attr]
+            body[0] ^= 0xFF
+            request = httpx.Request(request.method, request.url, headers=request.headers, content=bytes(body))
+        return self.inner.handle_request(request)
+
+
+def test_digest_invalid_on_push_suggests_verify_and_shows_no_upload_url(registry, repo_name: str, cli,
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from modeloci import cli_registry
+
+    def client_for(host: str, insecure: tuple[str, ...]) -> RegistryClient:
+        return RegistryClient(host, insecure=insecure, http=httpx.Client(transport=_Corrupting()))
+
+    monkeypatch.setattr(cli_registry, "client_for", client_for)
+    archive, _ = build(cli, tmp_path)
+    for args in (("push", str(archive), f"{registry.host}/{repo_name}:1", "-q"),
+                 ("build", "-f", str(tmp_path / "src-built.tar" / "single-gguf" / "Modelfile"), "--push",
+                  f"{registry.host}/{repo_name}:2", "-q")):
+        stderr = assert_clean_failure(cli(*args))
+        message, hint = error_lines(stderr)
+        refused = re.fullmatch(rf"error: {re.escape(registry.host)} refused blob (sha256:[0-9a-f]{{64}}): the bytes "
+                               r"it received do not match the digest \(DIGEST_INVALID\)", message)
+        assert refused and refused.group(1) in blobs_of(archive), message
+        assert hint == ("help: modeloci checked those bytes before it sent them, so they changed on the way (a proxy, "
+                        "a faulty connection) or the registry is at fault: check the model with `modeloci verify`, "
+                        "then push again")
+        assert "/blobs/uploads/" not in stderr and "_state" not in stderr

@@ -30,6 +30,7 @@ import httpx
 from modeloci.errors import ModelociError
 from modeloci.oci.digest import Digest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.registry.answers import digest_invalid, plain_to_tls
 from modeloci.registry.auth import (
     AuthError,
     Credentials,
@@ -37,7 +38,7 @@ from modeloci.registry.auth import (
     parse_challenge,
     redact,
 )
-from modeloci.registry.connect import permanent_failure, plain_to_tls
+from modeloci.registry.connect import permanent_failure
 from modeloci.registry.errors import RegistryError
 from modeloci.registry.limits import (
     Clock,
@@ -297,9 +298,10 @@ class RegistryClient:
 
     def _error(self, response: httpx.Response, method: str, url: str) -> ModelociError:
         body = read_prefix(response, self.limits.error)
-        mismatch = plain_to_tls(body, response.status_code, self.registry, self.insecure) if self.plain else None
-        if mismatch is not None:
-            return mismatch
+        explained = (plain_to_tls(body, response.status_code, self.registry, self.insecure) if self.plain else None) \
+            or digest_invalid(body, response.status_code, url, self.registry)
+        if explained is not None:
+            return explained
         message = self._describe(response, method, url, body)
         if response.status_code == 403:
             return AuthError(message, hint="the account lacks the right to do this")

@@ -3,25 +3,21 @@
 A refused connection (nothing listens at the host and port) and a TLS
 handshake that fails (a plain-HTTP registry spoken to over HTTPS, a
 certificate nobody trusts) give the same answer however often they are tried,
-so they end a command at once with an error that says what to change. A
-plain-HTTP request answered the way Go's servers answer it ("Client sent an
-HTTP request to an HTTPS server") is the mismatch the other way round. Resets,
-timeouts and 5xx stay with the client's retries.
+so they end a command at once with an error that says what to change. (The
+mismatch the other way round, plain HTTP to an HTTPS server, is an answer:
+:func:`modeloci.registry.answers.plain_to_tls`.) Resets, timeouts and 5xx stay
+with the client's retries.
 """
 
 from __future__ import annotations
 
 import errno
 import ssl
-from collections.abc import Sequence
 
 import httpx
 
+from modeloci.registry.answers import INSECURE
 from modeloci.registry.errors import RegistryError
-from modeloci.registry.reference import is_loopback
-
-INSECURE = "MODELOCI_INSECURE_REGISTRIES"
-GO_PLAIN_TO_TLS = b"Client sent an HTTP request to an HTTPS server"  # Go's net/http answer (a 400)
 
 
 def permanent_failure(exc: httpx.TransportError, registry: str) -> RegistryError | None:
@@ -43,20 +39,6 @@ def permanent_failure(exc: httpx.TransportError, registry: str) -> RegistryError
                                  hint=f"if {registry} is a registry without TLS, allow plain HTTP to it with "
                                       f"`--insecure-registry {registry}` (or {INSECURE})")
     return None
-
-
-def plain_to_tls(body: bytes, status: int, registry: str, insecure: Sequence[str]) -> RegistryError | None:
-    """The error for a plain-HTTP request that a TLS-only server refused, if ``body`` is that refusal."""
-    if status != 400 or GO_PLAIN_TO_TLS not in body:
-        return None
-    if registry in insecure:
-        hint = f"drop `--insecure-registry {registry}` (and take it out of {INSECURE}): it speaks HTTPS"
-    elif is_loopback(registry):
-        hint = ("modeloci speaks plain HTTP to loopback hosts (localhost, 127.0.0.0/8, ::1): serve the registry "
-                "there without TLS, or reach it by a name that is not loopback")
-    else:
-        hint = None
-    return RegistryError(f"{registry} speaks HTTPS, but modeloci spoke plain HTTP to it", status=status, hint=hint)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
