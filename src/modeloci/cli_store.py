@@ -122,9 +122,12 @@ def load(archive: Path, tag_name: str | None, as_json: bool) -> None:
     """Import an archive or layout into the store, checking every digest."""
     from modeloci.store.ops import load as run_load
 
-    reference, artifact = run_load(_store(), archive, reference=_ref(tag_name) if tag_name else None)
+    loaded = run_load(_store(), archive, reference=_ref(tag_name) if tag_name else None)
+    digest = loaded.artifact.manifest.digest
     if as_json:
-        click.echo(json.dumps({"reference": reference, "digest": str(artifact.manifest.digest),
-                               "format": artifact.format}))
+        click.echo(json.dumps({"reference": loaded.reference, "digest": str(digest),
+                               "format": loaded.artifact.format, "moved_from": loaded.moved_from}))
     else:
-        click.echo(f"Loaded {safe_text(reference)} ({artifact.manifest.digest})")
+        # As `docker load` says when it takes a name from another image: the old model lost its name.
+        moved = f" (tag moved from {loaded.moved_from})" if loaded.moved_from else ""
+        click.echo(f"Loaded {safe_text(loaded.reference)} ({digest}){moved}")

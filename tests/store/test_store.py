@@ -303,3 +303,25 @@ def test_load_refuses_a_model_verify_would_refuse(tmp_path: Path, store: Store, 
     assert first.endswith(" (and 1 more)"), first
     assert store.entries() == [] and not any(store.blobs.glob("*"))
     assert cli("verify", "--store").code == 0
+
+
+def test_load_over_a_name_another_model_holds_says_the_tag_moved(tmp_path: Path, cli) -> None:
+    """As ``docker load`` does: a name taken from another model is said to move, in text and in --json; loading the
+    same model again moves nothing."""
+    modelfile = copy_example("single-gguf", tmp_path)
+    digests = []
+    for name, created in (("a.tar", "1"), ("b.tar", "2")):
+        built = cli("build", "-f", str(modelfile), "-t", "tiny:1", "-o", str(tmp_path / name), "--created", created,
+                    "--json", "-q")
+        digests.append(json.loads(built.stdout)["digest"])
+    first, second = digests
+    assert first != second
+    loaded = cli("load", str(tmp_path / "a.tar"))
+    assert (loaded.code, loaded.stdout) == (0, f"Loaded tiny:1 ({first})\n")
+    moved = cli("load", str(tmp_path / "b.tar"))
+    assert (moved.code, moved.stdout) == (0, f"Loaded tiny:1 ({second}) (tag moved from {first})\n")
+    back = json.loads(cli("load", str(tmp_path / "a.tar"), "--json").stdout)
+    assert back == {"reference": "tiny:1", "digest": first, "format": "docker", "moved_from": second}
+    again = json.loads(cli("load", str(tmp_path / "a.tar"), "--json").stdout)
+    assert again["moved_from"] is None
+    assert json.loads(cli("ls", "--json").stdout)[0]["digest"] == first

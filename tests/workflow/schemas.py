@@ -361,6 +361,7 @@ class LoadOutput(Strict):
     reference: Reference
     digest: Digest
     format: Format
+    moved_from: Digest | None  # the model the name pointed at before, when the load moved it from another
 
 
 class PushOutput(Strict):

@@ -93,8 +93,18 @@ def _source(layout: Layout, layer: ModelLayer, where: str) -> BlobSource:
     return BlobSource(path, offset, size, label, FileState.from_stat(os.stat(path)), d.digest)
 
 
-def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[str, Artifact]:
-    """Copy an archive's model into the store, checking every blob's digest; returns (reference, artifact)."""
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What ``load`` did: the name given, the model, and the manifest the name pointed at before, if another."""
+
+    reference: str
+    artifact: Artifact
+    moved_from: str | None = None
+
+
+def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded:
+    """Copy an archive's model into the store, checking every blob's digest. A name that pointed at another model
+    is moved to this one, and the result says from where (as ``docker load`` does)."""
     with open_layout(archive) as layout:
         artifact = read_artifact(layout, where=f"`{archive}`")
         name = reference or artifact.ref_name
@@ -109,11 +119,14 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> tuple[
                 config = artifact.manifest.config
                 sink.put_bytes(read_blob(layout, config.digest, size=config.size))
                 sink.put_bytes(artifact.manifest.raw)
+                before = store.find(name)
                 store.tag(name, _entry(archive, artifact))
         except BaseException:
             sink.abort()
             raise
-    return name, artifact
+    if before is None or before.descriptor.digest == artifact.manifest.digest:
+        return Loaded(name, artifact)
+    return Loaded(name, artifact, str(before.descriptor.digest))
 
 
 def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
