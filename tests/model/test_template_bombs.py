@@ -136,10 +136,45 @@ def test_memory_bombs_are_refused_before_they_allocate(text: str, message: str) 
          "a block's output would make 1100000 characters, more than 1048576"),
         ("{% filter upper %}{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}{% endfilter %}",
          "a block's output would make 1100000 characters, more than 1048576"),
+        ("{% set l = [1] %}{% for i in range(40) %}{% set _ = l.extend(l) %}{% endfor %}",
+         "`extend` would make 2097152 items, more than 1048576"),
+        ("{% set l = [['x' * 1000] * 10] %}{% for i in range(10) %}{% set _ = l.extend(l) %}{% endfor %}{{ l|tojson }}",
+         "filter `tojson` would make more than 1048576 characters"),
     ],
 )
 def test_other_ways_to_grow_a_value_are_refused_before_they_allocate(text: str, message: str) -> None:
     assert check_chat_template(text, limits=SMALL) == _limit(message)
+
+
+TINY = TemplateLimits(max_chars=1000, time_budget_s=2, memory_bytes=256 << 20)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("{% set l = [1] %}{% for x in l %}{% set _ = l.append(x) %}{% endfor %}",
+                     "`append` would make 1001 items, more than 1000", id="append to the list iterated"),
+        pytest.param("{% set l = [1] %}{% for x in l %}{% set _ = l.insert(0, x) %}{% endfor %}",
+                     "`insert` would make 1001 items, more than 1000", id="insert"),
+        pytest.param("{% set l = [1] %}{% for i in range(40) %}{% set _ = l.extend(l) %}{% endfor %}",
+                     "`extend` would make 1024 items, more than 1000", id="extend doubling"),
+        pytest.param("{% set l = [1] %}{% for i in range(40) %}{% set _ = l.extend(l|map('abs')) %}{% endfor %}",
+                     "`extend` would make more than 1000 items", id="extend with a generator"),
+        pytest.param("{% set d = {} %}{% for i in range(5000) %}{% set _ = d.setdefault(i, i) %}{% endfor %}",
+                     "`setdefault` would make 1001 items, more than 1000", id="setdefault"),
+        pytest.param("{% set d = {} %}{% set _ = d.update(range(100000)|batch(2)) %}",
+                     "`update` would make more than 1000 items", id="update with a generator of pairs"),
+        pytest.param("{% set d = {'a': 1} %}{% set _ = d.update(range(2000)|batch(2)|list, x=1) %}",
+                     "`update` would make 1002 items, more than 1000", id="update with a list"),
+        pytest.param("{{ range(100000)|map('abs')|tojson }}", "filter `tojson` would make more than 1000 items",
+                     id="tojson of a generator"),
+    ],
+)
+def test_in_place_changes_are_refused_before_they_pass_the_limit(text: str, message: str) -> None:
+    # A limit of 1000 items, so that a check removed gives a modest list, not gigabytes.
+    started = time.monotonic()
+    assert check_chat_template(text, limits=TINY) == _limit(message)
+    assert time.monotonic() - started < 1
 
 
 def test_the_worker_memory_cap_stops_what_no_size_check_covers() -> None:

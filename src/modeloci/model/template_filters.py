@@ -4,15 +4,17 @@ Every filter that turns its input into text has the input's text size checked
 first; the filters whose output grows with an argument (``center``,
 ``indent``, ``wordwrap``, ``replace``, ``format``, ``join``, ``sum``,
 ``batch``, ``slice``, ``urlize``, ``tojson``, ``pprint``) have that size
-worked out from the arguments; and every result is checked after. The sizes
+worked out from the arguments; and every result is checked after. ``tojson``
+of a generator (``map(...)``) is made a list first, as runtimes do. The sizes
 and messages come from :mod:`.template_limits`.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from modeloci.model import template_limits as limits
@@ -144,6 +146,11 @@ def _urlize(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _tojson(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if isinstance(value, Iterator):
+        # `tools|map(attribute='function')|tojson`: llama.cpp's engine makes map() a list; Python's json
+        # refuses a generator. Made a list here, of at most one item past the limit.
+        value = list(itertools.islice(value, limits.current().max_chars + 1))
+        limits.check_size(len(value), "filter `tojson`", "items", exact=False)
     indent = _arg(args, kwargs, 1, "indent", None)
     step = indent if isinstance(indent, int) else limits.text_size(indent) if indent is not None else 0
     separators = _arg(args, kwargs, 2, "separators", None)

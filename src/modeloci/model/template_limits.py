@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import Undefined
+from jinja2.utils import Namespace
 from markupsafe import Markup
 
 
@@ -111,6 +114,8 @@ def measure(value: Any, budget: int) -> tuple[int, int]:
             total += 4 * len(item) + 3
         elif isinstance(item, bool) or item is None:
             total += 5
+        elif isinstance(item, Undefined):
+            pass  # prints as "" (and a plain Undefined fails on any attribute lookup, as below)
         elif isinstance(item, int):
             total += item.bit_length() // 3 + 2
         elif isinstance(item, float):
@@ -121,9 +126,9 @@ def measure(value: Any, budget: int) -> tuple[int, int]:
         elif isinstance(item, Mapping):
             total += 2 + 4 * len(item)
             stack += [(child, depth + 1) for pair in item.items() for child in pair]
-        elif isinstance(attrs := getattr(item, "_Namespace__attrs", None), dict):  # jinja's namespace()
+        elif isinstance(item, Namespace):  # jinja's namespace()
             total += 14
-            stack.append((attrs, depth + 1))
+            stack.append((object.__getattribute__(item, "_Namespace__attrs"), depth + 1))
         else:
             total += 64  # an object's repr, `<LoopContext 1/3>`
     return total, deepest
@@ -249,10 +254,13 @@ def _number(digits: str | None, star: int) -> float:
 
 
 def check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """Before a call from a template: str and bytes methods that grow their text, ``int.to_bytes``
-    and ``lipsum``. Returns the arguments to call with (an iterable to join, made a list to count it)."""
+    """Before a call from a template: str and bytes methods that grow their text, list and dict
+    methods that grow them in place, ``int.to_bytes`` and ``lipsum``. Returns the arguments to call
+    with (an iterable to join or add, made a list to count it)."""
     owner, name = getattr(func, "__self__", None), getattr(func, "__name__", "")
     what = f"`{name}`"
+    if isinstance(owner, (list, dict)):
+        return _check_growth(owner, name, args, kwargs, what)
     if isinstance(owner, (str, bytes)):
         if name in ("ljust", "rjust", "center", "zfill"):
             width = _arg(args, kwargs, 0, "width", 0)
@@ -278,6 +286,29 @@ def check_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         count, longest = _arg(args, kwargs, 0, "n", 5), _arg(args, kwargs, 3, "max", 100)
         if isinstance(count, int) and isinstance(longest, int):
             check_size(max(count, 0) * max(longest, 0) * 12, "`lipsum`", exact=False)
+    return args
+
+
+# What Jinja's generated code adds to a call's keywords, for its own use (jinja2.runtime.Context.call drops them).
+_JINJA_CALL_KEYWORDS = frozenset({"_loop_vars", "_block_vars"})
+
+
+def _check_growth(owner: list[Any] | dict[Any, Any], name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  what: str) -> tuple[Any, ...]:
+    """``list.append/insert/extend`` and ``dict.setdefault/update``: the size after, before it is reached."""
+    if name in ("append", "insert", "setdefault"):
+        check_size(len(owner) + 1, what, "items")
+    elif name in ("extend", "update"):
+        keywords = len(kwargs.keys() - _JINJA_CALL_KEYWORDS)
+        added, exact = (args[0] if args else ()), True
+        if not isinstance(added, Sized) and isinstance(added, Iterable):
+            # A generator would be used up by counting it, and may not end: take one item past the limit at most.
+            room = max(current().max_chars - len(owner) - keywords + 1, 0)
+            added = list(itertools.islice(added, room))
+            exact = len(added) < room
+            args = (added, *args[1:])
+        size = len(owner) + keywords + (len(added) if isinstance(added, Sized) else 0)
+        check_size(size, what, "items", exact=exact)
     return args
 
 

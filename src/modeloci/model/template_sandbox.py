@@ -7,6 +7,11 @@ differences:
 
 - undefined values are lenient (:class:`jinja2.ChainableUndefined`), because
   a real runtime passes variables we cannot know about;
+- during a trial render (:func:`trial_inputs`), lists and dicts the template
+  made itself may be changed in place (``ns.ids.append(x)``, ``d.update(e)``,
+  ``l.pop(0)``), as llama.cpp's engine allows; the conversation it was given,
+  and anything outside a trial render, stay immutable, and each change is
+  size-checked before it is made;
 - an unsafe attribute raises at once instead of becoming an undefined value
   that would print as "";
 - everything a template makes is bounded before it is made
@@ -20,9 +25,11 @@ differences:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +38,11 @@ import jinja2.ext
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEnvironment,
+    SandboxedFormatter,
+)
 from markupsafe import EscapeFormatter, Markup
 
 from modeloci.model import template_filters
@@ -40,6 +51,41 @@ from modeloci.model import template_limits as limits
 
 class TemplateRaised(TemplateError):
     """What ``raise_exception(message)`` raises from inside a template."""
+
+
+# The in-place changes a template may make to a list or dict it made (exact types only: no subclass,
+# no set or deque, which no runtime's engine has). llama.cpp's engine allows `append` and `pop`;
+# the others are as harmless, and are size-checked in template_limits.check_call.
+_TEMPLATE_MUTATIONS: dict[type, frozenset[str]] = {
+    list: frozenset({"append", "extend", "insert", "pop", "remove", "clear"}),
+    dict: frozenset({"update", "setdefault", "pop", "popitem", "clear"}),
+}
+# The ids of the lists and dicts a trial render was given (and the variables, holding them alive so no id
+# is reused); None outside a trial render, where nothing may be changed.
+_INPUTS: contextvars.ContextVar[tuple[frozenset[int], object] | None] = contextvars.ContextVar(
+    "template_inputs", default=None)
+
+
+@contextlib.contextmanager
+def trial_inputs(variables: Mapping[str, object]) -> Iterator[None]:
+    """While rendering with ``variables``: lists and dicts that are not part of them may be changed."""
+    ids: set[int] = set()
+    stack: list[object] = list(variables.values())
+    while stack:  # the trial conversations are small and made by us: no bound needed
+        item = stack.pop()
+        if isinstance(item, (list, dict)) and id(item) not in ids:
+            ids.add(id(item))
+            stack += item.values() if isinstance(item, dict) else item
+    token = _INPUTS.set((frozenset(ids), variables))
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+def _made_by_template(obj: object) -> bool:
+    inputs = _INPUTS.get()
+    return inputs is not None and id(obj) not in inputs[0]
 
 
 class _GenerationExtension(jinja2.ext.Extension):
@@ -122,6 +168,11 @@ class _ChatTemplateSandbox(ImmutableSandboxedEnvironment):
     # Intercepted operators go through call_binop; the rest cannot grow a value past what
     # their operands hold (comparisons, `/`, `//`, unary minus).
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr in _TEMPLATE_MUTATIONS.get(type(obj), ()) and _made_by_template(obj):
+            return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)  # skip only the immutability rule
+        return super().is_safe_attribute(obj, attr, value)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         # The base class returns an undefined value that fails only when used;

@@ -1,25 +1,28 @@
-"""Build-time checks for Jinja chat templates, in the Hugging Face rendering environment.
+"""Build-time checks for Jinja chat templates, judged by the runtimes' rules.
 
-This module owns two things:
+This module owns :func:`check_chat_template`, which compiles a template and
+trial-renders it within limits on the standard conversations
+(:mod:`.template_trials`), and returns :class:`TemplateProblem` values. No
+jinja2 exception leaves this module through it.
 
-- :data:`TRIAL_CONVERSATIONS`, the few standard conversations a template is
-  tried on;
-- :func:`check_chat_template`, which compiles a template and trial-renders it
-  within limits, and returns :class:`TemplateProblem` values. No jinja2
-  exception leaves this module through it.
+A conversation passes when the template renders it under any of the ways
+runtimes call templates (:data:`.template_trials.CONVENTIONS`); when it fails
+under all of them, the first convention's failure is reported. A failure is an
+error only for the plain user/assistant conversation (or a syntax error, or a
+limit passed); a failure in an optional conversation (a system message,
+tools) is a warning naming it.
 
 The check runs in a forked worker process (:mod:`.template_worker`) that is
-killed when compiling or rendering one conversation overruns the time budget,
-and whose address space is capped; inside it, the sandbox
-(:mod:`.template_sandbox`) refuses any string, list or number past the size
-limits before making it (:mod:`.template_limits`). The limits are the module
-constants below, read at each call (tests lower them), or a
+killed when compiling or rendering one conversation (under all conventions)
+overruns the time budget, and whose address space is capped; inside it, the
+sandbox (:mod:`.template_sandbox`) refuses any string, list or number past the
+size limits before making it (:mod:`.template_limits`). The limits are the
+module constants below, read at each call (tests lower them), or a
 :class:`TemplateLimits` given to the call.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,7 +32,13 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from modeloci.model import template_limits, template_worker
 from modeloci.model.template_limits import LimitExceeded, TemplateLimits
-from modeloci.model.template_sandbox import TemplateRaised, hf_environment
+from modeloci.model.template_sandbox import TemplateRaised, hf_environment, trial_inputs
+from modeloci.model.template_trials import (
+    OPTIONAL_CONVERSATIONS,
+    TRIAL_CONVERSATIONS,
+    TrialConversation,
+    conventions_for,
+)
 
 __all__ = [
     "MAX_INT_BITS", "MAX_OUTPUT_CHARS", "MAX_WORKER_MEMORY_BYTES", "RENDER_TIME_BUDGET_S", "TRIAL_CONVERSATIONS",
@@ -62,90 +71,16 @@ class TemplateProblem:
 
     @property
     def is_error(self) -> bool:
-        # A template calling raise_exception is refusing an input on purpose
-        # (Gemma refuses system messages): worth a warning, never a failed build.
+        """The template failed, rather than refused an input on purpose with raise_exception (Gemma
+        refuses system messages)."""
         return self.kind != "raised"
 
-
-# -- the trial conversations -------------------------------------------------
-
-# Placeholders for what every runtime passes besides the conversation
-# (transformers passes all the tokenizer's special tokens; llama.cpp these two).
-_RUNTIME_VARIABLES: dict[str, Any] = {"bos_token": "<s>", "eos_token": "</s>"}
-
-_WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": "The city, e.g. Paris"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "The temperature unit"},
-            },
-            "required": ["city"],
-        },
-    },
-}
-
-# Mistral's templates require tool call ids of exactly 9 alphanumeric characters.
-_CALL_ID = "call12345"
-# An assistant turn that only calls a tool has content "" rather than None or
-# no key: several templates (Granite, Phi-3.5, gpt-oss) concatenate or search
-# the content unguarded, and transformers' examples pass a string.
-_WEATHER_CALL = {"name": "get_current_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-_TOOL_CALL_TURN = {
-    "role": "assistant",
-    "content": "",
-    "tool_calls": [{"id": _CALL_ID, "type": "function", "function": _WEATHER_CALL}],
-}
-_TOOL_RESULT_TURN = {
-    "role": "tool",
-    "tool_call_id": _CALL_ID,
-    "name": "get_current_weather",
-    "content": '{"temperature": 22, "unit": "celsius"}',
-}
-
-
-@dataclass(frozen=True, slots=True)
-class TrialConversation:
-    """A standard conversation a template is rendered with; ``name`` completes "fails ..."."""
-
-    name: str
-    messages: tuple[dict[str, Any], ...]
-    tools: tuple[dict[str, Any], ...] | None = None
-    add_generation_prompt: bool = True
-
-    def variables(self) -> dict[str, Any]:
-        """Fresh copies of everything the template sees, so no render can affect the next."""
-        variables = {**_RUNTIME_VARIABLES, "messages": list(self.messages)}
-        variables["add_generation_prompt"] = self.add_generation_prompt
-        # Without tools, `tools` stays undefined rather than None: llama.cpp (what
-        # Docker Model Runner runs) sets it only when there are tools, and
-        # transformers picks a model's "tool_use" template only when tools are
-        # given. Hermes 3's tool_use template loops over `tools` unguarded, so
-        # None would report an error no runtime produces.
-        if self.tools is not None:
-            variables["tools"] = list(self.tools)
-        return copy.deepcopy(variables)
-
-
-_CHAT = (
-    {"role": "user", "content": "What is the capital of France?"},
-    {"role": "assistant", "content": "The capital of France is Paris."},
-    {"role": "user", "content": "And of Italy?"},
-)
-
-TRIAL_CONVERSATIONS: tuple[TrialConversation, ...] = (
-    TrialConversation("with a system message", ({"role": "system", "content": "You are a helpful assistant."}, *_CHAT)),
-    TrialConversation("without a system message", _CHAT),
-    TrialConversation(
-        "with tools",
-        ({"role": "user", "content": "What is the weather in Paris?"}, _TOOL_CALL_TURN, _TOOL_RESULT_TURN),
-        tools=(_WEATHER_TOOL,),
-    ),
-)
+    @property
+    def fails_build(self) -> bool:
+        """The runtimes' rule: a syntax error or a limit passed fails a build, and so does a template that
+        cannot render the plain user/assistant conversation. A template failing or refusing an optional
+        conversation (a system message, tools) is a warning naming it: many models support neither."""
+        return self.kind in ("syntax", "limit") or self.conversation not in OPTIONAL_CONVERSATIONS
 
 
 # -- the check ---------------------------------------------------------------
@@ -184,7 +119,7 @@ def _check(text: str, bounds: TemplateLimits, send: template_worker.Send) -> Non
             if problem is not None:
                 send({"problem": [problem.kind, problem.message, problem.line, problem.conversation]})
                 if problem.kind == "limit":
-                    break  # a runaway template would likely run away again: one budget is enough
+                    break  # one budget spent on a runaway template is enough
 
 
 def _compile(text: str, bounds: TemplateLimits, send: template_worker.Send) -> jinja2.Template | None:
@@ -206,20 +141,36 @@ def _problem(fields: list[Any]) -> TemplateProblem:
 
 
 def _trial_render(template: jinja2.Template, conversation: TrialConversation, bounds: TemplateLimits) -> TemplateProblem | None:
-    chunks = template.generate(conversation.variables())
-    try:
-        with template_limits.deadline(bounds.time_budget_s):
+    """``conversation`` rendered under each convention in turn, within one time budget: None once one
+    renders it, else the first convention's failure. A limit ends the trial at once."""
+    first: TemplateProblem | None = None
+    with template_limits.deadline(bounds.time_budget_s):
+        for convention in conventions_for(conversation):
+            problem = _render_once(template, convention.variables(conversation), conversation.name, bounds)
+            if problem is None:
+                return None
+            if problem.kind == "limit":
+                return problem  # a runaway template would likely run away again: one budget is enough
+            first = first or problem
+    return first
+
+
+def _render_once(template: jinja2.Template, variables: dict[str, Any], name: str,
+                 bounds: TemplateLimits) -> TemplateProblem | None:
+    chunks = template.generate(variables)
+    with trial_inputs(variables):  # what the template may not change: the conversation it was given
+        try:
             _drain(chunks, bounds)
-    except LimitExceeded as exc:
-        return TemplateProblem("limit", str(exc), None, conversation.name)
-    except MemoryError:
-        return TemplateProblem("limit", _out_of_memory(bounds), None, conversation.name)
-    except TemplateRaised as exc:
-        return TemplateProblem("raised", _one_line(exc.message or ""), _template_line(exc), conversation.name)
-    except Exception as exc:  # noqa: BLE001 - any failure of the template is a finding
-        return TemplateProblem("render", _describe(exc), _template_line(exc), conversation.name)
-    finally:
-        getattr(chunks, "close", lambda: None)()  # a generator: runs the template's finally blocks now
+        except LimitExceeded as exc:
+            return TemplateProblem("limit", str(exc), None, name)
+        except MemoryError:
+            return TemplateProblem("limit", _out_of_memory(bounds), None, name)
+        except TemplateRaised as exc:
+            return TemplateProblem("raised", _one_line(exc.message or ""), _template_line(exc), name)
+        except Exception as exc:  # noqa: BLE001 - any failure of the template is a finding
+            return TemplateProblem("render", _describe(exc), _template_line(exc), name)
+        finally:
+            getattr(chunks, "close", lambda: None)()  # a generator: runs the template's finally blocks now
     return None
 
 
