@@ -12,8 +12,9 @@ import posixpath
 from pathlib import Path
 
 from modeloci.compiler.assemble import WEIGHT_FORMATS, unique, weights_order
+from modeloci.compiler.chat_template import check_chat_templates
 from modeloci.compiler.state import Planned, State
-from modeloci.diagnostics import Span, position_at, span_of
+from modeloci.diagnostics import Span, position_at
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
@@ -33,7 +34,6 @@ from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read
 from modeloci.modelfile import codes
 
 _NAME_KEYS = ("general.name", "general.finetune", "general.basename")
-MAX_TEMPLATE_BYTES = 1 << 20  # MF073; the largest real chat templates are a few dozen KB
 
 
 def read_model(state: State) -> None:
@@ -221,55 +221,4 @@ def _check_mmproj(p: Planned, state: State) -> None:
 
 
 def _check_template(state: State, embedded: tuple[str, str] | None) -> None:
-    chosen = state.chat_template or (state.folder_templates[0] if len(state.folder_templates) == 1 else None)
-    if chosen is None:
-        if embedded is not None and not state.folder_templates:
-            state.notes.append(
-                f"The weights carry a chat template (tokenizer.chat_template in {embedded[1]}); "
-                "with no CHAT_TEMPLATE, runtimes use it."
-            )
-        return
-    with chosen.file.path.open("rb") as f:
-        data = f.read(MAX_TEMPLATE_BYTES + 1)  # never a multi-GB file named by mistake, read whole
-    if len(data) > MAX_TEMPLATE_BYTES:
-        size = max(len(data), chosen.file.path.stat().st_size)
-        state.report.add(codes.template_too_large(state.report.file, chosen.span, chosen.file.rel, size,
-                                                  MAX_TEMPLATE_BYTES))
-        return
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        state.report.add(codes.template_not_text(state.report.file, chosen.span, chosen.file.rel))
-        return
-    display = posixpath.join(state.context_display, chosen.file.rel) if state.context_display else chosen.file.rel
-    failures: dict[tuple[str, str], list[str]] = {}
-    from modeloci.model.templates import check_chat_template  # jinja2 is only needed here
-
-    for problem in check_chat_template(text):
-        conversation = problem.conversation or "to compile"  # a limit passed while compiling
-        if problem.kind == "syntax":
-            state.sources[display] = text
-            state.report.add(codes.template_syntax(display, _line_span(text, problem.line or 1), problem.message))
-        else:
-            # One diagnostic per distinct failure, naming every conversation it happens in.
-            failures.setdefault((problem.kind, problem.message), []).append(conversation)
-    for (kind, message), conversations in failures.items():
-        where = _join(conversations)
-        make = codes.template_raises if kind == "raised" else codes.template_render
-        state.report.add(make(state.report.file, chosen.span, chosen.file.rel, where, message))
-    if state.chat_template is not None and embedded is not None and meta.go_trim(embedded[0]) != meta.go_trim(text):
-        state.report.add(codes.template_differs(state.report.file, state.chat_template.span, embedded[1]))
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _line_span(text: str, line: int) -> Span:
-    """The span of a template line's text (leading blanks excluded), for the caret."""
-    lines = text.split("\n")
-    line = max(1, min(line, len(lines)))
-    start = sum(len(item) + 1 for item in lines[: line - 1])
-    content = lines[line - 1]
-    indent = len(content) - len(content.lstrip())
-    return span_of(text, start + indent, start + max(len(content.rstrip()), indent + 1))
+    check_chat_templates(state, embedded)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from modeloci.diagnostics import Diagnostic, Severity, Span, did_you_mean
 
@@ -73,8 +74,12 @@ CODES: dict[str, str] = {
     "MF071": "`${NAME}` references that substitute more than 1 MiB of text in all",
     "MF072": "a path or glob longer than 4096 characters",
     "MF073": "a chat template file larger than 1 MiB",
+    "MF074": "EXCLUDE leaves out every weights file WEIGHTS takes",
+    "MF076": "FROM names a weights file or a model folder, not a model",
+    "MF077": "a directive of Ollama's or modctl's Modelfile",
+    "MF078": "CONFIG given a file, as modctl's CONFIG takes",
     "MF100": "warning: new WEIGHTS drop config fields the base derived from its weights",
-    "MF101": "warning: a chat template raises an error on purpose for a standard conversation",
+    "MF101": "warning: a chat template refuses or fails an optional conversation (a system message, tools)",
     "MF102": "warning: CHAT_TEMPLATE differs from the template embedded in the weights",
     "MF103": "warning: CHAT_TEMPLATE replaces the chat template of a WEIGHTS folder",
     "MF104": "warning: a context size (CONFIG, or a Docker base's) in a ModelPack build, which has no field for it",
@@ -83,6 +88,10 @@ CODES: dict[str, str] = {
     "MF111": "lint warning: a chat model with no chat template",
     "MF112": "lint warning: a registry FROM pinned by tag, not by digest",
     "MF113": "lint warning: CONFIG context_size larger than the model was trained for",
+    "MF116": "warning: an EXCLUDE pattern that leaves nothing out",
+    "MF117": "lint warning: WEIGHTS takes only the weights of a folder holding files runtimes need",
+    "MF118": "warning: a WEIGHTS folder holding weights of another format, packaged as plain files",
+    "MF119": "warning: symlinks and other non-regular files a WEIGHTS folder leaves out",
 }
 
 
@@ -116,6 +125,25 @@ def unknown_escape(file: str, span: Span, escape: str) -> Diagnostic:
 def unknown_directive(file: str, span: Span, word: str, known: Sequence[str]) -> Diagnostic:
     return _d("MF003", f"Unknown directive `{word}`", file, span, label=_suggest(word, known) or "not a directive",
               hint=f"directives are {_list(known)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Foreign:
+    """A directive of another tool's Modelfile: whose, modeloci's nearest directive (if any), and what to write."""
+
+    keyword: str
+    tool: str
+    instead: str | None
+    advice: str
+
+
+def foreign_directive(file: str, span: Span, word: str, foreign: Foreign, known: Sequence[str]) -> Diagnostic:
+    label = f"in modeloci: `{foreign.instead}`" if foreign.instead else "modeloci has no such directive"
+    summary = f"`{word}` is a directive of {foreign.tool}'s Modelfile"
+    if foreign.instead == foreign.keyword:  # the same keyword, in the other tool's form
+        summary, label = f"`{word} \"\"\"...\"\"\"` is the form of {foreign.tool}'s Modelfile", "text, not a path"
+    return _d("MF077", summary, file, span, label=label,
+              detail=f"modeloci's directives are {_list(known)}", hint=foreign.advice)
 
 
 def bad_reference(file: str, span: Span, found: str) -> Diagnostic:
@@ -208,6 +236,13 @@ def from_not_first(file: str, span: Span, keyword: str, from_line: int) -> Diagn
 def expected_pair(file: str, span: Span, keyword: str, found: str) -> Diagnostic:
     return _d("MF025", f"Expected `key=value` after `{keyword}`", file, span, label="no `=` in this argument",
               detail=f"found `{found}`", hint=f"write `{keyword} {found}=VALUE`" if found else None)
+
+
+def config_file(file: str, span: Span, found: str) -> Diagnostic:
+    return _d("MF078", "`CONFIG` takes settings, not files", file, span, label="a file, not `key=value`",
+              detail=f"modctl's `CONFIG {found}` packages a file; modeloci's `CONFIG key=value` records a setting "
+                     "such as `context_size=4096`",
+              hint="config files are packaged with their model folder: `WEIGHTS <folder>` takes every file in it")
 
 
 def empty_key(file: str, span: Span) -> Diagnostic:
@@ -357,6 +392,33 @@ def unsafe_layer_path(file: str, span: Span, filepath: str) -> Diagnostic:
               hint="rename the file")
 
 
+def excludes_every_weight(file: str, span: Span, pattern: str, weights: Sequence[str]) -> Diagnostic:
+    shown = _list([f"`{w}`" for w in weights[:3]]) + (f" and {len(weights) - 3} more" if len(weights) > 3 else "")
+    return _d("MF074", f"`EXCLUDE {pattern}` leaves out every weights file", file, span, label="excludes the weights",
+              detail=f"WEIGHTS takes {shown}, and EXCLUDE leaves all of them out",
+              hint="narrow the pattern: a model needs its weights")
+
+
+def from_weights(file: str, span: Span, path: str, what: str) -> Diagnostic:
+    return _d("MF076", f"`{path}` is {what}, not a model", file, span, label=what,
+              detail="FROM takes a base model: `scratch`, a model archive or layout folder, a stored model or "
+                     "a registry reference",
+              hint=f"start from nothing and package it: `FROM scratch`, then `WEIGHTS {path}`")
+
+
+def lfs_pointer(code: str, file: str, span: Span, paths: Sequence[str]) -> Diagnostic:
+    """A weights file (MF060 GGUF, MF063 safetensors) or projector (MF065) that is a Git LFS pointer."""
+    if len(paths) == 1:
+        summary, label = f"`{paths[0]}` is a Git LFS pointer, not the file", "a Git LFS pointer"
+    else:
+        summary, label = f"{len(paths)} files are Git LFS pointers, not the files", "Git LFS pointers"
+    shown = _list([f"`{p}`" for p in paths[:5]]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return _d(code, summary, file, span, label=label,
+              detail=f"{shown} {'holds' if len(paths) == 1 else 'hold'} the few lines git keeps in place of a file "
+                     "it stores with Git LFS, not the file itself",
+              hint="this is a Git LFS pointer; run `git lfs pull` in the repository to fetch the files")
+
+
 def no_weights(file: str, span: Span | None) -> Diagnostic:
     return _d("MF056", "The model has no weights", file, span, label="no WEIGHTS after this",
               hint="add `WEIGHTS <file.gguf>`, or build `FROM` a model that has weights")
@@ -368,8 +430,9 @@ def bad_base(file: str, span: Span, path: str, reason: str, hint: str | None = N
 
 
 def folder_without_weights(file: str, span: Span, path: str) -> Diagnostic:
-    return _d("MF059", f"No weights in folder `{path}`", file, span, label="no *.safetensors here",
-              hint="a WEIGHTS folder is a Hugging Face style model folder; name GGUF files directly")
+    return _d("MF059", f"No weights in folder `{path}`", file, span, label="no weights file here",
+              detail="weights files end in .gguf, .safetensors or .dduf; hidden files and symlinks are not taken",
+              hint="name the folder that holds the model's weights")
 
 
 def unreadable_gguf(file: str, span: Span, path: str, reason: str) -> Diagnostic:
@@ -453,6 +516,11 @@ def template_raises(file: str, span: Span, path: str, conversation: str, message
                    detail=f"it raises: {message}", hint="runtimes will report this error for such requests")
 
 
+def template_fails_optionally(file: str, span: Span, path: str, conversation: str, message: str) -> Diagnostic:
+    return warning("MF101", f"Chat template `{path}` fails {conversation}", file, span, label="fails to render",
+                   detail=message, hint="runtimes will fail such requests; plain conversations are not affected")
+
+
 def template_differs(file: str, span: Span, weights: str) -> Diagnostic:
     return warning("MF102", "CHAT_TEMPLATE differs from the template in the weights", file, span,
                    label="this template wins", detail=f"`{weights}` carries another tokenizer.chat_template",
@@ -462,6 +530,33 @@ def template_differs(file: str, span: Span, weights: str) -> Diagnostic:
 def template_replaces_folder(file: str, span: Span, replaced: str) -> Diagnostic:
     return warning("MF103", "CHAT_TEMPLATE replaces the folder's chat template", file, span, label="this template wins",
                    detail=f"`{replaced}` from the WEIGHTS folder is left out")
+
+
+def exclude_unused(file: str, span: Span, pattern: str, why: str, hint: str) -> Diagnostic:
+    return warning("MF116", f"`EXCLUDE {pattern}` leaves nothing out", file, span, label="excludes nothing",
+                   detail=why, hint=hint)
+
+
+def other_weights_in_folder(file: str, span: Span, folder: str, paths: Sequence[str], size: str,
+                            fmt: str, exclude: str) -> Diagnostic:
+    shown = _list([f"`{p}`" for p in paths[:5]]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return warning("MF118", f"WEIGHTS folder `{folder}` packages PyTorch, TensorFlow or ONNX files", file, span,
+                   label=f"{len(paths)} such {'file' if len(paths) == 1 else 'files'}, {size}",
+                   detail=f"{shown} become model files ({size} in all), but runtimes load the {fmt} weights; "
+                          "in a Hugging Face folder such files are mostly the same weights in another format",
+                   hint=f"leave them out: `EXCLUDE {exclude}`")
+
+
+def folder_skips(file: str, span: Span, folder: str, entries: Sequence[tuple[str, str]]) -> Diagnostic:
+    shown = _list([f"`{path}` ({what})" for path, what in entries[:5]])
+    shown += f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+    links = all(what == "a symlink" for _, what in entries)
+    noun = ("symlink" if links else "entry") if len(entries) == 1 else ("symlinks" if links else "entries")
+    return warning("MF119", f"WEIGHTS folder `{folder}` leaves out {len(entries)} {noun}", file, span,
+                   label="not regular files", detail=f"{shown}: as Docker Model Runner packages a folder, only "
+                   "regular files are taken; a symlink is never followed",
+                   hint="copy the files into the folder in place of the links (`cp -L`), or name a symlink that stays "
+                        "in the build context by its path")
 
 
 def base_metadata_dropped(file: str, span: Span, fields: Sequence[str]) -> Diagnostic:
@@ -496,6 +591,15 @@ def context_beyond_training(file: str, span: Span, size: int, trained: int, wher
     return warning("MF113", f"context_size {size} is larger than the model's trained length {trained}", file, span,
                    label="beyond the trained context", detail=f"{where} says the model was trained on {trained} tokens",
                    hint=f"use at most `context_size={trained}` unless the runtime extends the context (RoPE scaling)")
+
+
+def runtime_files_left_out(file: str, span: Span, folder: str, paths: Sequence[str]) -> Diagnostic:
+    shown = _list([f"`{p}`" for p in paths[:6]]) + (f" and {len(paths) - 6} more" if len(paths) > 6 else "")
+    return warning("MF117", "Only the weights of a model folder are packaged", file, span,
+                   label="the weights alone",
+                   detail=f"{shown} beside them {'is' if len(paths) == 1 else 'are'} left out, and a runtime "
+                          "loading these weights (vLLM, transformers) reads them",
+                   hint=f"package the folder: `WEIGHTS {folder}` takes every file in it (EXCLUDE leaves some out)")
 
 
 def warning(code: str, summary: str, file: str, span: Span | None, **kw: str | None) -> Diagnostic:
