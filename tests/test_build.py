@@ -238,3 +238,53 @@ def test_public_api_names_resolve() -> None:
         assert getattr(modeloci, name) is not None
     with pytest.raises(AttributeError):
         modeloci.not_a_name  # noqa: B018
+
+
+@pytest.mark.parametrize("command", [("build",), ("build", "-t", "tiny:1"), ("build", "-o", "x.tar"), ("plan",)])
+def test_a_missing_modelfile_is_said_to_be_missing_before_anything_else(tmp_path: Path, cli,
+                                                                         command: tuple[str, ...]) -> None:
+    """``build -f missing/Modelfile`` said "a model in the store needs a name": the options were judged first."""
+    result = cli(*command, "-f", "missing/Modelfile", cwd=tmp_path)
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == ("error: Modelfile `missing/Modelfile` not found\n"
+                             "help: name it with `-f PATH`, or give the folder that holds it\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_and_plan_take_a_folder_that_holds_a_modelfile(tmp_path: Path, cli) -> None:
+    """``build DIR`` and ``plan DIR``, as lint and fmt take folders; ``-f DIR`` too; with -f, PATH is the context
+    (``docker build -f FILE PATH``)."""
+    folder = copy_example("single-gguf", tmp_path).parent
+    direct = cli("build", "-f", str(folder / "Modelfile"), "-o", str(tmp_path / "direct.tar"), "-q")
+    assert direct.code == 0, direct.stderr
+    for args in ((str(folder),), ("-f", str(folder)), (str(folder / "Modelfile"),)):
+        out = tmp_path / "by-path.tar"
+        result = cli("build", *args, "-o", str(out), "-q")
+        assert result.code == 0, (args, result.stderr)
+        assert out.read_bytes() == (tmp_path / "direct.tar").read_bytes(), args
+        plan = cli("plan", *args, "--json")
+        assert json.loads(plan.stdout)["layers"] == json.loads(
+            cli("plan", "-f", str(folder / "Modelfile"), "--json").stdout)["layers"]
+    elsewhere = tmp_path / "modelfiles" / "Modelfile.tiny"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text((folder / "Modelfile").read_text())
+    context = cli("build", "-f", str(elsewhere), str(folder), "-o", str(tmp_path / "context.tar"), "-q")
+    assert context.code == 0, context.stderr
+    assert (tmp_path / "context.tar").read_bytes() == (tmp_path / "direct.tar").read_bytes()
+
+
+@pytest.mark.parametrize(("args", "lines"), [
+    (("-f", "single-gguf/Modelfile", "single-gguf/LICENSE"),
+     ["error: `single-gguf/LICENSE` is not a folder", "help: with -f FILE, PATH is the build context: a folder"]),
+    (("-f", "single-gguf/Modelfile", "single-gguf", "--context", "single-gguf"),
+     ["error: give the build context once: PATH or --context"]),
+    (("elsewhere",), ["error: Modelfile `elsewhere` not found",
+                      "help: name it with `-f PATH`, or give the folder that holds it"]),
+], ids=["path-not-a-folder", "two-contexts", "missing-path"])
+def test_path_and_f_that_disagree_are_usage_errors(tmp_path: Path, cli, args: tuple[str, ...],
+                                                   lines: list[str]) -> None:
+    copy_example("single-gguf", tmp_path)
+    for command in ("build", "plan"):
+        result = cli(command, *args, "-o" if command == "build" else "--json",
+                     *(("x.tar",) if command == "build" else ()), cwd=tmp_path)
+        assert (result.code, result.stderr.splitlines()) == (2, lines), command

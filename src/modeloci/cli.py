@@ -62,8 +62,9 @@ def cli(debug: bool) -> None:
 
 def _modelfile_options(func: Any) -> Any:
     options = [
-        click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path, dir_okay=False), default=Path("Modelfile"),
-                     show_default=True, help="The Modelfile to build."),
+        click.argument("path", required=False, type=click.Path(path_type=Path)),
+        click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path), default=None,
+                     help="The Modelfile (or a folder holding one) [default: PATH/Modelfile, else ./Modelfile]."),
         click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
                      help="Build context that paths are relative to [default: the Modelfile's folder]."),
         click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE",
@@ -99,9 +100,13 @@ def display(progress: str, quiet: bool):  # noqa: ANN201 - a progress.Display
 
 @cli.command()
 @_modelfile_options
-def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None,
-         created: str | None, fmt: str, as_json: bool) -> None:
-    """Print the compiled build plan, without reading any weight bytes."""
+def plan(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
+         tag: str | None, created: str | None, fmt: str, as_json: bool) -> None:
+    """Print the compiled build plan of PATH (a folder holding a Modelfile, or a Modelfile), reading no weight bytes.
+
+    With -f, PATH is the build context, as in `docker build -f FILE PATH`.
+    """
+    modelfile, context = _locate(path, modelfile, context)
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     if as_json:
         click.echo(json_text(compiled.to_json()))
@@ -128,10 +133,16 @@ def plan(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag
 @click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
               help="Allow plain HTTP to this registry (loopback hosts always may).")
 @progress_options
-def build(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
-          fmt: str, as_json: bool, output: Path | None, layout: Path | None, link: bool, no_cache: bool,
-          to_store: bool | None, push_to: str | None, insecure: tuple[str, ...], progress: str, quiet: bool) -> None:
-    """Build a Modelfile into the local store (-t NAME), an OCI archive (-o) or an OCI layout folder (--layout)."""
+def build(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
+          tag: str | None, created: str | None, fmt: str, as_json: bool, output: Path | None, layout: Path | None,
+          link: bool, no_cache: bool, to_store: bool | None, push_to: str | None, insecure: tuple[str, ...],
+          progress: str, quiet: bool) -> None:
+    """Build PATH (a folder holding a Modelfile, or a Modelfile) into the local store (-t NAME), an OCI archive (-o)
+    or an OCI layout folder (--layout).
+
+    With -f, PATH is the build context, as in `docker build -f FILE PATH`.
+    """
+    modelfile, context = _locate(path, modelfile, context)  # first: a missing Modelfile says so, before the options
     if output is not None and layout is not None:
         raise UsageError("give one output: -o OUT.tar or --layout DIR",
                          hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
@@ -302,6 +313,25 @@ def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool)
         from modeloci.render import print_build
 
         print_build(converted.result)
+
+
+def _locate(path: Path | None, modelfile: Path | None, context: Path | None) -> tuple[Path, Path | None]:
+    """The Modelfile and the build context from PATH, -f and --context, read as `docker build` reads PATH and -f:
+    PATH is a folder holding a Modelfile (or the Modelfile itself), or, with -f, the build context. A folder given
+    to -f means the Modelfile in it."""
+    if path is not None and modelfile is not None:
+        if not path.is_dir():
+            raise UsageError(f"`{path}` is not a folder", hint="with -f FILE, PATH is the build context: a folder")
+        if context is not None:
+            raise UsageError("give the build context once: PATH or --context")
+        context = path
+    chosen = modelfile or path or Path("Modelfile")
+    if chosen.is_dir():
+        chosen = chosen / "Modelfile"
+    if not chosen.exists():
+        raise UsageError(f"Modelfile `{chosen}` not found",
+                         hint="name it with `-f PATH`, or give the folder that holds it")
+    return chosen, context
 
 
 def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,

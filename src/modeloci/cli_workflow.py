@@ -61,8 +61,9 @@ def _read(path: str) -> bytes:
 @cli.command(name="fmt")
 @click.argument("files", nargs=-1)
 @click.option("--check", is_flag=True, help="Change nothing; print a diff and exit 1 if any file is not formatted.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no status lines (diagnostics and errors still show).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
+def fmt_command(files: tuple[str, ...], check: bool, quiet: bool, as_json: bool) -> None:
     """Rewrite Modelfiles in the canonical layout (FILES default to ./Modelfile; folders are searched, - is stdin).
 
     Keyword case, spacing, quoting and blank lines are normalised; arguments,
@@ -72,6 +73,7 @@ def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
     from modeloci.modelfile.fmt import format_modelfile
 
     results, failed, changed = [], 0, 0
+    chatty = not (as_json or quiet)  # status lines; diffs, formatted text and diagnostics are output
     for path in _modelfiles(files):
         formatted = format_modelfile(_read(path), path=path if path != "-" else "<stdin>")
         entry = {"path": path, "changed": formatted.changed, "formatted": formatted.text is not None,
@@ -93,14 +95,15 @@ def fmt_command(files: tuple[str, ...], check: bool, as_json: bool) -> None:
         if check:
             if not as_json:
                 click.echo(_diff(path, formatted.source, formatted.text), nl=False)
+            if chatty:
                 click.echo(f"would reformat {safe_text(path)}", err=True)
         else:
             _rewrite(Path(path), formatted.text)
-            if not as_json:
+            if chatty:
                 click.echo(f"reformatted {safe_text(path)}", err=True)
     if as_json:
         click.echo(json.dumps({"files": results, "changed": changed, "failed": failed}, indent=2))
-    elif path_count := len(results):
+    elif chatty and (path_count := len(results)):
         verb = "would be reformatted" if check else "reformatted"
         click.echo(f"{changed} of {path_count} file{'s' if path_count != 1 else ''} {verb}"
                    + (f", {failed} could not be parsed" if failed else ""), err=True)
@@ -135,9 +138,10 @@ def _rewrite(path: Path, text: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
               show_default=True, help="Check for this artifact format.")
 @click.option("--strict", is_flag=True, help="Exit 1 when there are warnings.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no status lines (diagnostics and errors still show).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, build_args: tuple[str, ...],
-         fmt: str, strict: bool, as_json: bool) -> None:
+         fmt: str, strict: bool, quiet: bool, as_json: bool) -> None:
     """Check Modelfiles as a build would (files, shards, templates), plus advice, writing nothing.
 
     Exits 2 if a Modelfile has errors, 1 with --strict if there are warnings, else 0.
@@ -165,10 +169,11 @@ def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, bu
             click.echo(render(compiled.warnings, compiled.sources), err=True, nl=False)
     if as_json:
         click.echo(json.dumps({"files": results, "errors": errors, "warnings": warnings}, indent=2))
-    else:
-        verdict = "failed" if errors else "ok"
-        click.echo(f"{verdict}: {len(paths)} Modelfile{'s' if len(paths) != 1 else ''} checked, "
-                   f"{errors} with errors, {warnings} warning{'s' if warnings != 1 else ''}", err=True)
+    elif not quiet:
+        failing = bool(errors) or (strict and bool(warnings))
+        click.echo(f"{'failed' if failing else 'ok'}: {len(paths)} Modelfile{'s' if len(paths) != 1 else ''} checked, "
+                   f"{errors} with errors, {warnings} warning{'s' if warnings != 1 else ''}"
+                   + (" (--strict)" if failing and not errors else ""), err=True)
     if errors:
         raise click.exceptions.Exit(2)
     if strict and warnings:
@@ -180,8 +185,9 @@ def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, bu
 @click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @click.option("--force", is_flag=True, help="Replace a Modelfile that is already there.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the Modelfile instead of writing it.")
+@click.option("-q", "--quiet", is_flag=True, help="Print no status lines (diagnostics and errors still show).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (with the text).")
-def init(folder: Path, force: bool, to_stdout: bool, as_json: bool) -> None:
+def init(folder: Path, force: bool, to_stdout: bool, quiet: bool, as_json: bool) -> None:
     """Draft a Modelfile for the model files in FOLDER [default: .], each choice explained in a comment.
 
     Finds GGUF files and shard sets, projectors (by their header), chat
@@ -206,6 +212,6 @@ def init(folder: Path, force: bool, to_stdout: bool, as_json: bool) -> None:
                               "text": result.text}))
     elif to_stdout:
         click.echo(result.text, nl=False)
-    else:
+    elif not quiet:
         click.echo(f"Wrote {safe_text(target)} (weights: {safe_text(result.weights)})", err=True)
         click.echo(f"next: modeloci lint -f {safe_text(target)}", err=True)

@@ -53,7 +53,12 @@ def test_every_advice_at_once(tmp_path: Path, cli, snapshot) -> None:
     assert result.stderr == snapshot
     assert [line.split("]")[0] for line in result.stderr.splitlines() if line.startswith("warning[")] == [
         "warning[MF110", "warning[MF111", "warning[MF113"]
-    assert cli("lint", "--strict", cwd=tmp_path).code == 1
+    strict = cli("lint", "--strict", cwd=tmp_path)
+    # It fails, and says so: it used to print "ok:" and exit 1.
+    assert (strict.code, strict.stderr.splitlines()[-1]) == (
+        1, "failed: 1 Modelfile checked, 0 with errors, 3 warnings (--strict)")
+    quiet = cli("lint", "--strict", "-q", cwd=tmp_path)
+    assert quiet.code == 1 and quiet.stderr == result.stderr.rsplit("ok: ", 1)[0]  # the advice, no status line
 
 
 def test_build_does_not_give_lint_advice(tmp_path: Path, cli) -> None:
