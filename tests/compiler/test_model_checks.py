@@ -210,6 +210,7 @@ def test_hf_folder_becomes_layer_per_file_v02(tmp_path: Path) -> None:
     assert [(layer.role.value, layer.filepath, layer.media_type.rsplit(".", 1)[-1]) for layer in plan.layers] == [
         ("weights", "model-00001-of-00002.safetensors", "safetensors"),
         ("weights", "model-00002-of-00002.safetensors", "safetensors"),
+        ("model_file", "README.md", "file"),  # every file, as Docker Model Runner packages a folder
         ("model_file", "config.json", "file"),
         ("model_file", "model.safetensors.index.json", "file"),
         ("model_file", "tokenizer.json", "file"),

@@ -307,7 +307,7 @@ def test_cli_plan_bad_modelfile_shows_diagnostics(cli) -> None:
         "2 | WIEGHTS model.gguf\n"
         "  | ^^^^^^^ did you mean `WEIGHTS`?\n"
         "  |\n"
-        "help: directives are FROM, WEIGHTS, CHAT_TEMPLATE, MMPROJ, CONFIG, LICENSE, LABEL, ARG\n"
+        "help: directives are FROM, WEIGHTS, CHAT_TEMPLATE, MMPROJ, CONFIG, LICENSE, EXCLUDE, LABEL, ARG\n"
         "\n"
         "error: 1 problem in the Modelfile\n"
     )

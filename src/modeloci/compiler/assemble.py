@@ -21,6 +21,7 @@ from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
 from modeloci.oci.jsonenc import go_time
+from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
@@ -33,16 +34,17 @@ ROLE_ORDER = (Role.WEIGHTS, Role.MODEL_FILE, Role.LICENSE, Role.CHAT_TEMPLATE, R
 WEIGHT_DERIVED = ("quantization", "parameters", "architecture", "size", "gguf", "safetensors", "diffusers", "context_size")
 
 
-def weights_order(p: Planned) -> tuple[int, str, int]:
+def weights_order(p: Planned) -> tuple[int, list[str], int]:
     """GGUF shard sets first, in shard order, then other files in lexical order.
 
     The order is the same however the Modelfile lists the files, so shards
-    named out of order still become layers in shard order.
+    named out of order still become layers in shard order. Paths compare folder
+    by folder (``a/x`` before ``a.x``), in the order Docker Model Runner walks a folder.
     """
     shard = shard_name(p.file.rel)
     if shard is not None:
-        return (0, f"{shard.folder}/{shard.prefix}", shard.number)
-    return (1, p.file.rel, 0)
+        return (0, f"{shard.folder}/{shard.prefix}".split("/"), shard.number)
+    return (1, p.file.rel.split("/"), 0)
 
 
 def unique(planned: list[Planned]) -> list[Planned]:
@@ -96,7 +98,7 @@ def _inherited(state: State, role: Role, new: dict[Role, list[Planned]]) -> list
         return kept
     fmt = weights_format(state)
     return [
-        replace(layer, media_type=formats.media_type(role, state.target, fmt),
+        replace(layer, media_type=formats.media_type(role, state.target, fmt, layer.filepath),
                 annotations=formats.carry_annotations(layer.annotations, layer.filepath, state.target))
         for layer in kept
     ]
@@ -158,7 +160,7 @@ def _file_layer(p: Planned, fmt: str, state: State) -> LayerPlan:
     own_format = WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower(), fmt) if p.role is Role.WEIGHTS else fmt
     return LayerPlan(
         role=p.role,
-        media_type=formats.media_type(p.role, state.target, own_format),
+        media_type=formats.media_type(p.role, state.target, own_format, p.layer_path),
         filepath=p.layer_path,
         size=p.file.size,
         source=FileSource(path=p.file.rel),
@@ -185,6 +187,9 @@ def config_media_type(state: State, layers: list[LayerPlan]) -> str:
         return modelpack.CONFIG_MEDIA_TYPE
     if state.base is not None and state.base.format == "docker":
         return state.base.plan.config_media_type
+    if any(p.via == "folder" for p in state.weights):
+        # Docker Model Runner packages a folder as v0.2 (layer per file, under its path) whatever its weights.
+        return str(MediaType.DOCKER_CONFIG_V02)
     return str(docker.CONFIG_MEDIA_TYPES[weights_format(state)])
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from modeloci.compiler import assemble, metadata
+from modeloci.compiler import assemble, folders, metadata, pointers
 from modeloci.compiler.args import ArgScope, Expanded
 from modeloci.compiler.base import load_base
 from modeloci.compiler.model import BuildPlan, Role
@@ -28,6 +28,7 @@ from modeloci.modelfile.ast import (
     ChatTemplateDirective,
     ConfigDirective,
     Directive,
+    ExcludeDirective,
     FromDirective,
     LabelDirective,
     LicenseDirective,
@@ -37,16 +38,9 @@ from modeloci.modelfile.ast import (
     Word,
 )
 from modeloci.modelfile.directives import CONFIG_KEYS, Report
-from modeloci.model.hfdir import FileKind, classify
+from modeloci.model.gguf import MAGIC as GGUF_MAGIC
+from modeloci.model.hfdir import WEIGHT_SUFFIXES
 from modeloci.oci.jsonenc import go_time
-
-_FOLDER_ROLES = {
-    FileKind.WEIGHTS: Role.WEIGHTS,
-    FileKind.CONFIG: Role.MODEL_FILE,
-    FileKind.TOKENIZER: Role.MODEL_FILE,
-    FileKind.CHAT_TEMPLATE: Role.CHAT_TEMPLATE,
-    FileKind.LICENSE: Role.LICENSE,
-}
 
 
 def compile_plan(
@@ -75,10 +69,13 @@ def compile_plan(
     for directive in modelfile.directives:
         _COMPILERS[type(directive)](directive, state)
     state.args.check_unused_build_args()
+    folders.settle(state)
     layers, config = [], {}
     # Cheap structural checks first; files are only read for a Modelfile that makes sense.
     if _clean(modelfile, report):
         assemble.check(state)
+    if _clean(modelfile, report):
+        pointers.check(state)
     if _clean(modelfile, report):
         metadata.read_model(state)
     if _clean(modelfile, report):
@@ -132,8 +129,31 @@ def _compile_from(directive: FromDirective, state: State) -> None:
         state.base = load_base(remote, str(remote), directive.source.span, state.report)
         return
     found = state.context.resolve_one(expanded, directive.source.span, state.report, keyword="FROM", allow_dir=True)
-    if found is not None:
-        state.base = load_base(found.path, found.rel, directive.source.span, state.report)
+    if found is None:
+        return
+    what = _weights_not_model(found, state)
+    if what is not None:
+        state.report.add(codes.from_weights(state.report.file, directive.source.span, found.rel, what))
+        return
+    state.base = load_base(found.path, found.rel, directive.source.span, state.report)
+
+
+def _weights_not_model(found: ContextFile, state: State) -> str | None:
+    """What a FROM path is when it is weights rather than a model (`FROM ./model.gguf`, as in Ollama), else None."""
+    if os.path.isdir(found.path):
+        if any(os.path.lexists(found.path / name) for name in ("oci-layout", "index.json")):
+            return None
+        files, _ = state.context.walk(found.rel)
+        return "a model folder" if any(f.rel.lower().endswith(WEIGHT_SUFFIXES) for f in files) else None
+    suffix = os.path.splitext(found.rel)[1].lower()
+    if suffix in WEIGHT_SUFFIXES:
+        return f"a {suffix[1:].upper() if suffix == '.gguf' else suffix[1:]} weights file"
+    try:
+        with open(found.path, "rb") as f:
+            magic = f.read(len(GGUF_MAGIC))
+    except OSError:
+        return None
+    return "a GGUF weights file" if magic == GGUF_MAGIC else None
 
 
 def _registry_model(text: str, state: State) -> object | None:
@@ -179,10 +199,11 @@ def _compile_weights(directive: WeightsDirective, state: State) -> None:
         if expanded is None:
             continue
         if not expanded.is_glob and _is_folder(state.context, expanded):
-            _compile_weights_folder(word, expanded, state)
+            folders.compile_folder(word, expanded, state)
             continue
+        via = "glob" if expanded.is_glob else "path"
         for file in state.context.resolve(expanded, word.span, state.report, keyword="WEIGHTS"):
-            state.weights.append(state.planned(file, Role.WEIGHTS, word.span, "WEIGHTS"))
+            state.weights.append(state.planned(file, Role.WEIGHTS, word.span, "WEIGHTS", via=via))
 
 
 def _is_folder(context: BuildContext, expanded: Expanded) -> bool:
@@ -191,37 +212,24 @@ def _is_folder(context: BuildContext, expanded: Expanded) -> bool:
     return bool(rel) and not rel.startswith(("/", "..")) and os.path.isdir(context.root / rel)
 
 
-def _compile_weights_folder(word: Word, expanded: Expanded, state: State) -> None:
-    """``WEIGHTS <folder>``: a Hugging Face style model folder, each chosen file a layer."""
-    folder = state.context.resolve_one(expanded, word.span, state.report, keyword="WEIGHTS", allow_dir=True)
-    if folder is None:
-        return
-    prefix = "" if folder.rel == "." else folder.rel + "/"
-    files = state.context.walk(folder.rel, word.span, state.report)
-    chosen = [(f, _FOLDER_ROLES[kind]) for f in files if (kind := classify(f.rel[len(prefix):])) is not None]
-    if not any(role is Role.WEIGHTS for _, role in chosen):
-        state.report.add(codes.folder_without_weights(state.report.file, word.span, expanded.text))
-        return
-    targets = {Role.WEIGHTS: state.weights, Role.MODEL_FILE: state.model_files,
-               Role.CHAT_TEMPLATE: state.folder_templates, Role.LICENSE: state.licenses}
-    for file, role in chosen:
-        targets[role].append(state.planned(file, role, word.span, "WEIGHTS", file.rel[len(prefix):]))
-
-
 def _compile_license(directive: LicenseDirective, state: State) -> None:
     for word in directive.paths:
-        for file in _files(word, state, "LICENSE"):
-            state.licenses.append(state.planned(file, Role.LICENSE, word.span, "LICENSE"))
+        expanded = state.args.expand(word)
+        if expanded is None:
+            continue
+        via = "glob" if expanded.is_glob else "path"
+        for file in state.context.resolve(expanded, word.span, state.report, keyword="LICENSE"):
+            state.licenses.append(state.planned(file, Role.LICENSE, word.span, "LICENSE", via=via))
 
 
 def _compile_chat_template(directive: ChatTemplateDirective, state: State) -> None:
-    files = _files(directive.path, state, "CHAT_TEMPLATE", single=True)
+    files = _file(directive.path, state, "CHAT_TEMPLATE")
     if files:
         state.chat_template = state.planned(files[0], Role.CHAT_TEMPLATE, directive.path.span, "CHAT_TEMPLATE")
 
 
 def _compile_mmproj(directive: MmprojDirective, state: State) -> None:
-    files = _files(directive.path, state, "MMPROJ", single=True)
+    files = _file(directive.path, state, "MMPROJ")
     if files:
         state.mmproj = state.planned(files[0], Role.MMPROJ, directive.path.span, "MMPROJ")
 
@@ -256,6 +264,7 @@ _COMPILERS: dict[type, Callable[[Directive, State], None]] = {
     FromDirective: _compile_from,
     WeightsDirective: _compile_weights,
     LicenseDirective: _compile_license,
+    ExcludeDirective: folders.compile_exclude,
     ChatTemplateDirective: _compile_chat_template,
     MmprojDirective: _compile_mmproj,
     ConfigDirective: _compile_config,
@@ -264,12 +273,10 @@ _COMPILERS: dict[type, Callable[[Directive, State], None]] = {
 }
 
 
-def _files(word: Word, state: State, keyword: str, *, single: bool = False) -> list[ContextFile]:
+def _file(word: Word, state: State, keyword: str) -> list[ContextFile]:
     expanded = state.args.expand(word)
     if expanded is None:
         return []
-    if single:
-        # A directive that takes one file names it literally; glob characters are plain text.
-        found = state.context.resolve_one(expanded, word.span, state.report, keyword=keyword)
-        return [found] if found else []
-    return state.context.resolve(expanded, word.span, state.report, keyword=keyword)
+    # A directive that takes one file names it literally; glob characters are plain text.
+    found = state.context.resolve_one(expanded, word.span, state.report, keyword=keyword)
+    return [found] if found else []

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from modeloci.compiler.model import LayerPlan, Role
 from modeloci.compiler.state import State
+from modeloci.model.hfdir import is_runtime_file
 from modeloci.modelfile import codes
 
 # Words that mark a model tuned for chat in the names model publishers use:
@@ -35,6 +36,7 @@ def lint(state: State, layers: Sequence[LayerPlan]) -> None:
             state.report.add(codes.no_chat_template(state.report.file, anchor, why))
     _check_pinned(state)
     _check_context(state)
+    _check_folder_left_behind(state)
 
 
 def _has_template(state: State) -> bool:
@@ -88,3 +90,18 @@ def _check_context(state: State) -> None:
             where = f"`{posixpath.join(posixpath.dirname(first), 'config.json')}`"
         state.report.add(codes.context_beyond_training(state.report.file, state.config_spans["context_size"], size,
                                                        trained, where))
+
+
+def _check_folder_left_behind(state: State) -> None:
+    """MF117: safetensors named one by one (``WEIGHTS model-*.safetensors``) while their folder also holds the
+    config and tokenizer a runtime reads beside them, which nothing packages."""
+    named = [p for p in state.weights if p.via != "folder" and p.file.rel.lower().endswith(".safetensors")]
+    if not named:
+        return
+    packaged = {p.file.rel for p in (*state.weights, *state.model_files, *state.licenses, *state.folder_templates)}
+    packaged |= {p.file.rel for p in (state.chat_template, state.mmproj) if p is not None}
+    for folder in dict.fromkeys(posixpath.dirname(p.file.rel) for p in named):
+        missed = [rel for rel in state.context.files_in(folder) if is_runtime_file(rel) and rel not in packaged]
+        if missed:
+            span = next(p.span for p in named if posixpath.dirname(p.file.rel) == folder)
+            state.report.add(codes.runtime_files_left_out(state.report.file, span, folder or ".", missed))

@@ -107,18 +107,47 @@ class BuildContext:
             return None
         return ContextFile(rel, full, os.stat(full).st_size)
 
-    def walk(self, folder: str, span: Span, report: Report) -> list[ContextFile]:
-        """Every regular file under ``folder`` (context-relative), sorted; hidden entries and
-        symlinked folders are skipped, symlinked files must stay inside the context."""
+    def walk(self, folder: str) -> tuple[list[ContextFile], list[tuple[str, str]]]:
+        """The regular files under ``folder`` (context-relative) as Docker Model Runner walks a model folder,
+        and the entries it leaves out for not being regular files, each with what it is.
+
+        Hidden entries (a name starting with ``.``) are not visited, at any depth. A
+        symlink is never followed, to a file or a folder, so nothing outside the folder
+        is reached; symlinks, FIFOs, sockets and devices are left out and listed. Files
+        come in walk order: each folder's entries by name, a subfolder's files where
+        the subfolder's name comes (``a/x`` before ``a.json``), as Go's ``filepath.Walk``.
+        """
         files: list[ContextFile] = []
+        skipped: list[tuple[str, str]] = []
         prefix = "" if folder == "." else folder + "/"
-        for rel in self._glob(self.root / folder, prefix, ["**", "*"]) if folder else []:
-            full = self.root / rel
-            if not self.contains(full):
-                report.add(codes.symlink_escapes(report.file, span, rel, self._escaping_link(rel)))
-            elif os.path.isfile(full):
-                files.append(ContextFile(rel, full, os.stat(full).st_size))
-        return sorted(files, key=lambda f: f.rel)
+        stack = [(self.root / folder, prefix)]
+        while stack:  # each folder is pushed once, by its parent, and symlinked folders never: it ends
+            path, name = stack.pop()
+            for entry in _entries(path, hidden=False):
+                rel = name + entry.name
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    skipped.append((rel, "unreadable"))
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append((Path(entry.path), rel + "/"))
+                elif stat.S_ISREG(info.st_mode):
+                    files.append(ContextFile(rel, Path(entry.path), info.st_size))
+                else:
+                    skipped.append((rel, _FILE_TYPES.get(stat.S_IFMT(info.st_mode), "not a regular file")))
+        return sorted(files, key=lambda f: f.rel.split("/")), sorted(skipped, key=lambda s: s[0].split("/"))
+
+    def files_in(self, folder: str) -> list[str]:
+        """The context paths of the regular, non-hidden files directly in ``folder``, sorted; quietly."""
+        prefix = "" if folder in ("", ".") else folder + "/"
+        return [prefix + e.name for e in _entries(self.root / folder, hidden=False) if _is_file(e)]
+
+    def matching(self, rel: str, *, is_glob: bool) -> frozenset[str]:
+        """The context paths (files or folders) a normalised path or glob names, quietly; none is fine."""
+        if not is_glob:
+            return frozenset({rel}) if os.path.lexists(self.root / rel) else frozenset()
+        return frozenset(self._glob(self.root, "", rel.split("/")))
 
     def _literal(self, rel: str, shown: str, span: Span, report: Report, *, keyword: str, allow_dir: bool) -> ContextFile | None:
         full = self.root / rel
@@ -203,6 +232,10 @@ class BuildContext:
         return rel
 
 
+_FILE_TYPES = {stat.S_IFLNK: "a symlink", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+               stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
 def _entries(folder: Path, *, hidden: bool) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as it:
@@ -217,6 +250,13 @@ def _is_dir(entry: os.DirEntry[str], *, follow_symlinks: bool = True) -> bool:
     """``entry.is_dir()``, False where the answer is an error (a symlink loop, a path past PATH_MAX)."""
     try:
         return entry.is_dir(follow_symlinks=follow_symlinks)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
     except OSError:
         return False
 

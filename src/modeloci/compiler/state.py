@@ -24,6 +24,8 @@ class Planned:
 
     ``layer_path`` is the file's path inside the artifact: relative to the
     folder it was named from (a ``WEIGHTS`` folder, or the file's own folder).
+    ``via`` says how the Modelfile chose it: by its ``path``, by a ``glob``, or
+    as part of a WEIGHTS ``folder``; EXCLUDE leaves out only the last two.
     """
 
     file: ContextFile
@@ -31,10 +33,27 @@ class Planned:
     span: Span
     keyword: str
     layer_path: str
+    via: str = "path"
 
     @property
     def line(self) -> int:
         return self.span.start.line
+
+
+@dataclass
+class Exclusion:
+    """One EXCLUDE pattern: the context paths it matches (a folder stands for what is under it), and
+    the planned files it left out."""
+
+    span: Span
+    pattern: str
+    matched: frozenset[str]
+    is_glob: bool
+    hits: list[Planned] = field(default_factory=list)
+
+    def covers(self, rel: str) -> bool:
+        parts = rel.split("/")
+        return any("/".join(parts[:i]) in self.matched for i in range(1, len(parts) + 1))
 
 
 @dataclass
@@ -55,6 +74,8 @@ class State:
     licenses: list[Planned] = field(default_factory=list)
     model_files: list[Planned] = field(default_factory=list)
     folder_templates: list[Planned] = field(default_factory=list)
+    folder_spans: list[tuple[Span, str]] = field(default_factory=list)  # each WEIGHTS folder: its word, its path
+    excludes: list[Exclusion] = field(default_factory=list)
     chat_template: Planned | None = None
     mmproj: Planned | None = None
     config: dict[str, object] = field(default_factory=dict)
@@ -67,5 +88,6 @@ class State:
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
 
-    def planned(self, file: ContextFile, role: Role, span: Span, keyword: str, layer_path: str | None = None) -> Planned:
-        return Planned(file, role, span, keyword, layer_path or file.rel.rsplit("/", 1)[-1])
+    def planned(self, file: ContextFile, role: Role, span: Span, keyword: str, layer_path: str | None = None,
+                via: str = "path") -> Planned:
+        return Planned(file, role, span, keyword, layer_path or file.rel.rsplit("/", 1)[-1], via)

@@ -16,9 +16,16 @@ from modeloci.formats.roles import Role
 FORMATS = ("docker", "modelpack")
 
 
-def media_type(role: Role, target: str, weight_format: str) -> str:
-    """The media type of a layer of ``role`` in ``target`` format."""
+def media_type(role: Role, target: str, weight_format: str, filepath: str = "") -> str:
+    """The media type of a layer of ``role`` (at ``filepath`` in the artifact) in ``target`` format.
+
+    Docker gives every file that is not weights, a license, a chat template or
+    a projector one type (``model.file``); ModelPack tells a model file's code,
+    documents and configs apart by its name.
+    """
     if target == "modelpack":
+        if role is Role.MODEL_FILE and filepath:
+            return modelpack.file_media_type(filepath)
         return modelpack.ROLE_MEDIA_TYPES[role.value]
     if role is Role.WEIGHTS:
         return str(docker.WEIGHT_MEDIA_TYPES.get(weight_format, docker.WEIGHT_MEDIA_TYPES["gguf"]))

@@ -3,8 +3,10 @@
 The manifest carries ``artifactType`` ``application/vnd.cncf.model.manifest.v1+json``
 and a config of type ``application/vnd.cncf.model.config.v1+json``; every layer
 is a raw file (``….v1.raw``) whose kind follows its role: weights and
-projectors are ``weight``, configs, tokenizers and chat templates are
-``weight.config``, licenses and docs are ``doc``. Layers carry
+projectors are ``weight``, chat templates ``weight.config``, licenses ``doc``;
+the other files of a model folder take the kind their name says
+(:func:`file_media_type`): code ``code``, model cards and other documents
+``doc``, configs, tokenizers and anything else ``weight.config``. Layers carry
 ``org.cncf.model.filepath`` and the normalised file metadata. Descriptors use
 the OCI Go types' key order (``mediaType, digest, size, annotations``), as
 modctl writes them; the config keys come in the spec's Go order
@@ -40,6 +42,25 @@ ROLE_MEDIA_TYPES = {
     "license": DOC,
     "other": DOC,
 }
+
+# A model folder's other files, by name: source code (`trust_remote_code` models ship modeling_*.py and
+# configuration_*.py), and documents (the model card, its figures, use policies).
+CODE_SUFFIXES = (".py", ".pyi", ".ipynb", ".sh", ".js", ".ts", ".c", ".cc", ".cpp", ".h", ".hpp", ".cu", ".cuh",
+                 ".go", ".rs", ".java", ".jl", ".lua", ".rb", ".swift", ".kt")
+DOC_SUFFIXES = (".md", ".markdown", ".rst", ".adoc", ".html", ".htm", ".pdf", ".png", ".jpg", ".jpeg", ".gif",
+                ".svg", ".webp")
+DOC_STEMS = frozenset({"readme", "changelog", "citation", "authors", "contributors", "use_policy", "model_card"})
+
+
+def file_media_type(filepath: str) -> str:
+    """The ModelPack media type of a model folder's file that is not weights, a license or a chat template."""
+    name = filepath.rsplit("/", 1)[-1].lower()
+    if name.endswith(CODE_SUFFIXES):
+        return CODE
+    if name.endswith(DOC_SUFFIXES) or name.split(".", 1)[0] in DOC_STEMS:
+        return DOC
+    return WEIGHT_CONFIG
+
 
 # Go declaration order of the spec's structs (specs-go/v1/config.go).
 DESCRIPTOR_FIELDS = ("createdAt", "authors", "family", "name", "docURL", "sourceURL", "datasetsURL", "version",

@@ -1,13 +1,14 @@
 """Hugging Face model folders: which files to package, safetensors shard sets, index files, config.json.
 
-:func:`classify` picks the files of a Hugging Face model folder that belong in
-an artifact. It is deliberately narrower than Docker Model Runner's
-``--safetensors-dir``, which packages *every* non-hidden file (REFERENCE.md
-§1.6): Hugging Face repositories also carry READMEs, images, and duplicate
-weights in other formats (``*.bin``, ``*.pth``, ``original/consolidated.*``),
-which would double the artifact and confuse runtimes. We take the safetensors
-weights, the configs, the tokenizer, chat templates and licenses, and leave
-everything else out; a Modelfile can still name other files explicitly.
+:func:`folder_kind` is how ``WEIGHTS <folder>`` packages a folder: Docker
+Model Runner's directory rules (``pkg/distribution/files/classify.go``, used by
+``builder/from_directory.go``), so that every regular, non-hidden file is a
+layer, and only weights, chat templates and licenses get a media type of their
+own. :func:`is_lfs_pointer` tells a Git LFS pointer from the file it stands for.
+
+:func:`classify` is the older, narrower choice (weights, configs, tokenizer,
+chat templates, licenses; nothing else) that ``modeloci init`` and
+``modeloci inspect`` still use to describe a folder.
 
 :func:`check_safetensors_shards` and :func:`check_index` check that a sharded
 model is whole (``model-00001-of-00003.safetensors``…, plus
@@ -77,6 +78,64 @@ def classify(relpath: str) -> FileKind | None:
     if name.startswith(_LICENSE_PREFIXES):
         return FileKind.LICENSE
     return None
+
+
+class FolderKind(StrEnum):
+    """What Docker Model Runner makes of a file in a model folder (its media type's role)."""
+
+    WEIGHTS = "weights"
+    CHAT_TEMPLATE = "chat_template"
+    LICENSE = "license"
+    MODEL_FILE = "model_file"
+
+
+WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".dduf")
+LICENSE_WORDS = ("license", "licence", "copying", "notice")
+
+
+def folder_kind(relpath: str) -> FolderKind:
+    """Docker Model Runner's kind for the file at ``relpath``, from its base name alone, case-insensitively.
+
+    The first rule that holds wins: a name ending in ``.gguf``, ``.safetensors``
+    or ``.dduf`` is weights; one ending in ``.jinja`` or containing
+    ``chat_template`` is a chat template; one containing ``license``,
+    ``licence``, ``copying`` or ``notice`` is a license; anything else
+    (configs, tokenizers, READMEs, code) is a model file. Which files to take
+    at all (hidden ones and symlinks are not) is the walker's business.
+    """
+    name = posixpath.basename(relpath).lower()
+    if name.endswith(WEIGHT_SUFFIXES):
+        return FolderKind.WEIGHTS
+    if name.endswith(".jinja") or "chat_template" in name:
+        return FolderKind.CHAT_TEMPLATE
+    if any(word in name for word in LICENSE_WORDS):
+        return FolderKind.LICENSE
+    return FolderKind.MODEL_FILE
+
+
+def is_runtime_file(relpath: str) -> bool:
+    """Whether a runtime loading safetensors weights (vLLM, transformers) reads this file beside them:
+    the model's configs, its tokenizer and the shard index."""
+    name = posixpath.basename(relpath).lower()
+    return (name in _CONFIG_NAMES or name in _TOKENIZER_NAMES or name.endswith((".safetensors.index.json", ".tiktoken"))
+            or name in ("chat_template.jinja", "chat_template.json"))
+
+
+# A pointer file is at most 1024 bytes and starts with this line (git-lfs docs/spec.md).
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1\n"
+LFS_POINTER_MAX = 1024
+
+
+def is_lfs_pointer(path: Path, size: int) -> bool:
+    """Whether the file at ``path`` (``size`` bytes) is a Git LFS pointer; reads at most 45 bytes, only
+    of files small enough to be one. An unreadable file is not a pointer (its reader says why)."""
+    if size > LFS_POINTER_MAX or size < len(LFS_POINTER_PREFIX):
+        return False
+    try:
+        with path.open("rb") as f:
+            return f.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX
+    except OSError:
+        return False
 
 
 SHARD = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<total>\d{5})\.safetensors$")

@@ -158,6 +158,15 @@ class LicenseDirective:
 
 
 @dataclass(frozen=True, slots=True)
+class ExcludeDirective:
+    """Globs of files that folders and globs elsewhere in the Modelfile leave out."""
+
+    paths: tuple[Word, ...]
+    span: Span
+    keyword_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigDirective:
     items: tuple[Pair, ...]
     span: Span
@@ -184,6 +193,7 @@ Directive = Union[
     ChatTemplateDirective,
     MmprojDirective,
     LicenseDirective,
+    ExcludeDirective,
     ConfigDirective,
     LabelDirective,
     ArgDirective,

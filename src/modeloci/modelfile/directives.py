@@ -21,6 +21,7 @@ from modeloci.modelfile.ast import (
     ChatTemplateDirective,
     ConfigDirective,
     Directive,
+    ExcludeDirective,
     FromDirective,
     LabelDirective,
     LicenseDirective,
@@ -28,6 +29,7 @@ from modeloci.modelfile.ast import (
     MmprojDirective,
     Pair,
     WeightsDirective,
+    Word,
 )
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -106,22 +108,29 @@ def _license(line: Line, report: Report) -> Directive:
     return LicenseDirective(line.args, line.span, line.keyword_span)
 
 
+def _exclude(line: Line, report: Report) -> Directive:
+    return ExcludeDirective(line.args, line.span, line.keyword_span)
+
+
 def _config(line: Line, report: Report) -> Directive | None:
-    items = _pairs(line, report)
-    for pair in items or ():
-        if pair.key not in CONFIG_KEYS:
+    # The known keys are kept even when another word of the line is wrong, so that their values
+    # are checked too: `CONFIG context_size=4k temperature=0.7` reports both problems at once.
+    known = []
+    for pair in _pairs(line, report):
+        if pair.key in CONFIG_KEYS:
+            known.append(pair)
+        else:
             report.add(codes.unknown_config_key(report.file, pair.key_span, pair.key, list(CONFIG_KEYS)))
-            items = None
-    return ConfigDirective(items, line.span, line.keyword_span) if items is not None else None
+    return ConfigDirective(tuple(known), line.span, line.keyword_span) if known else None
 
 
 def _label(line: Line, report: Report) -> Directive | None:
+    before = len(report.diagnostics)
     items = _pairs(line, report)
-    for pair in items or ():
+    for pair in items:
         if pair.key in RESERVED_LABELS:
             report.add(codes.reserved_label(report.file, pair.key_span, pair.key))
-            items = None
-    return LabelDirective(items, line.span, line.keyword_span) if items is not None else None
+    return LabelDirective(items, line.span, line.keyword_span) if len(report.diagnostics) == before else None
 
 
 def _arg(line: Line, report: Report) -> Directive | None:
@@ -142,10 +151,14 @@ def _arg(line: Line, report: Report) -> Directive | None:
     return ArgDirective(tuple(decls), line.span, line.keyword_span)
 
 
-def _pairs(line: Line, report: Report) -> tuple[Pair, ...] | None:
+def _pairs(line: Line, report: Report) -> tuple[Pair, ...]:
+    """The line's well-formed ``key=value`` words, after reporting the others."""
     pairs: list[Pair] = []
     for word in line.args:
         split = word.split_pair()
+        if split is None and line.keyword.upper() == "CONFIG" and _names_a_file(word):
+            report.add(codes.config_file(report.file, word.span, word.literal()))
+            continue
         if split is None:
             report.add(codes.expected_pair(report.file, word.span, line.keyword.upper(), word.literal()))
             continue
@@ -156,7 +169,12 @@ def _pairs(line: Line, report: Report) -> tuple[Pair, ...] | None:
             report.add(codes.reference_not_allowed(report.file, key.span, "a key"))
         else:
             pairs.append(Pair(key.literal(), key.span, value, word.span))
-    return tuple(pairs) if len(pairs) == len(line.args) else None
+    return tuple(pairs)
+
+
+def _names_a_file(word: Word) -> bool:
+    """Whether a word looks like a path or glob (modctl's ``CONFIG config.json``), not a bare key."""
+    return any(c in word.literal() for c in "./*?[")
 
 
 DIRECTIVES: dict[str, DirectiveSpec] = {
@@ -172,6 +190,8 @@ DIRECTIVES: dict[str, DirectiveSpec] = {
         DirectiveSpec("CONFIG", "CONFIG key=value ...", ConfigDirective, 1, None, False, _config,
                       "model settings recorded in the config, such as `context_size`"),
         DirectiveSpec("LICENSE", "LICENSE <path|glob> ...", LicenseDirective, 1, None, False, _license, "license texts"),
+        DirectiveSpec("EXCLUDE", "EXCLUDE <path|glob> ...", ExcludeDirective, 1, None, False, _exclude,
+                      "files that WEIGHTS folders and globs leave out"),
         DirectiveSpec("LABEL", "LABEL key=value ...", LabelDirective, 1, None, False, _label, "manifest annotations"),
         DirectiveSpec("ARG", "ARG NAME[=default] ...", ArgDirective, 1, None, False, _arg,
                       "build arguments, used as `${NAME}` and set with --build-arg"),
@@ -180,10 +200,49 @@ DIRECTIVES: dict[str, DirectiveSpec] = {
 
 KEYWORDS: tuple[str, ...] = tuple(DIRECTIVES)
 
+# Ollama's `LICENSE """<text>"""`: the license text itself, where modeloci's LICENSE names a file.
+OLLAMA_TEXT = codes.Foreign("LICENSE", "Ollama", "LICENSE",
+                            "write the license text to a file and name the file: `LICENSE LICENSE`")
+
+# What users of Ollama's and modctl's Modelfiles write first, and what modeloci offers instead
+# (MF077): checked before did-you-mean, so that `ARCH` is not taken for a misspelt `ARG`.
+FOREIGN_DIRECTIVES: dict[str, codes.Foreign] = {
+    foreign.keyword: foreign
+    for foreign in (
+        codes.Foreign("TEMPLATE", "Ollama", "CHAT_TEMPLATE",
+                      "write the template as a Jinja file and name it: `CHAT_TEMPLATE chat_template.jinja` "
+                      "(Ollama's TEMPLATE is a Go template, which runtimes reading Jinja cannot use)"),
+        codes.Foreign("SYSTEM", "Ollama", None,
+                      "a model artifact holds no system message; a default one belongs in the chat template"),
+        codes.Foreign("PARAMETER", "Ollama", "CONFIG",
+                      "the one runtime setting modeloci records is the context size: `PARAMETER num_ctx 4096` "
+                      "is `CONFIG context_size=4096`; sampling parameters (temperature, top_p, stop) are not recorded"),
+        codes.Foreign("ADAPTER", "Ollama", None, "modeloci packages no LoRA adapter; merge it into the weights"),
+        codes.Foreign("MESSAGE", "Ollama", None, "a model artifact holds no conversation; there is no equivalent"),
+        codes.Foreign("REQUIRES", "Ollama", None, "a model artifact records no required runtime version"),
+        codes.Foreign("MODEL", "modctl", "WEIGHTS", "write `WEIGHTS <path|glob|folder>`"),
+        codes.Foreign("DOC", "modctl", "WEIGHTS",
+                      "`WEIGHTS <folder>` packages every file of a model folder, its docs included; "
+                      "licenses can also be named with `LICENSE <path>`"),
+        codes.Foreign("CODE", "modctl", "WEIGHTS",
+                      "`WEIGHTS <folder>` packages every file of a model folder, its code included"),
+        codes.Foreign("DATASET", "modctl", None, "modeloci packages no datasets"),
+        codes.Foreign("NAME", "modctl", None, "name the model when you build it: `modeloci build -t NAME:TAG`"),
+        *(codes.Foreign(word, "modctl", None, f"the {what} is read from the weights' headers")
+          for word, what in (("ARCH", "architecture"), ("FAMILY", "model family"), ("FORMAT", "weights format"),
+                             ("PARAMSIZE", "parameter count"), ("PRECISION", "precision"),
+                             ("QUANTIZATION", "quantization"))),
+    )
+}
+
 
 def convert(line: Line, report: Report) -> Directive | None:
     """The typed directive for ``line``, or None after reporting why there is none."""
     spec = DIRECTIVES.get(line.keyword.upper())
+    foreign = FOREIGN_DIRECTIVES.get(line.keyword.upper())
+    if spec is None and foreign is not None:
+        report.add(codes.foreign_directive(report.file, line.keyword_span, line.keyword, foreign, KEYWORDS))
+        return None
     if spec is None:
         report.add(codes.unknown_directive(report.file, line.keyword_span, line.keyword, KEYWORDS))
         return None

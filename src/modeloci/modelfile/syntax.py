@@ -5,6 +5,11 @@ trees become :class:`Line` and :class:`Comment` nodes, and every Lark error
 becomes a :class:`Diagnostic`. To report every syntax error in one run, a text
 that fails to parse is parsed again one logical line (lines joined by ``\\``
 continuations) at a time: each line that fails is reported and left out.
+
+Ollama's Modelfiles hold text in triple quotes over many lines
+(``TEMPLATE \"\"\"...\"\"\"``); a line that does not parse and opens such a block
+after one of Ollama's keywords is reported once, as what it is (MF077), and
+the block's other lines are skipped rather than reported as syntax errors.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from modeloci.diagnostics import Diagnostic, Position, Span, position_at, span_of
 from modeloci.modelfile import codes
 from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word
-from modeloci.modelfile.directives import KEYWORDS
+from modeloci.modelfile.directives import FOREIGN_DIRECTIVES, KEYWORDS, OLLAMA_TEXT
 from modeloci.modelfile.grammar import parser
 
 MAX_MODELFILE_BYTES = 1 << 20
@@ -37,6 +42,7 @@ _PIECE = re.compile(r"^[ \t]*#[^\n]*|[^\s\"=$\\]+|[\"=$\\\n]", re.MULTILINE)
 _BOM = "\ufeff"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONTINUED = re.compile(r"\\[ \t]*$")
+_TRIPLE_QUOTED = re.compile(r'^[ \t]*([A-Za-z_]+)[ \t]+"""', re.MULTILINE)
 
 
 def decode(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
@@ -109,17 +115,39 @@ def parse_lines(text: str, file: str) -> tuple[list[Line | Comment], list[Diagno
 def _parse_by_line(text: str, file: str) -> tuple[list[Line | Comment], list[Diagnostic]]:
     nodes: list[Line | Comment] = []
     diags: list[Diagnostic] = []
-    line, offset = 1, 0
+    line, offset, skip_to = 1, 0, 0
     for chunk in _logical_lines(text):
-        try:
-            tree = parser().parse(chunk)
-        except UnexpectedInput as exc:
-            diags.append(_shift(_syntax_error(exc, chunk, file), line - 1, offset))
+        if offset < skip_to:
+            pass  # inside an Ollama text block, reported where it starts
+        elif (block := _ollama_block(text, offset, file)) is not None:
+            diags.append(block[0])
+            skip_to = block[1]
         else:
-            nodes.extend(_ToNodes(line - 1, offset).transform(tree))
+            try:
+                tree = parser().parse(chunk)
+            except UnexpectedInput as exc:
+                diags.append(_shift(_syntax_error(exc, chunk, file), line - 1, offset))
+            else:
+                nodes.extend(_ToNodes(line - 1, offset).transform(tree))
         line += chunk.count("\n")
         offset += len(chunk)
     return nodes, diags
+
+
+def _ollama_block(text: str, offset: int, file: str) -> tuple[Diagnostic, int] | None:
+    """For a line at ``offset`` that did not parse and opens an Ollama ``KEYWORD \"\"\"`` block: MF077, and
+    the offset where the block ends (after its closing quotes; an unclosed one runs to the end, as Ollama
+    reads it). None for any other line."""
+    match = _TRIPLE_QUOTED.match(text, offset)
+    if match is None:
+        return None
+    keyword = match[1]
+    foreign = FOREIGN_DIRECTIVES.get(keyword.upper()) or (OLLAMA_TEXT if keyword.upper() == "LICENSE" else None)
+    if foreign is None:
+        return None
+    closing = text.find('"""', match.end())
+    span = span_of(text, match.start(1), match.end(1))
+    return codes.foreign_directive(file, span, keyword, foreign, KEYWORDS), len(text) if closing < 0 else closing + 3
 
 
 def _logical_lines(text: str) -> Iterator[str]:
