@@ -92,10 +92,12 @@ def test_a_chat_template_json_that_fails_the_plain_conversation_fails_the_build(
 
 
 def test_named_templates_are_checked_for_the_requests_they_serve(folder: Path, cli) -> None:
-    # transformers renders `default` for a chat and `tool_use` for a request with tools.
+    # transformers renders `default` for a chat, `tool_use` for a request with tools, others when asked by name.
     tool_use = "{% if not tools %}{{ raise_exception('tools only') }}{% endif %}{{ tools[0] + 1 }}"
-    _write_json(folder / "hf" / "tokenizer_config.json",
-                {"chat_template": [{"name": "default", "template": CHAT}, {"name": "tool_use", "template": tool_use}]})
+    rag = "{{ documents[0]['text'] + 1 }}"
+    _write_json(folder / "hf" / "tokenizer_config.json", {"chat_template": [
+        {"name": "default", "template": CHAT}, {"name": "tool_use", "template": tool_use},
+        {"name": "rag", "template": rag}]})
     result = cli("build", "-f", "Modelfile", "-o", "out.tar", "-q", cwd=folder)
     assert (result.code, result.stdout.startswith("Built out.tar")) == (0, True)
     assert result.stderr == (
@@ -106,6 +108,15 @@ def test_named_templates_are_checked_for_the_requests_they_serve(folder: Path, c
         "  |         ^^ fails to render\n"
         "  |\n"
         "  = TypeError: unsupported operand type(s) for +: 'dict' and 'int'\n"
+        "help: runtimes will fail such requests; plain conversations are not affected\n\n"
+        "warning[MF101]: Chat template `hf/tokenizer_config.json (rag)` fails with a system message, without a system "
+        "message and with tools\n"
+        " --> Modelfile:2:9\n"
+        "  |\n"
+        "2 | WEIGHTS hf\n"
+        "  |         ^^ fails to render\n"
+        "  |\n"
+        "  = UndefinedError: 'documents' is undefined\n"
         "help: runtimes will fail such requests; plain conversations are not affected\n\n")
     assert (folder / "out.tar").is_file()
 
