@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from modeloci.store import Store
+from tests.archive_tools import copy_example
 from tests.registry.helpers import build, digest_in
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -48,3 +49,22 @@ def test_from_a_registry_model_builds_in_either_format_from_a_cold_store(
     assert local.code == 0, local.stderr
     assert digest_in(built.stdout) == digest_in(local.stdout)
     assert (tmp_path / "remote.tar").read_bytes() == (tmp_path / "local.tar").read_bytes()
+
+
+def test_push_takes_one_model_of_a_layout_that_holds_two(registry, repo_name, cli, tmp_path: Path) -> None:
+    """`push DIR:NAME`: a layout folder two builds wrote into once could not be pushed at all."""
+    layout = tmp_path / "models"
+    for example, name in (("single-gguf", "tiny:1"), ("sharded-vision", "vision:2")):
+        modelfile = copy_example(example, tmp_path / "src")
+        assert cli("build", "-f", str(modelfile), "-t", name, "--layout", str(layout)).code == 0
+    archive, digest = build(cli, tmp_path, "sharded-vision", tag="vision:2", out="vision.tar")
+    ref = f"{registry.host}/{repo_name}:v2"
+
+    refused = cli("push", str(layout), ref)
+    assert refused.code != 0 and f"error: `{layout}` holds 2 models: `tiny:1`, `vision:2`" in refused.stderr
+
+    pushed = cli("push", f"{layout}:vision:2", ref)
+    assert pushed.code == 0, pushed.stderr
+    assert digest_in(pushed.stdout) == digest
+    assert cli("pull", ref, "-o", str(tmp_path / "pulled.tar"), "-t", "vision:2").code == 0
+    assert (tmp_path / "pulled.tar").read_bytes() == archive.read_bytes()

@@ -9,7 +9,9 @@ are copied by the builder, and weight headers are read by
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan
@@ -43,8 +45,8 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
     try:
         with open_source(path) as layout:
             artifact = read_artifact(layout, where=f"`{rel}`")
-    except ArchiveError as exc:
-        report.add(codes.bad_base(report.file, span, rel, exc.message))
+    except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
+        report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
         return None
     except (OSError, ValueError) as exc:
         report.add(codes.bad_base(report.file, span, rel, str(exc)))
@@ -64,6 +66,21 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         format=artifact.format,
     )
     return Base(plan, path, artifact, tuple(_layer(layer) for layer in artifact.layers))
+
+
+def split_layout_name(text: str, root: Path) -> tuple[str, str] | None:
+    """``FROM DIR:NAME``, one model of a layout folder or archive of the build context (as skopeo's
+    ``oci:DIR:NAME``): ``(DIR, NAME)`` when nothing is named ``text`` itself and some ``DIR`` before a colon
+    exists under ``root`` (the first one: a name may hold colons, as in ``tiny:f32``). ``DIR`` is still to be
+    resolved by the context's path rules."""
+    if os.path.lexists(root / text):
+        return None
+    at = text.find(":")
+    while at > 0:
+        if at + 1 < len(text) and os.path.lexists(root / text[:at]):
+            return text[:at], text[at + 1:]
+        at = text.find(":", at + 1)
+    return None
 
 
 UNPACK_HINT = "unpack it (`modeloci unpack BASE -o DIR --layout files`) and build from its files"

@@ -234,8 +234,67 @@ def index_entries(layout: Layout) -> list[Descriptor]:
 def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
     entries = index_entries(layout)
     manifests = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST]
+    if len(manifests) > 1:
+        raise ArchiveError(f"it holds {len(manifests)} models: {names_of(manifests)}",
+                           hint="name one after the path, as `PATH:NAME` (as skopeo's `oci:PATH:NAME`)")
     if len(manifests) != 1:
         raise ArchiveError(f"its index lists {len(manifests)} image manifests; expected exactly one")
     entry: Descriptor = manifests[0]
     manifest = parse_manifest(read_blob(layout, entry.digest, size=entry.size))
     return manifest, entry.annotations.get(REF_NAME)
+
+
+class SelectedLayout:
+    """One model of a layout that holds several, seen as the only one: the index entry ``selected`` names it
+    (the store's view of one of its models works the same way)."""
+
+    def __init__(self, inner: Layout, selected: Descriptor) -> None:
+        self.inner = inner
+        self.selected = selected
+
+    def exists(self, name: str) -> bool:
+        return self.inner.exists(name)
+
+    def size(self, name: str) -> int:
+        return self.inner.size(name)
+
+    def open(self, name: str) -> BinaryIO:
+        return self.inner.open(name)
+
+    def names(self) -> list[str]:
+        return self.inner.names()
+
+    def locate(self, name: str) -> tuple[Path, int, int]:
+        return self.inner.locate(name)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def models(layout: Layout) -> list[Descriptor]:
+    """The image manifests the layout's index lists (none for a Docker load tar, which has no index)."""
+    if not layout.exists("index.json"):
+        return []
+    try:
+        return [d for d in index_entries(layout) if d.media_type == MediaType.OCI_MANIFEST]
+    except InvalidDocument as exc:
+        raise ArchiveError(str(exc)) from exc
+
+
+def names_of(entries: list[Descriptor]) -> str:
+    """The models of an index as a reader would name them: their ref names, or digests for untagged ones."""
+    return ", ".join(f"`{d.annotations.get(REF_NAME) or d.digest}`" for d in entries)
+
+
+def select(layout: Layout, name: str, where: str) -> Descriptor:
+    """The model named ``name`` (its ref name, or its manifest digest) in the layout's index."""
+    entries = models(layout)
+    found = [d for d in entries if name in (d.annotations.get(REF_NAME), str(d.digest))]
+    if len(found) == 1:
+        return found[0]
+    if not entries:
+        raise ArchiveError(f"`{where}` has no index of models to find `{name}` in", path=where)
+    if not found:
+        raise ArchiveError(f"`{where}` holds no model named `{name}`; it holds {names_of(entries)}", path=where)
+    raise ArchiveError(f"`{where}` holds {len(found)} models named `{name}`; name one by its digest: "
+                       f"{', '.join(f'`{d.digest}`' for d in found)}", path=where)

@@ -1,8 +1,11 @@
-"""Where a model comes from: a path (archive or layout folder) or a name in the local store.
+"""Where a model comes from: a path (archive or layout folder), one model of a layout, or a name in the store.
 
-Commands that read a model (inspect, verify, unpack, convert, FROM) take
-either. A path that exists wins; otherwise the text is read as a reference
-(``name[:tag]``, ``:latest`` by default) and looked up in the store.
+Commands that read a model (inspect, verify, unpack, convert, push, FROM)
+take any of them. A path that exists wins; then ``PATH:NAME``, the model
+named ``NAME`` in the layout at ``PATH`` (as skopeo's ``oci:PATH:NAME``: a
+layout folder that two builds wrote into holds two models); otherwise the
+text is read as a reference (``name[:tag]``, ``:latest`` by default) and
+looked up in the store.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from modeloci.errors import UsageError
-from modeloci.oci.layout import DirLayout, Layout, open_layout
-from modeloci.oci.manifest import Descriptor
+from modeloci.errors import ArchiveError, UsageError
+from modeloci.oci.layout import DirLayout, Layout, SelectedLayout, models, names_of, open_layout, select
+from modeloci.oci.manifest import REF_NAME, Descriptor
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,18 @@ class StoredRef:
         return self.reference
 
 
-Source = Path | StoredRef
+@dataclass(frozen=True, slots=True)
+class LayoutRef:
+    """One model of a layout folder or archive, by its ref name (or its manifest digest)."""
+
+    path: Path
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.name}"
+
+
+Source = Path | StoredRef | LayoutRef
 
 
 class StoreView(DirLayout):
@@ -44,6 +58,9 @@ def resolve(text: str, *, store_root: Path | None = None) -> Source:
     path = Path(text)
     if path.exists():
         return path
+    named = layout_ref(text)
+    if named is not None:
+        return named
     from modeloci.reference import normalise_tag
     from modeloci.store import Store
 
@@ -58,11 +75,32 @@ def resolve(text: str, *, store_root: Path | None = None) -> Source:
     return StoredRef(reference, store.root)
 
 
+def layout_ref(text: str) -> LayoutRef | None:
+    """``PATH:NAME`` when some ``PATH`` before a colon exists (the first one: a name may hold colons, as in
+    ``tiny:f32``); None otherwise."""
+    at = text.find(":")
+    while at > 0:
+        if Path(text[:at]).exists() and at + 1 < len(text):
+            return LayoutRef(Path(text[:at]), text[at + 1:])
+        at = text.find(":", at + 1)
+    return None
+
+
 @contextmanager
 def open_source(source: Source, *, strict: bool = True) -> Iterator[Layout]:
-    """The source as a layout; an archive with unsafe members is refused unless ``strict=False`` (verify)."""
+    """The source as a layout; an archive with unsafe members is refused unless ``strict=False`` (verify).
+
+    A layout holding several models, opened without naming one, is refused
+    with their names (verify, which reports it among its problems, aside).
+    """
+    if isinstance(source, LayoutRef):
+        with open_layout(source.path, strict=strict) as layout:
+            yield SelectedLayout(layout, select(layout, source.name, str(source.path)))
+        return
     if isinstance(source, Path):
         with open_layout(source, strict=strict) as layout:
+            if strict:
+                _refuse_several(layout, source)
             yield layout
         return
     if not isinstance(source, StoredRef):  # a model in a registry (modeloci.registry.remote.RemoteRef)
@@ -78,3 +116,11 @@ def open_source(source: Source, *, strict: bool = True) -> Iterator[Layout]:
         yield layout
     finally:
         layout.close()
+
+
+def _refuse_several(layout: Layout, path: Path) -> None:
+    entries = models(layout)
+    if len(entries) > 1:
+        first = entries[0].annotations.get(REF_NAME) or str(entries[0].digest)
+        raise ArchiveError(f"`{path}` holds {len(entries)} models: {names_of(entries)}", path=str(path),
+                           hint=f"name one after the path, as `{path}:{first}`")
