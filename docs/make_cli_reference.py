@@ -46,6 +46,9 @@ def reference() -> str:
         if options:
             lines += ["| option | value | default | description |", "|---|---|---|---|"]
             lines += [_option_row(o, ctx) for o in options]
+        if any("--json" in o.opts for o in options):
+            lines += ["", (f"With `--json`: one document of the schema [`json/{name}.schema.json`](json/{name}.schema.json), "
+                           "or, when the command fails, [`json/failure.schema.json`](json/failure.schema.json).")]
     return "\n".join(lines).rstrip() + "\n"
 
 

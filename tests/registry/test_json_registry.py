@@ -51,10 +51,11 @@ def test_push_pull_build_push(registry, repo_name: str, cli, tmp_path: Path) -> 
     assert [(r.reference, r.digest) for r in one_document(cli("ls", "--json"), LsOutput).root] == [
         ("pulled:1", built.digest)]
 
-    # build --push with no other output reports the push; its summary line goes to stderr.
+    # build --push with no other output prints build's one document, with the push in it (issue 16).
     result = cli("build", "-f", str(modelfile), "--push", f"{registry.host}/{repo_name}:2", "-q", "--json")
-    built_pushed = one_document(result, PushOutput)
-    assert (built_pushed.digest, built_pushed.uploaded) == (built.digest, [])
+    built_pushed = one_document(result, BuildOutput)
+    assert built_pushed.push is not None
+    assert (built_pushed.digest, built_pushed.push.digest, built_pushed.push.uploaded) == (built.digest, built.digest, [])
 
     missing = one_document(cli("pull", f"{registry.host}/{repo_name}:absent", "-q", "--json"), FailureJson, code=1)
     assert missing.exit_code == 1 and "absent" in missing.error

@@ -31,11 +31,13 @@ class DiagnosticJson(Strict):
 
 
 class FailureJson(Strict):
+    """What every command prints with --json when it fails (a bad Modelfile: with its diagnostics, else null)."""
+
     ok: Literal[False]
     error: str
     hint: str | None
     exit_code: int
-    diagnostics: list[DiagnosticJson] | None = None
+    diagnostics: list[DiagnosticJson] | None
 
 
 class LintFile(Strict):
@@ -209,8 +211,9 @@ class BuiltLayerJson(DescriptorJson):
     path: str | None
 
 
-class BuildOutput(Strict):
-    """``build`` to an archive (``size``: its bytes), a layout, or the store (``size`` null, ``output`` the store)."""
+class BuiltJson(Strict):
+    """A model written: to an archive (``size``: its bytes), a layout, or the store (``size`` null, ``output`` the
+    store); or only pushed (``output`` and ``size`` null)."""
 
     digest: Digest
     size: Size | None
@@ -221,7 +224,29 @@ class BuildOutput(Strict):
     layers: list[BuiltLayerJson]
 
 
-class ConvertOutput(BuildOutput):
+class PushOutput(Strict):
+    """``push``, and ``build``'s ``push``."""
+
+    reference: RemoteReference
+    digest: Digest
+    uploaded: list[Digest]
+    skipped: list[Digest]
+    mounted: list[Digest]
+
+
+class BuildOutput(BuiltJson):
+    """``build``, whatever its outputs: ``push`` is null without --push."""
+
+    push: PushOutput | None
+
+    @model_validator(mode="after")
+    def _pushed_what_was_built(self) -> BuildOutput:
+        if self.push is not None and self.push.digest != self.digest:
+            raise ValueError("the push's digest is not the model's")
+        return self
+
+
+class ConvertOutput(BuiltJson):
     from_: Format = Field(alias="from")
     to: Format
     warnings: list[str]
@@ -364,16 +389,6 @@ class LoadOutput(Strict):
     moved_from: Digest | None  # the model the name pointed at before, when the load moved it from another
 
 
-class PushOutput(Strict):
-    """``push``, and ``build --push`` with no other output."""
-
-    reference: RemoteReference
-    digest: Digest
-    uploaded: list[Digest]
-    skipped: list[Digest]
-    mounted: list[Digest]
-
-
 class PullOutput(Strict):
     reference: RemoteReference
     digest: Digest
@@ -391,3 +406,37 @@ class LoginOutput(Strict):
 class LogoutOutput(Strict):
     registry: str
     removed: bool
+
+
+class InspectOutput(RootModel[InspectArtifactOutput | InspectModelOutput]):
+    """``inspect``: of a model archive, layout or stored model (``manifest_digest``...), or of model files (``kind``:
+    gguf, safetensors or folder)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Each command's one document: docs/make_json_schemas.py writes these as docs/json/COMMAND.schema.json, and
+# tests/docs/test_json_schemas.py fails while a file there is stale or a command has no schema.
+# ---------------------------------------------------------------------------------------------------------------
+
+COMMAND_SCHEMAS: dict[str, type[BaseModel]] = {
+    "plan": PlanOutput,
+    "build": BuildOutput,
+    "inspect": InspectOutput,
+    "verify": VerifyOutput,
+    "unpack": UnpackOutput,
+    "convert": ConvertOutput,
+    "ls": LsOutput,
+    "tag": TagOutput,
+    "rm": RmOutput,
+    "prune": PruneOutput,
+    "save": SaveOutput,
+    "load": LoadOutput,
+    "push": PushOutput,
+    "pull": PullOutput,
+    "login": LoginOutput,
+    "logout": LogoutOutput,
+    "fmt": FmtOutput,
+    "lint": LintOutput,
+    "init": InitOutput,
+}
+FAILURE_SCHEMA = ("failure", FailureJson)  # what any of them prints instead when it fails

@@ -1,0 +1,217 @@
+"""The commands that compile a Modelfile: plan and build. Thin: the work is in modeloci.api, modeloci.builder and
+(for ``build --push``) modeloci.ops.remote.
+
+``build --json`` has one shape whatever the outputs (docs/json/build.schema.json): the model built, where it was
+written (``output``, ``size``: null for the store or a push alone) and the push (``push``: null without ``--push``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import rich_click as click
+
+from modeloci.cli import _parse_build_args, cli, display, progress_options
+from modeloci.errors import UsageError
+from modeloci.termsafe import json_text, safe_text
+
+
+def _modelfile_options(func: Any) -> Any:
+    options = [
+        click.argument("path", required=False, type=click.Path(path_type=Path)),
+        click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path), default=None,
+                     help="The Modelfile (or a folder holding one) [default: PATH/Modelfile, else ./Modelfile]."),
+        click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     help="Build context that paths are relative to [default: the Modelfile's folder]."),
+        click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE",
+                     help="Set an ARG (repeatable). `NAME` alone takes the value from the environment."),
+        click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the model."),
+        click.option("--created", default=None, metavar="TIME",
+                     help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else the time of "
+                          "the last commit of the build context in a clean git checkout, else none]."),
+        click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
+                     show_default=True, help="Artifact format: Docker Model Runner's, or CNCF ModelPack (alias cncf)."),
+        click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@_modelfile_options
+def plan(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
+         tag: str | None, created: str | None, fmt: str, as_json: bool) -> None:
+    """Print the compiled build plan of PATH (a folder holding a Modelfile, or a Modelfile), reading no weight bytes.
+
+    With -f, PATH is the build context, as in `docker build -f FILE PATH`.
+    """
+    modelfile, context = _locate(path, modelfile, context)
+    compiled = _compile(modelfile, context, build_args, tag, created, fmt)
+    if as_json:
+        click.echo(json_text(compiled.to_json()))
+    else:
+        from modeloci.render import print_plan
+
+        print_plan(compiled)
+
+
+@cli.command()
+@_modelfile_options
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the model as this OCI archive (a tar that is also a Docker Model Runner load archive).")
+@click.option("--layout", type=click.Path(path_type=Path, dir_okay=True, file_okay=False), default=None,
+              help="Write the model into this OCI image layout folder instead (blobs already there are reused).")
+@click.option("--link", is_flag=True,
+              help="With --layout: hard-link weight files into the layout instead of copying them "
+                   "(changing a source file in place then changes the blob).")
+@click.option("--no-cache", is_flag=True, help="Hash every file, without the digest cache.")
+@click.option("--store/--no-store", "to_store", default=None,
+              help="Keep the model in the local store [default: when no other output is given].")
+@click.option("--push", "push_to", default=None, metavar="REFERENCE",
+              help="Push the model to a registry (base layers in the same registry are mounted, not downloaded).")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP to this registry (loopback hosts always may).")
+@progress_options
+def build(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
+          tag: str | None, created: str | None, fmt: str, as_json: bool, output: Path | None, layout: Path | None,
+          link: bool, no_cache: bool, to_store: bool | None, push_to: str | None, insecure: tuple[str, ...],
+          progress: str, quiet: bool) -> None:
+    """Build PATH (a folder holding a Modelfile, or a Modelfile) into the local store (-t NAME), an OCI archive (-o)
+    or an OCI layout folder (--layout).
+
+    With -f, PATH is the build context, as in `docker build -f FILE PATH`.
+    """
+    modelfile, context = _locate(path, modelfile, context)  # first: a missing Modelfile says so, before the options
+    if output is not None and layout is not None:
+        raise UsageError("give one output: -o OUT.tar or --layout DIR",
+                         hint="write an archive with `-o model.tar`, or a layout folder with `--layout model/`")
+    if link and layout is None:
+        raise UsageError("--link only applies to --layout", hint="hard links need a layout folder: add `--layout DIR`")
+    to_store = (output is None and layout is None and push_to is None) if to_store is None else to_store
+    if not to_store and output is None and layout is None and push_to is None:
+        raise UsageError("--no-store leaves no output", hint="write an archive with `-o model.tar`")
+    if to_store and tag is None:
+        raise UsageError("a model in the store needs a name",
+                         hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
+    compiled = _compile(modelfile, context, build_args, tag, created, fmt)
+    from modeloci.builder import build_archive, build_layout, build_store
+    from modeloci.builder.cache import DigestCache
+
+    cache = None if no_cache else DigestCache()
+    result, pushed = None, None
+    with display(progress, quiet) as meter:
+        if to_store:
+            from modeloci.store import Store
+
+            result = build_store(compiled, Store(), cache=cache, meter=meter)
+        if output is not None:
+            result = build_archive(compiled, output, cache=cache, meter=meter)
+        elif layout is not None:
+            result = build_layout(compiled, layout, cache=cache, link=link, meter=meter)
+        if push_to is not None:
+            pushed, client, ref = _push(compiled, push_to, insecure, cache, meter)
+    if pushed is not None and not quiet:
+        click.echo(f"Pushed {safe_text(pushed.reference)} ({len(pushed.uploaded)} uploaded, "
+                   f"{len(pushed.skipped)} already there, {len(pushed.mounted)} mounted)", err=True)
+    if result is None:  # a push alone: the model is the one the registry now holds
+        if not as_json:
+            click.echo(f"digest: {pushed.digest}")  # type: ignore[union-attr]
+            return
+        result = _pushed_model(client, ref, pushed.digest, compiled.reference)  # type: ignore[union-attr]
+    if as_json:
+        click.echo(json.dumps({**result.to_json(), "push": pushed.model_dump() if pushed else None}, indent=2))
+    else:
+        from modeloci.render import print_build
+
+        print_build(result)
+
+
+def _push(compiled: Any, push_to: str, insecure: tuple[str, ...], cache: Any, meter: Any) -> tuple[Any, Any, Any]:
+    """``--push``: (the PushResult, the client, the Reference)."""
+    from modeloci.cli_registry import client_for
+    from modeloci.ops.remote import push_plan
+    from modeloci.registry.reference import parse_reference
+
+    ref = parse_reference(push_to)
+    client = client_for(ref.registry, insecure)
+    total = sum(layer.size for layer in compiled.layers)
+    return push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total)), client, ref
+
+
+def _pushed_model(client: Any, ref: Any, digest: str, reference: str | None) -> Any:
+    """The BuildResult of a push alone (no file written): the manifest the registry holds, fetched by its digest
+    (checked against it) and read for its descriptors."""
+    from modeloci.builder import BuildResult
+    from modeloci.oci.digest import Digest
+    from modeloci.oci.manifest import Descriptor, parse_manifest
+    from modeloci.oci.mediatypes import MediaType
+
+    data, _ = client.get_manifest(dataclasses.replace(ref, tag=None, digest=Digest.parse(digest)))
+    manifest = parse_manifest(data)  # the bytes modeloci just put: get_manifest checked them against the digest
+    return BuildResult(Descriptor(str(MediaType.OCI_MANIFEST), manifest.digest, len(data)), manifest.config,
+                       manifest.layers, reference)
+
+
+def _locate(path: Path | None, modelfile: Path | None, context: Path | None) -> tuple[Path, Path | None]:
+    """The Modelfile and the build context from PATH, -f and --context, read as `docker build` reads PATH and -f:
+    PATH is a folder holding a Modelfile (or the Modelfile itself), or, with -f, the build context. A folder given
+    to -f means the Modelfile in it."""
+    if path is not None and modelfile is not None:
+        if not path.is_dir():
+            raise UsageError(f"`{path}` is not a folder", hint="with -f FILE, PATH is the build context: a folder")
+        if context is not None:
+            raise UsageError("give the build context once: PATH or --context")
+        context = path
+    chosen = modelfile or path or Path("Modelfile")
+    if chosen.is_dir():
+        chosen = chosen / "Modelfile"
+    if not chosen.exists():
+        raise UsageError(f"Modelfile `{chosen}` not found",
+                         hint="name it with `-f PATH`, or give the folder that holds it")
+    return chosen, context
+
+
+def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
+             fmt: str = "docker") -> Any:  # a BuildPlan: imported when used (start-up time)
+    from modeloci.api import plan as make_plan
+    from modeloci.reference import normalise_tag
+
+    compiled = make_plan(
+        modelfile,
+        context=context,
+        build_args=_parse_build_args(build_args),
+        reference=normalise_tag(tag) if tag else None,
+        created=_created(created),
+        format=fmt,
+    )
+    _print_warnings(compiled.warnings, compiled.sources)
+    return compiled
+
+
+def _created(option: str | None) -> int | None:
+    """--created as Unix seconds; without it the API decides (SOURCE_DATE_EPOCH, else the commit time)."""
+    return None if option is None else _parse_time(option, "--created")
+
+
+def _parse_time(text: str, what: str) -> int:
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UsageError(f"{what} `{text}` is not a time", hint="use RFC 3339 (`2025-06-15T12:00:00Z`) or Unix seconds")
+    return int(moment.astimezone(timezone.utc).timestamp())
+
+
+def _print_warnings(warnings: Any, sources: dict[str, str]) -> None:
+    if warnings:
+        from modeloci.diagnostics import render
+
+        click.echo(render(warnings, sources), err=True, nl=False)
