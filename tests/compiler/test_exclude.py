@@ -14,6 +14,7 @@ import pytest
 from modeloci import api
 from modeloci.diagnostics import render
 from modeloci.errors import ModelfileError
+from modeloci.modelfile import parse_modelfile
 from tests import factories
 
 
@@ -141,3 +142,8 @@ def test_an_exclude_outside_the_context_is_refused_like_any_path(tmp_path: Path)
     text = _error(tmp_path, "FROM scratch\nWEIGHTS hf\nEXCLUDE /etc/passwd ../x\n")
     assert [line for line in text.splitlines() if line.startswith("error")] == [
         "error[MF045]: Absolute path `/etc/passwd`", "error[MF046]: Path `../x` leaves the build context"]
+
+
+def test_a_misspelt_exclude_gets_a_did_you_mean() -> None:
+    (diagnostic,) = parse_modelfile("FROM scratch\nEXCLUDES README.md\n").diagnostics
+    assert (diagnostic.code, diagnostic.label) == ("MF003", "did you mean `EXCLUDE`?")

@@ -100,6 +100,7 @@ def test_bom_crlf_and_missing_final_newline_are_normalised(data: bytes) -> None:
         ("chat_template   t.jinja", "CHAT_TEMPLATE t.jinja"),
         ("mmProj\tp.gguf", "MMPROJ p.gguf"),
         ("   LICENSE  L1   L2   ", "LICENSE L1 L2"),
+        ("exclude   hf/README.md  \"hf/a b.md\"", 'EXCLUDE hf/README.md "hf/a b.md"'),
         ("WIEGHTS a.gguf", "WIEGHTS a.gguf"),  # unknown keywords are upper-cased, left for lint
         ("weigths a.gguf", "WEIGTHS a.gguf"),
     ],
@@ -129,6 +130,13 @@ def test_text_that_does_not_parse_is_refused_with_every_diagnostic() -> None:
     formatted = format_modelfile(b'FROM scratch\nWEIGHTS "open\nLABEL a=$b\n')
     assert formatted.text is None and not formatted.changed
     assert [d.code for d in formatted.diagnostics] == ["MF001", "MF004"]
+
+
+def test_an_ollama_text_block_is_refused_as_one_problem_not_formatted_line_by_line() -> None:
+    formatted = format_modelfile(b'FROM scratch\nTEMPLATE """{{ .Prompt }}\n{{ .Response }}\n"""\nWEIGHTS a.gguf\n')
+    assert formatted.text is None
+    assert [(d.code, d.summary) for d in formatted.diagnostics] == [
+        ("MF077", "`TEMPLATE` is a directive of Ollama's Modelfile")]
 
 
 def test_semantic_errors_do_not_stop_formatting() -> None:
