@@ -60,12 +60,13 @@ def test_modelpack_descriptor_fields_become_labels(tmp_path: Path) -> None:
 
 
 def test_cli_convert_reports_warnings_and_json(tmp_path: Path, cli) -> None:
-    docker_tar, _ = build_example("single-gguf", tmp_path / "src")
+    # CONFIG context_size=1024 where the weights say 2048 (a context size the weights say comes back from them)
+    docker_tar, _ = build_example("sharded-vision", tmp_path / "src")
     result = cli("convert", str(docker_tar), "--format", "cncf", "-o", str(tmp_path / "mp.tar"), "--json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["from"], report["to"]) == ("docker", "modelpack")
-    assert "warning: context_size 2048 is not kept: ModelPack has no field for it" in result.stderr
+    assert "warning: context_size 1024 is not kept: ModelPack has no field for it" in result.stderr
     bad = cli("convert", str(tmp_path / "nope.tar"), "--format", "docker", "-o", str(tmp_path / "x.tar"))
     assert bad.code == 2 and "Traceback" not in bad.stderr
 

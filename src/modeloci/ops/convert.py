@@ -61,10 +61,10 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
     labels = dict(artifact.manifest.annotations)
     created = _created(artifact)
     if target == "modelpack":
-        config = _to_modelpack(artifact, facts, labels, created, reference, warnings)
+        config = _to_modelpack(artifact, facts, docker_fields, labels, created, reference, warnings)
         media_type = modelpack.CONFIG_MEDIA_TYPE
     else:
-        config = _to_docker(artifact, docker_fields, fmt, labels, warnings)
+        config = _to_docker(artifact, facts, docker_fields, fmt, labels, reference or artifact.ref_name, warnings)
         media_type = _docker_media_type(artifact, fmt)
     epoch = epoch_of(created)
     plan = BuildPlan(
@@ -106,34 +106,50 @@ def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
     )
 
 
-def _to_modelpack(artifact: Artifact, facts: Any, labels: dict[str, str], created: str | None,
-                  reference: str | None, warnings: list[str]) -> dict[str, Any]:
+def _to_modelpack(artifact: Artifact, facts: Any, derived: dict[str, object], labels: dict[str, str],
+                  created: str | None, reference: str | None, warnings: list[str]) -> dict[str, Any]:
     if isinstance(artifact.config, ModelPackConfig):
         return {"descriptor": dict(artifact.config.descriptor), "config": dict(artifact.config.fields)}
     config: DockerConfig = artifact.config  # type: ignore[assignment]
-    if config.context_size is not None:
+    if config.context_size is not None and config.context_size != derived.get("context_size"):
+        # (one the weights say comes back from them; only another one, a CONFIG of the build, is lost)
         warnings.append(f"context_size {config.context_size} is not kept: ModelPack has no field for it")
     for key in ("gguf", "safetensors", "diffusers"):
         if config.fields.get(key):
             warnings.append(f"the `{key}` metadata map is not kept: ModelPack has no field for it "
                             "(the weights still carry it)")
-    name = (reference or artifact.ref_name or "").rsplit(":", 1)[0] or facts.name or "model"
-    descriptor = {k: v for k, v in modelpack.descriptor_fields(
-        name=name, labels=labels, created=None, family=facts.architecture,
-        licenses=[facts.license] if facts.license else []).items() if v not in (None, "", [])}
+    descriptor = _descriptor(facts, labels, reference or artifact.ref_name)
     if created is not None:
         descriptor["createdAt"] = created
     return {"descriptor": descriptor, "config": {k: v for k, v in modelpack.config_fields(facts).items() if v is not None}}
 
 
-def _to_docker(artifact: Artifact, derived: dict[str, object], fmt: str, labels: dict[str, str],
-               warnings: list[str]) -> dict[str, Any]:
+def _descriptor(facts: Any, labels: dict[str, str], reference: str | None) -> dict[str, Any]:
+    """A ModelPack descriptor as ``build --format modelpack`` writes it (compiler/assemble.py): the name without
+    its tag, the tag as ``version`` unless it is ``latest`` (a LABEL wins), LABELs, family and license from the
+    weights."""
+    name, _, tag = (reference or "").rpartition(":")
+    if not name or "/" in tag:  # no tag; `host:port/repo` is a name
+        name, tag = reference or "", ""
+    descriptor = {k: v for k, v in modelpack.descriptor_fields(
+        name=name or facts.name or "model", labels=labels, created=None, family=facts.architecture,
+        licenses=[facts.license] if facts.license else []).items() if v not in (None, "", [])}
+    if tag and tag != "latest":
+        descriptor.setdefault("version", tag)
+    return descriptor
+
+
+def _to_docker(artifact: Artifact, facts: Any, derived: dict[str, object], fmt: str, labels: dict[str, str],
+               reference: str | None, warnings: list[str]) -> dict[str, Any]:
     if isinstance(artifact.config, DockerConfig):
         return dict(artifact.config.fields)
     config: ModelPackConfig = artifact.config  # type: ignore[assignment]
+    # What converting back says by itself (from the tag, the labels and the weights) needs no label: adding one
+    # would give the model back with an annotation it never had.
+    again = _descriptor(facts, dict(labels), reference)
     for key, value in config.descriptor.items():
-        if key in ("createdAt", "family", "name"):
-            continue  # createdAt becomes `created`; family and name are said by architecture and the tag
+        if key == "createdAt" or again.get(key) == value:
+            continue  # createdAt becomes `created`
         label = _FIELD_LABELS.get(key)
         text = ", ".join(value) if isinstance(value, list) else value
         if label and isinstance(text, str):
