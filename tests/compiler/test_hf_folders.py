@@ -304,3 +304,19 @@ def test_lint_names_the_files_a_runtime_misses_when_only_the_shards_are_named(tm
     (tmp_path / "g" / "config.json").write_text("{}")
     (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS g/tiny.gguf\nLICENSE qwen/LICENSE\n")
     assert [w.code for w in api.plan(tmp_path / "Modelfile", lint=True).warnings] == []
+
+
+@pytest.mark.parametrize("output", ["docker", "modelpack"])
+@pytest.mark.parametrize("base_format", ["docker", "modelpack"])
+def test_a_folder_rebuilt_on_its_own_model_replaces_its_files(tmp_path: Path, base_format: str, output: str) -> None:
+    hf = hf_folder(tmp_path)
+    (hf / "OLD_NOTES.md").write_text("gone in the next version\n")
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS qwen\n")
+    api.build(tmp_path / "Modelfile", tmp_path / "base.tar", format=base_format)
+    (hf / "OLD_NOTES.md").unlink()
+    (tmp_path / "Modelfile").write_text("FROM base.tar\nWEIGHTS qwen\n")
+    plan = api.plan(tmp_path / "Modelfile", format=output)
+    # Every file once, from the folder: no MF055 between the base's README, code or license and the folder's,
+    # and none of the base's files the folder no longer has (a ModelPack base's docs have no role of their own).
+    assert sorted(layer.filepath for layer in plan.layers) == sorted(path for path, _ in DMR_LAYERS)
+    assert {layer.source.to_json()["kind"] for layer in plan.layers} == {"file"}

@@ -90,10 +90,18 @@ def _new_files(state: State) -> dict[Role, list[Planned]]:
 
 def _inherited(state: State, role: Role, new: dict[Role, list[Planned]]) -> list[LayerPlan]:
     """The base's layers of ``role`` that survive: all licenses, other roles unless replaced;
-    carried into the output's format when the base is in the other one."""
+    carried into the output's format when the base is in the other one.
+
+    A WEIGHTS folder is a new version of the model's files: its files replace the
+    base's other files too (a ModelPack base's code and documents, read back with no
+    role of their own), and whatever base layer lies at a path the folder fills.
+    """
     if state.base is None or (new[role] and role is not Role.LICENSE):
         return []
-    kept = [layer for layer in state.base.layers if layer.role is role]
+    if role is Role.OTHER and any(p.via == "folder" for p in new[Role.MODEL_FILE]):
+        return []
+    refilled = {p.layer_path for files in new.values() for p in files if p.via == "folder"}
+    kept = [layer for layer in state.base.layers if layer.role is role and layer.filepath not in refilled]
     if state.base.format == state.target:
         return kept
     fmt = weights_format(state)
