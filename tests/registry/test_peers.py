@@ -9,16 +9,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.archive_tools import EXAMPLES
+from tests.archive_tools import EXAMPLES, Archive
 from tests.registry.helpers import build, manifest_of
 
 
@@ -66,3 +68,130 @@ def test_oras_pull_saves_our_layers_under_their_names(registry, repo_name, cli, 
     pulled = tmp_path / "pulled"
     oras_client.pull(target=ref, outdir=str(pulled))
     assert tree(pulled) == packaged_files(archive, example)
+
+
+@pytest.mark.parametrize("example", ["single-gguf", "sharded-vision", "hf-safetensors"])
+def test_modelpack_client_pulls_our_modelpack_models(registry, repo_name, cli, tmp_path: Path, example: str) -> None:
+    """modelpack-client checks the manifest and the config against the ModelPack schema, then writes each layer at
+    its `org.cncf.model.filepath`."""
+    client = _peer("modelpack_client", "modelpack-client").ModelPackClient(insecure=True)
+    ref = f"{registry.host}/{repo_name}:v1"
+    archive, _ = build(cli, tmp_path, example, args=("--format", "modelpack"))
+    assert cli("push", str(archive), ref).code == 0
+
+    result = client.pull(ref, tmp_path / "pulled")
+    assert tree(tmp_path / "pulled") == packaged_files(archive, example)
+    assert result.config == json.loads(Archive.read(archive).config_bytes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# We read what peers write
+# ----------------------------------------------------------------------------------------------------------------
+
+WEIGHT = "application/vnd.cncf.model.weight.v1.raw"
+WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
+DOC = "application/vnd.cncf.model.doc.v1.raw"
+# single-gguf's files, as a peer would push them with ModelPack media types.
+PEER_FILES = {"tiny-llama-F32.gguf": WEIGHT, "chat_template.jinja": WEIGHT_CONFIG, "LICENSE": DOC}
+
+
+def peer_files(tmp_path: Path) -> Path:
+    folder = tmp_path / "peer"
+    folder.mkdir()
+    for name in PEER_FILES:
+        shutil.copy(EXAMPLES / "single-gguf" / name, folder / name)
+    return folder
+
+
+def peer_config(folder: Path) -> dict[str, Any]:
+    return {"descriptor": {"name": "tiny-llama"}, "config": {"format": "gguf", "architecture": "llama"},
+            "modelfs": {"type": "layers", "diffIds": [
+                "sha256:" + hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in PEER_FILES]}}
+
+
+def use_it_all(cli, ref: str, tmp_path: Path, folder: Path, *, verify_says: str | None = None) -> None:
+    """Pull, verify, unpack (both layouts) and FROM a peer's model: every file under its name, with its bytes.
+    ``verify_says``: the one problem verify reports."""
+    pulled = tmp_path / "pulled.tar"
+    result = cli("pull", ref, "-o", str(pulled))
+    assert result.code == 0, result.stderr
+    verified = cli("verify", str(pulled))
+    if verify_says is None:
+        assert verified.code == 0, verified.stdout + verified.stderr
+    else:
+        assert verified.code == 1 and f"error: {verify_says}" in verified.stderr, verified.stderr
+    for layout, prefix in (("files", ""), ("bundle", "model/")):
+        out = tmp_path / f"unpacked-{layout}"
+        assert cli("unpack", str(pulled), "-o", str(out), "--layout", layout).code == 0
+        assert {k: v for k, v in tree(out).items() if k != "config.json"} == {
+            prefix + name: (folder / name).read_bytes() for name in PEER_FILES}
+    inspected = json.loads(cli("inspect", str(pulled), "--json").stdout)
+    assert [(layer["role"], layer["path"]) for layer in inspected["layers"]] == [
+        ("weights", "tiny-llama-F32.gguf"), ("chat_template", "chat_template.jinja"), ("license", "LICENSE")]
+
+    context = tmp_path / "context"
+    context.mkdir()
+    shutil.copy(pulled, context / "pulled.tar")
+    (context / "Modelfile").write_text(f"FROM {ref}\nCONFIG context_size=4096\n")
+    built = cli("build", "-f", str(context / "Modelfile"), "-o", str(tmp_path / "rebuilt.tar"))
+    if verify_says is not None:  # a base from a registry enters the store, which lets in only what verify passes
+        assert built.code == 2 and verify_says in built.stderr, built.stderr
+        (context / "Modelfile").write_text("FROM pulled.tar\nCONFIG context_size=4096\n")
+        built = cli("build", "-f", str(context / "Modelfile"), "-o", str(tmp_path / "rebuilt.tar"))
+    assert built.code == 0, built.stderr
+    layers = Archive.read(tmp_path / "rebuilt.tar").manifest["layers"]
+    assert [(d["mediaType"], d["annotations"]["org.cncf.model.filepath"]) for d in layers] == [
+        ("application/vnd.docker.ai.gguf.v3", "tiny-llama-F32.gguf"),
+        ("application/vnd.docker.ai.license", "LICENSE"),
+        ("application/vnd.docker.ai.chat.template.jinja", "chat_template.jinja")]
+
+
+def test_what_oras_pushes_with_modelpack_types_is_pulled_verified_unpacked_and_built_on(
+        registry, repo_name, cli, oras_client, tmp_path: Path, monkeypatch) -> None:
+    """oras-py names layers by `org.opencontainers.image.title` only (no filepath), and writes no artifactType:
+    the ModelPack config's media type says what it is. Its bundle once unpacked to an empty folder."""
+    folder = peer_files(tmp_path)
+    (folder / "config.json").write_text(json.dumps(peer_config(folder)))
+    monkeypatch.chdir(folder)  # oras-py takes paths relative to the working folder
+    ref = f"{registry.host}/{repo_name}:oras"
+    oras_client.push(target=ref, files=[f"{name}:{media_type}" for name, media_type in PEER_FILES.items()],
+                     manifest_config="config.json:application/vnd.cncf.model.config.v1+json")
+    manifest = oras_client.get_manifest(ref)
+    assert all(set(layer["annotations"]) == {"org.opencontainers.image.title"} for layer in manifest["layers"])
+    # The spec requires ModelPack's artifactType, which oras does not write: verify says so; the rest reads it.
+    use_it_all(cli, ref, tmp_path, folder, verify_says="the manifest's artifactType `None` is not ModelPack's")
+
+
+def test_what_oras_pushes_without_a_model_config_is_refused_with_the_reason(
+        registry, repo_name, cli, oras_client, tmp_path: Path, monkeypatch) -> None:
+    folder = peer_files(tmp_path)
+    monkeypatch.chdir(folder)
+    ref = f"{registry.host}/{repo_name}:plain"
+    oras_client.push(target=ref, files=list(PEER_FILES))  # oras' defaults: an empty config of an unknown type
+    why = "the config media type `application/vnd.unknown.config.v1+json` is not a model config"
+    stored = cli("pull", ref)
+    assert stored.code == 1 and f"error: refusing to store `{ref}`: {why}" in stored.stderr, stored.stderr
+    copied = tmp_path / "copied.tar"
+    assert cli("pull", ref, "-o", str(copied)).code == 0  # `pull -o` copies any artifact as it is, like skopeo
+    verified = cli("verify", str(copied))
+    assert verified.code == 1 and f"error: {why}" in verified.stdout + verified.stderr
+    unpacked = cli("unpack", str(copied), "-o", str(tmp_path / "out"))
+    assert unpacked.code == 1 and (
+        f"error: `{copied}` is not a model artifact: its config media type is "
+        "`application/vnd.unknown.config.v1+json`") in unpacked.stderr
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "Modelfile").write_text(f"FROM {ref}\n")
+    based = cli("build", "-f", str(tmp_path / "Modelfile"), "-o", str(tmp_path / "x.tar"))
+    assert based.code == 2 and "error[MF057]" in based.stderr and "is not a model artifact" in based.stderr
+
+
+def test_what_modelpack_client_pushes_is_pulled_verified_unpacked_and_built_on(
+        registry, repo_name, cli, tmp_path: Path) -> None:
+    mp = _peer("modelpack_client", "modelpack-client")
+    folder = peer_files(tmp_path)
+    ref = f"{registry.host}/{repo_name}:mpc"
+    config = mp.ModelPackConfig(mp.ModelDescriptor(name="tiny-llama"),
+                                mp.ModelTechnicalConfig(architecture="llama", format="gguf"))
+    mp.ModelPackClient(insecure=True).push(
+        ref, [mp.ModelLayer(folder / name, media_type) for name, media_type in PEER_FILES.items()], config)
+    use_it_all(cli, ref, tmp_path, folder)
