@@ -77,8 +77,14 @@ def settle(state: State) -> None:
     _explicit_wins(state)
     before = list(_all(state))
     weights = list(state.weights)
+    # Each matched path once, with the patterns that match it: a file is then looked up by its folders,
+    # never tried against every pattern (a Modelfile may hold thousands of them).
+    by_path: dict[str, list[Exclusion]] = {}
+    for exclusion in state.excludes:
+        for path in exclusion.matched:
+            by_path.setdefault(path, []).append(exclusion)
     for name in ("weights", "model_files", "licenses", "folder_templates"):
-        setattr(state, name, [p for p in getattr(state, name) if not _excluded(p, state.excludes)])
+        setattr(state, name, [p for p in getattr(state, name) if not _excluded(p, by_path)])
     _check_exclusions(state, weights, [p for p in before if p.via != "path"])
     _check_other_weights(state)
 
@@ -99,11 +105,13 @@ def _all(state: State) -> Iterator[Planned]:
     yield from state.folder_templates
 
 
-def _excluded(p: Planned, excludes: list[Exclusion]) -> bool:
+def _excluded(p: Planned, by_path: dict[str, list[Exclusion]]) -> bool:
+    """Whether an EXCLUDE pattern matches the file or a folder it is in (noted on each such pattern)."""
     if p.via == "path":
         return False
-    hits = [e for e in excludes if e.covers(p.file.rel)]
-    for exclusion in hits:
+    parts = p.file.rel.split("/")
+    hits = {id(e): e for i in range(1, len(parts) + 1) for e in by_path.get("/".join(parts[:i]), ())}
+    for exclusion in hits.values():
         exclusion.hits.append(p)
     return bool(hits)
 
@@ -116,21 +124,29 @@ def _check_exclusions(state: State, weights: list[Planned], taken: list[Planned]
         first = next(e for e in state.excludes if any(p.role is Role.WEIGHTS for p in e.hits))
         names = list(dict.fromkeys(p.file.rel for p in weights))
         report.add(codes.excludes_every_weight(report.file, first.span, first.pattern, names))
-    for exclusion in state.excludes:
-        if not exclusion.hits:
-            why, hint = _why_unused(exclusion, taken, state)
-            report.add(codes.exclude_unused(report.file, exclusion.span, exclusion.pattern, why, hint))
+    unused = [e for e in state.excludes if not e.hits]
+    named = [p.file.rel for p in _all(state) if p.via == "path"]
+    by_name: dict[str, list[str]] = {}
+    for p in taken:
+        by_name.setdefault(posixpath.basename(p.file.rel), []).append(p.file.rel)
+    for i, exclusion in enumerate(unused):
+        # The reasons take a look at every file; past the first few patterns a shorter one does.
+        why, hint = _why_unused(exclusion, named, by_name) if i < _EXPLAINED else (_NOTHING, _RELATIVE)
+        report.add(codes.exclude_unused(report.file, exclusion.span, exclusion.pattern, why, hint))
 
 
+_EXPLAINED = 20
 _RULE = "EXCLUDE leaves out files that WEIGHTS folders and globs (in WEIGHTS and LICENSE) take"
+_NOTHING = "no file of the build context matches it"
+_RELATIVE = "paths are relative to the build context, as in WEIGHTS"
 
 
-def _why_unused(exclusion: Exclusion, taken: list[Planned], state: State) -> tuple[str, str]:
-    """What an EXCLUDE pattern that left nothing out matches, and what to write instead."""
+def _why_unused(exclusion: Exclusion, named: list[str], by_name: dict[str, list[str]]) -> tuple[str, str]:
+    """What an EXCLUDE pattern that left nothing out matches, and what to write instead (``named``: the files
+    named by their paths; ``by_name``: what folders and globs took, by base name)."""
     if exclusion.matched:
         shown = ", ".join(f"`{m}`" for m in sorted(exclusion.matched)[:3])
-        named = [p.file.rel for p in _all(state) if p.via == "path" and exclusion.covers(p.file.rel)]
-        if named:
+        if any(exclusion.covers(rel) for rel in named):
             why = f"it matches {shown}, which the Modelfile names by its path; a file named outright is always packaged"
             return why, "remove the EXCLUDE, or the path that names the file"
         return f"it matches {shown}, which no WEIGHTS folder or glob takes", _RULE
@@ -138,12 +154,12 @@ def _why_unused(exclusion: Exclusion, taken: list[Planned], state: State) -> tup
     if "/" not in pattern:
         # `EXCLUDE README.md` meant for a folder's README: the pattern is relative to the context.
         match = _segment_matcher(pattern if exclusion.is_glob else _escape(pattern))
-        deeper = sorted({p.file.rel for p in taken if match(posixpath.basename(p.file.rel))})
+        deeper = sorted({rel for name, rels in by_name.items() if match(name) for rel in rels})
         if deeper:
             shown = ", ".join(f"`{d}`" for d in deeper[:3])
             why = f"no file of the build context is at `{pattern}`, but {shown} {'is' if len(deeper) == 1 else 'are'} packaged"
             return why, f"paths are relative to the build context: write `EXCLUDE **/{pattern}` to match it in any folder"
-    return "no file of the build context matches it", "paths are relative to the build context, as in WEIGHTS"
+    return _NOTHING, _RELATIVE
 
 
 def _escape(text: str) -> str:
