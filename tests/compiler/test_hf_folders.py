@@ -320,3 +320,15 @@ def test_a_folder_rebuilt_on_its_own_model_replaces_its_files(tmp_path: Path, ba
     # and none of the base's files the folder no longer has (a ModelPack base's docs have no role of their own).
     assert sorted(layer.filepath for layer in plan.layers) == sorted(path for path, _ in DMR_LAYERS)
     assert {layer.source.to_json()["kind"] for layer in plan.layers} == {"file"}
+
+
+@pytest.mark.parametrize(("name", "what"), [
+    ("model.safetensors", "a safetensors weights file"),
+    ("model.DDUF", "a DDUF weights file"),
+    ("model.bin", "a GGUF weights file"),  # told by its magic bytes
+])
+def test_from_a_weights_file_says_what_to_write_instead(tmp_path: Path, name: str, what: str) -> None:
+    (tmp_path / name).write_bytes(factories.gguf_bytes())
+    text = _error(tmp_path, f"FROM {name}\n")
+    assert text.splitlines()[0] == f"error[MF076]: `{name}` is {what}, not a model"
+    assert text.splitlines()[-2] == f"help: start from nothing and package it: `FROM scratch`, then `WEIGHTS {name}`"

@@ -147,7 +147,7 @@ def _weights_not_model(found: ContextFile, state: State) -> str | None:
         return "a model folder" if any(f.rel.lower().endswith(WEIGHT_SUFFIXES) for f in files) else None
     suffix = os.path.splitext(found.rel)[1].lower()
     if suffix in WEIGHT_SUFFIXES:
-        return f"a {suffix[1:].upper() if suffix == '.gguf' else suffix[1:]} weights file"
+        return f"a {suffix[1:] if suffix == '.safetensors' else suffix[1:].upper()} weights file"
     try:
         with open(found.path, "rb") as f:
             magic = f.read(len(GGUF_MAGIC))
