@@ -332,3 +332,15 @@ def test_from_a_weights_file_says_what_to_write_instead(tmp_path: Path, name: st
     text = _error(tmp_path, f"FROM {name}\n")
     assert text.splitlines()[0] == f"error[MF076]: `{name}` is {what}, not a model"
     assert text.splitlines()[-2] == f"help: start from nothing and package it: `FROM scratch`, then `WEIGHTS {name}`"
+
+
+def test_a_folder_file_also_named_for_the_same_role_keeps_its_path_in_the_folder(tmp_path: Path) -> None:
+    factories.safetensors(tmp_path / "m" / "sub" / "model.safetensors")
+    (tmp_path / "m" / "legal").mkdir()
+    (tmp_path / "m" / "legal" / "LICENSE").write_text("MIT\n")
+    for order in ("WEIGHTS m\nWEIGHTS m/sub/*.safetensors\nLICENSE m/legal/LICENSE\n",
+                  "LICENSE m/legal/LICENSE\nWEIGHTS m/sub/*.safetensors\nWEIGHTS m\n"):
+        plan = _plan(tmp_path, f"FROM scratch\n{order}EXCLUDE m/legal\n")
+        assert [layer.filepath for layer in plan.layers] == ["sub/model.safetensors", "legal/LICENSE"], order
+        # Named by its path, the license is packaged whatever EXCLUDE says (MF116 says the pattern did nothing).
+        assert [w.code for w in plan.warnings] == ["MF116"], order

@@ -90,12 +90,21 @@ def settle(state: State) -> None:
 
 
 def _explicit_wins(state: State) -> None:
-    """A folder's file that another directive names (a license, the chat template, the projector, a weights
-    file) takes that directive's role only: naming it says what it is."""
-    named = {p.file.rel for p in _all(state) if p.via != "folder"}
-    named |= {p.file.rel for p in (state.chat_template, state.mmproj) if p is not None}
+    """A folder's file that another directive names takes that directive's role only: naming it says what it
+    is. Named by WEIGHTS or LICENSE for the role the folder gives it anyway, it is one layer under its path in
+    the folder, and as sure to be packaged as any file named outright (EXCLUDE does not apply to it)."""
+    explicit = {p.file.rel: p for p in _all(state) if p.via != "folder"}
+    single = {p.file.rel for p in (state.chat_template, state.mmproj) if p is not None}
+    merged: set[int] = set()
+    for p in _all(state):
+        same = explicit.get(p.file.rel)
+        if p.via == "folder" and same is not None and same.role is p.role and p.file.rel not in single:
+            p.via = same.via
+            merged.add(id(same))
     for name in ("weights", "model_files", "licenses", "folder_templates"):
-        setattr(state, name, [p for p in getattr(state, name) if p.via != "folder" or p.file.rel not in named])
+        kept = [p for p in getattr(state, name) if id(p) not in merged
+                and not (p.via == "folder" and (p.file.rel in explicit or p.file.rel in single))]
+        setattr(state, name, kept)
 
 
 def _all(state: State) -> Iterator[Planned]:
