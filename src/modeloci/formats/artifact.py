@@ -119,22 +119,18 @@ class ModelBundle(Protocol):
     def config(self) -> ModelConfig: ...
 
 
-NamedBy = Literal["path", "title", "role"]
-
-
 @dataclass(frozen=True, slots=True)
 class ModelLayer:
     """A layer with what it is for and where it goes, read from either format.
 
     ``filepath`` is its path annotation, else its OCI title (all oras writes),
-    else a name made from its role (``named_by`` says which), so that no
-    reader drops, or names by its digest, a layer a peer pushed unnamed.
+    else a name made from its role, so that no reader drops, or names by its
+    digest, a layer a peer pushed unnamed.
     """
 
     descriptor: Descriptor
     role: Role
     filepath: str
-    named_by: NamedBy = "path"
 
     @property
     def metadata(self) -> str | None:
@@ -310,16 +306,11 @@ def role_of(descriptor: Descriptor, fmt: Format) -> Role:
 
 
 def filepath_of(descriptor: Descriptor) -> str | None:
-    """The layer's path: its path annotation (either spelling), else its OCI title, which is all oras writes."""
-    return named(descriptor)[0]
-
-
-def named(descriptor: Descriptor) -> tuple[str | None, NamedBy]:
+    """The layer's path: its path annotation (either spelling), else its OCI title, which is all oras writes.
+    A title is outside input like a path: whoever writes files by it holds it to the same rules."""
     annotations = descriptor.annotations
-    path = next((annotations[k] for k in _FILEPATH_KEYS if annotations.get(k)), None)
-    if path is not None:
-        return path, "path"
-    return annotations.get(docker.ANNOTATION_TITLE) or None, "title"
+    keys = (*_FILEPATH_KEYS, docker.ANNOTATION_TITLE)
+    return next((annotations[k] for k in keys if annotations.get(k)), None)
 
 
 # The name a layer with neither a path nor a title gets, by role; numbered by its place in the manifest, so two
@@ -330,16 +321,16 @@ _WEIGHT_EXTENSIONS: dict[str, str] = {MediaType.DOCKER_GGUF: "gguf", MediaType.D
                                       MediaType.DOCKER_DDUF: "dduf"}
 
 
-def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: object = None) -> ModelLayer:
+def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: str | None = None) -> ModelLayer:
     """Layer ``number`` (from 1) of a manifest, named by its path, its title, or its role (a weight's extension
     from its Docker media type, or the format a config states)."""
     role = role_of(descriptor, fmt)
-    path, named_by = named(descriptor)
+    path = filepath_of(descriptor)
     if path is not None:
-        return ModelLayer(descriptor, role, path, named_by)
-    ext = _WEIGHT_EXTENSIONS.get(descriptor.media_type) or str(weight_format)
+        return ModelLayer(descriptor, role, path)
+    ext = _WEIGHT_EXTENSIONS.get(descriptor.media_type) or weight_format
     suffix = f".{ext}" if ext in ("gguf", "safetensors", "dduf") else ""
-    return ModelLayer(descriptor, role, _ROLE_NAMES[role].format(n=number, ext=suffix), "role")
+    return ModelLayer(descriptor, role, _ROLE_NAMES[role].format(n=number, ext=suffix))
 
 
 def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
@@ -356,7 +347,8 @@ def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
     if fmt is None:
         raise ArchiveError(f"{where} is not a model artifact: its config media type is `{manifest.config.media_type}`")
     fields = config_doc.get("config")
-    weight_format = fields.get("format") if isinstance(fields, dict) else None
+    stated = fields.get("format") if isinstance(fields, dict) else None
+    weight_format = stated if isinstance(stated, str) else None
     layers = tuple(model_layer(d, fmt, n, weight_format) for n, d in enumerate(manifest.layers, 1))
     if fmt == "docker":
         config: DockerConfig | ModelPackConfig = DockerConfig(config_doc)
