@@ -68,3 +68,23 @@ def test_push_takes_one_model_of_a_layout_that_holds_two(registry, repo_name, cl
     assert digest_in(pushed.stdout) == digest
     assert cli("pull", ref, "-o", str(tmp_path / "pulled.tar"), "-t", "vision:2").code == 0
     assert (tmp_path / "pulled.tar").read_bytes() == archive.read_bytes()
+
+
+@pytest.mark.parametrize("output", ["store", "layout", "push"])
+def test_from_a_registry_model_in_the_other_format_into_every_output(registry, repo_name, cli, tmp_path: Path,
+                                                                     monkeypatch, output: str) -> None:
+    """A ModelPack base in a registry, a Docker build into the store, a layout folder, or pushed back to the
+    registry: the same model `-o` gives."""
+    ref, out_ref = f"{registry.host}/{repo_name}/base:v1", f"{registry.host}/{repo_name}/out:v1"
+    base, _ = build(cli, tmp_path, out="base.tar", args=("--format", "modelpack"))
+    assert cli("push", str(base), ref).code == 0
+    modelfile = _rebase(tmp_path / "ctx", ref)
+    expected = cli("build", "-f", str(modelfile), "-t", out_ref, "-o", str(tmp_path / "expected.tar"))
+    assert expected.code == 0, expected.stderr
+    monkeypatch.setenv("MODELOCI_HOME", str(tmp_path / "cold"))  # the -o build pulled the base into its store
+    assert Store().entries() == []
+    where = {"store": ("-t", out_ref), "layout": ("-t", out_ref, "--layout", str(tmp_path / "layout")),
+             "push": ("--push", out_ref)}[output]
+    built = cli("build", "-f", str(modelfile), *where)
+    assert built.code == 0, built.stderr
+    assert digest_in(built.stdout) == digest_in(expected.stdout)
