@@ -280,10 +280,13 @@ def test_build_and_plan_take_a_folder_that_holds_a_modelfile(tmp_path: Path, cli
      ["error: give the build context once: PATH or --context"]),
     (("elsewhere",), ["error: Modelfile `elsewhere` not found",
                       "help: name it with `-f PATH`, or give the folder that holds it"]),
-], ids=["path-not-a-folder", "two-contexts", "missing-path"])
+    (("-f", "empty"), ["error: `empty` is a directory with no Modelfile",
+                       "help: give the folder that holds the Modelfile, or name the file with `-f PATH`"]),
+], ids=["path-not-a-folder", "two-contexts", "missing-path", "folder-without-modelfile"])
 def test_path_and_f_that_disagree_are_usage_errors(tmp_path: Path, cli, args: tuple[str, ...],
                                                    lines: list[str]) -> None:
     copy_example("single-gguf", tmp_path)
+    (tmp_path / "empty").mkdir()
     for command in ("build", "plan"):
         result = cli(command, *args, "-o" if command == "build" else "--json",
                      *(("x.tar",) if command == "build" else ()), cwd=tmp_path)

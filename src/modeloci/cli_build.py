@@ -162,18 +162,33 @@ def _locate(path: Path | None, modelfile: Path | None, context: Path | None) -> 
     PATH is a folder holding a Modelfile (or the Modelfile itself), or, with -f, the build context. A folder given
     to -f means the Modelfile in it."""
     if path is not None and modelfile is not None:
-        if not path.is_dir():
+        if not _is_dir(path):
             raise UsageError(f"`{path}` is not a folder", hint="with -f FILE, PATH is the build context: a folder")
         if context is not None:
             raise UsageError("give the build context once: PATH or --context")
         context = path
     chosen = modelfile or path or Path("Modelfile")
-    if chosen.is_dir():
+    if _is_dir(chosen):
+        if not (chosen / "Modelfile").exists():
+            raise UsageError(f"`{chosen}` is a directory with no Modelfile",
+                             hint="give the folder that holds the Modelfile, or name the file with `-f PATH`")
         chosen = chosen / "Modelfile"
-    if not chosen.exists():
+    try:
+        chosen.stat()
+    except FileNotFoundError:
         raise UsageError(f"Modelfile `{chosen}` not found",
-                         hint="name it with `-f PATH`, or give the folder that holds it")
+                         hint="name it with `-f PATH`, or give the folder that holds it") from None
+    except OSError:
+        pass  # a symlink loop, a name too long: reading it says so
     return chosen, context
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; a path that cannot be looked at (a name too long, a loop) is not."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
