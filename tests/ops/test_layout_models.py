@@ -124,3 +124,31 @@ def test_from_dir_colon_name_is_split_where_the_dir_exists(tmp_path: Path, text:
     (tmp_path / "odd:name").write_bytes(b"")
     (tmp_path / "odd").mkdir()
     assert split_layout_name(text, tmp_path) == expected
+
+
+def test_from_dir_colon_name_builds_on_one_model_of_a_layout(two, tmp_path: Path, cli) -> None:
+    """`FROM models:tiny:1` builds exactly what `FROM` the same model's own archive builds; `FROM models` says
+    which names there are."""
+    layout, archives = two
+    context = layout.parent
+    (context / "tiny.tar").write_bytes(archives["tiny:1"].read_bytes())
+    (context / "Named").write_text("FROM models:tiny:1\nCONFIG context_size=8\n")
+    (context / "Archive").write_text("FROM tiny.tar\nCONFIG context_size=8\n")
+    named = api.build(context / "Named", tmp_path / "named.tar", context=context, reference="x:1")
+    archive = api.build(context / "Archive", tmp_path / "archive.tar", context=context, reference="x:1")
+    assert (tmp_path / "named.tar").read_bytes() == (tmp_path / "archive.tar").read_bytes()
+    assert named.manifest.digest == archive.manifest.digest
+    (context / "Unnamed").write_text("FROM models\n")
+    unnamed = cli("plan", "-f", str(context / "Unnamed"))
+    assert unnamed.code == 2
+    lines = unnamed.stderr.splitlines()
+    assert "  = `models` holds 2 models: `tiny:1`, `vision:2`" in lines, unnamed.stderr
+    assert "help: name one after the path, as `models:tiny:1`" in lines, unnamed.stderr
+
+
+def test_verify_of_a_layout_with_two_models_names_them(two, cli) -> None:
+    layout, _ = two
+    result = cli("verify", str(layout))
+    assert result.code == 1
+    assert ("error: index.json lists 2 image manifests; expected one: `tiny:1`, `vision:2` (name one, as "
+            "`PATH:NAME`)") in result.stderr.splitlines(), result.stderr

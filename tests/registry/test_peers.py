@@ -109,17 +109,16 @@ def peer_config(folder: Path) -> dict[str, Any]:
                 "sha256:" + hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in PEER_FILES]}}
 
 
-def use_it_all(cli, ref: str, tmp_path: Path, folder: Path, *, verify_says: str | None = None) -> None:
+def use_it_all(cli, ref: str, tmp_path: Path, folder: Path, *, verify_warns: str | None = None) -> None:
     """Pull, verify, unpack (both layouts) and FROM a peer's model: every file under its name, with its bytes.
-    ``verify_says``: the one problem verify reports."""
+    ``verify_warns``: the one warning verify gives."""
     pulled = tmp_path / "pulled.tar"
     result = cli("pull", ref, "-o", str(pulled))
     assert result.code == 0, result.stderr
     verified = cli("verify", str(pulled))
-    if verify_says is None:
-        assert verified.code == 0, verified.stdout + verified.stderr
-    else:
-        assert verified.code == 1 and f"error: {verify_says}" in verified.stderr, verified.stderr
+    assert verified.code == 0, verified.stdout + verified.stderr
+    warnings = [line for line in verified.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == ([f"warning: {verify_warns}"] if verify_warns else []), verified.stderr
     for layout, prefix in (("files", ""), ("bundle", "model/")):
         out = tmp_path / f"unpacked-{layout}"
         assert cli("unpack", str(pulled), "-o", str(out), "--layout", layout).code == 0
@@ -134,10 +133,6 @@ def use_it_all(cli, ref: str, tmp_path: Path, folder: Path, *, verify_says: str 
     shutil.copy(pulled, context / "pulled.tar")
     (context / "Modelfile").write_text(f"FROM {ref}\nCONFIG context_size=4096\n")
     built = cli("build", "-f", str(context / "Modelfile"), "-o", str(tmp_path / "rebuilt.tar"))
-    if verify_says is not None:  # a base from a registry enters the store, which lets in only what verify passes
-        assert built.code == 2 and verify_says in built.stderr, built.stderr
-        (context / "Modelfile").write_text("FROM pulled.tar\nCONFIG context_size=4096\n")
-        built = cli("build", "-f", str(context / "Modelfile"), "-o", str(tmp_path / "rebuilt.tar"))
     assert built.code == 0, built.stderr
     layers = Archive.read(tmp_path / "rebuilt.tar").manifest["layers"]
     assert [(d["mediaType"], d["annotations"]["org.cncf.model.filepath"]) for d in layers] == [
@@ -158,8 +153,9 @@ def test_what_oras_pushes_with_modelpack_types_is_pulled_verified_unpacked_and_b
                      manifest_config="config.json:application/vnd.cncf.model.config.v1+json")
     manifest = oras_client.get_manifest(ref)
     assert all(set(layer["annotations"]) == {"org.opencontainers.image.title"} for layer in manifest["layers"])
-    # The spec requires ModelPack's artifactType, which oras does not write: verify says so; the rest reads it.
-    use_it_all(cli, ref, tmp_path, folder, verify_says="the manifest's artifactType `None` is not ModelPack's")
+    # The spec requires ModelPack's artifactType, which oras does not write: verify warns; everything reads it.
+    use_it_all(cli, ref, tmp_path, folder,
+               verify_warns="the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
 
 
 def test_what_oras_pushes_without_a_model_config_is_refused_with_the_reason(

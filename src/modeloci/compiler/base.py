@@ -46,7 +46,8 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         with open_source(path) as layout:
             artifact = read_artifact(layout, where=f"`{rel}`")
     except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
-        report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
+        report.add(codes.bad_base(report.file, span, rel, _as_written(exc.message, path, rel),
+                                  exc.hint and _as_written(exc.hint, path, rel)))
         return None
     except (OSError, ValueError) as exc:
         report.add(codes.bad_base(report.file, span, rel, str(exc)))
@@ -66,6 +67,11 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         format=artifact.format,
     )
     return Base(plan, path, artifact, tuple(_layer(layer) for layer in artifact.layers))
+
+
+def _as_written(text: str, path: Source, rel: str) -> str:
+    """``text`` naming the base as the Modelfile does: readers name it by its full path."""
+    return text.replace(str(path), rel) if isinstance(path, Path) else text
 
 
 def split_layout_name(text: str, root: Path) -> tuple[str, str] | None:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from modeloci.compiler import assemble, folders, metadata, pointers
 from modeloci.compiler.args import ArgScope, Expanded
-from modeloci.compiler.base import load_base
+from modeloci.compiler.base import load_base, split_layout_name
 from modeloci.compiler.model import BuildPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
 from modeloci.errors import UsageError
 from modeloci.modelfile import codes, raise_for_errors
-from modeloci.store.names import StoredRef
+from modeloci.store.names import LayoutRef, StoredRef
 from modeloci.modelfile.ast import (
     ArgDirective,
     ChatTemplateDirective,
@@ -127,6 +127,14 @@ def _compile_from(directive: FromDirective, state: State) -> None:
     remote = _registry_model(expanded.text, state)
     if remote is not None:
         state.base = load_base(remote, str(remote), directive.source.span, state.report)
+        return
+    split = split_layout_name(expanded.text, state.context.root)
+    if split is not None:  # FROM DIR:NAME, one model of a layout folder or archive holding several
+        folder = state.context.resolve_one(Expanded(((split[0], False),)), directive.source.span, state.report,
+                                           keyword="FROM", allow_dir=True)
+        if folder is not None:
+            state.base = load_base(LayoutRef(folder.path, split[1]), f"{folder.rel}:{split[1]}",
+                                   directive.source.span, state.report)
         return
     found = state.context.resolve_one(expanded, directive.source.span, state.report, keyword="FROM", allow_dir=True)
     if found is None:

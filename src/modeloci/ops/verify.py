@@ -24,7 +24,7 @@ from modeloci.formats import modelpack
 from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout, TarLayout, read_blob
+from modeloci.oci.layout import Layout, TarLayout, names_of, read_blob
 from modeloci.store.names import Source, open_source
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
@@ -129,7 +129,8 @@ def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
         _error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
         return None
     if len(entries) != 1:
-        _error(report, f"index.json lists {len(entries)} image manifests; expected one")
+        several = f": {names_of(entries)} (name one, as `PATH:NAME`)" if entries else ""
+        _error(report, f"index.json lists {len(entries)} image manifests; expected one{several}")
         return None
     entry = entries[0]
     _check_media(entry.artifact_type, "index.json's artifactType", report)
@@ -241,7 +242,10 @@ def _check_config(manifest: Manifest, config: dict, fmt: str, digests: list[str 
     else:
         if manifest.config.media_type not in MODELPACK_CONFIGS:
             _error(report, f"config media type `{manifest.config.media_type}` is not ModelPack's")
-        if manifest.artifact_type not in (modelpack.MANIFEST_ARTIFACT_TYPE, "application/vnd.cnai.model.manifest.v1+json"):
+        if manifest.artifact_type is None:  # oras-py pushes so: the config's media type says what it is
+            _warn(report, "the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
+        elif manifest.artifact_type not in (modelpack.MANIFEST_ARTIFACT_TYPE,
+                                            "application/vnd.cnai.model.manifest.v1+json"):
             _error(report, f"the manifest's artifactType `{manifest.artifact_type}` is not ModelPack's")
         modelfs = config.get("modelfs")
         ids = modelfs.get("diffIds") if isinstance(modelfs, dict) else None
