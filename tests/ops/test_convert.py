@@ -11,6 +11,7 @@ from modeloci import api
 from modeloci.builder import sinks
 from modeloci.ops.convert import convert
 from tests.archive_tools import Archive, build_example
+from tests.compiler.test_hf_folders import hf_folder
 
 
 @pytest.mark.parametrize("name", ["single-gguf", "hf-safetensors", "sharded-vision"])
@@ -84,3 +85,20 @@ def test_from_a_modelpack_base_builds_what_a_docker_base_builds(tmp_path: Path) 
     api.build(tmp_path / "b" / "single-gguf" / "Modelfile", modelfile.parent / "base.tar", format="modelpack")
     api.build(modelfile, tmp_path / "via-mp.tar")
     assert (tmp_path / "via-mp.tar").read_bytes() == via_docker.read_bytes()
+
+
+def test_converting_a_folder_model_types_its_files_as_a_modelpack_build_does(tmp_path: Path) -> None:
+    """A Hugging Face folder's code and documents are `code` and `doc` in ModelPack: converted from Docker's
+    format they once all became `weight.config`."""
+    hf_folder(tmp_path)
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS qwen\n")
+    api.build(tmp_path / "Modelfile", tmp_path / "docker.tar")
+    api.build(tmp_path / "Modelfile", tmp_path / "built.tar", format="modelpack")
+    convert(tmp_path / "docker.tar", "modelpack", tmp_path / "converted.tar")
+
+    def types(path: Path) -> dict[str, str]:
+        return {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"]
+                for layer in Archive.read(path).manifest["layers"]}
+
+    assert types(tmp_path / "converted.tar") == types(tmp_path / "built.tar")
+    assert types(tmp_path / "converted.tar")["modeling_qwen2.py"] == "application/vnd.cncf.model.code.v1.raw"

@@ -98,7 +98,7 @@ def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
     same = target == artifact.format
     return LayerPlan(
         role=layer.role,
-        media_type=d.media_type if same else formats.media_type(layer.role, target, fmt),
+        media_type=d.media_type if same else formats.media_type(layer.role, target, fmt, layer.filepath or ""),
         filepath=layer.filepath,
         size=d.size,
         source=BaseSource(digest=str(d.digest)),
