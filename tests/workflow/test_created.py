@@ -183,3 +183,80 @@ def test_a_git_that_hangs_or_never_stops_talking_is_cut_off(script: str, checkou
     started = time.monotonic()
     assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {}
     assert time.monotonic() - started < 10
+
+
+# -- a checkout from someone else: its git configuration names commands; none of them is run ----------------------
+
+
+def _marker_script(folder: Path, name: str) -> tuple[Path, Path]:
+    """A script that leaves ``folder/name`` behind when run (and prints its input, as a clean filter must)."""
+    marker, script = folder / name, folder / f"{name}.sh"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    script.chmod(0o755)
+    return script, marker
+
+
+def test_a_hostile_fsmonitor_in_the_checkout_is_never_run(checkout: Path, tmp_path, cli) -> None:
+    """``core.fsmonitor`` names a command ``git status`` runs: a model folder unpacked with its ``.git`` must not get
+    to run one by being built."""
+    repo = checkout.parents[2]
+    script, marker = _marker_script(tmp_path, "fsmonitor-ran")
+    git(repo, "config", "core.fsmonitor", str(script))
+    assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {"created": EPOCH_TEXT}
+    assert not marker.exists()
+
+
+def test_a_hostile_clean_filter_in_the_checkout_is_never_run(checkout: Path, tmp_path, cli) -> None:
+    """``git status`` runs a file's clean filter when it must hash the file again (its stat data changed): a filter
+    the checkout configures, other than Git LFS's, means no time, and the filter is not run."""
+    repo = checkout.parents[2]
+    (repo / ".gitattributes").write_text("* filter=hostile\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes", when=EPOCH)
+    script, marker = _marker_script(tmp_path, "filter-ran")
+    git(repo, "config", "filter.hostile.clean", str(script))
+    for path in checkout.parent.iterdir():
+        os.utime(path, (LATER, LATER))  # stat data no longer what the index holds: status would hash them again
+    assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {}
+    assert not marker.exists()
+    notes = json.loads(cli("plan", "-f", str(checkout), "--json").stdout)["notes"]
+    assert notes == [(f"no creation time: the git configuration of `{checkout.parent}` names filter commands "
+                      "modeloci does not run (`filter.hostile.clean`); set SOURCE_DATE_EPOCH or --created")]
+    assert not marker.exists()
+
+
+def test_git_lfs_s_own_filters_are_accepted(checkout: Path, tmp_path, cli) -> None:
+    """What `git lfs install` configures is the one filter set git may run: model weights live in LFS."""
+    repo = checkout.parents[2]
+    for key, value in (("filter.lfs.clean", "git-lfs clean -- %f"), ("filter.lfs.smudge", "git-lfs smudge -- %f"),
+                       ("filter.lfs.process", "git-lfs filter-process"), ("filter.lfs.required", "true")):
+        git(repo, "config", key, value)
+    assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {"created": EPOCH_TEXT}
+
+
+def test_a_hostile_signature_program_in_the_checkout_is_never_run(checkout: Path, tmp_path, cli) -> None:
+    """``log.showSignature`` makes ``git log`` run ``gpg.program`` on each signed commit it shows."""
+    repo = checkout.parents[2]
+    (checkout.parent / "LICENSE").write_text("a signed license\n")
+    git(repo, "commit", "-q", "-am", "signed", when=LATER + 9)
+    header, _, message = git(repo, "cat-file", "commit", "HEAD").partition("\n\n")
+    signed = f"{header}\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n AAAA\n -----END PGP SIGNATURE-----\n\n{message}"
+    (tmp_path / "commit.txt").write_text(signed)
+    git(repo, "update-ref", "HEAD", git(repo, "hash-object", "-t", "commit", "-w", str(tmp_path / "commit.txt")).strip())
+    script, marker = _marker_script(tmp_path, "gpg-ran")
+    git(repo, "config", "log.showSignature", "true")
+    git(repo, "config", "gpg.program", str(script))
+    git(repo, "log", "-1", "--format=%H")  # the trap is set: plain git runs it
+    assert marker.exists()
+    marker.unlink()
+    assert git(repo, "status", "--porcelain") == ""
+    assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {"created": "2025-06-16T12:00:09Z"}
+    assert not marker.exists()
+
+
+def test_the_user_s_own_filters_are_trusted(checkout: Path, tmp_path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter in the user's global configuration (nbstripout, git-crypt) is theirs, not the checkout's."""
+    script, _ = _marker_script(tmp_path, "own-filter-ran")
+    (tmp_path / "gitconfig").write_text(f"[filter \"mine\"]\n\tclean = {script}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    assert descriptor(build(cli, checkout, tmp_path / "m.tar")) == {"created": EPOCH_TEXT}

@@ -13,6 +13,14 @@ shallow clone that stops at the commit found cannot tell whether an older
 commit was the last to touch the context, so it gets none either. Git is run
 with a time limit and its output read with a size limit; a missing or failing
 git means no time, never an error.
+
+The checkout may come from someone else (a model folder unpacked with its
+``.git``), and its configuration can name commands for git to run. Git runs
+here with no fsmonitor, no hooks, no signature checks and no submodules, and
+``git status`` (which runs clean filters on files it must hash again) runs
+only when the filters the checkout configures itself are none or Git LFS's
+own: any other means no time, and nothing of it is run. (The user's own
+global and system settings are theirs to trust.)
 """
 
 from __future__ import annotations
@@ -28,6 +36,12 @@ from modeloci.errors import UsageError
 
 GIT_SECONDS = 10.0  # one git command; a slower one (a huge or remote-mounted repository) means no time
 _LOG_BYTES = 256  # `git log -1 --format=%ct %P` of a merge: seconds and a few parents
+_CONFIG_BYTES = 64 << 10  # the filter settings read: more is not a configuration modeloci accepts anyway
+# Configuration that would make git run a command the checkout names, turned off for every git run here.
+_NO_COMMANDS = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "log.showSignature=false")
+# What `git lfs install` configures: the only filters `git status` may run.
+LFS_FILTERS = frozenset({("filter.lfs.clean", "git-lfs clean -- %f"), ("filter.lfs.smudge", "git-lfs smudge -- %f"),
+                         ("filter.lfs.process", "git-lfs filter-process"), ("filter.lfs.required", "true")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +70,14 @@ def commit_time(context: Path, modelfile: Path) -> Created:
     except (OSError, RuntimeError):
         return Created(None)
     cwd = paths[0]
-    status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--", *paths], cwd, limit=1)
+    foreign = _foreign_filters(cwd)
+    if foreign is None:
+        return Created(None)  # not a checkout, no git, or git failed
+    if foreign:
+        return Created(None, f"no creation time: the git configuration of `{context}` names filter commands "
+                             f"modeloci does not run (`{foreign}`); set SOURCE_DATE_EPOCH or --created")
+    status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--", *paths],
+                  cwd, limit=1)
     if status is None:
         return Created(None)  # not a checkout, no git, or git failed
     if status:
@@ -73,6 +94,22 @@ def commit_time(context: Path, modelfile: Path) -> Created:
     return Created(int(words[0]))
 
 
+def _foreign_filters(cwd: str) -> str | None:
+    """The first filter setting the checkout itself configures, other than Git LFS's ("" if none); None if git
+    cannot tell (no checkout, no git). The user's own settings (global, system, -c) are theirs to trust."""
+    if _git(["rev-parse", "--git-dir"], cwd, limit=4096) is None:
+        return None
+    found = _git(["config", "--show-scope", "-z", "--get-regexp", r"^filter\."], cwd, limit=_CONFIG_BYTES)
+    if found is None:
+        return ""  # git config exits 1 when nothing matches
+    fields = found.split(b"\0")
+    for scope, entry in zip(fields[::2], fields[1::2], strict=False):
+        key, _, value = entry.decode("utf-8", "replace").partition("\n")
+        if scope in (b"local", b"worktree") and (key.lower(), value) not in LFS_FILTERS:
+            return key[:100]
+    return "" if len(found) < _CONFIG_BYTES else "filter.*"
+
+
 def _git(args: list[str], cwd: str, *, limit: int) -> bytes | None:
     """At most ``limit`` bytes of what ``git ARGS`` prints in ``cwd``; None if it cannot run, fails or times out.
 
@@ -81,7 +118,8 @@ def _git(args: list[str], cwd: str, *, limit: int) -> bytes | None:
     try:
         # A session of its own, so that stopping it stops whatever it started (hooks, helpers) too: they would
         # hold the pipe open.
-        process = subprocess.Popen(["git", "--literal-pathspecs", *args], cwd=cwd, env=env, start_new_session=True,
+        process = subprocess.Popen(["git", "--no-pager", "--literal-pathspecs", *_NO_COMMANDS, *args], cwd=cwd, env=env,
+                                   start_new_session=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError:
         return None
