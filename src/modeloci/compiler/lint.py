@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from modeloci.compiler.model import LayerPlan, Role
 from modeloci.compiler.state import State
-from modeloci.model.hfdir import is_runtime_file
+from modeloci.jsondoc import load_json
+from modeloci.model.hfdir import MAX_JSON_SIZE, is_runtime_file
 from modeloci.modelfile import codes
 
 # Words that mark a model tuned for chat in the names model publishers use:
@@ -46,7 +47,10 @@ def _has_template(state: State) -> bool:
     for p in state.model_files:
         if posixpath.basename(p.file.rel) == "tokenizer_config.json":
             try:
-                doc = json.loads(p.file.path.read_bytes())
+                with p.file.path.open("rb") as f:  # bounded: a huge or hostile file is not read whole
+                    data = f.read(MAX_JSON_SIZE + 1)
+                doc = load_json(data, "tokenizer_config.json", max_depth=sys.getrecursionlimit()) \
+                    if len(data) <= MAX_JSON_SIZE else None
             except (OSError, ValueError):
                 continue
             if isinstance(doc, dict) and doc.get("chat_template"):
