@@ -18,6 +18,7 @@ from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
+from modeloci.store.names import Source, resolve
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
@@ -90,10 +91,13 @@ def build(
 
 
 def inspect(path: str | Path):  # noqa: ANN201 - ArtifactReport or ModelReport
-    """What an archive, layout, model file or model folder holds (typed, pydantic); reads no weights."""
+    """What an archive, layout, model file or model folder holds (typed, pydantic); reads no weights. A string
+    that names no file is read as the CLI reads it: a stored model, or ``PATH:NAME`` in a layout of several."""
     from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
 
     target = Path(path)
+    if isinstance(path, str) and not target.exists():
+        return inspect_artifact(_source(path))
     return inspect_artifact(target) if target.exists() and is_artifact(target) else inspect_model(target)
 
 
@@ -102,7 +106,7 @@ def verify(path: str | Path, **options: int):  # noqa: ANN201 - VerifyReport
     ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.verify import verify as run
 
-    return run(Path(path), **options)
+    return run(_source(path), **options)
 
 
 def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **options: int):  # noqa: ANN201
@@ -110,7 +114,12 @@ def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **op
     ``UnpackReport``. ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.unpack import unpack as run
 
-    return run(Path(path), Path(output), layout=layout, **options)  # type: ignore[arg-type]
+    return run(_source(path), Path(output), layout=layout, **options)  # type: ignore[arg-type]
+
+
+def _source(path: str | Path) -> Source:
+    """A Path as it is; a string as the CLI reads it: a path, ``PATH:NAME``, or a model in the store."""
+    return path if isinstance(path, Path) else resolve(path)
 
 
 def model_files(reference: str):  # noqa: ANN201 - ModelFiles

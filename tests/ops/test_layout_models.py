@@ -152,3 +152,12 @@ def test_verify_of_a_layout_with_two_models_names_them(two, cli) -> None:
     assert result.code == 1
     assert ("error: index.json lists 2 image manifests; expected one: `tiny:1`, `vision:2` (name one, as "
             "`PATH:NAME`)") in result.stderr.splitlines(), result.stderr
+
+
+def test_the_python_api_reads_path_colon_name_as_the_cli_does(two, tmp_path: Path) -> None:
+    layout, archives = two
+    assert api.inspect(f"{layout}:vision:2").manifest_digest == inspect_artifact(archives["vision:2"]).manifest_digest
+    assert api.verify(f"{layout}:tiny:1").ok
+    api.unpack(f"{layout}:tiny:1", tmp_path / "out")
+    api.unpack(archives["tiny:1"], tmp_path / "expected")
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "expected")
