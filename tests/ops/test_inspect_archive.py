@@ -67,6 +67,7 @@ def expected_summary(archive: Path, source: Path, *, fmt: str = "docker", refere
         "layers": DOCKER_LAYERS if fmt == "docker" else MODELPACK_LAYERS,
         "config": DOCKER_CONFIG if fmt == "docker" else MODELPACK_CONFIG,
         "labels": LABELS,
+        "created": a.config.get("descriptor", {}).get("created") or a.config.get("descriptor", {}).get("createdAt"),
     }
 
 
@@ -215,3 +216,11 @@ def test_inspect_of_a_tar_name_that_is_not_a_tar_says_so(tmp_path: Path, cli) ->
     result = cli("inspect", str(broken))
     assert result.code != 0 and "Traceback" not in result.stderr
     assert "archive" in result.stderr.replace(str(broken), "BROKEN")  # e.g. "not a readable tar archive"
+
+
+def test_inspect_json_says_when_the_model_was_created_or_null(tmp_path: Path, cli) -> None:
+    dated, _ = build_example("single-gguf", tmp_path / "dated", created=1_750_000_000)
+    undated, _ = build_example("single-gguf", tmp_path / "undated")
+    assert json.loads(cli("inspect", str(dated), "--json").stdout)["created"] == "2025-06-15T15:06:40Z"
+    assert json.loads(cli("inspect", str(undated), "--json").stdout)["created"] is None
+    assert "created: unknown" in cli("inspect", str(undated)).stdout

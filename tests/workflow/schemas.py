@@ -281,6 +281,7 @@ class InspectArtifactOutput(Strict):
     layers: list[ArtifactLayerJson]
     config: ArtifactConfigJson
     labels: StringMap
+    created: Rfc3339 | None
 
 
 class ModelFileJson(Strict):

@@ -69,9 +69,7 @@ class ArtifactReport(BaseModel):
     layers: list[LayerEntry]
     config: dict[str, Any] = Field(description="format, context size, size, architecture, parameters, quantization")
     labels: dict[str, str] = Field(default_factory=dict)
-    # Shown by the text output ("created: unknown" when absent); kept out of --json for now, whose exact keys
-    # tests/ops/test_inspect_archive.py pins.
-    created: str | None = Field(default=None, exclude=True, description="the creation time the config records")
+    created: str | None = Field(default=None, description="the creation time the config records (None: unknown)")
 
 
 def is_artifact(path: Path) -> bool:
