@@ -12,8 +12,8 @@ import pytest
 
 from modeloci import api
 from modeloci.errors import BuildError
-from modeloci.builder import engine
-from modeloci.builder.engine import BlobSource, FileState, copy_range
+from modeloci.blobs import engine
+from modeloci.blobs.engine import BlobSource, FileState, copy_range
 from tests.archive_tools import Archive, build_example, copy_example
 
 def _strays(folder: Path) -> list[str]:
@@ -62,7 +62,7 @@ def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_pat
         return real(source, fd, offset, *args)
 
     monkeypatch.setattr(engine, "copy_range", fail_on_the_license)
-    monkeypatch.setattr("modeloci.builder.sinks.copy_range", fail_on_the_license)
+    monkeypatch.setattr("modeloci.blobs.sinks.copy_range", fail_on_the_license)
     with pytest.raises(BuildError):
         api.build(tmp_path / "single-gguf" / "Modelfile", output)
     assert output.read_bytes() == previous
@@ -76,7 +76,7 @@ def test_interrupted_build_keeps_the_previous_output(tmp_path: Path, monkeypatch
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("modeloci.builder.sinks.copy_range", interrupt)
+    monkeypatch.setattr("modeloci.blobs.sinks.copy_range", interrupt)
     with pytest.raises(KeyboardInterrupt):
         api.build(tmp_path / "single-gguf" / "Modelfile", output)
     assert output.read_bytes() == previous

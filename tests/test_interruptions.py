@@ -187,8 +187,8 @@ def test_a_killed_unpack_s_leftovers_are_removed_by_the_next_unpack(model: Path,
 def test_two_processes_filling_one_digest_cache_leave_it_correct(model: Path, tmp_path: Path) -> None:
     import hashlib
 
-    from modeloci.builder.cache import DigestCache
-    from modeloci.builder.engine import FileState
+    from modeloci.blobs.cache import DigestCache
+    from modeloci.blobs.engine import FileState
 
     builds = [subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(model / "Modelfile"), "-o",
                                 str(tmp_path / f"out{i}.tar"), "-q"], stderr=subprocess.PIPE, text=True)

@@ -81,7 +81,7 @@ def build(
     if (output is None) == (layout is None):
         raise UsageError("give one output: an archive path or a layout folder")
     from modeloci.builder import build_archive, build_layout
-    from modeloci.builder.cache import DigestCache
+    from modeloci.blobs.cache import DigestCache
 
     compiled = plan(modelfile, **options)  # type: ignore[arg-type]
     digests = DigestCache() if cache else None

@@ -118,7 +118,7 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
         raise UsageError("give an archive, a layout folder or a stored model, or --store")
     if whole_store:
         from modeloci.store import Store
-        from modeloci.store.ops import verify_store
+        from modeloci.ops.verify import verify_store
 
         report = verify_store(Store())
     else:

@@ -100,7 +100,7 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
                          hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.builder import build_archive, build_layout, build_store
-    from modeloci.builder.cache import DigestCache
+    from modeloci.blobs.cache import DigestCache
 
     cache = None if no_cache else DigestCache()
     result, pushed = None, None

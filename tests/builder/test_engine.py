@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modeloci.builder import engine
-from modeloci.builder.engine import BlobSource, Cancelled, FileState, copy_range, hash_range, run_ordered
+from modeloci.blobs import engine
+from modeloci.blobs.engine import BlobSource, Cancelled, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import BuildError
 from modeloci.oci.digest import Digest
 

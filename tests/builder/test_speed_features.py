@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from modeloci import api
-from modeloci.builder import engine, sinks
-from modeloci.builder.cache import DigestCache, default_root
-from modeloci.builder.engine import BlobSource, FileState, hash_range
+from modeloci.blobs import engine, sinks
+from modeloci.blobs.cache import DigestCache, default_root
+from modeloci.blobs.engine import BlobSource, FileState, hash_range
 from modeloci.errors import BuildError
 from modeloci.oci.digest import Digest
 from tests import factories

@@ -7,8 +7,8 @@ import os
 import tarfile
 from pathlib import Path
 
-from modeloci.builder.engine import BlobSource, FileState
-from modeloci.builder.sinks import ArchiveSink
+from modeloci.blobs.engine import BlobSource, FileState
+from modeloci.blobs.sinks import ArchiveSink
 from modeloci.oci.digest import Digest
 from modeloci.oci.tarwriter import USTAR_MAX_SIZE, file_headers, ustar_header
 

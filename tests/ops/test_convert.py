@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modeloci import api
-from modeloci.builder import sinks
+from modeloci.blobs import sinks
 from modeloci.ops.convert import convert
 from tests.archive_tools import Archive, build_example
 from tests.compiler.test_hf_folders import hf_folder

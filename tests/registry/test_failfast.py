@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modeloci.builder.engine import BlobSource, FileState
+from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
 from modeloci.registry import client as client_module
 from modeloci.registry.client import RegistryClient, RegistryError

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from modeloci.builder.engine import BlobSource, FileState
+from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
 from modeloci.ops.remote import PARALLEL
 from modeloci.registry.client import RegistryClient

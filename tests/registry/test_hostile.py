@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 import modeloci
-from modeloci.builder.engine import BlobSource, FileState
+from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
 from modeloci.registry.auth import AuthError, Credentials, save_login
 from modeloci.registry.client import RegistryClient, RegistryError

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modeloci.atomic import atomic_output
-from modeloci.builder.cache import DigestCache
-from modeloci.builder.engine import BlobSource, FileState
-from modeloci.builder.sinks import ArchiveSink, BlobSink, LayoutSink, StoreSink
+from modeloci.blobs.cache import DigestCache
+from modeloci.blobs.engine import BlobSource, FileState
+from modeloci.blobs.sinks import ArchiveSink, BlobSink, LayoutSink
 from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
 from modeloci.store.names import open_source
+from modeloci.store.sink import StoreSink
 from modeloci.progress import NO_METER, Meter
 from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
 

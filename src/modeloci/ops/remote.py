@@ -22,8 +22,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from modeloci.atomic import atomic_output
-from modeloci.builder.engine import BlobSource, FileState, run_ordered
-from modeloci.builder.sinks import ArchiveSink, LayoutSink
+from modeloci.blobs.engine import BlobSource, FileState, run_ordered
+from modeloci.blobs.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, BuildError, UsageError
 from modeloci.formats.artifact import created_of, epoch_of, read_artifact
 from modeloci.jsondoc import InvalidJSON, load_json
@@ -35,7 +35,7 @@ from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.limits import size_text
 from modeloci.registry.reference import Reference
 from modeloci.registry.transfer import download, finish, start_upload, upload
-from modeloci.ops.verify import refuse_unverified
+from modeloci.formats.validate import refuse_unverified
 from modeloci.store.names import Source, StoreView, open_source
 
 PARALLEL = 4
@@ -296,7 +296,7 @@ def push_plan(plan: object, reference: Reference, client: RegistryClient, *, cac
     repository, never downloaded; other base layers are sent from where they are.
     """
     from modeloci.builder import describe, file_source, local_base
-    from modeloci.builder.engine import hash_range
+    from modeloci.blobs.engine import hash_range
     from modeloci.compiler.model import BaseSource
     from modeloci.registry.remote import RemoteRef
 

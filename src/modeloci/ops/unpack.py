@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
-from modeloci.builder.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
+from modeloci.blobs.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.formats.roles import Role
@@ -45,7 +45,7 @@ from modeloci.store.leftovers import forget, record
 from modeloci.store.names import Source, open_source
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
-from modeloci.ops.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
+from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
 
 Layouts = Literal["bundle", "files"]
 

@@ -1,61 +1,20 @@
-"""``verify``: is an archive or layout exactly what its manifest says, and a well-formed model?
+"""``verify``: an archive, layout, stored model or the whole store, checked by :mod:`modeloci.formats.validate`.
 
-Every blob the manifest names is streamed once (in parallel, one buffer per
-thread) and checked against its digest and size. Then the documents must
-agree: the index entry with the manifest, the config's ``diff_ids`` or
-``diffIds`` with the layers in order, media types and annotations with the
-format, the Docker ``manifest.json`` copy with the manifest blob. The JSON is
-checked against the shape the OCI and ModelPack schemas give. The archive
-itself may not hold unsafe members, nor may a ModelPack tar layer (whose
-diffID, for gzip, is the digest of the tar inside). Every problem is reported, not just the
-first; unreferenced blobs are warnings.
+``verify SOURCE`` opens the source without refusing unsafe members (they are
+listed among the problems instead), makes every document check, then streams
+every layer blob once against its digest. ``verify --store`` does that for
+every tagged model and names blobs no tag uses and leftovers of killed runs.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from modeloci.formats.layertar import MAX_INFLATE_RATIO
+from modeloci.formats.validate import Problem, VerifyReport, check_blobs, check_documents
+from modeloci.store import Store
+from modeloci.store.names import Source, StoredRef, open_source
+from modeloci.store.reach import reachable
 
-from pydantic import BaseModel, Field
-
-from modeloci.builder.engine import BlobSource, FileState, hash_range, run_ordered
-from modeloci.errors import ArchiveError, BuildError
-from modeloci.formats import modelpack
-from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
-from modeloci.jsondoc import InvalidJSON, load_json
-from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout, TarLayout, names_of, read_blob
-from modeloci.store.names import Source, open_source
-from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
-from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
-from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
-from modeloci.ops.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
-
-_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
-_DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS, MediaType.DOCKER_DDUF,
-                            MediaType.DOCKER_LICENSE, MediaType.DOCKER_MMPROJ, MediaType.DOCKER_CHAT_TEMPLATE,
-                            MediaType.DOCKER_MODEL_FILE, "application/vnd.docker.ai.vllm.config.tar",
-                            "application/vnd.docker.ai.dir.tar"})
-_MODELPACK_LAYER = re.compile(r"^application/vnd\.(cncf|cnai)\.model\.(weight|weight\.config|doc|code|dataset)"
-                              r"\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
-
-
-class Problem(BaseModel):
-    severity: Literal["error", "warning"] = "error"
-    message: str
-
-
-class VerifyReport(BaseModel):
-    source: str
-    format: str | None = None
-    manifest_digest: str | None = None
-    blobs_checked: int = 0
-    bytes_checked: int = 0
-    problems: list[Problem] = Field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
+__all__ = ["Problem", "VerifyReport", "verify", "verify_store"]
 
 
 def verify(path: Source, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> VerifyReport:
@@ -65,262 +24,25 @@ def verify(path: Source, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Verif
     with open_source(path, strict=False) as layout:
         manifest = check_documents(layout, report, max_inflate_ratio=max_inflate_ratio)
         if manifest is not None:
-            _check_blobs(layout, manifest, report)
+            check_blobs(layout, manifest, report)
     return report
 
 
-def check_documents(layout: Layout, report: VerifyReport, *,
-                    max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Manifest | None:
-    """Every check but hashing the layers: the archive's members, the index, manifest and config and how
-    they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``."""
-    if isinstance(layout, TarLayout):
-        for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
-            _error(report, f"archive member {unsafe}")
-        if layout.truncated and not report.problems:
-            _error(report, "the archive is cut short: it ends inside a member header")
-    manifest = _manifest(layout, report)
-    if manifest is not None:
-        _check(layout, manifest, report, max_inflate_ratio)
-    return manifest
-
-
-def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str) -> None:
-    """ArchiveError naming the first problem (and how many more) if ``check_documents`` finds any error: what
-    lets nothing into the store unverified (load and pull hash every blob while they copy it; this is the rest)."""
-    report = VerifyReport(source=source)
-    check_documents(layout, report)
-    errors = [p.message for p in report.problems if p.severity == "error"]
-    if errors:
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ArchiveError(f"refusing to {verb} `{source}`: {errors[0]}{more}", path=source, hint=hint)
-
-
-def _error(report: VerifyReport, message: str) -> None:
-    report.problems.append(Problem(message=message))
-
-
-def _warn(report: VerifyReport, message: str) -> None:
-    report.problems.append(Problem(severity="warning", message=message))
-
-
-def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
-    """The manifest the index names (checking the entry), or the Docker ``manifest.json``."""
-    selected = getattr(layout, "selected", None)
-    if selected is not None:  # one model of the store
-        data = _blob_bytes(layout, selected, "the manifest", report)
-        return _parse(data, f"manifest {selected.digest}", report) if data is not None else None
-    if not layout.exists("index.json"):
-        if not layout.exists("manifest.json"):
-            _error(report, "neither `index.json` nor `manifest.json` is present: not a layout or model archive")
-            return None
-        return _parse(_read(layout, "manifest.json"), "manifest.json", report)
-    if not layout.exists("oci-layout"):
-        _error(report, "`oci-layout` is missing")
-    else:
-        try:
-            doc = load_json(_read(layout, "oci-layout"), "`oci-layout`")
-            if not isinstance(doc, dict) or doc.get("imageLayoutVersion") != "1.0.0":
-                _error(report, "`oci-layout` does not say imageLayoutVersion 1.0.0")
-        except InvalidJSON:
-            _error(report, "`oci-layout` is not JSON")
-    try:
-        entries = [d for d in parse_index(_read(layout, "index.json")) if d.media_type == MediaType.OCI_MANIFEST]
-    except InvalidDocument as exc:
-        _error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
-        return None
-    if len(entries) != 1:
-        several = f": {names_of(entries)} (name one, as `PATH:NAME`)" if entries else ""
-        _error(report, f"index.json lists {len(entries)} image manifests; expected one{several}")
-        return None
-    entry = entries[0]
-    _check_media(entry.artifact_type, "index.json's artifactType", report)
-    if REF_NAME in entry.annotations and not re.fullmatch(r"[A-Za-z0-9._:@/+-]+", entry.annotations[REF_NAME]):
-        _error(report, f"index.json's ref name `{entry.annotations[REF_NAME]}` is not a valid reference")
-    data = _blob_bytes(layout, entry, "the manifest", report)
-    if data is None:
-        return None
-    manifest = _parse(data, f"manifest {entry.digest}", report)
-    if manifest is not None and layout.exists("manifest.json") and _read(layout, "manifest.json") != data:
-        _error(report, "`manifest.json` differs from the manifest blob the index names")
-    return manifest
-
-
-def _read(layout: Layout, name: str) -> bytes:
-    with layout.open(name) as stream:
-        return stream.read(16 << 20)
-
-
-def _parse(data: bytes, where: str, report: VerifyReport) -> Manifest | None:
-    try:
-        return parse_manifest(data)
-    except InvalidDocument as exc:
-        _error(report, f"{where}: {exc}")
-        return None
-
-
-def _blob_bytes(layout: Layout, descriptor: Descriptor, what: str, report: VerifyReport) -> bytes | None:
-    name = descriptor.digest.blob_path
-    if not layout.exists(name):
-        _error(report, f"{what} blob {descriptor.digest} is missing")
-        return None
-    if layout.size(name) != descriptor.size:
-        _error(report, f"{what} blob {descriptor.digest} is {layout.size(name)} bytes; its descriptor says {descriptor.size}")
-        return None
-    try:
-        return read_blob(layout, descriptor.digest)
-    except ArchiveError as exc:
-        _error(report, f"{what} blob {exc.message.removeprefix('blob ')}")
-        return None
-
-
-def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate_ratio: int) -> None:
-    report.manifest_digest = str(manifest.digest)
-    config_bytes = _blob_bytes(layout, manifest.config, "the config", report)
-    config = _json_object(config_bytes, report) if config_bytes is not None else None
-    fmt = detect_format(manifest, config or {}) if config is not None else None
-    report.format = fmt
-    if config is not None and fmt is None:
-        _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
-    if not manifest.layers:
-        _error(report, "the manifest has no layers")
-    expected = _tar_layers(layout, manifest, report, max_inflate_ratio) if fmt == "modelpack" \
-        else [layer.digest for layer in manifest.layers]
-    if config is not None and fmt is not None:
-        _check_config(manifest, config, fmt, [str(d) if d else None for d in expected], report)
-    for i, layer in enumerate(manifest.layers, 1):
-        _check_layer(i, layer, fmt, report)
-
-
-def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ratio: int) -> list[Digest | None]:
-    """Each ModelPack layer's expected diffID; the members of tar layers checked as unpack would check them.
-
-    A raw or plain tar layer's diffID is its digest; a gzip one's is the digest of the tar inside (one more
-    streaming pass, of that layer only); a zstd one's cannot be computed here (None: not compared).
-    """
-    expected: list[Digest | None] = [layer.digest for layer in manifest.layers]
-    for i, layer in enumerate(manifest.layers):
-        packing = packing_of(layer.media_type)
-        name = layer.digest.blob_path
-        if packing == "raw" or not layout.exists(name) or layout.size(name) != layer.size:
-            continue  # a missing or mis-sized blob is reported with the blobs
-        path, offset, size = layout.locate(name)
-        source = BlobSource(path, offset, size, f"layer {i + 1} ({layer.media_type})", FileState.from_stat(path.stat()))
-        _, problems = list_members(source, packing, max_ratio=max_ratio)
-        for problem in problems:
-            (_warn if packing == "tar+zstd" else _error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
-        if packing == "tar+zstd" or problems:
-            expected[i] = None
-        elif packing == "tar+gzip":
-            try:
-                expected[i] = uncompressed_digest(source, max_ratio=max_ratio)
-            except ArchiveError as exc:
-                _error(report, exc.message)
-                expected[i] = None
-    return expected
-
-
-def _json_object(data: bytes, report: VerifyReport) -> dict | None:
-    try:
-        doc = load_json(data, "the config")
-    except InvalidJSON as exc:
-        _error(report, str(exc))
-        return None
-    if not isinstance(doc, dict):
-        _error(report, "the config is not a JSON object")
-        return None
-    return doc
-
-
-def _check_config(manifest: Manifest, config: dict, fmt: str, digests: list[str | None], report: VerifyReport) -> None:
-    """``digests``: the diffID each layer must have (None: it cannot be known, not compared)."""
-    if fmt == "docker":
-        if manifest.config.media_type not in DOCKER_CONFIG_TYPES:
-            _warn(report, f"config media type `{manifest.config.media_type}` is not one Docker Model Runner reads")
-        rootfs = config.get("rootfs")
-        ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-        where = "rootfs.diff_ids"
-    else:
-        if manifest.config.media_type not in MODELPACK_CONFIGS:
-            _error(report, f"config media type `{manifest.config.media_type}` is not ModelPack's")
-        if manifest.artifact_type is None:  # oras-py pushes so: the config's media type says what it is
-            _warn(report, "the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
-        elif manifest.artifact_type not in (modelpack.MANIFEST_ARTIFACT_TYPE,
-                                            "application/vnd.cnai.model.manifest.v1+json"):
-            _error(report, f"the manifest's artifactType `{manifest.artifact_type}` is not ModelPack's")
-        modelfs = config.get("modelfs")
-        ids = modelfs.get("diffIds") if isinstance(modelfs, dict) else None
-        where = "modelfs.diffIds"
-        for key in set(config) - {"descriptor", "modelfs", "config"}:
-            _error(report, f"the config has a key `{key}` the ModelPack schema does not allow")
-    if not isinstance(ids, list):
-        _error(report, f"the config has no {where}")
-        return
-    if len(ids) != len(digests):
-        _error(report, f"{where} lists {len(ids)} layers; the manifest has {len(digests)}")
-    for i, (expected, found) in enumerate(zip(digests, ids, strict=False), 1):
-        if expected is not None and expected != found:
-            packed = packing_of(manifest.layers[i - 1].media_type) == "tar+gzip"
-            _error(report, f"{where}[{i - 1}] is {found}, but layer {i}"
-                           f"{' holds a tar of digest' if packed else ' is'} {expected}")
-
-
-def _check_layer(i: int, layer: Descriptor, fmt: str | None, report: VerifyReport) -> None:
-    if not _MEDIA_TYPE.match(layer.media_type):
-        _error(report, f"layer {i}: `{layer.media_type}` is not a media type")
-    elif fmt == "docker" and layer.media_type not in _DOCKER_LAYERS:
-        _error(report, f"layer {i}: `{layer.media_type}` is not a Docker model layer type")
-    elif fmt == "modelpack" and not _MODELPACK_LAYER.match(layer.media_type):
-        _error(report, f"layer {i}: `{layer.media_type}` is not a ModelPack layer type")
-    path = filepath_of(layer)
-    if path is None and fmt == "modelpack" and layer.media_type.endswith(".raw"):
-        _error(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`; a raw layer needs one")
-    elif path is None and fmt == "docker":
-        _warn(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`")
-    elif path is not None:
-        safe = safe_relative(path)
-        problem = "is not a relative path inside the model" if safe is None else too_long(safe)
-        if problem is not None:
-            (_error if safe is None else _warn)(report, f"layer {i}: its path `{shown_path(path)}` {problem}; "
-                                                        "unpack refuses it")
-
-
-def _check_media(media_type: str | None, what: str, report: VerifyReport) -> None:
-    if media_type is not None and not _MEDIA_TYPE.match(media_type):
-        _error(report, f"{what} `{media_type}` is not a media type")
-
-
-def _check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
-    """Stream every layer blob once and compare digest and size; name blobs nothing refers to."""
-    referenced = {manifest.config.digest.blob_path, manifest.digest.blob_path}
-    tasks, layers = [], []
-    for i, layer in enumerate(manifest.layers, 1):
-        name = layer.digest.blob_path
-        referenced.add(name)
-        if not layout.exists(name):
-            _error(report, f"layer {i} blob {layer.digest} is missing")
-        elif layout.size(name) != layer.size:
-            _error(report, f"layer {i} blob {layer.digest} is {layout.size(name)} bytes; the manifest says {layer.size}")
-        else:
-            path, offset, size = layout.locate(name)
-            source = BlobSource(path, offset, size, f"layer {i}", FileState.from_stat(path.stat()))
-            tasks.append(lambda cancel, source=source: _digest(source))
-            layers.append((i, layer))
-    for (i, layer), found in zip(layers, run_ordered(tasks), strict=True):
-        report.blobs_checked += 1
-        report.bytes_checked += layer.size
-        if isinstance(found, str):
-            _error(report, f"layer {i}: {found}")
-        elif found != layer.digest:
-            _error(report, f"layer {i} blob {layer.digest} does not match its digest: its content is {found}")
-    if getattr(layout, "selected", None) is not None:
-        return  # one model of the store: other blobs belong to other models
-    for name in layout.names():
-        if name.startswith("blobs/") and name not in referenced:
-            _warn(report, f"`{name}` is not referenced by the manifest")
-
-
-def _digest(source: BlobSource) -> Digest | str:
-    try:
-        return hash_range(source)
-    except BuildError as exc:
-        return exc.message.removeprefix(f"reading {source.label}: ")
+def verify_store(store: Store) -> VerifyReport:
+    """Every tagged model verified, and no blob whose name is not its digest; leftovers are warnings."""
+    report = VerifyReport(source=str(store.root), format="store")
+    for entry in store.entries():
+        one = verify(StoredRef(entry.reference, store.root))
+        report.blobs_checked += one.blobs_checked
+        report.bytes_checked += one.bytes_checked
+        report.problems += [Problem(severity=p.severity, message=f"{entry.reference}: {p.message}")
+                            for p in one.problems]
+    keep = reachable(store)
+    for path in sorted(store.blobs.iterdir()) if store.blobs.is_dir() else []:
+        if path.name.startswith("."):
+            report.problems.append(Problem(severity="warning",
+                                           message=f"leftover temporary file `{path.name}` (run `modeloci prune`)"))
+        elif path.name not in keep:
+            report.problems.append(Problem(severity="warning",
+                                           message=f"blob {path.name} is not used by any tag (run `modeloci prune`)"))
+    return report

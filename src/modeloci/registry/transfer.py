@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 
-from modeloci.builder.engine import BlobSource, Cancelled
+from modeloci.blobs.engine import BlobSource, Cancelled
 from modeloci.errors import ArchiveError, BuildError, ModelociError, describe_os_error
 from modeloci.oci.digest import Digest
 from modeloci.registry.client import RegistryClient, RegistryError, _push

@@ -17,16 +17,15 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from modeloci.atomic import atomic_output
-from modeloci.builder.engine import BlobSource, FileState
-from modeloci.builder.sinks import ArchiveSink, LayoutSink
+from modeloci.blobs.engine import BlobSource, FileState
+from modeloci.blobs.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import Artifact, ModelLayer, created_of, epoch_of, read_artifact
 from modeloci.formats.roles import Role
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
-from modeloci.ops.verify import Problem, VerifyReport, refuse_unverified, verify
+from modeloci.formats.validate import refuse_unverified
 from modeloci.store import Store
-from modeloci.store.names import StoredRef, StoreView
-from modeloci.store.reach import reachable
+from modeloci.store.names import StoreView
 
 
 class StoredModelRow(BaseModel):
@@ -135,23 +134,6 @@ def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
     artifact_type = artifact.manifest.artifact_type or artifact.manifest.config.media_type
     return Descriptor("application/vnd.oci.image.manifest.v1+json", artifact.manifest.digest, len(artifact.manifest.raw),
                       artifact_type=artifact_type)
-
-
-def verify_store(store: Store) -> VerifyReport:
-    """Every tagged model verified, and no blob whose name is not its digest; leftovers are warnings."""
-    report = VerifyReport(source=str(store.root), format="store")
-    for entry in store.entries():
-        one = verify(StoredRef(entry.reference, store.root))
-        report.blobs_checked += one.blobs_checked
-        report.bytes_checked += one.bytes_checked
-        report.problems += [Problem(severity=p.severity, message=f"{entry.reference}: {p.message}") for p in one.problems]
-    keep = reachable(store)
-    for path in sorted(store.blobs.iterdir()) if store.blobs.is_dir() else []:
-        if path.name.startswith("."):
-            report.problems.append(Problem(severity="warning", message=f"leftover temporary file `{path.name}` (run `modeloci prune`)"))
-        elif path.name not in keep:
-            report.problems.append(Problem(severity="warning", message=f"blob {path.name} is not used by any tag (run `modeloci prune`)"))
-    return report
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from modeloci.builder.engine import FileState
+from modeloci.blobs.engine import FileState
 from modeloci.oci.digest import Digest
 
 _MAGIC = "modeloci-digest-v1"

@@ -25,9 +25,9 @@ import threading
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from modeloci.builder.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
+from modeloci.blobs.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
@@ -37,8 +37,6 @@ from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
 from modeloci.progress import NO_METER, Advance, Meter, no_progress
 from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
 
-if TYPE_CHECKING:
-    from modeloci.store import Store
 
 _PLACEHOLDER = Digest("0" * 64).blob_path
 # Writes a blob whose digest is known at (fd, offset), checking it; raises if the bytes do not match.
@@ -309,17 +307,3 @@ class LayoutSink:
         for temp in list(self._temps):
             temp.unlink(missing_ok=True)
             self._release(temp)
-
-
-class StoreSink(LayoutSink):
-    """Writes into the local store: blobs as in any layout, then the tag, atomically."""
-
-    def __init__(self, store: Store, *, meter: Meter = NO_METER) -> None:
-        super().__init__(store.root, meter=meter)
-        self.store = store
-
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
-        if ref_name is None:
-            raise BuildError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`")
-        self.store.tag(ref_name, manifest)
-

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modeloci.builder.engine import BlobSource, Cancelled, check_unchanged, open_source
+from modeloci.blobs.engine import BlobSource, Cancelled, check_unchanged, open_source
 from modeloci.errors import ArchiveError
 from modeloci.formats.artifact import Packing
 from modeloci.oci.digest import Digest
