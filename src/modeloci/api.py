@@ -18,7 +18,7 @@ from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
 from modeloci.modelfile import read_modelfile
-from modeloci.store.names import Source, resolve
+from modeloci.sources import Source, resolve
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult

@@ -88,7 +88,7 @@ def inspect(path: Path, as_json: bool) -> None:
     if path.exists():
         report = inspect_artifact(path) if is_artifact(path) else inspect_model(path)
     else:
-        from modeloci.store.names import resolve
+        from modeloci.sources import resolve
 
         report = inspect_artifact(resolve(str(path)))
     if as_json:
@@ -123,7 +123,7 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
         report = verify_store(Store())
     else:
         from modeloci.ops.verify import verify as run_verify
-        from modeloci.store.names import resolve
+        from modeloci.sources import resolve
 
         report = run_verify(resolve(path), **_ratio(max_ratio))  # type: ignore[arg-type]
     if as_json:
@@ -157,7 +157,7 @@ def _ratio(max_ratio: int | None) -> dict[str, int]:
 def unpack(path: str, output: Path, layout: str, max_ratio: int | None, as_json: bool) -> None:
     """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
     from modeloci.ops.unpack import unpack as run_unpack
-    from modeloci.store.names import resolve
+    from modeloci.sources import resolve
 
     report = run_unpack(resolve(path), output, layout=layout, **_ratio(max_ratio))  # type: ignore[arg-type]
     if as_json:
@@ -180,7 +180,7 @@ def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool)
     """Re-wrap a model archive, layout or stored model in the other format; blobs are carried by digest."""
     from modeloci.ops.convert import convert as run_convert
     from modeloci.reference import normalise_tag
-    from modeloci.store.names import resolve
+    from modeloci.sources import resolve
 
     target = "modelpack" if fmt in ("modelpack", "cncf") else fmt
     converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)

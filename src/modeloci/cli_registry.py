@@ -39,7 +39,7 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
     """
     from modeloci.ops.remote import push as run_push
     from modeloci.registry.reference import parse_reference
-    from modeloci.store.names import StoredRef, resolve
+    from modeloci.sources import StoredRef, resolve
 
     resolved = resolve(source)
     target = reference or (str(resolved) if isinstance(resolved, StoredRef) else None)
@@ -60,7 +60,7 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
 
 def _size(source) -> int:  # noqa: ANN001 - a Source
     from modeloci.formats.artifact import read_artifact
-    from modeloci.store.names import open_source
+    from modeloci.sources import open_source
 
     with open_source(source) as layout:
         manifest = read_artifact(layout).manifest

@@ -18,7 +18,7 @@ from modeloci.compiler.base import split_layout_name
 from modeloci.errors import ArchiveError
 from modeloci.ops.convert import convert
 from modeloci.ops.inspect import inspect_artifact
-from modeloci.store.names import LayoutRef, open_source, resolve
+from modeloci.sources import LayoutRef, open_source, resolve
 from tests.archive_tools import Archive, build_example, copy_example
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from collections.abc import Callable, Sequence
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.oci.digest import Digest
@@ -79,10 +80,11 @@ class Cancelled(Exception):
     """A task stopped because another one failed or the build was interrupted."""
 
 
+T = TypeVar("T")
 Task = Callable[[threading.Event], object]
 
 
-def run_ordered(tasks: Sequence[Task], *, threads: int | None = None) -> list[object]:
+def run_ordered(tasks: Sequence[Callable[[threading.Event], T]], *, threads: int | None = None) -> list[T]:
     """Run tasks on a thread pool; results in task order.
 
     Each task gets an event it checks between chunks: on the first failure,
@@ -93,7 +95,7 @@ def run_ordered(tasks: Sequence[Task], *, threads: int | None = None) -> list[ob
     if not tasks:
         return []
     cancel = threading.Event()
-    futures: list[Future[object]] = []
+    futures: list[Future[T]] = []
     pool = ThreadPoolExecutor(max_workers=min(threads or workers(), len(tasks)), thread_name_prefix="modeloci")
     try:
         futures += [pool.submit(task, cancel) for task in tasks]

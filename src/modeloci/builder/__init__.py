@@ -13,7 +13,6 @@ tar, ``build_layout`` into an OCI layout folder.
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from collections.abc import Iterator, Sequence
@@ -29,7 +28,7 @@ from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_er
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
-from modeloci.store.names import open_source
+from modeloci.sources import RemoteRef, open_source
 from modeloci.store.sink import StoreSink
 from modeloci.progress import NO_METER, Meter
 from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
@@ -157,11 +156,11 @@ def _state(path: Path, label: str) -> FileState:
 
 def local_base(plan: BuildPlan) -> BuildPlan:
     """A plan whose FROM base is on this machine: a registry base is pulled into the store first."""
-    # Only a plan made with the registry module loaded can hold a RemoteRef: a local build does not pay the
-    # ~0.1 s of importing httpx to find out.
-    remote = sys.modules.get("modeloci.registry.remote")
-    if remote is not None and isinstance(plan.base_path, remote.RemoteRef):
-        return replace(plan, base_path=remote.materialize(plan.base_path))
+    if isinstance(plan.base_path, RemoteRef):
+        # Imported when used: it loads the registry client (httpx), which a local build never needs.
+        from modeloci.sources.remote import materialize
+
+        return replace(plan, base_path=materialize(plan.base_path))
     return plan
 
 

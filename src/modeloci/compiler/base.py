@@ -20,7 +20,7 @@ from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.store.names import Source, open_source
+from modeloci.sources import Source, open_source
 
 
 @dataclass(frozen=True, slots=True)

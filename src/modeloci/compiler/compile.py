@@ -22,7 +22,9 @@ from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
 from modeloci.errors import UsageError
 from modeloci.modelfile import codes, raise_for_errors
-from modeloci.store.names import LayoutRef, StoredRef
+from modeloci.reference import normalise_tag
+from modeloci.sources import LayoutRef, RemoteRef, StoredRef
+from modeloci.store import Store
 from modeloci.modelfile.ast import (
     ArgDirective,
     ChatTemplateDirective,
@@ -175,9 +177,10 @@ def _registry_model(text: str, state: State) -> object | None:
         return None
     if os.path.lexists(state.context.root / first):
         return None
+    # Imported when used: they load the registry client (httpx), which a Modelfile without a registry FROM
+    # never needs.
     from modeloci.registry.client import RegistryClient
     from modeloci.registry.reference import parse_reference
-    from modeloci.registry.remote import RemoteRef
 
     try:
         reference = parse_reference(text)
@@ -190,9 +193,6 @@ def _stored_model(text: str, state: State) -> StoredRef | None:
     """``FROM name[:tag]``: a model in the local store, when no file of the context has that name."""
     if not text or text.startswith(("/", ".")) or os.path.lexists(state.context.root / text):
         return None
-    from modeloci.reference import normalise_tag
-    from modeloci.store import Store
-
     try:
         reference = normalise_tag(text)
     except UsageError:

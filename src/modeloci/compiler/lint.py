@@ -19,6 +19,7 @@ from modeloci.compiler.state import State
 from modeloci.jsondoc import load_json
 from modeloci.model.hfdir import MAX_JSON_SIZE, is_runtime_file
 from modeloci.modelfile import codes
+from modeloci.sources import RemoteRef
 
 # Words that mark a model tuned for chat in the names model publishers use:
 # "Qwen2.5-0.5B-Instruct", "gemma-2-2b-it", "Llama-2-7b-chat".
@@ -70,10 +71,8 @@ def _chat_evidence(state: State) -> str | None:
 
 
 def _check_pinned(state: State) -> None:
-    remote = sys.modules.get("modeloci.registry.remote")  # not loaded: no FROM named a registry
     base = state.base
-    if base is None or remote is None or not isinstance(base.path, remote.RemoteRef) \
-            or base.path.reference.digest is not None:
+    if base is None or not isinstance(base.path, RemoteRef) or base.path.reference.digest is not None:
         return
     ref = base.path.reference
     pinned = f"{ref}@{base.plan.manifest_digest}"

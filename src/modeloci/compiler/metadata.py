@@ -19,7 +19,7 @@ from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.formats.derive import derive
-from modeloci.store.names import open_source
+from modeloci.sources import open_source
 from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name, split_problem
 from modeloci.model.hfdir import (

@@ -19,6 +19,7 @@ from typing import Any
 
 from modeloci.diagnostics import Diagnostic
 from modeloci.formats.roles import Role
+from modeloci.sources import Source
 
 __all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "LayerPlan", "Role"]
 
@@ -97,7 +98,7 @@ class BuildPlan:
     format: str = "docker"
     notes: list[str] = field(default_factory=list)
     context: Path = Path(".")
-    base_path: Path | None = None
+    base_path: Source | None = None  # where the FROM base is read from (a path, stored, layout or registry)
     created_epoch: int | None = None
     mtime_epoch: int = 0
     warnings: tuple[Diagnostic, ...] = ()

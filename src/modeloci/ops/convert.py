@@ -26,7 +26,7 @@ from modeloci.formats.derive import derive, weights_format
 from modeloci.model.gguf import GGUFError
 from modeloci.model.safetensors import SafetensorsError
 from modeloci.oci.jsonenc import go_time
-from modeloci.store.names import Source, open_source
+from modeloci.sources import Source, open_source
 
 # ModelPack descriptor fields that have an OCI label meaning the same thing.
 _FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELDS.items())}

@@ -18,7 +18,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.store.names import StoredRef
+from modeloci.sources import StoredRef
 
 
 class FileEntry(BaseModel):
@@ -91,7 +91,7 @@ def is_artifact(path: Path) -> bool:
 def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
     """Summarise a model archive, layout or stored model without reading its blobs."""
     from modeloci.formats.artifact import created_of, read_artifact
-    from modeloci.store.names import open_source
+    from modeloci.sources import open_source
 
     with open_source(path) as layout:
         artifact = read_artifact(layout, where=f"`{path}`")

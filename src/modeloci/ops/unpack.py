@@ -42,7 +42,7 @@ from modeloci.oci.jsonenc import go_json
 from modeloci.oci.layout import Layout
 from modeloci.store import Store
 from modeloci.store.leftovers import forget, record
-from modeloci.store.names import Source, open_source
+from modeloci.sources import Source, open_source
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members

@@ -52,6 +52,14 @@ def default_root() -> Path:
     return Path(data) / "modeloci"
 
 
+class StoreView(DirLayout):
+    """The store's layout, seen as holding one model: the one ``selected`` names."""
+
+    def __init__(self, root: Path, selected: Descriptor) -> None:
+        super().__init__(root)
+        self.selected = selected
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A tagged model in the store: its reference and its manifest's descriptor."""

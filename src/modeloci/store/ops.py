@@ -25,7 +25,7 @@ from modeloci.formats.roles import Role
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
 from modeloci.formats.validate import refuse_unverified
 from modeloci.store import Store
-from modeloci.store.names import StoreView
+from modeloci.store import StoreView
 
 
 class StoredModelRow(BaseModel):

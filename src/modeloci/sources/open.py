@@ -1,69 +1,36 @@
-"""Where a model comes from: a path (archive or layout folder), one model of a layout, or a name in the store.
+"""Resolving what a user typed into a source, and opening any source as a layout.
 
 Commands that read a model (inspect, verify, unpack, convert, push, FROM)
-take any of them. A path that exists wins; then ``PATH:NAME``, the model
-named ``NAME`` in the layout at ``PATH`` (as skopeo's ``oci:PATH:NAME``: a
-layout folder that two builds wrote into holds two models); otherwise the
-text is read as a reference (``name[:tag]``, ``:latest`` by default) and
-looked up in the store.
+take any source. A path that exists wins; then ``PATH:NAME``, the model named
+``NAME`` in the layout at ``PATH`` (as skopeo's ``oci:PATH:NAME``: a layout
+folder that two builds wrote into holds two models); otherwise the text is
+read as a reference (``name[:tag]``, ``:latest`` by default) and looked up in
+the store. Registry references are the compiler's to resolve (``FROM``) and
+the registry commands' (push, pull); opened here, they read the registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from modeloci.errors import ArchiveError, UsageError
-from modeloci.oci.layout import DirLayout, Layout, SelectedLayout, models, names_of, open_layout, select
-from modeloci.oci.manifest import REF_NAME, Descriptor
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRef:
-    """A model in the store, by reference."""
-
-    reference: str
-    root: Path
-
-    def __str__(self) -> str:
-        return self.reference
-
-
-@dataclass(frozen=True, slots=True)
-class LayoutRef:
-    """One model of a layout folder or archive, by its ref name (or its manifest digest)."""
-
-    path: Path
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.name}"
-
-
-Source = Path | StoredRef | LayoutRef
-
-
-class StoreView(DirLayout):
-    """The store's layout, seen as holding one model: the one ``selected`` names."""
-
-    def __init__(self, root: Path, selected: Descriptor) -> None:
-        super().__init__(root)
-        self.selected = selected
+from modeloci.oci.layout import Layout, SelectedLayout, models, names_of, open_layout, select
+from modeloci.oci.manifest import REF_NAME
+from modeloci.reference import normalise_tag
+from modeloci.sources.refs import LayoutRef, RemoteRef, Source, StoredRef
+from modeloci.store import Store, StoreView
 
 
 def resolve(text: str, *, store_root: Path | None = None) -> Source:
-    """A path if it exists, else a stored model; UsageError naming both when it is neither."""
+    """A path if it exists, else ``PATH:NAME``, else a stored model; UsageError naming both when it is neither."""
     path = Path(text)
     if path.exists():
         return path
     named = layout_ref(text)
     if named is not None:
         return named
-    from modeloci.reference import normalise_tag
-    from modeloci.store import Store
-
     store = Store(store_root)
     try:
         reference = normalise_tag(text)
@@ -103,13 +70,12 @@ def open_source(source: Source, *, strict: bool = True) -> Iterator[Layout]:
                 _refuse_several(layout, source)
             yield layout
         return
-    if not isinstance(source, StoredRef):  # a model in a registry (modeloci.registry.remote.RemoteRef)
-        from modeloci.registry.remote import RemoteLayout
+    if isinstance(source, RemoteRef):
+        # Imported when used: it loads the registry client (httpx), which local builds never need.
+        from modeloci.sources.remote import RemoteLayout
 
-        yield RemoteLayout(source)  # type: ignore[misc]
+        yield RemoteLayout(source)
         return
-    from modeloci.store import Store
-
     entry = Store(source.root).get(source.reference)
     layout = StoreView(source.root, entry.descriptor)
     try:

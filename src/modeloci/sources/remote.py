@@ -11,29 +11,16 @@ instead.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import DirLayout
 from modeloci.oci.manifest import Descriptor
-from modeloci.registry.client import RegistryClient
-from modeloci.registry.reference import Reference
-
-if TYPE_CHECKING:
-    from modeloci.store.names import StoredRef
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteRef:
-    """A model in a registry, pinned to the manifest digest found at plan time."""
-
-    reference: Reference
-    client: RegistryClient
-
-    def __str__(self) -> str:
-        return str(self.reference)
+from modeloci.sources.pull import pull_to_layout, store_name
+from modeloci.sources.refs import RemoteRef, StoredRef
+from modeloci.store import Store
 
 
 class RemoteLayout:
@@ -90,10 +77,6 @@ class RemoteLayout:
 
 def materialize(remote: RemoteRef) -> StoredRef:
     """Pull the remote model's blobs into the local store (once) and return it as a stored model."""
-    from modeloci.ops.remote import pull_to_layout, store_name
-    from modeloci.store import Store
-    from modeloci.store.names import StoredRef
-
     store = Store()
     ref = remote.reference
     name = store_name(ref)  # (was `ref.familiar` for name:tag@digest: a name with a digest, invalid in the store)
