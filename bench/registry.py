@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MODELOCI, WORK, median, timed, write_random_safetensors  # noqa: E402 - the shared bench helpers
+from run import MODELOCI, WORK, median, timed, write_random_safetensors
 
 REPO = Path(__file__).resolve().parents[1]
 

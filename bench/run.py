@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = bench_startup(args.runs, env)
     print("startup", startup, flush=True)
     sys.path.insert(0, str(REPO / "bench"))
-    import metadata  # noqa: PLC0415 - the sibling benchmark module
+    import metadata
 
     header = [
         "# Benchmark results",

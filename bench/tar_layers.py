@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MODELOCI, WORK, settle, timed, write_random_safetensors  # noqa: E402
+from run import MODELOCI, WORK, settle, timed, write_random_safetensors
 
 MiB = 1 << 20
 

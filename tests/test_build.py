@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from modeloci import api
-from modeloci.errors import BuildError
 from modeloci.blobs import engine
 from modeloci.blobs.engine import BlobSource, FileState, copy_range
+from modeloci.errors import BuildError
 from tests.archive_tools import Archive, build_example, copy_example
+
 
 def _strays(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".modeloci-"))
@@ -229,7 +230,6 @@ def test_python_dash_m_and_version() -> None:
 
 def test_public_api_names_resolve() -> None:
     import modeloci
-
     from modeloci.api import build, plan
     from modeloci.compiler import BuildPlan
 

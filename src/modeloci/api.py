@@ -32,7 +32,7 @@ def plan(
     reference: str | None = None,
     created: int | None = None,
     display: str | None = None,
-    format: str = "docker",  # noqa: A002 - the CLI's --format
+    format: str = "docker",
     lint: bool = False,
 ) -> BuildPlan:
     """Parse and compile the Modelfile at ``modelfile`` into a :class:`BuildPlan`.
@@ -80,8 +80,8 @@ def build(
     OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
     if (output is None) == (layout is None):
         raise UsageError("give one output: an archive path or a layout folder")
-    from modeloci.builder import build_archive, build_layout
     from modeloci.blobs.cache import DigestCache
+    from modeloci.builder import build_archive, build_layout
 
     compiled = plan(modelfile, **options)  # type: ignore[arg-type]
     digests = DigestCache() if cache else None
@@ -90,7 +90,7 @@ def build(
     return build_layout(compiled, Path(layout), cache=digests, link=link)  # type: ignore[arg-type]
 
 
-def inspect(path: str | Path):  # noqa: ANN201 - ArtifactReport or ModelReport
+def inspect(path: str | Path):
     """What an archive, layout, model file or model folder holds (typed, pydantic); reads no weights. A string
     that names no file is read as the CLI reads it: a stored model, or ``PATH:NAME`` in a layout of several."""
     from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
@@ -101,7 +101,7 @@ def inspect(path: str | Path):  # noqa: ANN201 - ArtifactReport or ModelReport
     return inspect_artifact(target) if target.exists() and is_artifact(target) else inspect_model(target)
 
 
-def verify(path: str | Path, **options: int):  # noqa: ANN201 - VerifyReport
+def verify(path: str | Path, **options: int):
     """Check an archive or layout; the report lists every problem (``report.ok`` is the verdict).
     ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.verify import verify as run
@@ -109,7 +109,7 @@ def verify(path: str | Path, **options: int):  # noqa: ANN201 - VerifyReport
     return run(_source(path), **options)
 
 
-def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **options: int):  # noqa: ANN201
+def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **options: int):
     """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout), an
     ``UnpackReport``. ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.unpack import unpack as run
@@ -122,7 +122,7 @@ def _source(path: str | Path) -> Source:
     return path if isinstance(path, Path) else resolve(path)
 
 
-def model_files(reference: str):  # noqa: ANN201 - ModelFiles
+def model_files(reference: str):
     """The files of the stored model ``NAME[:TAG]`` where they lie in the store, for a runtime to use in place:
     GGUF shards in order, safetensors, projector, chat template, licenses, config (a ``ModelFiles``)."""
     from modeloci.reference import normalise_tag

@@ -69,7 +69,7 @@ def progress_options(func: Any) -> Any:
                              "auto picks tty or plain.")(func)
 
 
-def display(progress: str, quiet: bool):  # noqa: ANN201 - a progress.Display
+def display(progress: str, quiet: bool):
     from modeloci.progress import Display
 
     return Display("quiet" if quiet else progress)
@@ -117,8 +117,8 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
     if (path is None) == (not whole_store):
         raise UsageError("give an archive, a layout folder or a stored model, or --store")
     if whole_store:
-        from modeloci.store import Store
         from modeloci.ops.verify import verify_store
+        from modeloci.store import Store
 
         report = verify_store(Store())
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +99,8 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
         raise UsageError("a model in the store needs a name",
                          hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
-    from modeloci.builder import build_archive, build_layout, build_store
     from modeloci.blobs.cache import DigestCache
+    from modeloci.builder import build_archive, build_layout, build_store
 
     cache = None if no_cache else DigestCache()
     result, pushed = None, None
@@ -222,7 +222,7 @@ def _parse_time(text: str, what: str) -> int:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise UsageError(f"{what} `{text}` is not a time", hint="use RFC 3339 (`2025-06-15T12:00:00Z`) or Unix seconds")
-    return int(moment.astimezone(timezone.utc).timestamp())
+    return int(moment.astimezone(UTC).timestamp())
 
 
 def _print_warnings(warnings: Any, sources: dict[str, str]) -> None:

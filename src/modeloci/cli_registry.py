@@ -13,12 +13,12 @@ from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
 
-def insecure_option(func):  # noqa: ANN001, ANN201 - a click decorator
+def insecure_option(func):
     return click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
                         help="Allow plain HTTP to this registry (loopback hosts always may).")(func)
 
 
-def client_for(registry: str, insecure: tuple[str, ...]):  # noqa: ANN201 - a RegistryClient
+def client_for(registry: str, insecure: tuple[str, ...]):
     from modeloci.registry.client import RegistryClient
 
     allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
@@ -58,7 +58,7 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
         click.echo(f"digest: {result.digest}")
 
 
-def _size(source) -> int:  # noqa: ANN001 - a Source
+def _size(source) -> int:
     from modeloci.formats.artifact import read_artifact
     from modeloci.sources import open_source
 
@@ -78,8 +78,8 @@ def _size(source) -> int:  # noqa: ANN001 - a Source
 def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, insecure: tuple[str, ...],
          as_json: bool, progress: str, quiet: bool) -> None:
     """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout)."""
-    from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
     from modeloci.oci.manifest import parse_manifest
+    from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
     from modeloci.reference import normalise_tag
     from modeloci.registry.reference import parse_reference
     from modeloci.store import Store

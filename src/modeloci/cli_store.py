@@ -15,7 +15,7 @@ from modeloci.progress import human as human_size
 from modeloci.termsafe import safe_text
 
 
-def _store():  # noqa: ANN202 - a Store
+def _store():
     from modeloci.store import Store
 
     return Store()

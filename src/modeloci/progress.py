@@ -110,7 +110,7 @@ class Display:
 
 
 class _RichTask:
-    def __init__(self, progress, description: str, total: int) -> None:  # noqa: ANN001 - a rich Progress
+    def __init__(self, progress, description: str, total: int) -> None:
         self._progress = progress
         self._id = progress.add_task(description, total=total)
 

@@ -18,7 +18,7 @@ from tests.workflow.schemas import COMMAND_SCHEMAS
 FOLDER = REPO / "docs" / "json"
 
 
-def _generator():  # noqa: ANN202 - the generator module
+def _generator():
     spec = importlib.util.spec_from_file_location("make_json_schemas", REPO / "docs" / "make_json_schemas.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -33,8 +33,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modeloci.model.gguf import GGUFError, parse_gguf_header, read_gguf_header
-from modeloci.model.safetensors import MAX_HEADER_SIZE, SafetensorsError, parse_safetensors_header
-from modeloci.model.safetensors import read_safetensors_header
+from modeloci.model.safetensors import (
+    MAX_HEADER_SIZE,
+    SafetensorsError,
+    parse_safetensors_header,
+    read_safetensors_header,
+)
 from tests import factories
 from tests.fuzzing import budget
 

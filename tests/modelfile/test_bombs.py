@@ -212,7 +212,7 @@ def test_modelfile_with_too_many_pieces_is_refused_before_it_is_parsed(text: str
     started = time.monotonic()
     formatted = cli("fmt", "--check", "Modelfile", cwd=context)
     assert time.monotonic() - started < 2
-    assert formatted.code == 2 and formatted.stderr.startswith(_MF013.split("\nerror:")[0])
+    assert formatted.code == 2 and formatted.stderr.startswith(_MF013.split("\nerror:", maxsplit=1)[0])
 
 
 def test_modelfile_just_under_the_piece_limit_plans_quickly(cli, context: Path) -> None:

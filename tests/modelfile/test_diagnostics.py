@@ -31,13 +31,12 @@ from pathlib import Path
 
 import pytest
 
+from modeloci.compiler import compile_plan
 from modeloci.diagnostics import render
 from modeloci.errors import ModelfileError
 from modeloci.modelfile import parse_modelfile
-from tests import factories
 from modeloci.modelfile.codes import CODES
-
-from modeloci.compiler import compile_plan
+from tests import factories
 
 ERRORS = Path(__file__).parent / "errors"
 CASE_NAMES = sorted(p.name for p in ERRORS.iterdir() if (p / "Modelfile").is_file())

@@ -40,7 +40,7 @@ def test_conversion_checks_each_blob_once_while_copying_it(tmp_path: Path, monke
     hashed: list[str | None] = []
     real = sinks.hash_range
 
-    def spy(source, *args, **kwargs):  # noqa: ANN001, ANN202 - the engine's signature
+    def spy(source, *args, **kwargs):
         hashed.append(str(source.expected) if source.expected else None)
         return real(source, *args, **kwargs)
 

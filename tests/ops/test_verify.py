@@ -29,7 +29,7 @@ from modeloci.errors import ArchiveError
 from modeloci.ops.inspect import inspect_artifact
 from modeloci.ops.verify import verify
 from tests.archive_tools import Archive, build_example, copy_example
-from tests.hostile_archives import (  # noqa: F401 - shared with test_unpack and test_inspect_archive
+from tests.hostile_archives import (
     Item,
     append,
     blob_name,

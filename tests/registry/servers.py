@@ -33,10 +33,11 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 LOCALHOST = "127.0.0.1"
 
@@ -159,7 +160,7 @@ class LoggedRequest(_Request3):
 
     query: str
 
-    def __new__(cls, method: str, path: str, status: int, query: str = "") -> "LoggedRequest":
+    def __new__(cls, method: str, path: str, status: int, query: str = "") -> LoggedRequest:
         self = super().__new__(cls, method, path, status)
         self.query = query
         return self
@@ -254,7 +255,7 @@ class RegistryServer:
         return cfg
 
     # -- life cycle --------------------------------------------------------------------------------------------
-    def start(self, timeout: float = START_TIMEOUT, attempts: int = 3) -> "RegistryServer":
+    def start(self, timeout: float = START_TIMEOUT, attempts: int = 3) -> RegistryServer:
         if not self.binary:
             raise ServerError("no docker-registry binary found")
         self.root.mkdir(parents=True, exist_ok=True)
@@ -305,7 +306,7 @@ class RegistryServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "RegistryServer":
+    def __enter__(self) -> RegistryServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -398,7 +399,7 @@ class TokenRegistryServer(RegistryServer):
         return self.token_server.issuer
 
     @property
-    def token_requests(self) -> list["TokenRequest"]:
+    def token_requests(self) -> list[TokenRequest]:
         return self.token_server.token_requests
 
     def stop(self) -> None:
@@ -451,10 +452,10 @@ class _TokenHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     timeout = 10  # seconds a connection may stay silent
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
         owner._handle(self)
 
@@ -511,7 +512,7 @@ class TokenServer:
 
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "modeloci test token issuer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -597,7 +598,7 @@ class TokenServer:
             }
         }
 
-    def start(self) -> "TokenServer":
+    def start(self) -> TokenServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._make_key_and_cert()
         server = ThreadingHTTPServer((LOCALHOST, 0), _TokenHandler)
@@ -622,7 +623,7 @@ class TokenServer:
             if self._thread.is_alive():  # pragma: no cover
                 raise ServerError("token server thread did not stop")
 
-    def __enter__(self) -> "TokenServer":
+    def __enter__(self) -> TokenServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -766,7 +767,7 @@ class ProxyRequest(_ProxyRequest4):
         delayed: float = 0.0,
         duration: float = 0.0,
         started: float = 0.0,
-    ) -> "ProxyRequest":
+    ) -> ProxyRequest:
         self = super().__new__(cls, method, path, status, body_bytes)
         self.query, self.fault, self.delayed, self.duration = query, fault, delayed, duration
         self.started = started
@@ -1046,7 +1047,7 @@ class FaultProxy:
             self._records.append(rec)
 
     # -- life cycle --------------------------------------------------------------------------------------------
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((LOCALHOST, 0))
@@ -1078,7 +1079,7 @@ class FaultProxy:
         if (self._accept_thread is not None and self._accept_thread.is_alive()) or alive:
             raise ServerError(f"proxy threads did not stop: {alive}")
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -1089,7 +1090,7 @@ class FaultProxy:
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -1123,7 +1124,7 @@ class FaultProxy:
         upstream: socket.socket | None = None
         try:
             upstream = self._exchange(client)
-        except Exception as exc:  # noqa: BLE001 - a broken connection must not kill the proxy
+        except Exception as exc:
             if not self._stop.is_set():
                 self.errors.append(f"{type(exc).__name__}: {exc}")
         finally:

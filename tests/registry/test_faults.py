@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,9 +29,9 @@ from modeloci.registry.client import RegistryClient
 from modeloci.registry.transfer import upload
 from tests.archive_tools import copy_example
 from tests.registry.helpers import (
-    MiB,
     UPLOADS,
     CuttingProxy,
+    MiB,
     assert_clean_failure,
     big_model,
     blob_of,
@@ -41,7 +42,6 @@ from tests.registry.helpers import (
     partial_files,
     uploaded_digests,
 )
-
 
 CHECK = "faults:check"  # the name of the models built here, so that a pull named alike is the same archive
 

@@ -35,8 +35,9 @@ import tarfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -680,7 +681,7 @@ def test_everything_stops(registry_factory: Any) -> None:
 def _swallow(fn: Any) -> None:
     try:
         fn()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 

@@ -123,7 +123,7 @@ def test_plain_http_token_realm_only_where_the_registry_and_the_realm_may_use_pl
     if refusal is None:
         client.ping()
         (token_ask,) = [r for r in asked if r.url.path == "/token"]
-        own = token_ask.url.host in (registry.split(":")[0], "auth.docker.io")  # any port; Docker Hub's service
+        own = token_ask.url.host in (registry.split(":", maxsplit=1)[0], "auth.docker.io")  # any port; Docker Hub's service
         assert token_ask.headers.get("Authorization") == (ALICE.basic() if own else None)
         return
     with pytest.raises(AuthError) as caught:
@@ -292,5 +292,5 @@ def test_no_hostile_answer_ends_in_an_internal_error(hostile, cli, tmp_path, mod
         assert result.code in (0, 1), (args, result.stderr)
         if result.code:
             assert_clean_failure(result)
-            assert args[0] == "push" or not (Path(args[-1]) / "index.json").exists() and not (
-                args[-1].endswith(".tar") and Path(args[-1]).exists())
+            assert args[0] == "push" or (not (Path(args[-1]) / "index.json").exists() and not (
+                args[-1].endswith(".tar") and Path(args[-1]).exists()))

@@ -31,7 +31,7 @@ def hosts() -> Iterator[tuple[str, list[dict[str, str]]]]:
     seen: list[dict[str, str]] = []
 
     class Storage(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             seen.append(dict(self.headers))
             self.send_response(200)
             self.send_header("Content-Length", "4")
@@ -44,7 +44,7 @@ def hosts() -> Iterator[tuple[str, list[dict[str, str]]]]:
     storage, storage_host = _serve(Storage)
 
     class Registry(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if "Authorization" not in self.headers:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="test"')

@@ -18,9 +18,9 @@ import pytest
 from modeloci import api
 from modeloci.builder import build_store
 from modeloci.formats.roles import Role
-from modeloci.store import Store
 from modeloci.ops.verify import verify_store
-from modeloci.store.ops import list_models, save, stored_model
+from modeloci.store import Store
+from modeloci.store.ops import stored_model
 from tests.archive_tools import Archive, copy_example
 from tests.hostile_archives import with_config_bytes
 

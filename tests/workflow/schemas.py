@@ -123,13 +123,13 @@ class DockerConfigJson(Sparse):
 
 
 class ModelPackDescriptorJson(Sparse):
-    createdAt: Rfc3339 | None = None  # noqa: N815 - the spec's names
+    createdAt: Rfc3339 | None = None
     authors: list[str] | None = None
     family: str | None = None
     name: str | None = None
-    docURL: str | None = None  # noqa: N815
-    sourceURL: str | None = None  # noqa: N815
-    datasetsURL: list[str] | None = None  # noqa: N815
+    docURL: str | None = None
+    sourceURL: str | None = None
+    datasetsURL: list[str] | None = None
     version: str | None = None
     revision: str | None = None
     vendor: str | None = None
@@ -141,7 +141,7 @@ class ModelPackDescriptorJson(Sparse):
 class ModelPackFieldsJson(Sparse):
     architecture: str | None = None
     format: WeightFormat | None = None
-    paramSize: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d)?[QTBMK]$")] | None = None  # noqa: N815
+    paramSize: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d)?[QTBMK]$")] | None = None
     precision: str | None = None
     quantization: str | None = None
     capabilities: dict[str, Any] | None = None
@@ -202,7 +202,7 @@ class PlanOutput(Strict):
 
 
 class DescriptorJson(Strict):
-    mediaType: MediaType  # noqa: N815 - OCI's name
+    mediaType: MediaType
     digest: Digest
     size: Size
 

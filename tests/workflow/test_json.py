@@ -275,7 +275,7 @@ def test_click_usage_error_is_a_failure_document(args: tuple[str, ...], tmp_path
 
 
 def test_internal_error_is_a_failure_document(monkeypatch: pytest.MonkeyPatch, cli) -> None:
-    def broken(store):  # noqa: ANN001, ANN202
+    def broken(store):
         raise RuntimeError("boom")
 
     monkeypatch.setattr("modeloci.store.ops.list_models", broken)

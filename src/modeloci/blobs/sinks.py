@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
 from modeloci.blobs.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.jsondoc import load_json
@@ -35,8 +36,6 @@ from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
 from modeloci.progress import NO_METER, Advance, Meter, no_progress
-from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
-
 
 _PLACEHOLDER = Digest("0" * 64).blob_path
 # Writes a blob whose digest is known at (fd, offset), checking it; raises if the bytes do not match.

@@ -13,9 +13,9 @@ tar, ``build_layout`` into an OCI layout folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +28,10 @@ from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_er
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
+from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
+from modeloci.progress import NO_METER, Meter
 from modeloci.sources import RemoteRef, open_source
 from modeloci.store.sink import StoreSink
-from modeloci.progress import NO_METER, Meter
-from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
 
 if TYPE_CHECKING:
     from modeloci.store import Store

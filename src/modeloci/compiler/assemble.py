@@ -11,21 +11,19 @@ LABEL override single keys.
 from __future__ import annotations
 
 import posixpath
-
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from modeloci.compiler.model import FileSource, LayerPlan, Role
 from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
-from modeloci.oci.jsonenc import go_time
-from modeloci.oci.mediatypes import MediaType
-from modeloci.oci.safety import safe_relative
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
+from modeloci.oci.jsonenc import go_time
+from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.safety import safe_relative
 
 WEIGHT_FORMATS = {".gguf": "gguf", ".safetensors": "safetensors", ".dduf": "dduf"}
 ROLE_ORDER = (Role.WEIGHTS, Role.MODEL_FILE, Role.LICENSE, Role.CHAT_TEMPLATE, Role.MMPROJ, Role.OTHER)

@@ -21,10 +21,9 @@ from modeloci.compiler.model import BuildPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
 from modeloci.errors import UsageError
+from modeloci.model.gguf import MAGIC as GGUF_MAGIC
+from modeloci.model.hfdir import WEIGHT_SUFFIXES
 from modeloci.modelfile import codes, raise_for_errors
-from modeloci.reference import normalise_tag
-from modeloci.sources import LayoutRef, RemoteRef, StoredRef
-from modeloci.store import Store
 from modeloci.modelfile.ast import (
     ArgDirective,
     ChatTemplateDirective,
@@ -40,9 +39,10 @@ from modeloci.modelfile.ast import (
     Word,
 )
 from modeloci.modelfile.directives import CONFIG_KEYS, Report
-from modeloci.model.gguf import MAGIC as GGUF_MAGIC
-from modeloci.model.hfdir import WEIGHT_SUFFIXES
 from modeloci.oci.jsonenc import go_time
+from modeloci.reference import normalise_tag
+from modeloci.sources import LayoutRef, RemoteRef, StoredRef
+from modeloci.store import Store
 
 
 def compile_plan(

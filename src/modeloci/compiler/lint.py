@@ -8,7 +8,6 @@ that the advice is given where it is asked for (``lint``, pre-commit, CI).
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import sys

@@ -17,9 +17,8 @@ from modeloci.compiler.state import Planned, State
 from modeloci.diagnostics import Span, position_at
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
-from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.formats.derive import derive
-from modeloci.sources import open_source
+from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name, split_problem
 from modeloci.model.hfdir import (
@@ -32,6 +31,7 @@ from modeloci.model.hfdir import (
 )
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
 from modeloci.modelfile import codes
+from modeloci.sources import open_source
 
 _NAME_KEYS = ("general.name", "general.finetune", "general.basename")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -369,11 +370,11 @@ def created_of(config_doc: Mapping[str, Any]) -> str | None:
 
 def epoch_of(created: str | None) -> int | None:
     """Unix seconds of an RFC 3339 time (the archive headers' timestamp), or None."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if created is None:
         return None
     try:
-        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp())
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(UTC).timestamp())
     except ValueError:
         return None

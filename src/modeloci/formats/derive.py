@@ -8,15 +8,14 @@ own way. Only headers (and a small ``config.json``) are read.
 
 from __future__ import annotations
 
-
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.artifact import Artifact, ModelLayer
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.formats.roles import Role
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.model.gguf import read_gguf_header
 from modeloci.model.hfdir import HF_CONTEXT_KEYS, HFConfig
 from modeloci.model.safetensors import read_safetensors_header
-from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.layout import Layout, locate_blob, read_blob
 
 _MAX_CONFIG_JSON = 16 << 20

@@ -25,13 +25,13 @@ from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.formats import modelpack
 from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
+from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, TarLayout, names_of, read_blob
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
 from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
-from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS, MediaType.DOCKER_DDUF,

@@ -129,7 +129,7 @@ def _compile(text: str, bounds: TemplateLimits, send: template_worker.Send) -> j
         problem = _syntax_problem(text, exc)
     except MemoryError:
         problem = TemplateProblem("limit", _out_of_memory(bounds), None, None)
-    except Exception as exc:  # noqa: BLE001 - Python itself refusing the generated code
+    except Exception as exc:
         problem = TemplateProblem("syntax", f"cannot compile the template: {_describe(exc)}", None, None)
     send({"problem": [problem.kind, problem.message, problem.line, problem.conversation]})
     return None
@@ -167,7 +167,7 @@ def _render_once(template: jinja2.Template, variables: dict[str, Any], name: str
             return TemplateProblem("limit", _out_of_memory(bounds), None, name)
         except TemplateRaised as exc:
             return TemplateProblem("raised", _one_line(exc.message or ""), _template_line(exc), name)
-        except Exception as exc:  # noqa: BLE001 - any failure of the template is a finding
+        except Exception as exc:
             return TemplateProblem("render", _describe(exc), _template_line(exc), name)
         finally:
             getattr(chunks, "close", lambda: None)()  # a generator: runs the template's finally blocks now

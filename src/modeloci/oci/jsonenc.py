@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 _GO_ESCAPES = {
@@ -47,7 +47,7 @@ def go_map(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 def go_time(seconds: int, nanos: int = 0) -> str:
     """A UTC time as Go's time.Time marshals it (RFC 3339 with trimmed nanoseconds, ``Z``)."""
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")

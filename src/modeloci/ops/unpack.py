@@ -35,17 +35,17 @@ from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
 from modeloci.blobs.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
+from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.layout import Layout
-from modeloci.store import Store
-from modeloci.store.leftovers import forget, record
-from modeloci.sources import Source, open_source
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
-from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
+from modeloci.sources import Source, open_source
+from modeloci.store import Store
+from modeloci.store.leftovers import forget, record
 
 Layouts = Literal["bundle", "files"]
 
@@ -275,21 +275,21 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     """
     source = _blob(layout, layer, f"layer {layer.descriptor.digest}")
     if layer.packing == "tar+gzip":
-        def stream(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        def stream(cancel) -> list[UnpackedFile]:
             shown = {member.path: report for member, _, report in members}
             written = extract(source, {member.path: file for member, file, _ in members}, cancel)
             return [UnpackedFile(path=shown[e.path], digest=str(e.digest), size=e.size) for e in written]
         return [stream]
 
-    def check(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+    def check(cancel) -> list[UnpackedFile]:
         hash_range(source, cancel)  # raises if the layer does not match its digest
         return []
 
-    def copy(member: Member, file: Path, shown: str):  # noqa: ANN202 - a Task
+    def copy(member: Member, file: Path, shown: str):
         assert member.offset is not None  # listed from an uncompressed tar
         part = replace(source, offset=source.offset + member.offset, size=member.size, label=shown, expected=None)
 
-        def run(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+        def run(cancel) -> list[UnpackedFile]:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 copy_range(part, fd, 0, cancel)
@@ -310,7 +310,7 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
     source = _blob(layout, layer, target.name)
     report = [UnpackedFile(path=shown, digest=str(layer.descriptor.digest), size=layer.descriptor.size)]
 
-    def copy(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+    def copy(cancel) -> list[UnpackedFile]:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             copy_range(source, fd, 0, cancel)
@@ -318,7 +318,7 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
             os.close(fd)
         return report
 
-    def check(cancel) -> list[UnpackedFile]:  # noqa: ANN001 - a threading.Event
+    def check(cancel) -> list[UnpackedFile]:
         hash_range(source, cancel)  # raises if the bytes do not match the digest
         return []
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from modeloci.formats.layertar import MAX_INFLATE_RATIO
 from modeloci.formats.validate import Problem, VerifyReport, check_blobs, check_documents
-from modeloci.store import Store
 from modeloci.sources import Source, StoredRef, open_source
+from modeloci.store import Store
 from modeloci.store.reach import reachable
 
 __all__ = ["Problem", "VerifyReport", "verify", "verify_store"]

@@ -22,10 +22,9 @@ from modeloci.blobs.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import ArchiveError, UsageError
 from modeloci.formats.artifact import Artifact, ModelLayer, created_of, epoch_of, read_artifact
 from modeloci.formats.roles import Role
-from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
 from modeloci.formats.validate import refuse_unverified
-from modeloci.store import Store
-from modeloci.store import StoreView
+from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
+from modeloci.store import Store, StoreView
 
 
 class StoredModelRow(BaseModel):
@@ -128,7 +127,7 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded
     return Loaded(name, artifact, str(before.descriptor.digest))
 
 
-def _entry(archive: Path, artifact: Artifact):  # noqa: ANN202 - a Descriptor
+def _entry(archive: Path, artifact: Artifact):
     from modeloci.oci.manifest import Descriptor
 
     artifact_type = artifact.manifest.artifact_type or artifact.manifest.config.media_type
