@@ -72,6 +72,7 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.mode == "tty":
+            # Imported when used (start-up time): rich's progress is loaded only for a terminal.
             from rich.console import Console
             from rich.progress import (
                 BarColumn,

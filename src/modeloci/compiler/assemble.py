@@ -18,6 +18,7 @@ from modeloci.compiler.model import FileSource, LayerPlan, Role
 from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
+from modeloci.formats.derive import weights_format as base_weights_format
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
@@ -68,8 +69,6 @@ def weights_format(state: State, *, report: bool = False) -> str:
             state.report.add(codes.mixed_formats(state.report.file, p.span, p.file.rel, found, fmt or ""))
     if fmt is None and state.base is not None:
         # The base's weights, in either format (a ModelPack base has no Docker config to ask).
-        from modeloci.formats.derive import weights_format as base_weights_format
-
         fmt = base_weights_format(state.base.artifact)
     return fmt or "gguf"
 

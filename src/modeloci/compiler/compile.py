@@ -17,6 +17,7 @@ from pathlib import Path
 from modeloci.compiler import assemble, folders, metadata, pointers
 from modeloci.compiler.args import ArgScope, Expanded
 from modeloci.compiler.base import load_base, split_layout_name
+from modeloci.compiler.lint import lint as run_lint
 from modeloci.compiler.model import BuildPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
@@ -84,8 +85,6 @@ def compile_plan(
         layers = assemble.layers(state)
         config = assemble.config(state, layers)
     if lint and _clean(modelfile, report):
-        from modeloci.compiler.lint import lint as run_lint
-
         run_lint(state, layers)
     errors = [d for d in report.diagnostics if d.is_error]
     if errors or modelfile.errors:

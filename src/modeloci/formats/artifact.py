@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker, modelpack
+from modeloci.formats.docker_meta import gguf_bytes
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -237,8 +238,6 @@ class ModelPackConfig:
 
     @property
     def size(self) -> str | None:
-        from modeloci.formats.docker_meta import gguf_bytes
-
         return gguf_bytes(self.weight_bytes) if self.weight_bytes else None
 
     @property
@@ -370,8 +369,6 @@ def created_of(config_doc: Mapping[str, Any]) -> str | None:
 
 def epoch_of(created: str | None) -> int | None:
     """Unix seconds of an RFC 3339 time (the archive headers' timestamp), or None."""
-    from datetime import datetime
-
     if created is None:
         return None
     try:

@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from modeloci.errors import ModelociError, UsageError
 from modeloci.formats import docker_meta as meta
+from modeloci.formats.artifact import created_of, read_artifact
 from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.sources import StoredRef
+from modeloci.sources import StoredRef, open_source
 
 
 class FileEntry(BaseModel):
@@ -90,9 +91,6 @@ def is_artifact(path: Path) -> bool:
 
 def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
     """Summarise a model archive, layout or stored model without reading its blobs."""
-    from modeloci.formats.artifact import created_of, read_artifact
-    from modeloci.sources import open_source
-
     with open_source(path) as layout:
         artifact = read_artifact(layout, where=f"`{path}`")
     m = artifact.manifest

@@ -39,6 +39,7 @@ from modeloci.oci.layout import DirLayout
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, InvalidDocument, parse_descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.store.leftovers import sweep
+from modeloci.store.reach import reachable
 
 CONTAINERD_NAME = "io.containerd.image.name"
 TEMP_PREFIX = ".modeloci-"
@@ -175,8 +176,6 @@ class Store:
 
     def prune(self) -> tuple[int, int]:
         """Delete blobs no tagged model reaches, and leftovers of killed builds and unpacks: (files, bytes) freed."""
-        from modeloci.store.reach import reachable
-
         with self._lock(".gc.lock", fcntl.LOCK_EX), self._lock(".index.lock", fcntl.LOCK_EX):
             keep = reachable(self)
             files = freed = 0

@@ -24,6 +24,7 @@ from modeloci.formats.artifact import Artifact, ModelLayer, created_of, epoch_of
 from modeloci.formats.roles import Role
 from modeloci.formats.validate import refuse_unverified
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
+from modeloci.oci.manifest import Descriptor
 from modeloci.store import Store, StoreView
 
 
@@ -127,9 +128,7 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded
     return Loaded(name, artifact, str(before.descriptor.digest))
 
 
-def _entry(archive: Path, artifact: Artifact):
-    from modeloci.oci.manifest import Descriptor
-
+def _entry(archive: Path, artifact: Artifact) -> Descriptor:
     artifact_type = artifact.manifest.artifact_type or artifact.manifest.config.media_type
     return Descriptor("application/vnd.oci.image.manifest.v1+json", artifact.manifest.digest, len(artifact.manifest.raw),
                       artifact_type=artifact_type)
