@@ -144,7 +144,8 @@ def test_layout_output_is_an_oci_layout_skopeo_reads(tmp_path: Path, cli) -> Non
     for blob in (layout / "blobs" / "sha256").iterdir():
         assert Digest.of(blob.read_bytes()).hex == blob.name
     if shutil.which("skopeo"):
-        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:tiny:v1"], check=True, capture_output=True).stdout
+        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:tiny:v1"], check=True,
+                             capture_output=True).stdout
         assert Digest.of(raw) == archive.manifest.digest
 
 
