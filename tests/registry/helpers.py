@@ -38,7 +38,8 @@ from tests.archive_tools import copy_example
 from tests.factories import gguf, make_weights
 
 from .hostile import HostileRegistry
-from .servers import LOCALHOST, _get, _head_bytes, _read_head, _Reader, _without
+from .servers import LOCALHOST
+from .servers.wire import Reader, get_header, head_bytes, read_head, without_headers
 
 DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
 UPLOADS = "/blobs/uploads/"
@@ -259,7 +260,7 @@ class CuttingProxy:
 
     def _exchange(self, client: socket.socket) -> None:
         client.settimeout(30)
-        head = _read_head(_Reader(client))
+        head = read_head(Reader(client))
         if head is None:
             return
         (method, target, version), headers = head[0].split(" "), head[1]
@@ -268,22 +269,22 @@ class CuttingProxy:
             return
         budget = self._take(method, target)
         with socket.create_connection(self.upstream, timeout=30) as upstream:
-            forwarded = [("Host", self.target), *_without(headers, "Host", "Connection", "Keep-Alive")]
-            upstream.sendall(_head_bytes(f"{method} {target} {version}", [*forwarded, ("Connection", "close")]))
-            reader = _Reader(upstream)
-            response = _read_head(reader)
+            forwarded = [("Host", self.target), *without_headers(headers, "Host", "Connection", "Keep-Alive")]
+            upstream.sendall(head_bytes(f"{method} {target} {version}", [*forwarded, ("Connection", "close")]))
+            reader = Reader(upstream)
+            response = read_head(reader)
             assert response is not None, "the registry closed without answering"
             status_line, response_headers = response
-            response_headers = [*_without(response_headers, "Connection", "Keep-Alive"), ("Connection", "close")]
-            client.sendall(_head_bytes(status_line, response_headers))
+            response_headers = [*without_headers(response_headers, "Connection", "Keep-Alive"), ("Connection", "close")]
+            client.sendall(head_bytes(status_line, response_headers))
             sent = self._relay(reader, upstream, client, budget)
-        self.requests.append(CutRequest(method, target.split("?", 1)[0], _get(headers, "Range"),
+        self.requests.append(CutRequest(method, target.split("?", 1)[0], get_header(headers, "Range"),
                                         int(status_line.split(" ")[1]), sent, budget is not None))
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_WR)  # FIN, not RST: what was sent arrives
 
     @staticmethod
-    def _relay(reader: _Reader, upstream: socket.socket, client: socket.socket, budget: int | None) -> int:
+    def _relay(reader: Reader, upstream: socket.socket, client: socket.socket, budget: int | None) -> int:
         sent = 0
         data = bytes(reader.buf)
         reader.buf.clear()
