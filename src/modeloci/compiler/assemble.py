@@ -18,6 +18,7 @@ from modeloci.compiler.model import FileSource, LayerPlan, Role
 from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
+from modeloci.formats.artifact import ModelPackConfig
 from modeloci.formats.derive import weights_format as base_weights_format
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
@@ -30,7 +31,9 @@ WEIGHT_FORMATS = {".gguf": "gguf", ".safetensors": "safetensors", ".dduf": "dduf
 ROLE_ORDER = (Role.WEIGHTS, Role.MODEL_FILE, Role.LICENSE, Role.CHAT_TEMPLATE, Role.MMPROJ, Role.OTHER)
 # Config fields Docker Model Runner derives from the weights; they go stale
 # when a build replaces the base's weights.
-WEIGHT_DERIVED = ("quantization", "parameters", "architecture", "size", "gguf", "safetensors", "diffusers", "context_size")
+WEIGHT_DERIVED = (
+    "quantization", "parameters", "architecture", "size", "gguf", "safetensors", "diffusers", "context_size",
+)
 
 
 def weights_order(p: Planned) -> tuple[int, list[str], int]:
@@ -210,7 +213,9 @@ def _modelpack_config(state: State) -> dict[str, object]:
     name = state.reference.rsplit(":", 1)[0] if state.reference else (facts.name if facts else None)
     version = state.reference.rsplit(":", 1)[1] if state.reference else None
     licenses = [facts.license] if facts and facts.license else []
-    base_descriptor = dict(state.base.artifact.config.descriptor) if state.base and state.base.format == "modelpack" else {}
+    base = state.base.artifact.config if state.base else None
+    base_pack = base if isinstance(base, ModelPackConfig) else None  # a ModelPack base's sections are kept
+    base_descriptor = dict(base_pack.descriptor) if base_pack else {}
     descriptor = {**base_descriptor, **{k: v for k, v in modelpack.descriptor_fields(
         name=name or base_descriptor.get("name") or state.context.root.name, labels=labels(state), created=None,
         family=facts.architecture if facts else None, licenses=licenses).items() if v not in (None, "", [])}}
@@ -220,7 +225,7 @@ def _modelpack_config(state: State) -> dict[str, object]:
         descriptor["createdAt"] = go_time(state.created)
     else:
         descriptor.pop("createdAt", None)
-    base_fields = dict(state.base.artifact.config.fields) if state.base and state.base.format == "modelpack" else {}
+    base_fields = dict(base_pack.fields) if base_pack else {}
     fields = {**base_fields, **{k: v for k, v in modelpack.config_fields(facts).items() if v is not None}}
     return {"descriptor": descriptor, "config": fields}
 
@@ -229,7 +234,8 @@ def _docker_config(state: State) -> dict[str, object]:
     """The config fields: the base's, then what the new weights say, then CONFIG."""
     fields: dict[str, object] = dict(state.base.config) if state.base else {}
     if state.weights:
-        dropped = [k for k in WEIGHT_DERIVED if fields.pop(k, None) is not None and k not in state.config and k not in state.derived]
+        dropped = [k for k in WEIGHT_DERIVED
+                   if fields.pop(k, None) is not None and k not in state.config and k not in state.derived]
         if dropped and state.base is not None:
             state.report.add(codes.base_metadata_dropped(state.report.file, state.weights[0].span, dropped))
         fields.update(state.derived)

@@ -153,7 +153,8 @@ def _check(template: _Template, state: State) -> None:
             continue  # transformers renders a `tool_use` template only for requests with tools
         if problem.kind == "syntax":
             line = problem.line or 1
-            message = problem.message if template.part is None else f"{problem.message} (line {line} of {template.part})"
+            message = (problem.message if template.part is None
+                       else f"{problem.message} (line {line} of {template.part})")
             state.sources[template.file_display] = template.file_text
             state.report.add(codes.template_syntax(template.file_display, template.locate(line), message))
         else:

@@ -11,8 +11,9 @@ problem is collected; one ModelfileError carries them all.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+from typing import assert_never
 
 from modeloci.compiler import assemble, folders, metadata, pointers
 from modeloci.compiler.args import ArgScope, Expanded
@@ -70,7 +71,7 @@ def compile_plan(
                   target=target_format, reference=reference, created=created)
     state.sources[modelfile.path] = modelfile.text
     for directive in modelfile.directives:
-        _COMPILERS[type(directive)](directive, state)
+        _compile(directive, state)
     state.args.check_unused_build_args()
     folders.settle(state)
     layers, config = [], {}
@@ -165,7 +166,7 @@ def _weights_not_model(found: ContextFile, state: State) -> str | None:
     return "a GGUF weights file" if magic == GGUF_MAGIC else None
 
 
-def _registry_model(text: str, state: State) -> object | None:
+def _registry_model(text: str, state: State) -> RemoteRef | None:
     """``FROM registry.example/repo:tag``: a model in a registry, named with its registry host.
 
     Short Docker Hub names are not looked up (write ``docker.io/...``), so a
@@ -185,7 +186,8 @@ def _registry_model(text: str, state: State) -> object | None:
         reference = parse_reference(text)
     except UsageError:
         return None
-    return RemoteRef(reference, state.registry_client(reference.registry) if state.registry_client else RegistryClient(reference.registry))
+    make_client = state.registry_client or RegistryClient
+    return RemoteRef(reference, make_client(reference.registry))
 
 
 def _stored_model(text: str, state: State) -> StoredRef | None:
@@ -267,17 +269,29 @@ def _compile_arg(directive: ArgDirective, state: State) -> None:
     state.args.declare(directive)
 
 
-_COMPILERS: dict[type, Callable[[Directive, State], None]] = {
-    FromDirective: _compile_from,
-    WeightsDirective: _compile_weights,
-    LicenseDirective: _compile_license,
-    ExcludeDirective: folders.compile_exclude,
-    ChatTemplateDirective: _compile_chat_template,
-    MmprojDirective: _compile_mmproj,
-    ConfigDirective: _compile_config,
-    LabelDirective: _compile_label,
-    ArgDirective: _compile_arg,
-}
+def _compile(directive: Directive, state: State) -> None:
+    """One directive, by the ``_compile_<directive>`` function of its name (mypy checks that none is missed)."""
+    match directive:
+        case FromDirective():
+            _compile_from(directive, state)
+        case WeightsDirective():
+            _compile_weights(directive, state)
+        case LicenseDirective():
+            _compile_license(directive, state)
+        case ExcludeDirective():
+            folders.compile_exclude(directive, state)
+        case ChatTemplateDirective():
+            _compile_chat_template(directive, state)
+        case MmprojDirective():
+            _compile_mmproj(directive, state)
+        case ConfigDirective():
+            _compile_config(directive, state)
+        case LabelDirective():
+            _compile_label(directive, state)
+        case ArgDirective():
+            _compile_arg(directive, state)
+        case _:
+            assert_never(directive)
 
 
 def _file(word: Word, state: State, keyword: str) -> list[ContextFile]:

@@ -25,6 +25,7 @@ global and system settings are theirs to trust.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -125,10 +126,8 @@ def _git(args: list[str], cwd: str, *, limit: int) -> bytes | None:
         return None
 
     def stop() -> None:
-        try:
+        with contextlib.suppress(OSError):  # already gone
             os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            pass  # already gone
 
     timer = threading.Timer(GIT_SECONDS, stop)  # a killed git exits non-zero: no answer
     timer.start()

@@ -166,8 +166,10 @@ def _why_unused(exclusion: Exclusion, named: list[str], by_name: dict[str, list[
         deeper = sorted({rel for name, rels in by_name.items() if match(name) for rel in rels})
         if deeper:
             shown = ", ".join(f"`{d}`" for d in deeper[:3])
-            why = f"no file of the build context is at `{pattern}`, but {shown} {'is' if len(deeper) == 1 else 'are'} packaged"
-            return why, f"paths are relative to the build context: write `EXCLUDE **/{pattern}` to match it in any folder"
+            verb = "is" if len(deeper) == 1 else "are"
+            why = f"no file of the build context is at `{pattern}`, but {shown} {verb} packaged"
+            return why, (f"paths are relative to the build context: write `EXCLUDE **/{pattern}` "
+                         "to match it in any folder")
     return _NOTHING, _RELATIVE
 
 
@@ -185,8 +187,9 @@ def _check_other_weights(state: State) -> None:
         if others:
             size = _human(sum(p.file.size for p in others))
             patterns = list(dict.fromkeys(_exclude_for(p.file.rel, prefix) for p in others))
-            state.report.add(codes.other_weights_in_folder(state.report.file, span, folder, [p.file.rel for p in others],
-                                                           size, fmt, " ".join(patterns)))
+            state.report.add(codes.other_weights_in_folder(state.report.file, span, folder,
+                                                           [p.file.rel for p in others], size, fmt,
+                                                           " ".join(patterns)))
 
 
 def _exclude_for(rel: str, prefix: str) -> str:

@@ -127,7 +127,8 @@ def _safetensors_fields(state: State) -> dict[str, object]:
         except SafetensorsError as exc:
             state.report.add(codes.unreadable_safetensors(state.report.file, p.span, p.file.rel, exc.message))
         except OSError as exc:
-            state.report.add(codes.unreadable_safetensors(state.report.file, p.span, p.file.rel, exc.strerror or str(exc)))
+            reason = exc.strerror or str(exc)
+            state.report.add(codes.unreadable_safetensors(state.report.file, p.span, p.file.rel, reason))
     span = weights[0].span
     for problem in check_safetensors_shards([p.file.rel for p in weights]):
         state.report.add(codes.safetensors_set(state.report.file, span, problem.message))
@@ -150,10 +151,12 @@ def _check_indexes(weights: list[Planned], state: State) -> None:
                 index = read_safetensors_index(index_path)
             except (SafetensorsError, OSError) as exc:
                 reason = exc.message if isinstance(exc, SafetensorsError) else exc.strerror or str(exc)
-                state.report.add(codes.safetensors_set(state.report.file, weights[0].span, f"{index_path.name}: {reason}"))
+                state.report.add(codes.safetensors_set(state.report.file, weights[0].span,
+                                                       f"{index_path.name}: {reason}"))
                 continue
             for problem in check_index(index, present):
-                state.report.add(codes.safetensors_set(state.report.file, weights[0].span, f"{index_path.name}: {problem.message}"))
+                state.report.add(codes.safetensors_set(state.report.file, weights[0].span,
+                                                       f"{index_path.name}: {problem.message}"))
 
 
 def _hf_config(first: Planned, state: State) -> HFConfig | None:

@@ -74,7 +74,9 @@ class BuildContext:
             return None
         return rel
 
-    def resolve_one(self, word: Expanded, span: Span, report: Report, *, keyword: str, allow_dir: bool = False) -> ContextFile | None:
+    def resolve_one(
+        self, word: Expanded, span: Span, report: Report, *, keyword: str, allow_dir: bool = False
+    ) -> ContextFile | None:
         """The one file (or, with ``allow_dir``, folder) a path names, glob characters taken literally."""
         rel = self.relative(word.text, span, report)
         if rel is None:
@@ -149,7 +151,9 @@ class BuildContext:
             return frozenset({rel}) if os.path.lexists(self.root / rel) else frozenset()
         return frozenset(self._glob(self.root, "", rel.split("/")))
 
-    def _literal(self, rel: str, shown: str, span: Span, report: Report, *, keyword: str, allow_dir: bool) -> ContextFile | None:
+    def _literal(
+        self, rel: str, shown: str, span: Span, report: Report, *, keyword: str, allow_dir: bool
+    ) -> ContextFile | None:
         full = self.root / rel
         if not os.path.exists(full):
             report.add(codes.file_not_found(report.file, span, shown, self._suggest(rel), keyword))
@@ -267,7 +271,7 @@ def _collapse_double_stars(segments: list[str]) -> list[str]:
     for segment in segments:
         if not (segment == "**" and collapsed and collapsed[-1] == "**"):
             collapsed.append(segment)
-    return collapsed + ["*"] if collapsed[-1] == "**" else collapsed
+    return [*collapsed, "*"] if collapsed[-1] == "**" else collapsed
 
 
 def _segment_matcher(segment: str) -> Callable[[str], bool]:

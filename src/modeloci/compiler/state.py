@@ -15,6 +15,7 @@ from modeloci.formats.facts import ModelFacts
 from modeloci.modelfile.directives import Report
 
 if TYPE_CHECKING:
+    from modeloci.registry.client import RegistryClient
     from modeloci.store import Store
 
 
@@ -67,7 +68,7 @@ class State:
     reference: str | None = None
     created: int | None = None
     store: Store | None = None  # the local store FROM names are looked up in (default: the user's)
-    registry_client: Callable[[str], object] | None = None  # makes the client for a FROM registry (tests inject)
+    registry_client: Callable[[str], RegistryClient] | None = None  # makes a FROM registry's client (tests inject)
     base: Base | None = None
     from_span: Span | None = None
     weights: list[Planned] = field(default_factory=list)

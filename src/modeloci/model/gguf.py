@@ -132,7 +132,8 @@ class _Cursor:
     def scalar(self, kind: ValueType, what: str) -> int | float:
         size = _SCALAR_SIZES[kind]
         self.need(size, what)
-        (value,) = struct.unpack_from(self.order + _SCALAR_FORMATS[kind], self.buf, self.pos)
+        # struct types what it unpacks as Any; the format character decides it: an integer or a float.
+        value: int | float = struct.unpack_from(self.order + _SCALAR_FORMATS[kind], self.buf, self.pos)[0]
         self.pos += size
         return value
 
@@ -141,7 +142,7 @@ class _Cursor:
 
     def count(self, what: str) -> int:
         self.need(self.count_size, what)
-        (value,) = struct.unpack_from(self.count_format, self.buf, self.pos)
+        value: int = struct.unpack_from(self.count_format, self.buf, self.pos)[0]  # "I" or "Q": an integer
         self.pos += self.count_size
         return value
 
@@ -274,13 +275,15 @@ def _array(cursor: _Cursor, key: str, max_items: int, depth: int) -> Value:
             fmt = f"{cursor.order}{count}{_SCALAR_FORMATS[element]}"
             values = list(struct.unpack_from(fmt, cursor.buf, cursor.pos))
             cursor.pos += size
-            return Value(ValueType.ARRAY, [bool(v) for v in values] if element is ValueType.BOOL else values, element, count)
+            kept = [bool(v) for v in values] if element is ValueType.BOOL else values
+            return Value(ValueType.ARRAY, kept, element, count)
         cursor.pos += size
         return Value(ValueType.ARRAY, None, element, count)
     _plausible(cursor, count, cursor.count_size if element is ValueType.STRING else 12, f"elements of `{key}`")
     if element is ValueType.STRING:
         if count <= max_items:
-            return Value(ValueType.ARRAY, [cursor.string(f"an element of `{key}`") for _ in range(count)], element, count)
+            strings = [cursor.string(f"an element of `{key}`") for _ in range(count)]
+            return Value(ValueType.ARRAY, strings, element, count)
         cursor.skip_strings(count, key)
         return Value(ValueType.ARRAY, None, element, count)
     for _ in range(count):  # nested arrays: walked, never kept (DMR drops them too)

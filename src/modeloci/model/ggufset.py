@@ -54,7 +54,8 @@ def split_problem(rel: str, header: GGUFHeader) -> str | None:
     shard = shard_name(rel)
     if shard is None:
         if isinstance(count, int) and count > 1:
-            return f"its header says it is shard {_no(number)} of {count} (split.count), but its name is not a shard name"
+            return (f"its header says it is shard {_no(number)} of {count} (split.count), "
+                    "but its name is not a shard name")
         return None
     if shard.number < 1 or shard.number > shard.total:
         return f"its name says shard {shard.number} of {shard.total}, which cannot be"

@@ -128,7 +128,7 @@ def _header_length(prefix: bytes, file_size: int) -> int:
     if len(prefix) < 8 or file_size < 8:
         raise SafetensorsError(f"truncated: {min(file_size, len(prefix))} bytes is too short for a safetensors "
                                "header, which starts with an 8-byte length", 0)
-    (length,) = _PREFIX.unpack(prefix)
+    length: int = _PREFIX.unpack(prefix)[0]  # struct types it as Any; the format ("<Q") makes it an integer
     if length > MAX_HEADER_SIZE:
         raise SafetensorsError(f"the header length is {length} bytes; at most {MAX_HEADER_SIZE} are allowed", 0)
     if length > file_size - 8:

@@ -200,7 +200,8 @@ class _ChatTemplateSandbox(ImmutableSandboxedEnvironment):
         if wrapped is None:
             return None
         text: str = value.__self__
-        formatter = _BoundedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup) else _BoundedFormatter(self)
+        formatter = (_BoundedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup)
+                     else _BoundedFormatter(self))
         is_format_map = value.__name__ == "format_map"
 
         @functools.wraps(value)

@@ -140,7 +140,9 @@ def _problem(fields: list[Any]) -> TemplateProblem:
     return TemplateProblem(kind, message, line, conversation)
 
 
-def _trial_render(template: jinja2.Template, conversation: TrialConversation, bounds: TemplateLimits) -> TemplateProblem | None:
+def _trial_render(
+    template: jinja2.Template, conversation: TrialConversation, bounds: TemplateLimits
+) -> TemplateProblem | None:
     """``conversation`` rendered under each convention in turn, within one time budget: None once one
     renders it, else the first convention's failure. A limit ends the trial at once."""
     first: TemplateProblem | None = None

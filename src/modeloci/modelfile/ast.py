@@ -11,7 +11,7 @@ parsing, so that later stages can add theirs and report all problems at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeAlias
 
 from modeloci.diagnostics import Diagnostic, Span
 
@@ -41,7 +41,7 @@ class Equals:
     span: Span
 
 
-Piece = Union[Text, VarRef, Equals]
+Piece: TypeAlias = Text | VarRef | Equals
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +187,17 @@ class ArgDirective:
     keyword_span: Span
 
 
-Directive = Union[
-    FromDirective,
-    WeightsDirective,
-    ChatTemplateDirective,
-    MmprojDirective,
-    LicenseDirective,
-    ExcludeDirective,
-    ConfigDirective,
-    LabelDirective,
-    ArgDirective,
-]
+Directive: TypeAlias = (
+    FromDirective
+    | WeightsDirective
+    | ChatTemplateDirective
+    | MmprojDirective
+    | LicenseDirective
+    | ExcludeDirective
+    | ConfigDirective
+    | LabelDirective
+    | ArgDirective
+)
 
 
 @dataclass(frozen=True, slots=True)

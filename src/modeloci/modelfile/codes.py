@@ -95,8 +95,9 @@ CODES: dict[str, str] = {
 }
 
 
-def _d(code: str, summary: str, file: str | None, span: Span | None, **kw: str | None) -> Diagnostic:
-    return Diagnostic(code, summary, file, span, **kw)
+def _d(code: str, summary: str, file: str | None, span: Span | None, *, label: str | None = None,
+       detail: str | None = None, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, summary, file, span, label=label, detail=detail, hint=hint)
 
 
 def _suggest(word: str, known: Sequence[str]) -> str | None:
@@ -462,7 +463,8 @@ def safetensors_set(file: str, span: Span, reason: str) -> Diagnostic:
 
 def not_a_projector(file: str, span: Span, path: str, what: str) -> Diagnostic:
     return _d("MF065", f"`{path}` is not a multimodal projector", file, span, label="not a projector",
-              detail=f"it is {what}", hint="MMPROJ takes a GGUF projector (general.type `mmproj`, or architecture `clip`)")
+              detail=f"it is {what}",
+              hint="MMPROJ takes a GGUF projector (general.type `mmproj`, or architecture `clip`)")
 
 
 def template_syntax(file: str, span: Span, message: str) -> Diagnostic:
@@ -602,5 +604,6 @@ def runtime_files_left_out(file: str, span: Span, folder: str, paths: Sequence[s
                    hint=f"package the folder: `WEIGHTS {folder}` takes every file in it (EXCLUDE leaves some out)")
 
 
-def warning(code: str, summary: str, file: str, span: Span | None, **kw: str | None) -> Diagnostic:
-    return Diagnostic(code, summary, file, span, severity=Severity.WARNING, **kw)
+def warning(code: str, summary: str, file: str, span: Span | None, *, label: str | None = None,
+            detail: str | None = None, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, summary, file, span, label=label, detail=detail, hint=hint, severity=Severity.WARNING)

@@ -11,12 +11,14 @@ import json
 
 from modeloci.modelfile.ast import (
     ArgDirective,
+    ChatTemplateDirective,
     Comment,
     ConfigDirective,
     Directive,
     Equals,
     FromDirective,
     LabelDirective,
+    MmprojDirective,
     Modelfile,
     Pair,
     Piece,
@@ -49,9 +51,10 @@ def _directive(directive: Directive) -> list[str]:
             lines.append(f"  decl {decl.name} {decl.name_span}{default}")
     elif isinstance(directive, FromDirective):
         lines.append(f"  source {_word(directive.source)}")
+    elif isinstance(directive, ChatTemplateDirective | MmprojDirective):
+        lines.append(f"  path {_word(directive.path)}")
     else:
-        words = getattr(directive, "paths", None) or (directive.path,)  # type: ignore[union-attr]
-        lines += [f"  path {_word(word)}" for word in words]
+        lines += [f"  path {_word(word)}" for word in directive.paths]
     return lines
 
 

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from modeloci.diagnostics import Diagnostic
-from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word, piece_text
+from modeloci.modelfile.ast import Comment, Equals, Line, Text, VarRef, Word, piece_text
 from modeloci.modelfile.directives import KEYWORDS
 from modeloci.modelfile.syntax import decode, parse_lines
 
@@ -96,9 +96,9 @@ def _line(line: Line) -> str:
 def format_word(word: Word) -> str:
     """One word in canonical quoting; empty quoted pieces vanish unless the word is empty."""
     parts: list[str] = []
-    run: list[Piece] = []
+    run: list[Text | VarRef] = []
     for piece in word.pieces:
-        if _is_quoted(piece):
+        if not isinstance(piece, Equals) and piece.quoted:  # an `=` is never quoted: in quotes it is text
             run.append(piece)
             continue
         parts.append(_quoted_run(run))
@@ -111,16 +111,13 @@ def format_word(word: Word) -> str:
     return '""' + text if text.startswith("#") else text
 
 
-def _is_quoted(piece: Piece) -> bool:
-    return not isinstance(piece, Equals) and piece.quoted
-
-
-def _quoted_run(run: list[Piece]) -> str:
-    if all(isinstance(p, Text) for p in run):
-        text = "".join(p.value for p in run)  # type: ignore[union-attr]
+def _quoted_run(run: list[Text | VarRef]) -> str:
+    texts = [p.value for p in run if isinstance(p, Text)]
+    if len(texts) == len(run):
+        text = "".join(texts)
         if not text or _PLAIN.fullmatch(text):
             return text
-    inner = "".join("${" + p.name + "}" if isinstance(p, VarRef) else _escape(p.value) for p in run)  # type: ignore[union-attr]
+    inner = "".join("${" + p.name + "}" if isinstance(p, VarRef) else _escape(p.value) for p in run)
     return f'"{inner}"'
 
 

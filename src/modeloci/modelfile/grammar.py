@@ -39,7 +39,8 @@ def parser() -> Lark:
     rebuilt). Where that folder cannot be written, the parser is built each time.
     """
     text = grammar_text()
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False, cache=_cache_file(text) or False)
+    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                cache=_cache_file(text) or False)
 
 
 def _cache_file(text: str) -> str | None:

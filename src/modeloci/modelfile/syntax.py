@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 
-from lark import Token, Transformer, Tree
+from lark import Token, Transformer
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from modeloci.diagnostics import Diagnostic, Position, Span, position_at, span_of
@@ -234,7 +234,7 @@ def _word_end(text: str, pos: int) -> int:
     return match.end() if match else pos + 1
 
 
-class _ToNodes(Transformer):
+class _ToNodes(Transformer[Token, list[Line | Comment]]):
     """Lark tree to :class:`Line`/:class:`Comment` nodes, pieces to AST pieces.
 
     ``lines`` and ``offset`` place a tree parsed from a logical line alone,
@@ -245,34 +245,37 @@ class _ToNodes(Transformer):
         super().__init__()
         self._lines, self._offset = lines, offset
 
-    def _start(self, item: Token | Tree) -> Position:
-        if isinstance(item, Token):
-            return Position(item.line + self._lines, item.column, item.start_pos + self._offset)
-        return Position(item.meta.line + self._lines, item.meta.column, item.meta.start_pos + self._offset)
+    def _start(self, token: Token) -> Position:
+        return self._place(token.line, token.column, token.start_pos)
 
-    def _end(self, item: Token | Tree) -> Position:
-        if isinstance(item, Token):
-            return Position(item.end_line + self._lines, item.end_column, item.end_pos + self._offset)
-        return Position(item.meta.end_line + self._lines, item.meta.end_column, item.meta.end_pos + self._offset)
+    def _end(self, token: Token) -> Position:
+        return self._place(token.end_line, token.end_column, token.end_pos)
+
+    def _place(self, line: int | None, column: int | None, offset: int | None) -> Position:
+        # Lark types a token's position as optional: only a token made by hand lacks one, never one from its lexer.
+        if line is None or column is None or offset is None:
+            raise ValueError("a Lark token without a position")
+        return Position(line + self._lines, column, offset + self._offset)
 
     def _token_span(self, token: Token) -> Span:
         return Span(self._start(token), self._end(token))
 
-    def start(self, items: list) -> list[Line | Comment]:
+    def start(self, items: list[Line | Comment]) -> list[Line | Comment]:
         return items
 
     def comment(self, items: list[Token]) -> Comment:
         token = items[0]
         return Comment(str(token), self._token_span(token))
 
-    def directive(self, items: list) -> Line:
-        keyword: Token = items[0]
+    def directive(self, items: list[Token | Word]) -> Line:
+        keyword = items[0]
+        assert isinstance(keyword, Token)  # the grammar's `directive` rule starts with its KEYWORD
         comment = str(items[-1]) if isinstance(items[-1], Token) and items[-1].type == "COMMENT" else None
         args = tuple(item for item in items[1:] if isinstance(item, Word))
         last = args[-1].span.end if args else self._end(keyword)
         return Line(str(keyword), self._token_span(keyword), args, Span(self._start(keyword), last), comment)
 
-    def arg(self, items: list) -> Word:
+    def arg(self, items: list[Piece | _Quoted]) -> Word:
         pieces: list[Piece] = []
         for item in items:
             pieces.extend(item.pieces if isinstance(item, _Quoted) else [item])
@@ -290,8 +293,9 @@ class _ToNodes(Transformer):
     def eq(self, items: list[Token]) -> Equals:
         return Equals(self._token_span(items[0]))
 
-    def string(self, items: list) -> _Quoted:
+    def string(self, items: list[Token | VarRef]) -> _Quoted:
         opening, closing = items[0], items[-1]
+        assert isinstance(opening, Token) and isinstance(closing, Token)  # the rule is DQ ... DQ
         span = Span(self._start(opening), self._end(closing))
         pieces: list[Piece] = []
         for item in items[1:-1]:
@@ -300,8 +304,8 @@ class _ToNodes(Transformer):
                 continue
             value = str(item)[1:] if item.type == "ESCAPE" else str(item)
             piece_span = self._token_span(item)
-            if pieces and isinstance(pieces[-1], Text):
-                previous = pieces.pop()
+            if pieces and isinstance(previous := pieces[-1], Text):
+                pieces.pop()
                 value, piece_span = previous.value + value, Span(previous.span.start, piece_span.end)
             pieces.append(Text(value, piece_span, quoted=True))
         return _Quoted(tuple(pieces) or (Text("", span, quoted=True),), span)
