@@ -12,16 +12,33 @@ import dataclasses
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
+from modeloci.formats.layertar import MAX_INFLATE_RATIO
 from modeloci.modelfile import read_modelfile
 from modeloci.sources import Source, resolve
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
+    from modeloci.ops.inspect import ArtifactReport, ModelReport
+    from modeloci.ops.unpack import Layouts, UnpackReport
+    from modeloci.ops.verify import VerifyReport
+    from modeloci.store.ops import ModelFiles
+
+
+class PlanOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`plan`, which :func:`build` passes on."""
+
+    context: str | Path | None
+    build_args: Mapping[str, str] | None
+    reference: str | None
+    created: int | None
+    display: str | None
+    format: str
+    lint: bool
 
 
 def plan(
@@ -50,7 +67,8 @@ def plan(
     except FileNotFoundError:
         raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
     except IsADirectoryError:
-        raise UsageError(f"`{modelfile}` is a directory", hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
+        raise UsageError(f"`{modelfile}` is a directory",
+                         hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
     root = Path(context) if context is not None else path.parent
     # lint records nothing, so it asks git nothing.
     when = Created(created) if created is not None or lint else default_created(root, path)
@@ -74,7 +92,7 @@ def build(
     layout: str | Path | None = None,
     cache: bool = True,
     link: bool = False,
-    **options: object,
+    **options: Unpack[PlanOptions],
 ) -> BuildResult:
     """Build the Modelfile into the OCI archive ``output`` (written atomically), or into the
     OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
@@ -83,14 +101,15 @@ def build(
     from modeloci.blobs.cache import DigestCache
     from modeloci.builder import build_archive, build_layout
 
-    compiled = plan(modelfile, **options)  # type: ignore[arg-type]
+    compiled = plan(modelfile, **options)
     digests = DigestCache() if cache else None
     if output is not None:
         return build_archive(compiled, Path(output), cache=digests)
-    return build_layout(compiled, Path(layout), cache=digests, link=link)  # type: ignore[arg-type]
+    assert layout is not None  # one of the two, checked above
+    return build_layout(compiled, Path(layout), cache=digests, link=link)
 
 
-def inspect(path: str | Path):
+def inspect(path: str | Path) -> ArtifactReport | ModelReport:
     """What an archive, layout, model file or model folder holds (typed, pydantic); reads no weights. A string
     that names no file is read as the CLI reads it: a stored model, or ``PATH:NAME`` in a layout of several."""
     from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
@@ -101,20 +120,21 @@ def inspect(path: str | Path):
     return inspect_artifact(target) if target.exists() and is_artifact(target) else inspect_model(target)
 
 
-def verify(path: str | Path, **options: int):
+def verify(path: str | Path, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> VerifyReport:
     """Check an archive or layout; the report lists every problem (``report.ok`` is the verdict).
     ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.verify import verify as run
 
-    return run(_source(path), **options)
+    return run(_source(path), max_inflate_ratio=max_inflate_ratio)
 
 
-def unpack(path: str | Path, output: str | Path, *, layout: str = "bundle", **options: int):
+def unpack(path: str | Path, output: str | Path, *, layout: Layouts = "bundle",
+           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> UnpackReport:
     """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout), an
     ``UnpackReport``. ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
     from modeloci.ops.unpack import unpack as run
 
-    return run(_source(path), Path(output), layout=layout, **options)  # type: ignore[arg-type]
+    return run(_source(path), Path(output), layout=layout, max_inflate_ratio=max_inflate_ratio)
 
 
 def _source(path: str | Path) -> Source:
@@ -122,7 +142,7 @@ def _source(path: str | Path) -> Source:
     return path if isinstance(path, Path) else resolve(path)
 
 
-def model_files(reference: str):
+def model_files(reference: str) -> ModelFiles:
     """The files of the stored model ``NAME[:TAG]`` where they lie in the store, for a runtime to use in place:
     GGUF shards in order, safetensors, projector, chat template, licenses, config (a ``ModelFiles``)."""
     from modeloci.reference import normalise_tag

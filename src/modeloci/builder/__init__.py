@@ -23,7 +23,7 @@ from modeloci.atomic import atomic_output
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.blobs.sinks import ArchiveSink, BlobSink, LayoutSink
-from modeloci.compiler.model import BaseSource, BuildPlan, LayerPlan
+from modeloci.compiler.model import BaseSource, BuildPlan, FileSource, LayerPlan
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
@@ -124,12 +124,14 @@ def _known(source: BlobSource, cache: DigestCache | None) -> Digest | None:
 
 def file_source(layer: LayerPlan, plan: BuildPlan) -> BlobSource:
     """The BlobSource of a layer made from a file of the build context (checked unchanged since the plan)."""
-    path = plan.context / layer.source.path  # type: ignore[union-attr]
-    state = _state(path, layer.source.path)  # type: ignore[union-attr]
+    source = layer.source
+    assert isinstance(source, FileSource), "a layer of the base has no file in the build context"
+    path = plan.context / source.path
+    state = _state(path, source.path)
     if state.size != layer.size:
-        raise BuildError(f"reading {layer.source.path}: the file changed size since the plan was made",  # type: ignore[union-attr]
-                         path=layer.source.path, hint="do not change input files during a build")  # type: ignore[union-attr]
-    return BlobSource(path, 0, layer.size, layer.source.path, state)  # type: ignore[union-attr]
+        raise BuildError(f"reading {source.path}: the file changed size since the plan was made",
+                         path=source.path, hint="do not change input files during a build")
+    return BlobSource(path, 0, layer.size, source.path, state)
 
 
 def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSource:
@@ -164,7 +166,8 @@ def local_base(plan: BuildPlan) -> BuildPlan:
     return plan
 
 
-def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None, meter: Meter = NO_METER) -> BuildResult:
+def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None,
+                  meter: Meter = NO_METER) -> BuildResult:
     """Build into the archive ``output``, written atomically (its folder is created if needed)."""
     plan = local_base(plan)
     try:
@@ -194,10 +197,12 @@ def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = N
     return BuildResult(result.manifest, result.config, result.layers, result.reference, folder, size)
 
 
-def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None, meter: Meter = NO_METER) -> BuildResult:
+def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None,
+                meter: Meter = NO_METER) -> BuildResult:
     """Build into the local store (blobs shared with the models already there) and tag it."""
     if plan.reference is None:
-        raise UsageError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")
+        raise UsageError("a model in the store needs a name",
+                         hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")
     plan = local_base(plan)
     sink = StoreSink(store, meter=meter)
     try:

@@ -21,8 +21,17 @@ from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
-from modeloci.formats.artifact import Artifact, DockerConfig, ModelPackConfig, created_of, epoch_of, read_artifact
+from modeloci.formats.artifact import (
+    Artifact,
+    DockerConfig,
+    ModelLayer,
+    ModelPackConfig,
+    created_of,
+    epoch_of,
+    read_artifact,
+)
 from modeloci.formats.derive import derive, weights_format
+from modeloci.formats.facts import ModelFacts
 from modeloci.model.gguf import GGUFError
 from modeloci.model.safetensors import SafetensorsError
 from modeloci.oci.jsonenc import go_time
@@ -93,7 +102,7 @@ def _refuse_tar_layers(source: Source, artifact: Artifact) -> None:
                            hint=UNPACK_HINT.replace("BASE", str(source)))
 
 
-def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
+def _layer(layer: ModelLayer, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
     d = layer.descriptor
     same = target == artifact.format
     return LayerPlan(
@@ -106,11 +115,11 @@ def _layer(layer: Any, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
     )
 
 
-def _to_modelpack(artifact: Artifact, facts: Any, derived: dict[str, object], labels: dict[str, str],
+def _to_modelpack(artifact: Artifact, facts: ModelFacts, derived: dict[str, object], labels: dict[str, str],
                   created: str | None, reference: str | None, warnings: list[str]) -> dict[str, Any]:
     if isinstance(artifact.config, ModelPackConfig):
         return {"descriptor": dict(artifact.config.descriptor), "config": dict(artifact.config.fields)}
-    config: DockerConfig = artifact.config  # type: ignore[assignment]
+    config = artifact.config  # a DockerConfig: a ModelPack one returned above
     if config.context_size is not None and config.context_size != derived.get("context_size"):
         # (one the weights say comes back from them; only another one, a CONFIG of the build, is lost)
         warnings.append(f"context_size {config.context_size} is not kept: ModelPack has no field for it")
@@ -121,10 +130,11 @@ def _to_modelpack(artifact: Artifact, facts: Any, derived: dict[str, object], la
     descriptor = _descriptor(facts, labels, reference or artifact.ref_name)
     if created is not None:
         descriptor["createdAt"] = created
-    return {"descriptor": descriptor, "config": {k: v for k, v in modelpack.config_fields(facts).items() if v is not None}}
+    fields = {k: v for k, v in modelpack.config_fields(facts).items() if v is not None}
+    return {"descriptor": descriptor, "config": fields}
 
 
-def _descriptor(facts: Any, labels: dict[str, str], reference: str | None) -> dict[str, Any]:
+def _descriptor(facts: ModelFacts, labels: dict[str, str], reference: str | None) -> dict[str, Any]:
     """A ModelPack descriptor as ``build --format modelpack`` writes it (compiler/assemble.py): the name without
     its tag, the tag as ``version`` unless it is ``latest`` (a LABEL wins), LABELs, family and license from the
     weights."""
@@ -139,11 +149,11 @@ def _descriptor(facts: Any, labels: dict[str, str], reference: str | None) -> di
     return descriptor
 
 
-def _to_docker(artifact: Artifact, facts: Any, derived: dict[str, object], fmt: str, labels: dict[str, str],
+def _to_docker(artifact: Artifact, facts: ModelFacts, derived: dict[str, object], fmt: str, labels: dict[str, str],
                reference: str | None, warnings: list[str]) -> dict[str, Any]:
     if isinstance(artifact.config, DockerConfig):
         return dict(artifact.config.fields)
-    config: ModelPackConfig = artifact.config  # type: ignore[assignment]
+    config = artifact.config  # a ModelPackConfig: a Docker one returned above
     # What converting back says by itself (from the tag, the labels and the weights) needs no label: adding one
     # would give the model back with an annotation it never had.
     again = _descriptor(facts, dict(labels), reference)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def draft(folder: Path) -> Draft:
 
 
 _KIND_WORDS = {FileKind.WEIGHTS: "safetensors file", FileKind.CONFIG: "config file",
-               FileKind.TOKENIZER: "tokenizer file", FileKind.CHAT_TEMPLATE: "chat template", FileKind.LICENSE: "license"}
+               FileKind.TOKENIZER: "tokenizer file", FileKind.CHAT_TEMPLATE: "chat template",
+               FileKind.LICENSE: "license"}
 
 
 def _hf_folder(path: Path, word: str, shown: str) -> _Weights:
@@ -101,10 +103,8 @@ def _hf_folder(path: Path, word: str, shown: str) -> _Weights:
             "path; other files are left out")
     context = None
     if (path / "config.json").is_file():
-        try:
+        with suppress(HFConfigError, OSError):
             context = read_hf_config(path / "config.json").context_length
-        except (HFConfigError, OSError):
-            pass
     return _Weights(word, [], trained_context=context, note=note)
 
 
@@ -196,7 +196,8 @@ def _write(folder: Path, weights: list[_Weights], projectors: list[str], templat
     if left_out:
         out += _comment("Left out, not model files: " + ", ".join(left_out))
     if unreadable:
-        out += _comment("Left out, GGUF files that cannot be read (see `modeloci inspect FILE`): " + ", ".join(unreadable))
+        out += _comment("Left out, GGUF files that cannot be read (see `modeloci inspect FILE`): "
+                        + ", ".join(unreadable))
     return Draft(folder, "\n".join(out) + "\n", chosen.word, literal_word(projectors[0]) if projectors else None,
                  template, licenses, [w.word for w in weights[1:]], sorted([*left_out, *unreadable]))
 

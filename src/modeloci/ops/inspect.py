@@ -19,7 +19,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.sources import StoredRef, open_source
+from modeloci.sources import Source, open_source
 
 
 class FileEntry(BaseModel):
@@ -89,7 +89,7 @@ def is_artifact(path: Path) -> bool:
     return len(header) == 512 and header[257:262] == b"ustar"
 
 
-def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
+def inspect_artifact(path: Source) -> ArtifactReport:
     """Summarise a model archive, layout or stored model without reading its blobs."""
     with open_source(path) as layout:
         artifact = read_artifact(layout, where=f"`{path}`")
@@ -103,7 +103,8 @@ def inspect_artifact(path: Path | StoredRef) -> ArtifactReport:
         config_media_type=m.config.media_type,
         size=len(m.raw) + m.config.size + sum({d.digest: d.size for d in m.layers}.values()),
         layers=[LayerEntry(media_type=layer.descriptor.media_type, role=layer.role.value, path=layer.filepath,
-                           size=layer.descriptor.size, digest=str(layer.descriptor.digest)) for layer in artifact.layers],
+                           size=layer.descriptor.size, digest=str(layer.descriptor.digest))
+                for layer in artifact.layers],
         config={"format": c.format, "context_size": c.context_size, "size": c.size, "architecture": c.architecture,
                 "parameters": c.parameters, "quantization": c.quantization},
         labels=dict(m.annotations),
@@ -122,7 +123,8 @@ def inspect_model(path: Path) -> ModelReport:
         return _gguf(path)
     if suffix == ".safetensors":
         return _safetensors([path], path, [])
-    raise UsageError(f"`{path}` is not a model file", hint="inspect takes a .gguf or .safetensors file, or a model folder")
+    raise UsageError(f"`{path}` is not a model file",
+                     hint="inspect takes a .gguf or .safetensors file, or a model folder")
 
 
 def _gguf(path: Path) -> ModelReport:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.builder import describe, file_source, local_base
-from modeloci.compiler.model import BaseSource, BuildPlan
+from modeloci.compiler.model import BaseSource, BuildPlan, FileSource
 from modeloci.errors import UsageError
 from modeloci.formats.artifact import read_artifact
 from modeloci.oci.digest import Digest
@@ -159,7 +160,8 @@ def push_plan(plan: BuildPlan, reference: Reference, client: RegistryClient, *, 
         origin = remote.reference.name if remote is not None else _origin(layout)
         tasks = [(lambda cancel, d=d, i=i: _send_layer(
             client, reference, d, (layout, f"`{base}`") if i not in files and layout is not None else None,
-            files[i].path if i in files else None, origin, counts, progress, cancel)) for i, d in enumerate(descriptors)]
+            files[i].path if i in files else None, origin, counts, progress, cancel))
+            for i, d in enumerate(descriptors)]
         run_ordered(tasks, threads=parallel)
     if client.blob_size(reference.repository, config.digest) is None:
         _upload_bytes(client, reference.repository, config.data, config.digest)
@@ -171,10 +173,10 @@ def push_plan(plan: BuildPlan, reference: Reference, client: RegistryClient, *, 
 
 def _hash_all(sources: list[BlobSource]) -> list[Digest]:
     """The digests of ``sources``, hashed on every core, in order."""
-    return run_ordered([(lambda cancel, s=s: hash_range(s, cancel)) for s in sources])
+    return run_ordered([partial(hash_range, s) for s in sources])  # each called with the cancel event
 
 
-def _base_digest(source: object) -> str:
+def _base_digest(source: FileSource | BaseSource) -> str:
     """A base layer's digest (a layer not made from a file of the build context comes from the base)."""
     assert isinstance(source, BaseSource)
     return source.digest

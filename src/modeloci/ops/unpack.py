@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +51,8 @@ from modeloci.store import Store
 from modeloci.store.leftovers import forget, record
 
 Layouts = Literal["bundle", "files"]
+# A unit of unpacking run on the pool: it writes or checks, and gives the files it wrote for the report.
+_Task = Callable[[threading.Event], list["UnpackedFile"]]
 
 
 class UnpackedFile(BaseModel):
@@ -111,7 +116,8 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts, max_ratio: int
     """
     chosen = [("", layer.filepath, layer) for layer in artifact.layers] if layout == "files" \
         else _bundle_paths(artifact)
-    entries = [(folder, path, layer, None) for folder, path, layer in chosen if layer.packing == "raw"]
+    entries: list[tuple[str, str, ModelLayer, Member | None]] = [
+        (folder, path, layer, None) for folder, path, layer in chosen if layer.packing == "raw"]
     for layer in artifact.layers:
         if layer.packing != "raw":
             folder = "" if layout == "files" else "model"
@@ -132,7 +138,7 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts, max_ratio: int
         reserved.add(target)
         out.append(_Target(target, layer, member))
     paths = sorted(t.path for t in out)
-    for path, following in zip(paths, paths[1:], strict=False):
+    for path, following in pairwise(paths):
         if following.startswith(path + "/"):
             raise ArchiveError(f"refusing to unpack: `{path}` would be both a file and the folder of `{following}`")
     return out
@@ -210,9 +216,9 @@ def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Pat
         tasks = [task for t in targets if t.member is None for task in _tasks(layout, t.layer, temp / t.path, t.path)]
         tar_layers = {t.layer.descriptor.digest: t.layer for t in targets if t.member is not None}
         for digest, layer in tar_layers.items():
-            tasks += _tar_tasks(layout, layer, [(t.member, temp / t.path, t.path) for t in targets  # type: ignore[misc]
+            tasks += _tar_tasks(layout, layer, [(t.member, temp / t.path, t.path) for t in targets
                                                 if t.member is not None and t.layer.descriptor.digest == digest])
-        files = [f for done in run_ordered(tasks) for f in done]  # type: ignore[attr-defined]
+        files = [f for done in run_ordered(tasks) for f in done]
         if any(t.path.startswith("model/") for t in targets):
             config = _bundle_config(artifact)
             (temp / "config.json").write_bytes(config)
@@ -244,7 +250,7 @@ def _remove(temp: Path, created: list[Path]) -> None:
 
 def _make_parents(folder: Path) -> list[Path]:
     """Create ``folder`` and its missing parents; returns those created, deepest first."""
-    missing = []
+    missing: list[Path] = []
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
@@ -265,7 +271,7 @@ def _blob(layout: Layout, layer: ModelLayer, label: str | None = None) -> BlobSo
                       layer.descriptor.digest)
 
 
-def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Path, str]]) -> list:
+def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Path, str]]) -> list[_Task]:
     """Tasks writing a tar layer's members (member, file to write, path in the report), and checking the layer.
 
     An uncompressed tar's members are byte ranges of the blob: each is copied
@@ -275,21 +281,21 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     """
     source = _blob(layout, layer, f"layer {layer.descriptor.digest}")
     if layer.packing == "tar+gzip":
-        def stream(cancel) -> list[UnpackedFile]:
+        def stream(cancel: threading.Event) -> list[UnpackedFile]:
             shown = {member.path: report for member, _, report in members}
             written = extract(source, {member.path: file for member, file, _ in members}, cancel)
             return [UnpackedFile(path=shown[e.path], digest=str(e.digest), size=e.size) for e in written]
         return [stream]
 
-    def check(cancel) -> list[UnpackedFile]:
+    def check(cancel: threading.Event) -> list[UnpackedFile]:
         hash_range(source, cancel)  # raises if the layer does not match its digest
         return []
 
-    def copy(member: Member, file: Path, shown: str):
+    def copy(member: Member, file: Path, shown: str) -> _Task:
         assert member.offset is not None  # listed from an uncompressed tar
         part = replace(source, offset=source.offset + member.offset, size=member.size, label=shown, expected=None)
 
-        def run(cancel) -> list[UnpackedFile]:
+        def run(cancel: threading.Event) -> list[UnpackedFile]:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 copy_range(part, fd, 0, cancel)
@@ -301,7 +307,7 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     return [check, *(copy(member, file, shown) for member, file, shown in members)]
 
 
-def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
+def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list[_Task]:
     """Tasks that copy one blob to ``target`` and check its digest.
 
     The copy (in the kernel) and the check run as two tasks side by side, so
@@ -310,7 +316,7 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
     source = _blob(layout, layer, target.name)
     report = [UnpackedFile(path=shown, digest=str(layer.descriptor.digest), size=layer.descriptor.size)]
 
-    def copy(cancel) -> list[UnpackedFile]:
+    def copy(cancel: threading.Event) -> list[UnpackedFile]:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             copy_range(source, fd, 0, cancel)
@@ -318,7 +324,7 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list:
             os.close(fd)
         return report
 
-    def check(cancel) -> list[UnpackedFile]:
+    def check(cancel: threading.Event) -> list[UnpackedFile]:
         hash_range(source, cancel)  # raises if the bytes do not match the digest
         return []
 
