@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -106,10 +106,8 @@ def atomic_output(path: Path, *, durable: bool = False, mode: int | None = None)
             # Renamed while still open, so still locked: no other run's cleanup can take it first.
             os.replace(temp, path)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise
     if durable:
         _fsync_dir(folder)

@@ -25,9 +25,12 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from modeloci.termsafe import safe_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 Advance = Callable[[int], None]
 MODES = ("auto", "tty", "plain", "quiet")
@@ -63,12 +66,13 @@ def resolve_mode(mode: str, stream: TextIO | None = None) -> str:
 class Display:
     """A :class:`Meter` that shows tasks on stderr; a context manager around the work."""
 
-    def __init__(self, mode: str = "auto", *, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, mode: str = "auto", *, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self.mode = resolve_mode(mode, self.stream)
         self._clock = clock
         self._lock = threading.Lock()
-        self._progress = None
+        self._progress: Progress | None = None
 
     def __enter__(self) -> Display:
         if self.mode == "tty":
@@ -86,9 +90,10 @@ class Display:
             console = Console(file=self.stream, force_terminal=True)
             # markup=False: a description is text to show, never rich markup (a file named `[red]x`).
             description = TextColumn("{task.description}", style="progress.description", markup=False)
-            self._progress = Progress(description, BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                                      TimeRemainingColumn(), console=console, transient=True)
-            self._progress.start()
+            progress = Progress(description, BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                                TimeRemainingColumn(), console=console, transient=True)
+            progress.start()
+            self._progress = progress
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -111,7 +116,7 @@ class Display:
 
 
 class _RichTask:
-    def __init__(self, progress, description: str, total: int) -> None:
+    def __init__(self, progress: Progress, description: str, total: int) -> None:
         self._progress = progress
         self._id = progress.add_task(description, total=total)
 

@@ -24,16 +24,18 @@ import os
 import threading
 from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
-from modeloci.blobs.engine import BlobSource, Task, copy_range, hash_range, move_range, run_ordered
+from modeloci.blobs.engine import BlobSource, copy_range, hash_range, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
+from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
 from modeloci.progress import NO_METER, Advance, Meter, no_progress
 
@@ -41,7 +43,7 @@ _PLACEHOLDER = Digest("0" * 64).blob_path
 # Writes a blob whose digest is known at (fd, offset), checking it; raises if the bytes do not match.
 Fetcher = Callable[[int, int, threading.Event], object]
 # Copies one layer into the sink, reporting bytes written.
-Copy = Callable[[threading.Event, Advance], object]
+Copy = Callable[[threading.Event, Advance], None]
 
 
 class BlobSink(Protocol):
@@ -63,17 +65,25 @@ def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copi
     hash_total, copy_total = sum(sources[i].size for i in hashing), sum(sources[i].size for i in copies)
     hashed = meter.task(f"hashing {_count(hashing, 'file')}", hash_total) if hashing else no_progress
     written = meter.task(f"writing {_count(copies, 'layer')}", copy_total) if copies else no_progress
-    tasks: list[Task] = []
-    hash_tasks: list[int] = []
+    tasks: list[Callable[[threading.Event], Digest | None]] = []
     for i, source in enumerate(sources):
         if i in copies:
-            tasks.append(lambda cancel, copy=copies[i]: copy(cancel, written))
+            tasks.append(_reporting(copies[i], written))
         if known[i] is None:
-            tasks.append(lambda cancel, source=source: hash_range(source, cancel, hashed))
-            hash_tasks.append(len(tasks) - 1)
-    results = run_ordered(tasks)
-    computed = iter(results[t] for t in hash_tasks)
-    return [k if k is not None else next(computed) for k in known]  # type: ignore[misc]
+            tasks.append(_hashing(source, hashed))
+    # A copy gives None and a hash its digest, so the digests found are the results that are not None, in order.
+    computed = iter([digest for digest in run_ordered(tasks) if digest is not None])
+    return [k if k is not None else next(computed) for k in known]
+
+
+def _reporting(copy: Copy, advance: Advance) -> Callable[[threading.Event], None]:
+    """The copy as a task of the engine, reporting to ``advance``."""
+    return lambda cancel: copy(cancel, advance)
+
+
+def _hashing(source: BlobSource, advance: Advance) -> Callable[[threading.Event], Digest]:
+    """Hashing the source as a task of the engine, reporting to ``advance``."""
+    return lambda cancel: hash_range(source, cancel, advance)
 
 
 def _count(items: Sized, noun: str) -> str:
@@ -126,9 +136,7 @@ class ArchiveSink:
             entries.append(_Entry(i, position, size, source.size))
             position = entries[-1].end
         copies: dict[int, Copy] = {
-            e.source: (lambda cancel, advance, e=e: copy_range(sources[e.source], self._fd, e.header + e.header_size,
-                                                                 cancel, advance))
-            for e in entries
+            e.source: partial(copy_range, sources[e.source], self._fd, e.header + e.header_size) for e in entries
         }
         digests = _digests(sources, known, copies, self.meter)
         self.end = self._finish(entries, digests)
@@ -136,7 +144,9 @@ class ArchiveSink:
 
     def put_fetched(self, items: Sequence[tuple[Digest, int, Fetcher]]) -> None:
         """Place blobs whose digests are known (pulled ones): each fetcher fills its place in parallel."""
-        entries, digests, fetchers = [], [], []
+        entries: list[_Entry] = []
+        digests: list[Digest] = []
+        fetchers: list[tuple[Fetcher, int]] = []
         position = self.end
         for digest, size, fetch in items:
             if digest in self._written or digest in digests:
@@ -146,7 +156,7 @@ class ArchiveSink:
             digests.append(digest)
             fetchers.append((fetch, position + header))
             position = entries[-1].end
-        run_ordered([(lambda cancel, f=f, at=at: f(self._fd, at, cancel)) for f, at in fetchers])
+        run_ordered([partial(fetch, self._fd, at) for fetch, at in fetchers])
         self.end = self._finish(entries, digests)
 
     def _finish(self, entries: list[_Entry], digests: list[Digest]) -> int:
@@ -204,7 +214,8 @@ class LayoutSink:
         return path.is_file() and path.stat().st_size == size
 
     def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]:
-        todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True)) if k is None or not self._present(k, s.size)]
+        todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True))
+                if k is None or not self._present(k, s.size)]
         if self.link:
             # A hard link needs the name first: hash, then link (or copy when linking is not possible).
             digests = _digests(sources, known, {}, self.meter)
@@ -212,8 +223,7 @@ class LayoutSink:
                 self._link_or_copy(sources[i], digests[i])
             return digests
         temps = {i: self._temp() for i in todo}
-        copies: dict[int, Copy] = {i: (lambda cancel, advance, i=i: self._copy_into(sources[i], temps[i], cancel, advance))
-                                   for i in todo}
+        copies: dict[int, Copy] = {i: partial(self._copy_into, sources[i], temps[i]) for i in todo}
         digests = _digests(sources, known, copies, self.meter)
         for i, temp in temps.items():
             self._place(temp, digests[i])
@@ -271,7 +281,7 @@ class LayoutSink:
             finally:
                 os.close(fd)
 
-        run_ordered([(lambda cancel, d=d: run(cancel, d)) for d in todo])
+        run_ordered([partial(run, digest=d) for d in todo])
         for digest, temp in temps.items():
             self._place(temp, digest)
 
@@ -286,11 +296,11 @@ class LayoutSink:
     def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
         entry = json.loads(index_json(manifest, ref_name=ref_name))["manifests"][0]
         others = [m for m in self._existing_index() if m.get("annotations", {}).get(REF_NAME) != ref_name]
-        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [*others, entry]}
+        index = {"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX, "manifests": [*others, entry]}
         self._write_atomically("oci-layout", OCI_LAYOUT)
         self._write_atomically("index.json", go_json(index))
 
-    def _existing_index(self) -> list[dict]:
+    def _existing_index(self) -> list[dict[str, Any]]:
         try:
             manifests = load_json((self.root / "index.json").read_bytes(), "index.json").get("manifests", [])
         except (OSError, ValueError, AttributeError):

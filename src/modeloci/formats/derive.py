@@ -47,7 +47,8 @@ def derive(layout: Layout, artifact: Artifact) -> tuple[ModelFacts, dict[str, ob
     if fmt == "safetensors":
         st = [read_safetensors_header(path, offset=offset, size=size) for path, offset, size in places]
         hf = _hf_config(layout, artifact)
-        return safetensors_facts(st, hf), meta.safetensors_fields(st, sum(layer.descriptor.size for layer in weights), hf)
+        total = sum(layer.descriptor.size for layer in weights)
+        return safetensors_facts(st, hf), meta.safetensors_fields(st, total, hf)
     name = (weights[0].filepath or "model.dduf").rsplit("/", 1)[-1] if weights else "model.dduf"
     return ModelFacts("dduf"), meta.dduf_fields(name, sum(layer.descriptor.size for layer in weights))
 

@@ -95,7 +95,7 @@ def config_blob(
     config: dict[str, Any] = {}
     for key in [*CONFIG_FIELDS, *sorted(set(fields) - set(CONFIG_FIELDS))]:
         value = fields.get(key)
-        if value is None or value == "" or value == {}:
+        if value is None or value in ("", {}):
             continue  # Go's omitempty
         config[key] = go_map(value) if key in _MAP_FIELDS else value
     if isinstance(created, int):

@@ -117,8 +117,7 @@ def _guess_file_type(headers: Sequence[GGUFHeader], architecture: str) -> int | 
         ranked[0] = ranked[1]  # as gguf-parser-go does: the list becomes [t1, t1, t2, ...]
     top = ranked[0]
     if top == _Q3_K:
-        second = ranked[1] if len(ranked) > 1 else None
-        return {_Q4_K: 12, _Q5_K: 13}.get(second, 11)
+        return {_Q4_K: 12, _Q5_K: 13}.get(ranked[1], 11) if len(ranked) > 1 else 11
     if top in (_Q4_K, _Q5_K):
         medium = len(ranked) > 2 and ranked[2] == _Q6_K
         return (15 if medium else 14) if top == _Q4_K else (17 if medium else 16)
@@ -133,26 +132,29 @@ def gguf_value_text(value: Value) -> str | None:
         if value.count > 50 or value.element_type is ValueType.ARRAY:
             return None if value.count > 50 else ""
         items = value.value if isinstance(value.value, list) else []
-        return ", ".join(_text(value.element_type, item) for item in items)  # type: ignore[arg-type]
+        return ", ".join(_text(value.element_type, item) for item in items)
     return _text(value.type, value.value)
 
 
-def _text(kind: ValueType, value: object) -> str:
+def _text(kind: ValueType | None, value: object) -> str:
     if kind is ValueType.STRING:
         return go_trim(str(value))
     if kind is ValueType.BOOL:
         return "true" if value else "false"
+    if not isinstance(value, (int, float)):  # the GGUF reader decodes every other kind to a number
+        raise TypeError(f"a GGUF {kind} value that is not a number: {value!r}")
     if kind in (ValueType.FLOAT32, ValueType.FLOAT64):
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
         if math.isnan(number):
             return "NaN"
         if math.isinf(number):
             return "+Inf" if number > 0 else "-Inf"
         return f"{number:f}"
-    return str(int(value))  # type: ignore[call-overload]
+    return str(int(value))
 
 
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+             "\u2028\u2029\u202f\u205f\u3000")
 
 
 def go_trim(text: str) -> str:
@@ -253,4 +255,5 @@ def safetensors_fields(headers: Sequence[SafetensorsHeader], total_size: int, hf
 
 
 def dduf_fields(name: str, total_size: int) -> dict[str, object]:
-    return {"architecture": "diffusers", "size": safetensors_size(total_size), "diffusers": {"layout": "dduf", "dduf_file": name}}
+    return {"architecture": "diffusers", "size": safetensors_size(total_size),
+            "diffusers": {"layout": "dduf", "dduf_file": name}}

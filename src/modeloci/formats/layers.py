@@ -6,8 +6,8 @@ type names and in the annotations they carry (Docker adds
 carry path and file metadata only). The bytes, and so the digest, never change.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: its name would clash with :func:`annotations` (every annotation here
+# is valid at run time).
 from collections.abc import Mapping
 
 from modeloci.formats import docker, modelpack

@@ -36,7 +36,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from modeloci.blobs.engine import BlobSource, Cancelled, check_unchanged, open_source
 from modeloci.errors import ArchiveError
@@ -44,10 +44,14 @@ from modeloci.formats.artifact import Packing
 from modeloci.oci.digest import Digest
 from modeloci.oci.safety import safe_relative, tar_problems
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 _CHUNK = 1 << 20
 MAX_INFLATE_RATIO = 100
 _INFLATE_SLACK = 16 << 20  # small layers (a config, a tokenizer) may compress better than the ratio
-_LISTING = {"tar": "r:", "tar+gzip": "r|gz"}  # an uncompressed tar is listed by seeking over the data
+# An uncompressed tar is listed by seeking over the data.
+_LISTING: dict[Packing, Literal["r:", "r|gz"]] = {"tar": "r:", "tar+gzip": "r|gz"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +71,15 @@ class Extracted:
     size: int
 
 
+class _Hasher(Protocol):
+    def update(self, data: memoryview, /) -> None: ...
+
+
 class _Window(io.RawIOBase):
     """``size`` bytes at ``offset`` of an open file, read-only; hashes what it reads when given a hasher
     (then it must be read straight through, so it does not seek)."""
 
-    def __init__(self, fd: int, offset: int, size: int, hasher: Any = None) -> None:
+    def __init__(self, fd: int, offset: int, size: int, hasher: _Hasher | None = None) -> None:
         self._fd, self._offset, self._size, self._hasher = fd, offset, size, hasher
         self._position = 0
 
@@ -81,7 +89,12 @@ class _Window(io.RawIOBase):
     def seekable(self) -> bool:
         return self._hasher is None
 
-    def readinto(self, buffer: Any) -> int:
+    def read(self, size: int = -1, /) -> bytes:
+        data = super().read(size)
+        assert data is not None  # only a non-blocking stream reads None, and a file window blocks
+        return data
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
         view = memoryview(buffer).cast("B")
         want = min(len(view), self._size - self._position)
         if want <= 0:
@@ -183,12 +196,12 @@ def extract(source: BlobSource, targets: dict[str, Path], cancel: threading.Even
                         continue
                     clean = safe_relative(info.name.removeprefix("./"))
                     target = targets.get(clean) if clean is not None else None
-                    if target is None:
+                    if clean is None or target is None:
                         raise ArchiveError(f"refusing to unpack: tar member `{info.name}` of {source.label} "
                                            "was not there when the layer was checked")
                     stream = tar.extractfile(info)
                     assert stream is not None  # a regular file
-                    out.append(_write_member(stream, clean, target, info.size, cancel))  # type: ignore[arg-type]
+                    out.append(_write_member(stream, clean, target, info.size, cancel))
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             raise ArchiveError(f"refusing to unpack: {source.label} is not a readable tar+gzip: {exc}") from exc
         window.drain()
@@ -202,7 +215,7 @@ def extract(source: BlobSource, targets: dict[str, Path], cancel: threading.Even
     return out
 
 
-def _write_member(stream: Any, path: str, target: Path, size: int, cancel: threading.Event | None) -> Extracted:
+def _write_member(stream: IO[bytes], path: str, target: Path, size: int, cancel: threading.Event | None) -> Extracted:
     hasher = hashlib.sha256()
     written = 0
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

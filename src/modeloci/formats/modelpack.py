@@ -120,7 +120,8 @@ def descriptor_json(d: Descriptor) -> dict[str, Any]:
     return out
 
 
-def manifest_blob(config: Descriptor, layers: Sequence[Descriptor], *, annotations: Mapping[str, str] | None = None) -> Blob:
+def manifest_blob(config: Descriptor, layers: Sequence[Descriptor], *,
+                  annotations: Mapping[str, str] | None = None) -> Blob:
     doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -17,7 +17,7 @@ hash every blob as they copy it.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -155,7 +155,8 @@ def _blob_bytes(layout: Layout, descriptor: Descriptor, what: str, report: Verif
         _error(report, f"{what} blob {descriptor.digest} is missing")
         return None
     if layout.size(name) != descriptor.size:
-        _error(report, f"{what} blob {descriptor.digest} is {layout.size(name)} bytes; its descriptor says {descriptor.size}")
+        _error(report, f"{what} blob {descriptor.digest} is {layout.size(name)} bytes; "
+                       f"its descriptor says {descriptor.size}")
         return None
     try:
         return read_blob(layout, descriptor.digest)
@@ -210,7 +211,7 @@ def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ra
     return expected
 
 
-def _json_object(data: bytes, report: VerifyReport) -> dict | None:
+def _json_object(data: bytes, report: VerifyReport) -> dict[str, Any] | None:
     try:
         doc = load_json(data, "the config")
     except InvalidJSON as exc:
@@ -222,7 +223,8 @@ def _json_object(data: bytes, report: VerifyReport) -> dict | None:
     return doc
 
 
-def _check_config(manifest: Manifest, config: dict, fmt: str, digests: list[str | None], report: VerifyReport) -> None:
+def _check_config(manifest: Manifest, config: dict[str, Any], fmt: str, digests: list[str | None],
+                  report: VerifyReport) -> None:
     """``digests``: the diffID each layer must have (None: it cannot be known, not compared)."""
     if fmt == "docker":
         if manifest.config.media_type not in DOCKER_CONFIG_TYPES:
@@ -290,7 +292,8 @@ def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> Non
         if not layout.exists(name):
             _error(report, f"layer {i} blob {layer.digest} is missing")
         elif layout.size(name) != layer.size:
-            _error(report, f"layer {i} blob {layer.digest} is {layout.size(name)} bytes; the manifest says {layer.size}")
+            _error(report, f"layer {i} blob {layer.digest} is {layout.size(name)} bytes; "
+                           f"the manifest says {layer.size}")
         else:
             path, offset, size = layout.locate(name)
             source = BlobSource(path, offset, size, f"layer {i}", FileState.from_stat(path.stat()))

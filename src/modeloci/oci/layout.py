@@ -24,7 +24,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from modeloci.errors import ArchiveError
 from modeloci.oci.digest import Digest
@@ -42,7 +42,7 @@ class Layout(Protocol):
 
     def size(self, name: str) -> int: ...
 
-    def open(self, name: str) -> BinaryIO: ...
+    def open(self, name: str) -> IO[bytes]: ...
 
     def names(self) -> list[str]:
         """Every regular file of the layout, by its path in it."""
@@ -75,7 +75,7 @@ class DirLayout:
     def size(self, name: str) -> int:
         return self._path(name).stat().st_size
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         return self._path(name).open("rb")
 
     def locate(self, name: str) -> tuple[Path, int, int]:
@@ -104,7 +104,8 @@ class TarLayout:
         self.path = path
         self.truncated = False
         try:
-            self._tar = tarfile.open(path, mode="r:")
+            # Open for the layout's life, closed by close() (SIM115 wants a `with`).
+            self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"`{path.name}` is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
         self.members = self._read_members()
@@ -149,10 +150,10 @@ class TarLayout:
     def size(self, name: str) -> int:
         return self._members[name].size
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         stream = self._tar.extractfile(self._members[name])
-        assert stream is not None
-        return stream  # type: ignore[return-value]
+        assert stream is not None  # a regular file: every name here is one
+        return stream
 
     def locate(self, name: str) -> tuple[Path, int, int]:
         member = self._members[name]
@@ -258,7 +259,7 @@ class SelectedLayout:
     def size(self, name: str) -> int:
         return self.inner.size(name)
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         return self.inner.open(name)
 
     def names(self) -> list[str]:

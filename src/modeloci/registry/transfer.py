@@ -20,6 +20,7 @@ row) or it takes longer than ``limits.transfer_seconds``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -116,10 +117,8 @@ class _Hashed:
 
 def _abandon(client: RegistryClient, repository: str, location: str) -> None:
     """Cancel an upload session (one attempt; the registry forgets it anyway in time)."""
-    try:
+    with contextlib.suppress(httpx.HTTPError, ModelociError):
         client._authorised("DELETE", location, _push(repository), {}, None).close()
-    except (httpx.HTTPError, ModelociError):
-        pass
 
 
 def finish(client: RegistryClient, repository: str, url: str, digest: Digest, size: int,

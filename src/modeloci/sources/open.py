@@ -35,7 +35,8 @@ def resolve(text: str, *, store_root: Path | None = None) -> Source:
     try:
         reference = normalise_tag(text)
     except UsageError:
-        raise UsageError(f"`{text}` not found", hint="give an archive, a layout folder, or a model in the store") from None
+        raise UsageError(f"`{text}` not found",
+                         hint="give an archive, a layout folder, or a model in the store") from None
     if store.find(reference) is None:
         raise UsageError(f"`{text}` is neither a file nor a model in the store ({store.root})",
                          hint="see `modeloci ls` for stored models")

@@ -66,7 +66,8 @@ def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes,
     config = client.get_blob(reference.repository, manifest.config.digest, manifest.config.size,
                              what="the config blob")
     artifact_type = manifest.artifact_type or manifest.config.media_type
-    return data, Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data), artifact_type=artifact_type), config
+    descriptor = Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data), artifact_type=artifact_type)
+    return data, descriptor, config
 
 
 def _check_room(reference: Reference, folder: Path, sizes: list[int]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import DirLayout
@@ -55,7 +55,7 @@ class RemoteLayout:
             self._sizes[name] = found if found is not None else -1
         return self._sizes[name]
 
-    def open(self, name: str) -> BinaryIO:
+    def open(self, name: str) -> IO[bytes]:
         if self.size(name) > self.remote.client.limits.small_blob:
             raise OSError(f"{name} is too large to read from the registry into memory")
         return io.BytesIO(self._fetch(name))

@@ -25,6 +25,7 @@ from modeloci.formats.roles import Role
 from modeloci.formats.validate import refuse_unverified
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
 from modeloci.oci.manifest import Descriptor
+from modeloci.oci.mediatypes import MediaType
 from modeloci.store import Store, StoreView
 
 
@@ -130,7 +131,7 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded
 
 def _entry(archive: Path, artifact: Artifact) -> Descriptor:
     artifact_type = artifact.manifest.artifact_type or artifact.manifest.config.media_type
-    return Descriptor("application/vnd.oci.image.manifest.v1+json", artifact.manifest.digest, len(artifact.manifest.raw),
+    return Descriptor(str(MediaType.OCI_MANIFEST), artifact.manifest.digest, len(artifact.manifest.raw),
                       artifact_type=artifact_type)
 
 
