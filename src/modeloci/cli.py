@@ -1,11 +1,15 @@
-"""The command line: thin rich-click commands, and the one place that prints and exits.
+"""The command line: the ``modeloci`` group, and the one place that turns errors into output and exit codes.
 
-Commands parse options, call the pipeline (parse, compile, build) and print
-the result. :func:`main` is the error boundary: a ModelociError is rendered
-(diagnostics with source excerpts, other errors as ``error: ...`` plus a
-``help:`` line) and mapped to its exit code: 2 for a bad Modelfile or bad
-usage, 1 for a build that failed, 130 for an interrupt. No traceback reaches
-the user unless ``--debug`` is given.
+The commands live in ``cli_*`` modules by family (``cli_build``: plan, build;
+``cli_artifacts``: inspect, verify, unpack, convert; ``cli_registry``: push,
+pull, login, logout; ``cli_store``: ls, tag, rm, prune, save, load;
+``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`,
+share option sets from :mod:`modeloci.cli_options`, parse their options, call
+the pipeline and print the result. :func:`main` is the error boundary: a
+ModelociError is rendered (diagnostics with source excerpts, other errors as
+``error: ...`` plus a ``help:`` line) and mapped to its exit code: 2 for a bad
+Modelfile or bad usage, 1 for a build that failed, 130 for an interrupt. No
+traceback reaches the user unless ``--debug`` is given.
 
 Text from outside (file names, metadata, registry words, and the user's own
 arguments echoed in errors) is shown through :func:`modeloci.termsafe.safe_text`,
@@ -15,7 +19,6 @@ one value at a time, so that no control character reaches the terminal raw;
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -23,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import click as _click
+from click.exceptions import Exit
+
+from modeloci import __version__
+from modeloci.errors import ModelfileError, ModelociError, UsageError
+from modeloci.termsafe import json_text, safe_text
 
 
 def _preset_click_version() -> None:
@@ -36,17 +44,13 @@ def _preset_click_version() -> None:
         return
     site = Path(_click.__file__).resolve().parent.parent
     for record in site.glob("click-*.dist-info"):
-        _click.__version__ = record.name[len("click-") : -len(".dist-info")]  # type: ignore[attr-defined]
+        _click.__version__ = record.name[len("click-") : -len(".dist-info")]
         return
 
 
 _preset_click_version()
 
 import rich_click as click  # noqa: E402 - after the shim above
-
-from modeloci import __version__  # noqa: E402
-from modeloci.errors import ModelfileError, ModelociError, UsageError
-from modeloci.termsafe import json_text, safe_text
 
 _DEBUG = {"on": False}
 
@@ -57,154 +61,6 @@ _DEBUG = {"on": False}
 def cli(debug: bool) -> None:
     """Package AI models as reproducible OCI artifacts from a Modelfile."""
     _DEBUG["on"] = debug
-
-
-def progress_options(func: Any) -> Any:
-    """``--progress`` and ``-q/--quiet``, passed to the command as ``progress`` (a mode)."""
-    from modeloci.progress import MODES
-
-    func = click.option("-q", "--quiet", is_flag=True, help="Show no progress (--progress=quiet).")(func)
-    return click.option("--progress", type=click.Choice(MODES), default="auto", show_default=True,
-                        help="Progress on stderr: bars on a terminal (tty), lines for logs (plain), or none (quiet); "
-                             "auto picks tty or plain.")(func)
-
-
-def display(progress: str, quiet: bool):
-    from modeloci.progress import Display
-
-    return Display("quiet" if quiet else progress)
-
-
-@cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def inspect(path: Path, as_json: bool) -> None:
-    """Show what a model archive or layout, a GGUF or safetensors file, or a model folder holds.
-
-    Reads manifests, configs and headers only, never whole weights.
-    """
-    from modeloci.ops.inspect import inspect_artifact, inspect_model, is_artifact
-
-    if path.exists():
-        report = inspect_artifact(path) if is_artifact(path) else inspect_model(path)
-    else:
-        from modeloci.sources import resolve
-
-        report = inspect_artifact(resolve(str(path)))
-    if as_json:
-        click.echo(json_text(report.model_dump(mode="json")))
-        return
-    from modeloci.render import print_artifact_report, print_model_report
-
-    if hasattr(report, "manifest_digest"):
-        print_artifact_report(report)  # type: ignore[arg-type]
-    else:
-        print_model_report(report)  # type: ignore[arg-type]
-
-
-@cli.command()
-@click.argument("path", required=False)
-@click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
-@click.option("--max-inflate-ratio", "max_ratio", type=click.IntRange(min=0), default=None, metavar="RATIO",
-              help="Refuse a gzip layer that inflates to more than RATIO times its size, as a likely "
-                   "decompression bomb (default 100; 0: no bound).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool) -> None:
-    """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
-
-    Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
-    """
-    if (path is None) == (not whole_store):
-        raise UsageError("give an archive, a layout folder or a stored model, or --store")
-    if whole_store:
-        from modeloci.ops.verify import verify_store
-        from modeloci.store import Store
-
-        report = verify_store(Store())
-    else:
-        from modeloci.ops.verify import verify as run_verify
-        from modeloci.sources import resolve
-
-        report = run_verify(resolve(path), **_ratio(max_ratio))  # type: ignore[arg-type]
-    if as_json:
-        click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
-    else:
-        for problem in report.problems:
-            click.echo(f"{problem.severity}: {safe_text(problem.message)}", err=True)
-        errors = sum(p.severity == "error" for p in report.problems)
-        verdict = "OK" if report.ok else f"FAILED ({errors} problem{'s' if errors != 1 else ''})"
-        click.echo(f"{verdict}: {safe_text(report.source)} ({safe_text(report.format or 'unknown format')}, "
-                   f"{report.blobs_checked} blobs, "
-                   f"{report.bytes_checked} bytes checked)")
-    if not report.ok:
-        raise click.exceptions.Exit(1)
-
-
-def _ratio(max_ratio: int | None) -> dict[str, int]:
-    """``--max-inflate-ratio`` as keyword arguments: none unless given, so the library's default stays the one."""
-    return {} if max_ratio is None else {"max_inflate_ratio": max_ratio}
-
-
-@cli.command()
-@click.argument("path")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The new folder to unpack into.")
-@click.option("--layout", type=click.Choice(["bundle", "files"]), default="bundle", show_default=True,
-              help="bundle: Docker Model Runner's runtime layout (model/, config.json); files: every layer at its path.")
-@click.option("--max-inflate-ratio", "max_ratio", type=click.IntRange(min=0), default=None, metavar="RATIO",
-              help="Refuse a gzip layer that inflates to more than RATIO times its size, as a likely "
-                   "decompression bomb (default 100; 0: no bound).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def unpack(path: str, output: Path, layout: str, max_ratio: int | None, as_json: bool) -> None:
-    """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
-    from modeloci.ops.unpack import unpack as run_unpack
-    from modeloci.sources import resolve
-
-    report = run_unpack(resolve(path), output, layout=layout, **_ratio(max_ratio))  # type: ignore[arg-type]
-    if as_json:
-        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
-    else:
-        for entry in report.files:
-            click.echo(f"{safe_text(entry.path)}  {entry.size}")
-        click.echo(f"Unpacked {len(report.files)} files into {safe_text(report.output)}")
-
-
-@cli.command()
-@click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), required=True,
-              help="The format to write.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="The archive to write.")
-@click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
-    """Re-wrap a model archive, layout or stored model in the other format; blobs are carried by digest."""
-    from modeloci.ops.convert import convert as run_convert
-    from modeloci.reference import normalise_tag
-    from modeloci.sources import resolve
-
-    target = "modelpack" if fmt in ("modelpack", "cncf") else fmt
-    converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)
-    for warning in converted.warnings:
-        click.echo(f"warning: {safe_text(warning)}", err=True)
-    if as_json:
-        click.echo(json.dumps({**converted.result.to_json(), "from": converted.source_format, "to": target,
-                               "warnings": converted.warnings}, indent=2))
-    else:
-        from modeloci.render import print_build
-
-        print_build(converted.result)
-
-
-def _parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
-    args: dict[str, str] = {}
-    for value in values:
-        name, sep, text = value.partition("=")
-        if not sep:
-            if name not in os.environ:
-                raise UsageError(f"--build-arg `{name}` has no value", hint=f"write `--build-arg {name}=VALUE`")
-            text = os.environ[name]
-        args[name] = text
-    return args
 
 
 def _report(exc: ModelociError) -> None:
@@ -248,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         # Not cli.main(): it turns Ctrl-C into a blank line and click's Abort; here it stays a KeyboardInterrupt.
         with cli.make_context("modeloci", list(argv)) as ctx:
             cli.invoke(ctx)
-    except click.exceptions.Exit as exc:
+    except Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         _show_click_error(exc)
         if "--json" in argv:
             _report_json(UsageError(exc.format_message()), exit_code=exc.exit_code)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.Abort:
         click.echo("error: aborted", err=True)
         return 130
     except ModelociError as exc:
@@ -289,4 +145,5 @@ def entry() -> None:
     sys.exit(main())
 
 
-from modeloci import cli_build, cli_registry, cli_store, cli_workflow  # noqa: E402, F401 - register their commands on `cli`
+# The commands register themselves on `cli` when imported: last, once the group exists.
+from modeloci import cli_artifacts, cli_build, cli_registry, cli_store, cli_workflow  # noqa: E402, F401

@@ -9,18 +9,40 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from modeloci.cli import _parse_build_args, cli, display, progress_options
+from modeloci.cli import cli
+from modeloci.cli_options import (
+    FORMATS,
+    Command,
+    display,
+    insecure_option,
+    json_option,
+    parse_build_args,
+    progress_options,
+)
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
+if TYPE_CHECKING:
+    from modeloci.blobs.cache import DigestCache
+    from modeloci.builder import BuildResult
+    from modeloci.compiler import BuildPlan
+    from modeloci.diagnostics import Diagnostic
+    from modeloci.ops.remote import PushResult
+    from modeloci.progress import Display
+    from modeloci.registry.client import RegistryClient
+    from modeloci.registry.reference import Reference
 
-def _modelfile_options(func: Any) -> Any:
+
+def _modelfile_options(func: Command) -> Command:
+    """The options of every command that compiles a Modelfile: where it is, its build arguments, name, time and
+    format."""
     options = [
         click.argument("path", required=False, type=click.Path(path_type=Path)),
         click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path), default=None,
@@ -33,10 +55,10 @@ def _modelfile_options(func: Any) -> Any:
         click.option("--created", default=None, metavar="TIME",
                      help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else the time of "
                           "the last commit of the build context in a clean git checkout, else none]."),
-        click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="docker",
                      show_default=True, help="Artifact format: Docker Model Runner's, or CNCF ModelPack (alias cncf)."),
-        click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
     ]
+    func = json_option(func)  # the last option: applied first
     for option in reversed(options):
         func = option(func)
     return func
@@ -74,8 +96,7 @@ def plan(path: Path | None, modelfile: Path | None, context: Path | None, build_
               help="Keep the model in the local store [default: when no other output is given].")
 @click.option("--push", "push_to", default=None, metavar="REFERENCE",
               help="Push the model to a registry (base layers in the same registry are mounted, not downloaded).")
-@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
-              help="Allow plain HTTP to this registry (loopback hosts always may).")
+@insecure_option
 @progress_options
 def build(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
           tag: str | None, created: str | None, fmt: str, as_json: bool, output: Path | None, layout: Path | None,
@@ -100,39 +121,57 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
                          hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.blobs.cache import DigestCache
-    from modeloci.builder import build_archive, build_layout, build_store
 
     cache = None if no_cache else DigestCache()
-    result, pushed = None, None
     with display(progress, quiet) as meter:
-        if to_store:
-            from modeloci.store import Store
-
-            result = build_store(compiled, Store(), cache=cache, meter=meter)
-        if output is not None:
-            result = build_archive(compiled, output, cache=cache, meter=meter)
-        elif layout is not None:
-            result = build_layout(compiled, layout, cache=cache, link=link, meter=meter)
-        if push_to is not None:
-            pushed, client, ref = _push(compiled, push_to, insecure, cache, meter)
+        result = _write(compiled, to_store, output, layout, link, cache, meter)
+        pushed = _push(compiled, push_to, insecure, cache, meter) if push_to is not None else None
     if pushed is not None and not quiet:
-        click.echo(f"Pushed {safe_text(pushed.reference)} ({len(pushed.uploaded)} uploaded, "
-                   f"{len(pushed.skipped)} already there, {len(pushed.mounted)} mounted)", err=True)
+        done = pushed.result
+        click.echo(f"Pushed {safe_text(done.reference)} ({len(done.uploaded)} uploaded, "
+                   f"{len(done.skipped)} already there, {len(done.mounted)} mounted)", err=True)
     if result is None:  # a push alone: the model is the one the registry now holds
+        assert pushed is not None  # no output and no push is refused above
         if not as_json:
-            click.echo(f"digest: {pushed.digest}")  # type: ignore[union-attr]
+            click.echo(f"digest: {pushed.result.digest}")
             return
-        result = _pushed_model(client, ref, pushed.digest, compiled.reference)  # type: ignore[union-attr]
+        result = _pushed_model(pushed, compiled.reference)
     if as_json:
-        click.echo(json.dumps({**result.to_json(), "push": pushed.model_dump() if pushed else None}, indent=2))
+        click.echo(json.dumps({**result.to_json(), "push": pushed.result.model_dump() if pushed else None}, indent=2))
     else:
         from modeloci.render import print_build
 
         print_build(result)
 
 
-def _push(compiled: Any, push_to: str, insecure: tuple[str, ...], cache: Any, meter: Any) -> tuple[Any, Any, Any]:
-    """``--push``: (the PushResult, the client, the Reference)."""
+def _write(compiled: BuildPlan, to_store: bool, output: Path | None, layout: Path | None, link: bool,
+           cache: DigestCache | None, meter: Display) -> BuildResult | None:
+    """The build into the store, an archive or a layout folder: the result of the last, None for a push alone."""
+    from modeloci.builder import build_archive, build_layout, build_store
+
+    result = None
+    if to_store:
+        from modeloci.store import Store
+
+        result = build_store(compiled, Store(), cache=cache, meter=meter)
+    if output is not None:
+        result = build_archive(compiled, output, cache=cache, meter=meter)
+    elif layout is not None:
+        result = build_layout(compiled, layout, cache=cache, link=link, meter=meter)
+    return result
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Pushed:
+    """What ``--push`` did, and where: the registry's answer is read again for a push alone."""
+
+    result: PushResult
+    client: RegistryClient
+    ref: Reference
+
+
+def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: DigestCache | None,
+          meter: Display) -> _Pushed:
     from modeloci.cli_registry import client_for
     from modeloci.ops.remote import push_plan
     from modeloci.registry.reference import parse_reference
@@ -140,10 +179,11 @@ def _push(compiled: Any, push_to: str, insecure: tuple[str, ...], cache: Any, me
     ref = parse_reference(push_to)
     client = client_for(ref.registry, insecure)
     total = sum(layer.size for layer in compiled.layers)
-    return push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total)), client, ref
+    return _Pushed(push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total)),
+                   client, ref)
 
 
-def _pushed_model(client: Any, ref: Any, digest: str, reference: str | None) -> Any:
+def _pushed_model(pushed: _Pushed, reference: str | None) -> BuildResult:
     """The BuildResult of a push alone (no file written): the manifest the registry holds, fetched by its digest
     (checked against it) and read for its descriptors."""
     from modeloci.builder import BuildResult
@@ -151,7 +191,8 @@ def _pushed_model(client: Any, ref: Any, digest: str, reference: str | None) -> 
     from modeloci.oci.manifest import Descriptor, parse_manifest
     from modeloci.oci.mediatypes import MediaType
 
-    data, _ = client.get_manifest(dataclasses.replace(ref, tag=None, digest=Digest.parse(digest)))
+    pinned = dataclasses.replace(pushed.ref, tag=None, digest=Digest.parse(pushed.result.digest))
+    data, _ = pushed.client.get_manifest(pinned)
     manifest = parse_manifest(data)  # the bytes modeloci just put: get_manifest checked them against the digest
     return BuildResult(Descriptor(str(MediaType.OCI_MANIFEST), manifest.digest, len(data)), manifest.config,
                        manifest.layers, reference)
@@ -192,14 +233,14 @@ def _is_dir(path: Path) -> bool:
 
 
 def _compile(modelfile: Path, context: Path | None, build_args: tuple[str, ...], tag: str | None, created: str | None,
-             fmt: str = "docker") -> Any:  # a BuildPlan: imported when used (start-up time)
+             fmt: str = "docker") -> BuildPlan:
     from modeloci.api import plan as make_plan
     from modeloci.reference import normalise_tag
 
     compiled = make_plan(
         modelfile,
         context=context,
-        build_args=_parse_build_args(build_args),
+        build_args=parse_build_args(build_args),
         reference=normalise_tag(tag) if tag else None,
         created=_created(created),
         format=fmt,
@@ -225,7 +266,7 @@ def _parse_time(text: str, what: str) -> int:
     return int(moment.astimezone(UTC).timestamp())
 
 
-def _print_warnings(warnings: Any, sources: dict[str, str]) -> None:
+def _print_warnings(warnings: Sequence[Diagnostic], sources: dict[str, str]) -> None:
     if warnings:
         from modeloci.diagnostics import render
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rich_click as click
 
-from modeloci.cli import cli, display, progress_options
+from modeloci.cli import cli
+from modeloci.cli_options import display, insecure_option, json_option, progress_options
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
+if TYPE_CHECKING:
+    from modeloci.registry.client import RegistryClient
+    from modeloci.sources import Source
 
-def insecure_option(func):
-    return click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
-                        help="Allow plain HTTP to this registry (loopback hosts always may).")(func)
 
-
-def client_for(registry: str, insecure: tuple[str, ...]):
+def client_for(registry: str, insecure: tuple[str, ...]) -> RegistryClient:
+    """A client for ``registry``; plain HTTP allowed to the hosts of ``--insecure-registry`` and
+    ``$MODELOCI_INSECURE_REGISTRIES``."""
     from modeloci.registry.client import RegistryClient
 
     allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
@@ -29,7 +32,7 @@ def client_for(registry: str, insecure: tuple[str, ...]):
 @click.argument("source")
 @click.argument("reference", required=False)
 @insecure_option
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 @progress_options
 def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json: bool, progress: str,
          quiet: bool) -> None:
@@ -53,12 +56,13 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
     if as_json:
         click.echo(json_text(result.model_dump()))
     else:
-        click.echo(f"Pushed {safe_text(result.reference)} ({len(result.uploaded)} uploaded, {len(result.skipped)} already there, "
-                   f"{len(result.mounted)} mounted)")
+        click.echo(f"Pushed {safe_text(result.reference)} ({len(result.uploaded)} uploaded, "
+                   f"{len(result.skipped)} already there, {len(result.mounted)} mounted)")
         click.echo(f"digest: {result.digest}")
 
 
-def _size(source) -> int:
+def _size(source: Source) -> int:
+    """The bytes a push may send: every distinct layer and the config."""
     from modeloci.formats.artifact import read_artifact
     from modeloci.sources import open_source
 
@@ -73,7 +77,7 @@ def _size(source) -> int:
 @click.option("--layout", type=click.Path(path_type=Path, file_okay=False), default=None, help="Write a layout folder.")
 @click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the reference).")
 @insecure_option
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 @progress_options
 def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, insecure: tuple[str, ...],
          as_json: bool, progress: str, quiet: bool) -> None:
@@ -102,8 +106,8 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     if as_json:
         click.echo(json_text(result.model_dump()))
     else:
-        click.echo(f"Pulled {safe_text(result.reference)} into {safe_text(result.output)} ({len(result.downloaded)} downloaded, "
-                   f"{len(result.reused)} already there)")
+        click.echo(f"Pulled {safe_text(result.reference)} into {safe_text(result.output)} "
+                   f"({len(result.downloaded)} downloaded, {len(result.reused)} already there)")
         click.echo(f"digest: {result.digest}")
 
 
@@ -112,15 +116,12 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
 @click.option("-u", "--username", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @insecure_option
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def login(registry: str, username: str, password_stdin: bool, insecure: tuple[str, ...], as_json: bool) -> None:
     """Check credentials against REGISTRY and remember them (in a file only you can read)."""
     from modeloci.registry.auth import Credentials, save_login
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True)
     credentials = Credentials(username, password)
     client = client_for(registry, insecure)
     client.credentials = credentials
@@ -134,7 +135,7 @@ def login(registry: str, username: str, password_stdin: bool, insecure: tuple[st
 
 @cli.command()
 @click.argument("registry")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def logout(registry: str, as_json: bool) -> None:
     """Forget the credentials `modeloci login` saved for REGISTRY."""
     from modeloci.registry.auth import forget_login

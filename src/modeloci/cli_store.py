@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rich_click as click
+from click.exceptions import Exit
 
 from modeloci.cli import cli
+from modeloci.cli_options import json_option
 from modeloci.progress import human as human_size
 from modeloci.termsafe import safe_text
 
+if TYPE_CHECKING:
+    from modeloci.store import Store
 
-def _store():
+
+def _store() -> Store:
     from modeloci.store import Store
 
     return Store()
@@ -28,7 +34,7 @@ def _ref(text: str) -> str:
 
 
 @cli.command(name="ls")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def list_models(as_json: bool) -> None:
     """List the models in the local store."""
     from modeloci.store.ops import list_models as rows_of
@@ -55,21 +61,22 @@ def list_models(as_json: bool) -> None:
 @cli.command()
 @click.argument("source")
 @click.argument("target")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def tag(source: str, target: str, as_json: bool) -> None:
     """Give the stored model SOURCE another name, TARGET."""
     store = _store()
     entry = store.get(_ref(source))
     store.tag(_ref(target), entry.descriptor)
     if as_json:
-        click.echo(json.dumps({"source": _ref(source), "reference": _ref(target), "digest": str(entry.descriptor.digest)}))
+        click.echo(json.dumps({"source": _ref(source), "reference": _ref(target),
+                               "digest": str(entry.descriptor.digest)}))
     else:
         click.echo(f"Tagged {safe_text(_ref(target))} ({entry.descriptor.digest})")
 
 
 @cli.command(name="rm")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def remove(names: tuple[str, ...], as_json: bool) -> None:
     """Remove tags from the store (blobs stay until `modeloci prune`)."""
     from modeloci.errors import UsageError
@@ -80,7 +87,7 @@ def remove(names: tuple[str, ...], as_json: bool) -> None:
         # One document for scripts, missing names included, instead of the error document.
         click.echo(json.dumps({"removed": [r for r in references if r not in missing], "missing": missing}))
         if missing:
-            raise click.exceptions.Exit(2)
+            raise Exit(2)
     for reference in references:
         if reference not in missing and not as_json:
             click.echo(f"Untagged {safe_text(reference)}")
@@ -89,7 +96,7 @@ def remove(names: tuple[str, ...], as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def prune(as_json: bool) -> None:
     """Delete blobs no tagged model uses, and leftovers of interrupted builds."""
     files, freed = _store().prune()
@@ -101,8 +108,9 @@ def prune(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Archive to write.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Archive to write.")
+@json_option
 def save(name: str, output: Path, as_json: bool) -> None:
     """Write a stored model as an archive (the same bytes `build -o` writes)."""
     from modeloci.store.ops import save as run_save
@@ -116,8 +124,9 @@ def save(name: str, output: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("archive", type=click.Path(path_type=Path, exists=True))
-@click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the archive's name).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]",
+              help="Name it (default: the archive's name).")
+@json_option
 def load(archive: Path, tag_name: str | None, as_json: bool) -> None:
     """Import an archive or layout into the store, checking every digest."""
     from modeloci.store.ops import load as run_load

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 import rich_click as click
+from click.exceptions import Exit
 
 from modeloci.cli import cli
+from modeloci.cli_options import FORMATS, json_option, parse_build_args
 from modeloci.errors import ModelfileError, UsageError
 from modeloci.termsafe import json_text, safe_text
 
@@ -62,7 +64,7 @@ def _read(path: str) -> bytes:
 @click.argument("files", nargs=-1)
 @click.option("--check", is_flag=True, help="Change nothing; print a diff and exit 1 if any file is not formatted.")
 @click.option("-q", "--quiet", is_flag=True, help="Print no status lines (diagnostics and errors still show).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def fmt_command(files: tuple[str, ...], check: bool, quiet: bool, as_json: bool) -> None:
     """Rewrite Modelfiles in the canonical layout (FILES default to ./Modelfile; folders are searched, - is stdin).
 
@@ -108,9 +110,9 @@ def fmt_command(files: tuple[str, ...], check: bool, quiet: bool, as_json: bool)
         click.echo(f"{changed} of {path_count} file{'s' if path_count != 1 else ''} {verb}"
                    + (f", {failed} could not be parsed" if failed else ""), err=True)
     if failed:
-        raise click.exceptions.Exit(2)
+        raise Exit(2)
     if check and changed:
-        raise click.exceptions.Exit(1)
+        raise Exit(1)
 
 
 def _diff(path: str, before: str, after: str) -> str:
@@ -135,11 +137,11 @@ def _rewrite(path: Path, text: str) -> None:
 @click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Build context that paths are relative to [default: each Modelfile's folder].")
 @click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE", help="Set an ARG (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["docker", "modelpack", "cncf"]), default="docker",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="docker",
               show_default=True, help="Check for this artifact format.")
 @click.option("--strict", is_flag=True, help="Exit 1 when there are warnings.")
 @click.option("-q", "--quiet", is_flag=True, help="Print no status lines (diagnostics and errors still show).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@json_option
 def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, build_args: tuple[str, ...],
          fmt: str, strict: bool, quiet: bool, as_json: bool) -> None:
     """Check Modelfiles as a build would (files, shards, templates), plus advice, writing nothing.
@@ -147,14 +149,13 @@ def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, bu
     Exits 2 if a Modelfile has errors, 1 with --strict if there are warnings, else 0.
     """
     from modeloci.api import plan as make_plan
-    from modeloci.cli import _parse_build_args
     from modeloci.diagnostics import render
 
     paths = _modelfiles(files + ((modelfile,) if modelfile else ()))
     results, errors, warnings = [], 0, 0
     for path in paths:
         try:
-            compiled = make_plan(path, context=context, build_args=_parse_build_args(build_args), format=fmt, lint=True)
+            compiled = make_plan(path, context=context, build_args=parse_build_args(build_args), format=fmt, lint=True)
         except ModelfileError as exc:
             found = [d for d in exc.diagnostics if d.is_error]
             errors += 1
@@ -175,9 +176,9 @@ def lint(files: tuple[str, ...], modelfile: str | None, context: Path | None, bu
                    f"{errors} with errors, {warnings} warning{'s' if warnings != 1 else ''}"
                    + (" (--strict)" if failing and not errors else ""), err=True)
     if errors:
-        raise click.exceptions.Exit(2)
+        raise Exit(2)
     if strict and warnings:
-        raise click.exceptions.Exit(1)
+        raise Exit(1)
 
 
 

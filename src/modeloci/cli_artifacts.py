@@ -1,0 +1,133 @@
+"""Commands that read a built model, wherever it lies (archive, layout, stored name): inspect, verify, unpack,
+convert. Thin: the work is in modeloci.ops.
+
+What a model says (names, paths, problems) is shown through safe_text; ``--json`` keeps exact values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import rich_click as click
+from click.exceptions import Exit
+
+from modeloci.cli import cli
+from modeloci.cli_options import FORMATS, json_option, max_inflate_ratio_option, ratio, target_format
+from modeloci.errors import UsageError
+from modeloci.termsafe import json_text, safe_text
+
+if TYPE_CHECKING:
+    from modeloci.ops.unpack import Layouts
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@json_option
+def inspect(path: Path, as_json: bool) -> None:
+    """Show what a model archive or layout, a GGUF or safetensors file, or a model folder holds.
+
+    Reads manifests, configs and headers only, never whole weights.
+    """
+    from modeloci.ops.inspect import ArtifactReport, inspect_artifact, inspect_model, is_artifact
+
+    if path.exists():
+        report = inspect_artifact(path) if is_artifact(path) else inspect_model(path)
+    else:
+        from modeloci.sources import resolve
+
+        report = inspect_artifact(resolve(str(path)))
+    if as_json:
+        click.echo(json_text(report.model_dump(mode="json")))
+        return
+    from modeloci.render import print_artifact_report, print_model_report
+
+    if isinstance(report, ArtifactReport):
+        print_artifact_report(report)
+    else:
+        print_model_report(report)
+
+
+@cli.command()
+@click.argument("path", required=False)
+@click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
+@max_inflate_ratio_option
+@json_option
+def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool) -> None:
+    """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
+
+    Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
+    """
+    if (path is None) == (not whole_store):
+        raise UsageError("give an archive, a layout folder or a stored model, or --store")
+    if path is None:
+        from modeloci.ops.verify import verify_store
+        from modeloci.store import Store
+
+        report = verify_store(Store())
+    else:
+        from modeloci.ops.verify import verify as run_verify
+        from modeloci.sources import resolve
+
+        report = run_verify(resolve(path), **ratio(max_ratio))
+    if as_json:
+        click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(f"{problem.severity}: {safe_text(problem.message)}", err=True)
+        errors = sum(p.severity == "error" for p in report.problems)
+        verdict = "OK" if report.ok else f"FAILED ({errors} problem{'s' if errors != 1 else ''})"
+        click.echo(f"{verdict}: {safe_text(report.source)} ({safe_text(report.format or 'unknown format')}, "
+                   f"{report.blobs_checked} blobs, "
+                   f"{report.bytes_checked} bytes checked)")
+    if not report.ok:
+        raise Exit(1)
+
+
+@cli.command()
+@click.argument("path")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The new folder to unpack into.")
+@click.option("--layout", type=click.Choice(["bundle", "files"]), default="bundle", show_default=True,
+              help="bundle: Docker Model Runner's runtime layout (model/, config.json); "
+                   "files: every layer at its path.")
+@max_inflate_ratio_option
+@json_option
+def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, as_json: bool) -> None:
+    """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
+    from modeloci.ops.unpack import unpack as run_unpack
+    from modeloci.sources import resolve
+
+    report = run_unpack(resolve(path), output, layout=layout, **ratio(max_ratio))
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        for entry in report.files:
+            click.echo(f"{safe_text(entry.path)}  {entry.size}")
+        click.echo(f"Unpacked {len(report.files)} files into {safe_text(report.output)}")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="The format to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The archive to write.")
+@click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
+@json_option
+def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
+    """Re-wrap a model archive, layout or stored model in the other format; blobs are carried by digest."""
+    from modeloci.ops.convert import convert as run_convert
+    from modeloci.reference import normalise_tag
+    from modeloci.sources import resolve
+
+    target = target_format(fmt)
+    converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)
+    for warning in converted.warnings:
+        click.echo(f"warning: {safe_text(warning)}", err=True)
+    if as_json:
+        click.echo(json.dumps({**converted.result.to_json(), "from": converted.source_format, "to": target,
+                               "warnings": converted.warnings}, indent=2))
+    else:
+        from modeloci.render import print_build
+
+        print_build(converted.result)
