@@ -10,6 +10,7 @@ several times, and reports medians. Both readers go through the OS page cache
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -39,8 +40,8 @@ def run(runs: int) -> list[dict[str, object]]:
     rows = []
     for path in files:
         path.read_bytes()  # warm the page cache for both readers
-        ours = _time(lambda: read_gguf_header(path), runs)
-        theirs = _time(lambda: gguf.GGUFReader(str(path)), max(1, runs // 2)) if gguf else None
+        ours = _time(functools.partial(read_gguf_header, path), runs)
+        theirs = _time(functools.partial(gguf.GGUFReader, str(path)), max(1, runs // 2)) if gguf else None
         rows.append({"file": path.name, "size": path.stat().st_size, "ours_ms": ours * 1000,
                      "gguf_py_ms": theirs * 1000 if theirs else None})
     return rows

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(raw, ignore_errors=True)
     subprocess.run([*MODELOCI, "build", "-f", str(folder / "Modelfile"), "--format", "modelpack", "--layout", str(raw),
                     "--no-cache", "-q"], check=True)
-    layouts = {"raw": raw, "tar": repack(raw, folder / "tar", "tar"), "tar+gzip": repack(raw, folder / "gz", "tar+gzip")}
+    layouts = {
+        "raw": raw, "tar": repack(raw, folder / "tar", "tar"), "tar+gzip": repack(raw, folder / "gz", "tar+gzip")
+    }
     settle()
     start = time.perf_counter()
     _sha256_file(folder / "model.safetensors")

@@ -12,14 +12,15 @@ from pathlib import Path
 import click
 
 HERE = Path(__file__).resolve().parent
-EXIT_CODES = """\
-| code | meaning |
-|---:|---|
-| 0 | success (warnings alone do not fail) |
-| 1 | the work failed: a build, push or pull error, `verify` found a problem, `fmt --check` would change a file, `lint --strict` found warnings |
-| 2 | a bad Modelfile (every diagnostic is printed) or bad command-line use |
-| 130 | interrupted |
-"""
+EXIT_CODES = (
+    "| code | meaning |\n"
+    "|---:|---|\n"
+    "| 0 | success (warnings alone do not fail) |\n"
+    "| 1 | the work failed: a build, push or pull error, `verify` found a problem, `fmt --check` would change a file, "
+    "`lint --strict` found warnings |\n"
+    "| 2 | a bad Modelfile (every diagnostic is printed) or bad command-line use |\n"
+    "| 130 | interrupted |\n"
+)
 
 
 def reference() -> str:
@@ -29,7 +30,8 @@ def reference() -> str:
     lines = ["# Command-line reference", "",
              "Generated from the commands themselves by `docs/make_cli_reference.py`; do not edit by hand.", "",
              f"`modeloci` — {_first_paragraph(cli.help)}", "", "```text", cli.get_usage(root), "```", "",
-             "Global options: " + ", ".join(f"`{_names(p)}` ({_clean(getattr(p, 'help', '') or '')})" for p in cli.params)
+             "Global options: "
+             + ", ".join(f"`{_names(p)}` ({_clean(getattr(p, 'help', '') or '')})" for p in cli.params)
              + ", `-h/--help`.", "",
              "## Exit codes", "", EXIT_CODES, "## Commands", ""]
     commands = sorted(cli.commands.items())
@@ -47,7 +49,8 @@ def reference() -> str:
             lines += ["| option | value | default | description |", "|---|---|---|---|"]
             lines += [_option_row(o, ctx) for o in options]
         if any("--json" in o.opts for o in options):
-            lines += ["", (f"With `--json`: one document of the schema [`json/{name}.schema.json`](json/{name}.schema.json), "
+            lines += ["", (f"With `--json`: one document of the schema [`json/{name}.schema.json`]"
+                           f"(json/{name}.schema.json), "
                            "or, when the command fails, [`json/failure.schema.json`](json/failure.schema.json).")]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -43,11 +43,13 @@ def _tensor_data(shape: tuple[int, ...], ggml_type: int, seed: int) -> bytes:
     for dim in shape:
         count *= dim
     values = [((i * 37 + seed * 11) % 97 - 48) / 64.0 for i in range(count)]
-    fmt = "<%df" % count if ggml_type == GGML_F32 else "<%de" % count
+    fmt = f"<{count}f" if ggml_type == GGML_F32 else f"<{count}e"
     return struct.pack(fmt, *values)
 
 
-def write_gguf(path: Path, metadata: list[tuple[str, int, object]], tensors: list[tuple[str, tuple[int, ...], int]]) -> None:
+def write_gguf(
+    path: Path, metadata: list[tuple[str, int, object]], tensors: list[tuple[str, tuple[int, ...], int]]
+) -> None:
     """A GGUF v3 file with the given metadata and tensors (F32 or F16)."""
     header = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
     header += b"".join(_string(key) + struct.pack("<I", kind) + _value(kind, value) for key, kind, value in metadata)
@@ -101,7 +103,8 @@ def sharded_vision() -> None:
     ]
     for number, tensors in enumerate(shards):
         split = [("split.no", UINT16, number), ("split.count", UINT16, len(shards)), ("split.tensors.count", INT32, 3)]
-        metadata = (_llama_metadata("Tiny Vision", 1) if number == 0 else [("general.architecture", STRING, "llama")]) + split
+        first = _llama_metadata("Tiny Vision", 1) if number == 0 else [("general.architecture", STRING, "llama")]
+        metadata = first + split
         write_gguf(folder / f"tiny-vision-{number + 1:05d}-of-{len(shards):05d}.gguf", metadata, tensors)
     write_gguf(
         folder / "mmproj-tiny-vision-F16.gguf",

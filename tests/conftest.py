@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from modeloci.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # ``MODELOCI_SHARED`` moves it (tests of this very rule point it at a folder that is not there).
@@ -43,12 +46,12 @@ def skopeo_path() -> str:
 
 
 @pytest.fixture
-def skopeo():
+def skopeo() -> Callable[..., str]:
     """Run ``skopeo ARGS...``; returns its stdout (a failure fails the test with skopeo's stderr)."""
     path = skopeo_path()
 
     def run(*args: str) -> str:
-        done = subprocess.run([path, *args], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([path, *args], capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -63,11 +66,9 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """Run ``modeloci ARGS...`` in-process from a folder; returns exit code and output. An internal error fails
     the test, unless it says it expects one."""
-    from modeloci.cli import main
-
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
 
     def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -13,7 +13,9 @@ assert _spec is not None and _spec.loader is not None
 make_weights = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_weights)
 
-STRING, UINT32, UINT16, INT32, BOOL = make_weights.STRING, make_weights.UINT32, make_weights.UINT16, make_weights.INT32, make_weights.BOOL
+STRING, UINT32, UINT16, INT32, BOOL = (
+    make_weights.STRING, make_weights.UINT32, make_weights.UINT16, make_weights.INT32, make_weights.BOOL
+)
 
 
 def gguf(path: Path, *, arch: str = "llama", metadata: list | None = None, tensors: list | None = None,
@@ -24,12 +26,14 @@ def gguf(path: Path, *, arch: str = "llama", metadata: list | None = None, tenso
     if split is not None:
         kvs += [("split.no", UINT16, split[0]), ("split.count", UINT16, split[1]), ("split.tensors.count", INT32, 1)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    make_weights.write_gguf(path, kvs, tensors if tensors is not None else [("blk.0.w", (4, 4), make_weights.GGML_F32)])
+    tensors = tensors if tensors is not None else [("blk.0.w", (4, 4), make_weights.GGML_F32)]
+    make_weights.write_gguf(path, kvs, tensors)
     return path
 
 
 def mmproj(path: Path) -> Path:
-    return gguf(path, arch="clip", metadata=[("general.type", STRING, "mmproj"), ("clip.has_vision_encoder", BOOL, True)])
+    metadata = [("general.type", STRING, "mmproj"), ("clip.has_vision_encoder", BOOL, True)]
+    return gguf(path, arch="clip", metadata=metadata)
 
 
 def safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]] | None = None,

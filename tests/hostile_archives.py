@@ -116,14 +116,15 @@ def with_manifest_bytes(src: Path, dst: Path, make: Callable[[bytes], bytes]) ->
     out: list[Item] = []
     for info, data in items:
         if info.name == blob_name(old_digest):
-            info, data = file_info(blob_name(digest), new)
+            out.append(file_info(blob_name(digest), new))
         elif info.name == "index.json":
             index = json.loads(data)  # type: ignore[arg-type]
             index["manifests"][0].update(digest=digest, size=len(new))
-            data = json.dumps(index).encode()
+            out.append((info, json.dumps(index).encode()))
         elif info.name == "manifest.json":
-            data = new
-        out.append((info, data))
+            out.append((info, new))
+        else:
+            out.append((info, data))
     return write_tar(dst, out), digest
 
 
@@ -194,7 +195,7 @@ def duplicate_blob_member(g: Good, dst: Path) -> Path:
     def second(items: list[Item]) -> list[Item]:
         data = dict((i.name, d) for i, d in items)[blob_name(g.layers[0])]
         assert data is not None
-        return items + [file_info(blob_name(g.layers[0]), bytes(255 - b for b in data))]
+        return [*items, file_info(blob_name(g.layers[0]), bytes(255 - b for b in data))]
     return rewrite(g.path, dst, second)
 
 

@@ -28,9 +28,8 @@ def _validator(shared: Path, schema_name: str):
     def retrieve(uri: str):
         # The schemas refer to each other by relative file name under several
         # base URIs (their draft-04 `id`s); resolve every one to the local copy.
-        return referencing.Resource.from_contents(
-            json.loads((folder / uri.rsplit("/", 1)[-1]).read_text()), default_specification=referencing.jsonschema.DRAFT4
-        )
+        contents = json.loads((folder / uri.rsplit("/", 1)[-1]).read_text())
+        return referencing.Resource.from_contents(contents, default_specification=referencing.jsonschema.DRAFT4)
 
     schema = json.loads((folder / schema_name).read_text())
     registry = referencing.Registry(retrieve=retrieve)

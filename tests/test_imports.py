@@ -26,7 +26,7 @@ def loaded(args: list[str], tmp_path: Path) -> set[str]:
             f"sys.argv = ['modeloci', *{args!r}]\n"
             "from modeloci.cli import entry\n"
             "entry()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     return {name for name in out.read_text().split("\n") if name}
 

@@ -21,7 +21,8 @@ def test_loaded_grammar_is_the_repository_grammar() -> None:
 def test_wheel_ships_the_grammar(tmp_path: Path) -> None:
     pytest.importorskip("hatchling", reason="building the wheel needs hatchling (a test dependency)")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
         check=True, capture_output=True,
     )
     (wheel,) = tmp_path.glob("modeloci-*.whl")

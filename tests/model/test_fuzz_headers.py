@@ -302,8 +302,9 @@ def test_a_skipped_string_past_the_end_is_reported_inside_the_file(scratch: Path
 
 def safetensors_source(name: str, data: bytes) -> Source:
     (length,) = struct.unpack_from("<Q", data)
-    numbers = [Field(8 + m.start(), m.end() - m.start(), "json number") for m in re.finditer(rb"\d+", data[8 : 8 + length])]
-    names = [Field(8 + m.start(), m.end() - m.start(), "json string") for m in re.finditer(rb'"[^"]*"', data[8 : 8 + length])]
+    header = data[8 : 8 + length]
+    numbers = [Field(8 + m.start(), m.end() - m.start(), "json number") for m in re.finditer(rb"\d+", header)]
+    names = [Field(8 + m.start(), m.end() - m.start(), "json string") for m in re.finditer(rb'"[^"]*"', header)]
     parse_safetensors_header(data)
     return Source(name, data, (Field(0, 8, "header length"), *numbers, *names))
 
@@ -364,5 +365,5 @@ def test_deeply_nested_shape_is_a_safetensors_error() -> None:
     # depends on the stack, so every depth up to past the recursion limit is tried.
     for depth in range(2, sys.getrecursionlimit() + 50):  # (depth 1, `[]`, is a scalar's shape)
         body = ('{"w":{"dtype":"F16","shape":' + "[" * depth + "]" * depth + ',"data_offsets":[0,0]}}').encode()
-        with pytest.raises(SafetensorsError, match="`shape` must be a list|nests too deeply"):
+        with pytest.raises(SafetensorsError, match=r"`shape` must be a list|nests too deeply"):
             parse_safetensors_header(struct.pack("<Q", len(body)) + body)

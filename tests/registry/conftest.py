@@ -9,8 +9,8 @@ per test, e.g. from ``repo_name``, and ``registry.mark()``/``requests(since=...)
   ``.username`` ("bob") / ``.password`` ("hunter2"), ``.token_requests``, ``.token_server``
 
 Each has ``.host`` ("127.0.0.1:PORT"), ``.url``, ``.root`` (storage folder), ``.log_path`` (the registry's JSON
-log), ``.access_log_path``, ``.requests(since=0)`` (``LoggedRequest`` tuples ``(method, path, status)``, with ``.query``/``.uri``),
-``.mark()``, ``.wait_for_request(pred)``, ``.log_entries()``, ``.stop()``.
+log), ``.access_log_path``, ``.requests(since=0)`` (``LoggedRequest`` tuples ``(method, path, status)``, with
+``.query``/``.uri``), ``.mark()``, ``.wait_for_request(pred)``, ``.log_entries()``, ``.stop()``.
 
 Function-scoped:
 

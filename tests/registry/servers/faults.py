@@ -78,9 +78,7 @@ class Fault:
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and method.upper() != self.method.upper():
             return False
-        if self.path_contains is not None and self.path_contains not in path:
-            return False
-        return True
+        return self.path_contains is None or self.path_contains in path
 
 
 class FaultSchedule:

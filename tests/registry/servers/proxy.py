@@ -71,7 +71,8 @@ class FaultProxy(FaultSchedule):
     @property
     def port(self) -> int:
         assert self._listener is not None
-        return self._listener.getsockname()[1]
+        port: int = self._listener.getsockname()[1]
+        return port
 
     @property
     def host(self) -> str:

@@ -9,13 +9,12 @@ log.  :class:`TokenRegistryServer` is one with ``auth: token`` and the :class:`~
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import http.client
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -48,24 +47,21 @@ def find_registry_binary() -> str | None:
     return None
 
 
-def _prepare_die_with_parent() -> Callable[[], None] | None:
-    """Linux: a preexec_fn that makes the child get SIGKILL when the test process dies, so a killed pytest leaves
-    no registry behind.  libc's prctl is looked up here, in the parent: the child only makes the call."""
-    if not sys.platform.startswith("linux"):
-        return None
+@functools.cache
+def die_with_parent() -> tuple[str, ...]:
+    """Linux: ``setpriv --pdeathsig KILL --``, the prefix of a command that makes it get SIGKILL when the test
+    process dies, so a killed pytest leaves no registry behind (setpriv sets the signal, then execs the command:
+    same pid).  Not a ``preexec_fn``: that runs Python between fork and exec, which can deadlock the child while
+    other threads run (the token server's, the proxies').  Elsewhere, or without a setpriv that has --pdeathsig
+    (util-linux 2.33 or later): no prefix."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if setpriv is None:
+        return ()
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    PR_SET_PDEATHSIG, SIGKILL = 1, int(signal.SIGKILL)
-
-    def preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
-        prctl(PR_SET_PDEATHSIG, SIGKILL)
-
-    return preexec
-
-
-_DIE_WITH_PARENT = _prepare_die_with_parent()
+        usage = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=5.0, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--") if "--pdeathsig" in usage else ()
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT) -> None:
@@ -217,12 +213,11 @@ class RegistryServer:
             self.log_path.write_bytes(b"")
             with open(self.access_log_path, "ab") as out, open(self.log_path, "ab") as err:
                 self.proc = subprocess.Popen(
-                    [self.binary, "serve", str(self.config_path)],
+                    [*die_with_parent(), self.binary, "serve", str(self.config_path)],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
                     cwd=self.workdir,
-                    preexec_fn=_DIE_WITH_PARENT,
                 )
             try:
                 self._wait_ready(timeout)
@@ -279,7 +274,7 @@ class RegistryServer:
         return entries
 
     def _read_access_log(self) -> list[LoggedRequest]:
-        result = []
+        result: list[LoggedRequest] = []
         try:
             text = self.access_log_path.read_text(errors="replace")
         except OSError:

@@ -8,17 +8,22 @@ made or a token signed, so that the other servers work without it (the conftest 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import secrets
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .common import LOCALHOST, STOP_TIMEOUT, ServerError
+
+if TYPE_CHECKING:  # only the key's type: cryptography itself is imported when a key is made
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 #: Credentials the token server accepts; anybody else who sends credentials gets 401, anonymous users pull only.
 TOKEN_USER = "bob"
@@ -64,8 +69,14 @@ class _TokenHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        owner: TokenServer = self.server.owner  # type: ignore[attr-defined]
-        owner._handle(self)
+        assert isinstance(self.server, _TokenHTTPServer)
+        self.server.owner._handle(self)
+
+
+class _TokenHTTPServer(ThreadingHTTPServer):
+    """The HTTP server of one :class:`TokenServer`, which its handlers answer for."""
+
+    owner: TokenServer
 
 
 class TokenServer:
@@ -105,14 +116,13 @@ class TokenServer:
         self._requests: list[TokenRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._key: Any = None
+        self._key: EllipticCurvePrivateKey | None = None
         self._cert_der = b""
         self.key_id = ""
 
     # -- keys --------------------------------------------------------------------------------------------------
     def _make_key_and_cert(self) -> None:
-        import datetime
-
+        # cryptography is optional (see the module docstring): imported when a key is made, not with the module.
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -157,10 +167,13 @@ class TokenServer:
 
     def sign(self, claims: dict[str, Any]) -> str:
         """A compact ES256 JWS of ``claims`` (JOSE: the signature is r || s, 32 bytes each)."""
+        # cryptography is an optional test dependency, imported only here and where the key is made (see above).
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+        if self._key is None:
+            raise ServerError("the token server has no key yet: start() it first")
         header: dict[str, Any] = {"typ": "JWT", "alg": "ES256"}
         if self.header_mode == "x5c":
             header["x5c"] = [base64.b64encode(self._cert_der).decode("ascii")]
@@ -209,11 +222,11 @@ class TokenServer:
     def start(self) -> TokenServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._make_key_and_cert()
-        server = ThreadingHTTPServer((LOCALHOST, 0), _TokenHandler)
+        server = _TokenHTTPServer((LOCALHOST, 0), _TokenHandler)
         # Request threads are joined by server_close() (bounded: the handler's socket timeout).
         server.daemon_threads = False
         server.block_on_close = True
-        server.owner = self  # type: ignore[attr-defined]
+        server.owner = self
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="token-server", daemon=True
@@ -258,7 +271,7 @@ class TokenServer:
 
     @staticmethod
     def _parse_scope(scope: str) -> dict[str, Any] | None:
-        # type:name:actions, where name may itself contain ':' (e.g. a port in some registries' names)
+        # a scope is type:name:actions, where name may itself contain ':' (e.g. a port in some registries' names)
         typ, sep, rest = scope.partition(":")
         name, sep2, actions = rest.rpartition(":")
         if not (sep and sep2 and typ and name):
@@ -272,7 +285,7 @@ class TokenServer:
         service = query.get("service", [None])[0]
         creds = self._credentials(handler.headers.get("Authorization"))
 
-        def record(status: int, username: str | None, granted: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+        def record(status: int, username: str | None, granted: Sequence[dict[str, Any]] = ()) -> None:
             with self._lock:
                 self._requests.append(TokenRequest(scopes, username, service, status, tuple(granted)))
 
