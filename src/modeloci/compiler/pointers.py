@@ -10,24 +10,31 @@ MF063 for safetensors, MF065 for a projector), telling to run ``git lfs pull``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from modeloci.compiler.state import Planned, State
+from modeloci.diagnostics import Diagnostic, Span
 from modeloci.model.hfdir import is_lfs_pointer
 from modeloci.modelfile import codes
 
-_CODES = {".gguf": "MF060", ".safetensors": "MF063"}
+# By the first pointer's suffix: which weights the pointers stand for.
+_DIAGNOSTIC: dict[str, Callable[[str, Span, Sequence[str]], Diagnostic]] = {
+    ".gguf": codes.gguf_lfs_pointer,
+    ".safetensors": codes.safetensors_lfs_pointer,
+}
 
 
 def check(state: State) -> None:
     """Report the weights files (and the projector) that are Git LFS pointers."""
     report = state.report
-    weights = [p for p in state.weights if p.file.rel.lower().endswith(tuple(_CODES))]
+    weights = [p for p in state.weights if p.file.rel.lower().endswith(tuple(_DIAGNOSTIC))]
     pointers = [p for p in _unique(weights) if is_lfs_pointer(p.file.path, p.file.size)]
     if pointers:
-        code = _CODES[next(s for s in _CODES if pointers[0].file.rel.lower().endswith(s))]
-        report.add(codes.lfs_pointer(code, report.file, pointers[0].span, [p.file.rel for p in pointers]))
+        diagnostic = _DIAGNOSTIC[next(s for s in _DIAGNOSTIC if pointers[0].file.rel.lower().endswith(s))]
+        report.add(diagnostic(report.file, pointers[0].span, [p.file.rel for p in pointers]))
     mmproj = state.mmproj
     if mmproj is not None and is_lfs_pointer(mmproj.file.path, mmproj.file.size):
-        report.add(codes.lfs_pointer("MF065", report.file, mmproj.span, [mmproj.file.rel]))
+        report.add(codes.projector_lfs_pointer(report.file, mmproj.span, mmproj.file.rel))
 
 
 def _unique(planned: list[Planned]) -> list[Planned]:
