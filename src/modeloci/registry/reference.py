@@ -1,28 +1,25 @@
-"""Image references, parsed and normalised as Docker does.
+"""Registry references: the one grammar (:mod:`modeloci.reference`) with Docker Hub's defaults filled in.
 
-``[registry[:port]/]repository[:tag][@sha256:digest]``: the first component
-is a registry when it has a ``.`` or a ``:`` or is ``localhost``; otherwise the
-registry is ``docker.io``, where a one-component name gets ``library/``. A
-reference without tag or digest means ``:latest``. The familiar form drops what
-normalisation added (``docker.io/library/``), as ``docker images`` shows names.
+``[registry[:port]/]repository[:tag][@sha256:digest]``: without a registry
+host the registry is ``docker.io`` (``index.docker.io`` is its old name), where
+a one-component name gets ``library/``. A reference without tag or digest means
+``:latest``. The familiar form drops what normalisation added
+(``docker.io/library/``), as ``docker images`` shows names.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modeloci.errors import UsageError
 from modeloci.oci.digest import Digest
+from modeloci.reference import InvalidReference, split_reference
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
-_TAG = re.compile(r"[\w][\w.-]{0,127}\Z")
-_HOST = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-                   r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?\Z")
+_DOCKER_HUB_NAMES = (DOCKER_HUB, "index.docker.io")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,33 +60,17 @@ class Reference:
 
 def parse_reference(text: str) -> Reference:
     """Parse and normalise ``text``; UsageError with an example when it is not a reference."""
-    rest, digest = text, None
-    if "@" in rest:
-        rest, _, encoded = rest.partition("@")
-        try:
-            digest = Digest.parse(encoded)
-        except ValueError:
-            raise _invalid(text, f"`{encoded}` is not a sha256 digest") from None
-    tag = None
-    last = rest.rsplit("/", 1)[-1]
-    if ":" in last:
-        rest, _, tag = rest.rpartition(":")
-        if not _TAG.match(tag):
-            raise _invalid(text, f"`{tag}` is not a valid tag")
-    parts = rest.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        registry, path = parts[0], parts[1:]
-        if not _HOST.match(registry):
-            raise _invalid(text, f"`{registry}` is not a registry host")
-    else:
-        registry, path = DOCKER_HUB, parts
-        if len(path) == 1:
-            path = ["library", *path]
-    if not path or not all(_COMPONENT.match(p) for p in path):
-        raise _invalid(text, "repository names are lowercase letters, digits and separators (`.`, `_`, `-`)")
-    if tag is None and digest is None:
-        tag = "latest"
-    return Reference(registry, "/".join(path), tag, digest)
+    try:
+        written = split_reference(text)
+    except InvalidReference as exc:
+        raise _invalid(text, exc.reason) from None
+    registry, repository = written.host or DOCKER_HUB, written.path
+    if registry in _DOCKER_HUB_NAMES:
+        registry = DOCKER_HUB
+        repository = repository if "/" in repository else f"library/{repository}"
+    digest = Digest.parse(written.digest) if written.digest is not None else None
+    tag = "latest" if written.tag is None and digest is None else written.tag
+    return Reference(registry, repository, tag, digest)
 
 
 def _invalid(text: str, why: str) -> UsageError:
