@@ -30,10 +30,10 @@ def meaning(data: bytes) -> list[tuple]:
     text, diags = decode(data, "Modelfile")
     nodes, syntax = parse_lines(text, "Modelfile")
     assert not [d for d in [*diags, *syntax] if d.is_error], [d.summary for d in [*diags, *syntax]]
-    return [_node_meaning(node) for node in nodes]
+    return [node_meaning(node) for node in nodes]
 
 
-def _node_meaning(node: Line | Comment) -> tuple:
+def node_meaning(node: Line | Comment) -> tuple:
     if isinstance(node, Comment):
         return ("comment", node.text.rstrip())
     words = tuple(tuple(_piece_tokens(word.pieces)) for word in node.args)
