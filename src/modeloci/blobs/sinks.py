@@ -296,7 +296,7 @@ class LayoutSink:
     def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
         entry = json.loads(index_json(manifest, ref_name=ref_name))["manifests"][0]
         others = [m for m in self._existing_index() if m.get("annotations", {}).get(REF_NAME) != ref_name]
-        index = {"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX, "manifests": [*others, entry]}
+        index = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX), "manifests": [*others, entry]}
         self._write_atomically("oci-layout", OCI_LAYOUT)
         self._write_atomically("index.json", go_json(index))
 

@@ -30,16 +30,18 @@ from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, read_blob, read_manifest
 from modeloci.oci.manifest import Descriptor, Manifest
-from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
+from modeloci.oci.mediatypes import (
+    CNAI_MODEL_PREFIX,
+    CNCF_MODEL_PREFIX,
+    DOCKER_AI_PREFIX,
+    DOCKER_CONFIG_TYPES,
+    MODELPACK_CONFIGS,
+    MODELPACK_MANIFESTS,
+    MediaType,
+)
 
 Format = Literal["docker", "modelpack"]
 
-_LEGACY_PREFIX = "application/vnd.cnai.model."
-_CNCF_PREFIX = "application/vnd.cncf.model."
-_FILEPATH_KEYS = (docker.ANNOTATION_FILEPATH, "org.cnai.model.filepath")
-_METADATA_KEYS = (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json")
-MODELPACK_MANIFESTS = frozenset({modelpack.MANIFEST_ARTIFACT_TYPE, "application/vnd.cnai.model.manifest.v1+json"})
-MODELPACK_CONFIGS = frozenset({modelpack.CONFIG_MEDIA_TYPE, "application/vnd.cnai.model.config.v1+json"})
 
 _DOCKER_ROLES: dict[str, Role] = {
     MediaType.DOCKER_GGUF: Role.WEIGHTS,
@@ -136,7 +138,8 @@ class ModelLayer:
 
     @property
     def metadata(self) -> str | None:
-        return next((self.descriptor.annotations[k] for k in _METADATA_KEYS if k in self.descriptor.annotations), None)
+        annotations = self.descriptor.annotations
+        return next((annotations[k] for k in modelpack.METADATA_KEYS if k in annotations), None)
 
     @property
     def packing(self) -> Packing:
@@ -153,7 +156,7 @@ def packing_of(media_type: str) -> Packing:
     Only ModelPack's media types (``...v1.tar``, ``...v1.tar+gzip``, ``...v1.tar+zstd``; modctl writes ``.tar``)
     wrap files in a tar; Docker's model layers are raw files.
     """
-    if media_type.startswith((_CNCF_PREFIX, _LEGACY_PREFIX)):
+    if media_type.startswith((CNCF_MODEL_PREFIX, CNAI_MODEL_PREFIX)):
         suffix = media_type.rsplit(".v1.", 1)[-1]
         return next((p for p in _PACKINGS if suffix == p), "raw")
     return "raw"
@@ -292,9 +295,9 @@ def detect_format(manifest: Manifest, config_doc: Mapping[str, Any]) -> Format |
 def role_of(descriptor: Descriptor, fmt: Format) -> Role:
     """A layer's role from its media type (and, for ModelPack, its file name, as DMR decides)."""
     media_type = descriptor.media_type
-    if fmt == "docker" or media_type.startswith("application/vnd.docker.ai."):
+    if fmt == "docker" or media_type.startswith(DOCKER_AI_PREFIX):
         return _DOCKER_ROLES.get(media_type, Role.OTHER)
-    kind = media_type.removeprefix(_LEGACY_PREFIX).removeprefix(_CNCF_PREFIX).split(".v1", 1)[0]
+    kind = media_type.removeprefix(CNAI_MODEL_PREFIX).removeprefix(CNCF_MODEL_PREFIX).split(".v1", 1)[0]
     name = (filepath_of(descriptor) or "").rsplit("/", 1)[-1].lower()
     if kind == "weight":
         return Role.MMPROJ if "mmproj" in name else Role.WEIGHTS
@@ -309,7 +312,7 @@ def filepath_of(descriptor: Descriptor) -> str | None:
     """The layer's path: its path annotation (either spelling), else its OCI title, which is all oras writes.
     A title is outside input like a path: whoever writes files by it holds it to the same rules."""
     annotations = descriptor.annotations
-    keys = (*_FILEPATH_KEYS, docker.ANNOTATION_TITLE)
+    keys = (*modelpack.FILEPATH_KEYS, docker.ANNOTATION_TITLE)
     return next((annotations[k] for k in keys if annotations.get(k)), None)
 
 

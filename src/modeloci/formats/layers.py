@@ -44,7 +44,7 @@ def annotations(filepath: str, size: int, mtime: int, target: str) -> dict[str, 
 def carry_annotations(existing: Mapping[str, str], filepath: str, target: str) -> dict[str, str]:
     """A carried layer's annotations in ``target`` format: path, metadata and title kept, legacy keys renamed."""
     out = {docker.ANNOTATION_FILEPATH: filepath}
-    for key in (docker.ANNOTATION_METADATA, "org.cnai.model.file.metadata+json"):
+    for key in modelpack.METADATA_KEYS:
         if key in existing:
             out[docker.ANNOTATION_METADATA] = existing[key]
             break

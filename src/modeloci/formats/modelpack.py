@@ -25,14 +25,20 @@ from modeloci.model.safetensors import precision as safetensors_precision
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json, go_map, go_time
 from modeloci.oci.manifest import Blob, Descriptor
+from modeloci.oci.mediatypes import MediaType
 
-MANIFEST_ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
-CONFIG_MEDIA_TYPE = "application/vnd.cncf.model.config.v1+json"
-WEIGHT = "application/vnd.cncf.model.weight.v1.raw"
-WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
-DOC = "application/vnd.cncf.model.doc.v1.raw"
-CODE = "application/vnd.cncf.model.code.v1.raw"
-DATASET = "application/vnd.cncf.model.dataset.v1.raw"
+MANIFEST_ARTIFACT_TYPE = MediaType.CNCF_MANIFEST
+CONFIG_MEDIA_TYPE = MediaType.CNCF_CONFIG
+WEIGHT = MediaType.CNCF_WEIGHT
+WEIGHT_CONFIG = MediaType.CNCF_WEIGHT_CONFIG
+DOC = MediaType.CNCF_DOC
+CODE = MediaType.CNCF_CODE
+DATASET = MediaType.CNCF_DATASET
+# ModelPack's annotation names before July 2025, read as today's.
+LEGACY_ANNOTATION_FILEPATH = "org.cnai.model.filepath"
+LEGACY_ANNOTATION_METADATA = "org.cnai.model.file.metadata+json"
+FILEPATH_KEYS = (ANNOTATION_FILEPATH, LEGACY_ANNOTATION_FILEPATH)
+METADATA_KEYS = (ANNOTATION_METADATA, LEGACY_ANNOTATION_METADATA)
 
 ROLE_MEDIA_TYPES = {
     "weights": WEIGHT,
@@ -77,7 +83,7 @@ GGUF_PRECISION = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
 # OCI label -> ModelPack descriptor field, for LABELs that say the same thing.
 LABEL_FIELDS = {
-    "org.opencontainers.image.title": "title",
+    ANNOTATION_TITLE: "title",
     "org.opencontainers.image.description": "description",
     "org.opencontainers.image.licenses": "licenses",
     "org.opencontainers.image.authors": "authors",
@@ -124,14 +130,14 @@ def manifest_blob(config: Descriptor, layers: Sequence[Descriptor], *,
                   annotations: Mapping[str, str] | None = None) -> Blob:
     doc: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "mediaType": str(MediaType.OCI_MANIFEST),
         "artifactType": MANIFEST_ARTIFACT_TYPE,
         "config": descriptor_json(config),
         "layers": [descriptor_json(layer) for layer in layers],
     }
     if annotations:
         doc["annotations"] = go_map(annotations)
-    return Blob("application/vnd.oci.image.manifest.v1+json", go_json(doc))
+    return Blob(MediaType.OCI_MANIFEST, go_json(doc))
 
 
 def config_blob(descriptor: Mapping[str, Any], config: Mapping[str, Any], diff_ids: Sequence[Digest]) -> Blob:

@@ -23,21 +23,19 @@ from pydantic import BaseModel, Field
 
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
-from modeloci.formats import modelpack
-from modeloci.formats.artifact import MODELPACK_CONFIGS, detect_format, filepath_of, packing_of
+from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, TarLayout, names_of, read_blob
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
-from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MediaType
+from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MODELPACK_CONFIGS, MODELPACK_MANIFESTS, MediaType
 from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS, MediaType.DOCKER_DDUF,
                             MediaType.DOCKER_LICENSE, MediaType.DOCKER_MMPROJ, MediaType.DOCKER_CHAT_TEMPLATE,
-                            MediaType.DOCKER_MODEL_FILE, "application/vnd.docker.ai.vllm.config.tar",
-                            "application/vnd.docker.ai.dir.tar"})
+                            MediaType.DOCKER_MODEL_FILE, MediaType.DOCKER_VLLM_CONFIG_TAR, MediaType.DOCKER_DIR_TAR})
 _MODELPACK_LAYER = re.compile(r"^application/vnd\.(cncf|cnai)\.model\.(weight|weight\.config|doc|code|dataset)"
                               r"\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
 
@@ -237,8 +235,7 @@ def _check_config(manifest: Manifest, config: dict[str, Any], fmt: str, digests:
             _error(report, f"config media type `{manifest.config.media_type}` is not ModelPack's")
         if manifest.artifact_type is None:  # oras-py pushes so: the config's media type says what it is
             _warn(report, "the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
-        elif manifest.artifact_type not in (modelpack.MANIFEST_ARTIFACT_TYPE,
-                                            "application/vnd.cnai.model.manifest.v1+json"):
+        elif manifest.artifact_type not in MODELPACK_MANIFESTS:
             _error(report, f"the manifest's artifactType `{manifest.artifact_type}` is not ModelPack's")
         modelfs = config.get("modelfs")
         ids = modelfs.get("diffIds") if isinstance(modelfs, dict) else None

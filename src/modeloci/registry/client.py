@@ -59,8 +59,8 @@ MAX_REDIRECTS = 10
 MANIFEST_TYPES = (
     str(MediaType.OCI_MANIFEST),
     str(MediaType.OCI_INDEX),
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
+    str(MediaType.DOCKER_MANIFEST),
+    str(MediaType.DOCKER_MANIFEST_LIST),
 )
 Body = Callable[[], bytes | Iterable[bytes]] | None
 DEFAULT_LIMITS = Limits()

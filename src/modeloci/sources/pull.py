@@ -51,7 +51,7 @@ class PullResult(BaseModel):
 def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
     """A model's manifest bytes, its descriptor and its config bytes (small: read whole, checked)."""
     data, media_type = client.get_manifest(reference)
-    if media_type in (MediaType.OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"):
+    if media_type in (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST):
         raise RegistryError(f"{reference} is an index of several manifests, not a model",
                             hint="pull one of its manifests by digest: name@sha256:...")
     try:

@@ -18,6 +18,7 @@ from typing import IO
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import DirLayout
 from modeloci.oci.manifest import Descriptor
+from modeloci.oci.mediatypes import MediaType
 from modeloci.sources.pull import pull_to_layout, store_name
 from modeloci.sources.refs import RemoteRef, StoredRef
 from modeloci.store import Store
@@ -31,7 +32,7 @@ class RemoteLayout:
         client, ref = remote.client, remote.reference
         data, _ = client.get_manifest(ref)
         self._blobs: dict[str, bytes] = {Digest.of(data).blob_path: data}
-        self.selected = Descriptor("application/vnd.oci.image.manifest.v1+json", Digest.of(data), len(data))
+        self.selected = Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data))
         self._sizes: dict[str, int] = {}
         self._local: DirLayout | None = None  # the store, once the model was pulled into it
 
