@@ -83,7 +83,7 @@ def test_a_redirect_to_plain_http_from_an_https_registry_is_refused() -> None:
     client = RegistryClient("registry.example.com", http=httpx.Client(transport=httpx.MockTransport(answer)),
                             use_stored_credentials=False)
     with pytest.raises(RegistryError) as caught:
-        client.ping()
+        client.send("GET", "/v2/", scope="")  # the API version check
     assert caught.value.message == ("the redirect `http://storage.example.com` of registry.example.com is plain "
                                     "HTTP: refused")
     assert asked == ["https://registry.example.com/v2/"]

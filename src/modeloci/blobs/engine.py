@@ -81,7 +81,6 @@ class Cancelled(Exception):
 
 
 T = TypeVar("T")
-Task = Callable[[threading.Event], object]
 
 
 def run_ordered(tasks: Sequence[Callable[[threading.Event], T]], *, threads: int | None = None) -> list[T]:

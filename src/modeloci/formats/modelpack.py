@@ -15,7 +15,6 @@ modctl writes them; the config keys come in the spec's Go order
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,6 @@ WEIGHT = MediaType.CNCF_WEIGHT
 WEIGHT_CONFIG = MediaType.CNCF_WEIGHT_CONFIG
 DOC = MediaType.CNCF_DOC
 CODE = MediaType.CNCF_CODE
-DATASET = MediaType.CNCF_DATASET
 # ModelPack's annotation names before July 2025, read as today's.
 LEGACY_ANNOTATION_FILEPATH = "org.cnai.model.filepath"
 LEGACY_ANNOTATION_METADATA = "org.cnai.model.file.metadata+json"
@@ -73,11 +71,6 @@ DESCRIPTOR_FIELDS = ("createdAt", "authors", "family", "name", "docURL", "source
                      "revision", "vendor", "licenses", "title", "description")
 CONFIG_FIELDS = ("architecture", "format", "paramSize", "precision", "quantization", "capabilities")
 
-PARAM_SIZE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]$")
-PRECISIONS = frozenset({
-    "float32", "float64", "float16", "bfloat16", "float8_e4m3", "float8_e5m2", "complex32", "complex64",
-    "complex128", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
-})
 # GGUF file types that are plain floating point have a precision word; quantized ones do not.
 GGUF_PRECISION = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 

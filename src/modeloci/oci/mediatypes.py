@@ -41,7 +41,6 @@ class MediaType(StrEnum):
     CNCF_WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
     CNCF_DOC = "application/vnd.cncf.model.doc.v1.raw"
     CNCF_CODE = "application/vnd.cncf.model.code.v1.raw"
-    CNCF_DATASET = "application/vnd.cncf.model.dataset.v1.raw"
     CNAI_MANIFEST = "application/vnd.cnai.model.manifest.v1+json"
     CNAI_CONFIG = "application/vnd.cnai.model.config.v1+json"
 

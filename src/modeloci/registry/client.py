@@ -309,9 +309,6 @@ class RegistryClient:
 
     # Small endpoints -----------------------------------------------------------------------------------------
 
-    def ping(self) -> None:
-        self.send("GET", "/v2/", scope="", ok=(200,))
-
     def blob_size(self, repository: str, digest: Digest) -> int | None:
         """The size of a blob the repository holds, or None if it does not hold it."""
         response = self.send("HEAD", f"/v2/{repository}/blobs/{digest}", scope=_pull(repository), ok=(200, 404))

@@ -43,9 +43,6 @@ class Reference:
         """What the manifest is fetched or put by: the digest if pinned, else the tag."""
         return str(self.digest) if self.digest else (self.tag or "latest")
 
-    def with_tag(self, tag: str) -> Reference:
-        return Reference(self.registry, self.repository, tag, None)
-
     def __str__(self) -> str:
         return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
