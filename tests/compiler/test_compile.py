@@ -39,7 +39,8 @@ def _paths(plan) -> list[str]:
 
 def test_shards_named_out_of_order_become_layers_in_shard_order(tmp_path: Path) -> None:
     _tree(tmp_path, {f"m-0000{i}-of-00003.gguf": b"x" for i in (1, 2, 3)} | {"extra.gguf": b"y"})
-    plan = _plan(tmp_path, "FROM scratch\nWEIGHTS extra.gguf m-00003-of-00003.gguf\nWEIGHTS m-00001-of-00003.gguf m-00002-of-00003.gguf\n")
+    plan = _plan(tmp_path, "FROM scratch\nWEIGHTS extra.gguf m-00003-of-00003.gguf\n"
+                           "WEIGHTS m-00001-of-00003.gguf m-00002-of-00003.gguf\n")
     assert _paths(plan) == ["m-00001-of-00003.gguf", "m-00002-of-00003.gguf", "m-00003-of-00003.gguf", "extra.gguf"]
 
 
@@ -112,7 +113,8 @@ def test_from_base_merges_by_role(tmp_path: Path) -> None:
     assert kept.config["context_size"] == 100 and kept.config["gguf"]["general.name"] == "b'w'"
     assert kept.labels == {"a": "1", "b": "3"}
     replaced = _plan(tmp_path / "new", "FROM base.tar\nWEIGHTS w2.gguf\n")
-    assert [(layer.filepath, layer.source.kind) for layer in replaced.layers][0] == ("w2.gguf", "file")
+    first = replaced.layers[0]
+    assert (first.filepath, first.source.kind) == ("w2.gguf", "file")
     # Metadata comes from the new weights; the base's context size went with its weights, with a warning.
     assert replaced.config["gguf"]["general.name"] == "b'w2'" and "context_size" not in replaced.config
     assert [(w.code, w.detail) for w in replaced.warnings] == [
@@ -129,7 +131,8 @@ def test_from_base_keeps_the_base_config_media_type(tmp_path: Path) -> None:
 
 def test_parse_and_compile_report_everything_at_once(tmp_path: Path) -> None:
     _tree(tmp_path, {"a.gguf": b"a"})
-    modelfile = parse_modelfile(b"FROM scratch\nWEIGHTS a.gguf missing.gguf\nWIEGHTS x\nLICENSE nope\n", path="Modelfile")
+    modelfile = parse_modelfile(b"FROM scratch\nWEIGHTS a.gguf missing.gguf\nWIEGHTS x\nLICENSE nope\n",
+                                path="Modelfile")
     with pytest.raises(ModelfileError) as info:
         compile_plan(modelfile, context=tmp_path)
     assert [(d.code, d.span.start.line) for d in info.value.diagnostics] == [("MF048", 2), ("MF003", 3), ("MF048", 4)]

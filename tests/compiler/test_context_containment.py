@@ -88,7 +88,8 @@ def test_the_same_files_are_taken_when_the_context_is_widened_to_hold_the_siblin
     (ctx / "Modelfile").write_text("FROM scratch\nWEIGHTS ctx/model.gguf\nLICENSE ctx/link.gguf\n")
     result = cli("plan", "-f", "ctx/Modelfile", "--context", ".", "--json", cwd=ctx.parent)
     assert (result.code, result.stderr) == (0, "")
-    assert [layer["source"]["path"] for layer in json.loads(result.stdout)["layers"]] == ["ctx/model.gguf", "ctx/link.gguf"]
+    layers = json.loads(result.stdout)["layers"]
+    assert [layer["source"]["path"] for layer in layers] == ["ctx/model.gguf", "ctx/link.gguf"]
 
 
 def test_the_file_system_root_as_context_contains_its_files(ctx: Path, cli) -> None:

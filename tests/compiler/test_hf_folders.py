@@ -148,7 +148,8 @@ def test_a_subfolder_comes_where_its_name_comes_in_walk_order(tmp_path: Path) ->
         (tmp_path / "m" / name).write_text("{}")
     plan = _plan(tmp_path, "FROM scratch\nWEIGHTS m\n")
     # Go's filepath.Walk: `a` (a folder) sorts before `a-b.json` and `a.json`, and its files come there.
-    assert [layer.filepath for layer in plan.layers] == ["model.safetensors", "B.json", "a/x.json", "a-b.json", "a.json"]
+    assert [layer.filepath for layer in plan.layers] == [
+        "model.safetensors", "B.json", "a/x.json", "a-b.json", "a.json"]
 
 
 def test_a_folder_of_gguf_files_is_packaged_too(tmp_path: Path) -> None:

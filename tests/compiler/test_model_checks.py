@@ -199,10 +199,12 @@ def test_hf_folder_becomes_layer_per_file_v02(tmp_path: Path) -> None:
     factories.safetensors(hf / "model-00001-of-00002.safetensors", {"a": ("BF16", [4, 8])}, {"format": "pt"})
     factories.safetensors(hf / "model-00002-of-00002.safetensors", {"b": ("BF16", [8])}, {"format": "pt"})
     (hf / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+        {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors",
+                                        "b": "model-00002-of-00002.safetensors"}}))
     (hf / "config.json").write_text(json.dumps({"model_type": "qwen3", "max_position_embeddings": 32768}))
     for name in ("tokenizer.json", "tokenizer_config.json", "README.md", "LICENSE", "chat_template.jinja"):
-        (hf / name).write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}" if name.endswith("jinja") else "x")
+        template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+        (hf / name).write_text(template if name.endswith("jinja") else "x")
     (hf / ".gitattributes").write_text("x")
     (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS qwen\n")
     plan = api.plan(tmp_path / "Modelfile")

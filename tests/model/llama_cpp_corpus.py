@@ -29,7 +29,8 @@ NAMES = (
     "MiniMax-M1", "MiniMax-M2", "MiniMax-M3", "Mistral-Small-3.2-24B-Instruct-2506",
     "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "NVIDIA-Nemotron-Nano-v2", "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
     "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "Qwen-QwQ-32B", "Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B",
-    "Qwen3-Coder", "Qwen3.5-4B", "Reka-Edge", "Spark2.5", "StepFun3.5-Flash", "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+    "Qwen3-Coder", "Qwen3.5-4B", "Reka-Edge", "Spark2.5", "StepFun3.5-Flash",
+    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "deepseek-ai-DeepSeek-V3.1", "deepseek-ai-DeepSeek-V3.2",
     "deepseek-ai-DeepSeek-V4-Flash-0731", "deepseek-ai-DeepSeek-V4", "fireworks-ai-llama-3-firefunction-v2",
     "google-gemma-2-2b-it", "google-gemma-4-31B-it-interleaved", "google-gemma-4-31B-it",
@@ -64,7 +65,8 @@ def templates_folder(timeout: float = 600) -> Path:
             subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout)
         except subprocess.CalledProcessError as exc:
             lines = (exc.stderr or exc.stdout or "").strip().splitlines()
-            raise Unavailable(f"`pip download llama-cpp-python=={VERSION}` failed: {lines[-1] if lines else exc}") from exc
+            last = lines[-1] if lines else exc
+            raise Unavailable(f"`pip download llama-cpp-python=={VERSION}` failed: {last}") from exc
         except (subprocess.TimeoutExpired, OSError) as exc:
             raise Unavailable(f"`pip download llama-cpp-python=={VERSION}` did not finish: {exc}") from exc
         staging = Path(tmp) / "templates"

@@ -92,7 +92,8 @@ def test_lists_and_dicts_the_template_made_change_in_place(text: str, output: st
 )
 def test_the_conversation_given_to_the_template_stays_immutable(text: str) -> None:
     problems = check_chat_template(text)
-    assert [(p.kind, p.conversation) for p in problems] == [("render", SYSTEM), ("render", NO_SYSTEM), ("render", TOOLS)]
+    assert [(p.kind, p.conversation) for p in problems] == [
+        ("render", SYSTEM), ("render", NO_SYSTEM), ("render", TOOLS)]
     assert all(p.message.startswith("SecurityError: access to attribute") for p in problems)
 
 
@@ -178,7 +179,8 @@ def test_arguments_conventions_are_tried_only_where_a_tool_is_called() -> None:
 
 
 def test_a_template_failing_under_every_convention_reports_the_first_one_s_failure() -> None:
-    text = "{% for m in messages %}{% for call in m.tool_calls or [] %}{{ call.function.arguments + 1 }}{% endfor %}{% endfor %}"
+    text = ("{% for m in messages %}{% for call in m.tool_calls or [] %}{{ call.function.arguments + 1 }}"
+            "{% endfor %}{% endfor %}")
     assert check_chat_template(text) == [
         TemplateProblem("render", "TypeError: unsupported operand type(s) for +: 'dict' and 'int'", 1, TOOLS)]
 

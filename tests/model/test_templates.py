@@ -21,7 +21,8 @@ from modeloci.model.templates import (
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "chat-templates"
 _CORPUS_FILES = sorted(CORPUS.glob("*.jinja")) if CORPUS.is_dir() else []
 _CORPUS_PARAMS = [pytest.param(path, id=path.name) for path in _CORPUS_FILES] or [
-    pytest.param(None, id="corpus-absent", marks=pytest.mark.skip(reason=f"{CORPUS} is absent: the real chat templates are not on this machine"))
+    pytest.param(None, id="corpus-absent", marks=pytest.mark.skip(
+        reason=f"{CORPUS} is absent: the real chat templates are not on this machine"))
 ]
 
 SYSTEM, NO_SYSTEM, TOOLS = "with a system message", "without a system message", "with tools"
@@ -84,7 +85,8 @@ def test_gemma_refuses_system_messages_with_one_warning() -> None:
 def test_unclosed_for_points_at_its_opening_line() -> None:
     text = "{{ bos_token }}\n{% for message in messages %}\n{{ message.content }}\n{{ eos_token }}\n"
     assert check_chat_template(text) == [
-        TemplateProblem("syntax", "unclosed 'for' block: unexpected end of template, expected 'endfor' or 'else'", 2, None)
+        TemplateProblem("syntax", "unclosed 'for' block: unexpected end of template, expected 'endfor' or 'else'",
+                        2, None)
     ]
 
 
@@ -92,7 +94,8 @@ def test_unclosed_block_line_skips_closed_blocks_and_set_statements() -> None:
     text = "{% for m in messages %}{% endfor %}\n{% set a = 1 %}\n{% if a %}\n{% set b %}x{% endset %}\n"
     [problem] = check_chat_template(text)
     assert (problem.kind, problem.line) == ("syntax", 3)
-    assert problem.message.startswith("unclosed 'if' block: unexpected end of template, expected 'elif' or 'else' or 'endif'")
+    assert problem.message.startswith(
+        "unclosed 'if' block: unexpected end of template, expected 'elif' or 'else' or 'endif'")
 
 
 def test_unknown_tag() -> None:
@@ -169,11 +172,13 @@ def test_problems_come_in_conversation_order() -> None:
 def test_tool_conversation_reaches_the_template() -> None:
     text = (
         "{% for tool in tools %}{{ tool.function.name }}{% endfor %}|"
-        "{% for m in messages %}{% for call in m.tool_calls %}{{ call.id }} {{ call.function.arguments | tojson }}{% endfor %}"
+        "{% for m in messages %}{% for call in m.tool_calls %}{{ call.id }} {{ call.function.arguments | tojson }}"
+        "{% endfor %}"
         "{% if m.role == 'tool' %}{{ m.content }}{% endif %}{% endfor %}"
     )
     output = hf_environment().from_string(text).render(_conversation(TOOLS).variables())
-    assert output == 'get_current_weather|call12345 {"city": "Paris", "unit": "celsius"}{"temperature": 22, "unit": "celsius"}'
+    assert output == ('get_current_weather|call12345 {"city": "Paris", "unit": "celsius"}'
+                      '{"temperature": 22, "unit": "celsius"}')
 
 
 def test_conversation_variables_are_fresh_copies() -> None:
@@ -222,7 +227,8 @@ def test_output_past_the_size_limit_stops_quickly() -> None:
     problems = check_chat_template(text)
     assert time.monotonic() - started < 0.5
     # One limit is enough: the other conversations are not tried.
-    assert problems == [TemplateProblem("limit", f"output passed {templates.MAX_OUTPUT_CHARS} characters", None, SYSTEM)]
+    assert problems == [
+        TemplateProblem("limit", f"output passed {templates.MAX_OUTPUT_CHARS} characters", None, SYSTEM)]
 
 
 def test_size_limit_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,7 +322,8 @@ def test_raise_exception_raises_its_own_type() -> None:
 
 
 def test_whitespace_control_and_loop_controls_match_transformers() -> None:
-    text = "  {% for i in range(5) %}\n{% if i == 3 %}{% break %}{% endif %}\n{% if i == 1 %}{% continue %}{% endif %}\n{{ i }}\n  {% endfor %}\n"
+    text = ("  {% for i in range(5) %}\n{% if i == 3 %}{% break %}{% endif %}\n"
+            "{% if i == 1 %}{% continue %}{% endif %}\n{{ i }}\n  {% endfor %}\n")
     assert _render(text) == "0\n2\n"
 
 

@@ -61,12 +61,15 @@ def test_doubling_args_fail_lint_and_build_the_same_way(verb: str, cli, context:
     result = cli(verb, "-f", "Modelfile", *extra, cwd=context)
     assert result.code == 2
     assert result.stderr.startswith("error[MF071]: ARG substitution makes too much text\n  --> Modelfile:20:9\n")
-    last = "failed: 1 Modelfile checked, 1 with errors, 0 warnings" if verb == "lint" else "error: 1 problem in the Modelfile"
+    last = ("failed: 1 Modelfile checked, 1 with errors, 0 warnings" if verb == "lint"
+            else "error: 1 problem in the Modelfile")
     assert result.stderr.endswith(f"\n{last}\n")
     assert not (context / "out.tar").exists()
 
 
-def test_substitution_limit_counts_every_use_and_build_args(cli, context: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_substitution_limit_counts_every_use_and_build_args(
+    cli, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(compiler_args, "MAX_SUBSTITUTED_CHARS", 10)
     (context / "Modelfile").write_text("ARG Q\nFROM scratch\nWEIGHTS model.gguf\nLABEL a=${Q} b=${Q} c=${Q}\n")
     assert cli("plan", "-f", "Modelfile", "--build-arg", "Q=abc", cwd=context).code == 0  # 9 characters

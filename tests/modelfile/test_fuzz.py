@@ -47,7 +47,8 @@ _raw_quoted = st.text(alphabet='ab *?=#${}\\"é\t', max_size=8).map(lambda t: '"
 _quoted = st.text(alphabet='ab *?=#${}\\"é\t', max_size=8).map(
     lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"')
 _odd = st.sampled_from(["${A}", "${b_2}", '"${A}"', "${", "$", "${1}", "$A", "${A", "=", "#", "\\", "\\x", '\\"',
-                        "\\\n", "\\  \n", "\u200b", "\ufeff", "\x00", "\x07", "\x1b", "\x7f", "\r", "\x0c", "\U0001f600"])
+                        "\\\n", "\\  \n", "\u200b", "\ufeff", "\x00", "\x07", "\x1b", "\x7f", "\r", "\x0c",
+                        "\U0001f600"])
 _word = st.lists(st.one_of(_plain, _quoted, _raw_quoted, _odd), min_size=1, max_size=4).map("".join)
 _blank = st.sampled_from([" ", "  ", "\t", " \\\n  ", " \\   \n\t", "\\\n"])
 _comment = st.text(alphabet="ab #\t\\é", max_size=8).map(lambda t: "#" + t)
@@ -82,7 +83,8 @@ grammar_shaped = _text().map(lambda t: t.encode("utf-8"))
 def _mangled(draw) -> bytes:
     """Grammar-shaped text with bytes overwritten or inserted: invalid UTF-8, NUL, controls."""
     data = bytearray(draw(grammar_shaped))
-    bad = st.sampled_from([b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\r", b"\x1b"])
+    bad = st.sampled_from([b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x00", b"\r",
+                           b"\x1b"])
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(data)))
         data[at : at + draw(st.integers(0, 1))] = draw(st.one_of(bad, st.binary(min_size=1, max_size=3)))
