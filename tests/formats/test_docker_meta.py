@@ -26,7 +26,9 @@ def test_gguf_bytes(size: int, text: str) -> None:
     assert meta.gguf_bytes(size) == text
 
 
-@pytest.mark.parametrize(("count", "text"), [(0, "0.00"), (183, "183.00"), (494_032_768, "494.03M"), (8_030_261_248, "8.03B")])
+@pytest.mark.parametrize(("count", "text"), [
+    (0, "0.00"), (183, "183.00"), (494_032_768, "494.03M"), (8_030_261_248, "8.03B"),
+])
 def test_safetensors_parameters(count: int, text: str) -> None:
     assert meta.safetensors_parameters(count) == text
 

@@ -105,7 +105,8 @@ def test_modelpack_snapshots(modelpack_archives, name: str, snapshot) -> None:
 def test_roles_become_modelpack_kinds(modelpack_archives) -> None:
     kinds = {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"].split("model.")[1]
              for layer in modelpack_archives["sharded-vision"].manifest["layers"]}
-    assert kinds == {"tiny-vision-00001-of-00002.gguf": "weight.v1.raw", "tiny-vision-00002-of-00002.gguf": "weight.v1.raw",
+    assert kinds == {"tiny-vision-00001-of-00002.gguf": "weight.v1.raw",
+                     "tiny-vision-00002-of-00002.gguf": "weight.v1.raw",
                      "LICENSE.txt": "doc.v1.raw", "mmproj-tiny-vision-F16.gguf": "weight.v1.raw"}
     hf = {layer["annotations"]["org.cncf.model.filepath"]: layer["mediaType"].split("model.")[1]
           for layer in modelpack_archives["hf-safetensors"].manifest["layers"]}
@@ -177,7 +178,8 @@ def test_roles_modelpack_can_only_tell_by_name_are_named_warnings(tmp_path: Path
     factories.gguf(tmp_path / "m.gguf")
     factories.mmproj(tmp_path / "vision-tower.gguf")
     (tmp_path / "prompt.txt").write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
-    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS m.gguf\nMMPROJ vision-tower.gguf\nCHAT_TEMPLATE prompt.txt\n")
+    (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS m.gguf\nMMPROJ vision-tower.gguf\n"
+                                        "CHAT_TEMPLATE prompt.txt\n")
     plan = api.plan(tmp_path / "Modelfile", format="modelpack")
     assert [(w.code, w.span.start.line, w.summary) for w in plan.warnings] == [
         ("MF105", 3, "ModelPack will not know `vision-tower.gguf` is the projector"),

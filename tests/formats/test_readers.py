@@ -60,8 +60,9 @@ def _fp(key: str, path: str) -> dict[str, str]:
 CASES = {
     "docker v0.1": dict(
         artifact_type=None, config_type="application/vnd.docker.ai.model.config.v0.1+json",
-        config={"config": {"format": "gguf", "context_size": 4096, "parameters": "8.03B", "quantization": "MOSTLY_Q4_K_M",
-                           "architecture": "llama", "size": "4.58GiB"}, "descriptor": {}, "rootfs": {"type": "rootfs"}},
+        config={"config": {"format": "gguf", "context_size": 4096, "parameters": "8.03B",
+                           "quantization": "MOSTLY_Q4_K_M", "architecture": "llama", "size": "4.58GiB"},
+                "descriptor": {}, "rootfs": {"type": "rootfs"}},
         layers=[("application/vnd.docker.ai.gguf.v3", GGUF, _fp("org.cncf.model.filepath", "model.gguf")),
                 ("application/vnd.docker.ai.chat.template.jinja", TEMPLATE, {}),
                 ("application/vnd.docker.ai.mmproj", GGUF + b"p", {}),
@@ -73,20 +74,26 @@ CASES = {
                 ("application/vnd.docker.ai.model.file", b"{}", _fp("org.cncf.model.filepath", "a/config.json")),
                 ("application/vnd.docker.ai.vllm.config.tar", b"tar", {})]),
     "modelpack": dict(
-        artifact_type="application/vnd.cncf.model.manifest.v1+json", config_type="application/vnd.cncf.model.config.v1+json",
-        config={"descriptor": {"name": "x", "createdAt": "2025-01-01T00:00:00Z"}, "modelfs": {"type": "layers", "diffIds": []},
+        artifact_type="application/vnd.cncf.model.manifest.v1+json",
+        config_type="application/vnd.cncf.model.config.v1+json",
+        config={"descriptor": {"name": "x", "createdAt": "2025-01-01T00:00:00Z"},
+                "modelfs": {"type": "layers", "diffIds": []},
                 "config": {"format": "gguf", "paramSize": "8.0B", "quantization": "Q4_K_M", "architecture": "llama"}},
         layers=[("application/vnd.cncf.model.weight.v1.raw", GGUF, _fp("org.cncf.model.filepath", "model.gguf")),
-                ("application/vnd.cncf.model.weight.v1.raw", GGUF + b"p", _fp("org.cncf.model.filepath", "mmproj-f16.gguf")),
-                ("application/vnd.cncf.model.weight.config.v1.raw", TEMPLATE, _fp("org.cncf.model.filepath", "chat.jinja")),
+                ("application/vnd.cncf.model.weight.v1.raw", GGUF + b"p",
+                 _fp("org.cncf.model.filepath", "mmproj-f16.gguf")),
+                ("application/vnd.cncf.model.weight.config.v1.raw", TEMPLATE,
+                 _fp("org.cncf.model.filepath", "chat.jinja")),
                 ("application/vnd.cncf.model.doc.v1.raw", b"MIT", _fp("org.cncf.model.filepath", "LICENSE")),
                 ("application/vnd.cncf.model.doc.v1.raw", b"# hi", _fp("org.cncf.model.filepath", "README.md"))]),
     "legacy cnai": dict(
-        artifact_type="application/vnd.cnai.model.manifest.v1+json", config_type="application/vnd.cnai.model.config.v1+json",
+        artifact_type="application/vnd.cnai.model.manifest.v1+json",
+        config_type="application/vnd.cnai.model.config.v1+json",
         config={"descriptor": {"name": "old"}, "modelfs": {"type": "layers", "diffIds": []},
                 "config": {"format": "safetensors", "paramSize": "0.5B"}},
         layers=[("application/vnd.cnai.model.weight.v1.tar", b"w", _fp("org.cnai.model.filepath", "model.safetensors")),
-                ("application/vnd.cnai.model.weight.config.v1.raw", b"{}", _fp("org.cnai.model.filepath", "config.json"))]),
+                ("application/vnd.cnai.model.weight.config.v1.raw", b"{}",
+                 _fp("org.cnai.model.filepath", "config.json"))]),
 }
 
 EXPECTED = {

@@ -240,7 +240,7 @@ def test_a_registry_gone_in_the_middle_of_a_transfer_fails_at_once(tmp_path: Pat
     blob = tmp_path / "blob"
     blob.write_bytes(b"x" * 100)
     source = BlobSource(blob, 0, 100, "blob", FileState.from_stat(blob.stat()), Digest.of(b"x" * 100))
-    with pytest.raises(RegistryError, match="^cannot connect to 127.0.0.1:5000: connection refused$"):
+    with pytest.raises(RegistryError, match=r"^cannot connect to 127\.0\.0\.1:5000: connection refused$"):
         upload(client, "m", source, Digest.of(b"x" * 100))
     assert (seen, sleeps) == (["POST", "PATCH"], [])
     seen.clear()

@@ -194,7 +194,7 @@ def test_build_push_survives_a_lost_answer_to_the_config_put(registry, proxy, re
 @pytest.mark.parametrize("where", ["/manifests/", "/blobs/sha256:"])
 def test_503_on_pull_is_retried(registry, proxy, repo_name, cli, tmp_path: Path, where: str) -> None:
     p = proxy(registry)
-    built, digest = build(cli, tmp_path, tag=CHECK)
+    built, _ = build(cli, tmp_path, tag=CHECK)
     push_ok(cli, built, f"{registry.host}/{repo_name}:v1")
     p.fail(503, times=2, method="GET", path_contains=where)
     pulled = cli("pull", f"{p.host}/{repo_name}:v1", "-t", CHECK, "-o", str(tmp_path / "pulled.tar"))

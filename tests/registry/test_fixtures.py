@@ -24,6 +24,7 @@ upload URL (404 BLOB_UPLOAD_INVALID); add ``digest`` with ``URL.copy_merge_param
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -367,7 +368,8 @@ def test_token_header_modes_and_untrusted_key(
     try:
         for mode in ("x5c", "kid"):
             server.header_mode = mode
-            r = client.get(reg.realm, params={"service": reg.service, "scope": scope}, auth=(reg.username, reg.password))
+            r = client.get(reg.realm, params={"service": reg.service, "scope": scope},
+                           auth=(reg.username, reg.password))
             assert upload_status(r.json()["token"]) == 202, mode
     finally:
         server.header_mode = "x5c"
@@ -679,10 +681,8 @@ def test_everything_stops(registry_factory: Any) -> None:
 
 
 def _swallow(fn: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         fn()
-    except Exception:
-        pass
 
 
 def test_registry_binary_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

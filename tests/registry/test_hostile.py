@@ -123,7 +123,8 @@ def test_plain_http_token_realm_only_where_the_registry_and_the_realm_may_use_pl
     if refusal is None:
         client.send("GET", "/v2/", scope="")  # the API version check
         (token_ask,) = [r for r in asked if r.url.path == "/token"]
-        own = token_ask.url.host in (registry.split(":", maxsplit=1)[0], "auth.docker.io")  # any port; Docker Hub's service
+        # Any port; Docker Hub's token service is its own.
+        own = token_ask.url.host in (registry.split(":", maxsplit=1)[0], "auth.docker.io")
         assert token_ask.headers.get("Authorization") == (ALICE.basic() if own else None)
         return
     with pytest.raises(AuthError) as caught:

@@ -55,7 +55,8 @@ def test_push_pull_build_push(registry, repo_name: str, cli, tmp_path: Path) -> 
     result = cli("build", "-f", str(modelfile), "--push", f"{registry.host}/{repo_name}:2", "-q", "--json")
     built_pushed = one_document(result, BuildOutput)
     assert built_pushed.push is not None
-    assert (built_pushed.digest, built_pushed.push.digest, built_pushed.push.uploaded) == (built.digest, built.digest, [])
+    pushed = built_pushed.push
+    assert (built_pushed.digest, pushed.digest, pushed.uploaded) == (built.digest, built.digest, [])
 
     missing = one_document(cli("pull", f"{registry.host}/{repo_name}:absent", "-q", "--json"), FailureJson, code=1)
     assert missing.exit_code == 1 and "absent" in missing.error

@@ -90,7 +90,7 @@ def test_round_trip_to_archive_layout_and_store(registry, repo_name, cli, tmp_pa
 
 def test_pull_names_the_model_as_told(registry, repo_name, cli, tmp_path: Path) -> None:
     ref = f"{registry.host}/{repo_name}:v1"
-    built, digest = build(cli, tmp_path, tag="tiny:renamed")
+    built, _ = build(cli, tmp_path, tag="tiny:renamed")
     push(cli, built, ref)
     assert cli("pull", ref, "-t", "tiny:renamed", "-o", str(tmp_path / "pulled.tar")).code == 0
     assert (tmp_path / "pulled.tar").read_bytes() == built.read_bytes()

@@ -149,12 +149,14 @@ def test_stored_model_gives_runtime_paths(tmp_path: Path, store: Store) -> None:
     shards = model.paths(Role.WEIGHTS)
     assert [p.read_bytes() for p in shards] == [
         (tmp_path / "sharded-vision" / f"tiny-vision-0000{i}-of-00002.gguf").read_bytes() for i in (1, 2)]
-    assert model.paths(Role.MMPROJ)[0].read_bytes() == (tmp_path / "sharded-vision" / "mmproj-tiny-vision-F16.gguf").read_bytes()
+    mmproj = tmp_path / "sharded-vision" / "mmproj-tiny-vision-F16.gguf"
+    assert model.paths(Role.MMPROJ)[0].read_bytes() == mmproj.read_bytes()
     assert json.loads(model.config_path.read_bytes())["config"]["architecture"] == "llama"
 
 
 def test_the_public_model_api_gives_every_file_in_place(tmp_path: Path, store: Store) -> None:
-    """``modeloci.model_files(NAME)``: the seed's ``Model``, typed; every path is the store's own blob, nothing copied."""
+    """``modeloci.model_files(NAME)``: the seed's ``Model``, typed; every path is the store's own blob, nothing
+    copied."""
     import modeloci
 
     vision = copy_example("sharded-vision", tmp_path)
@@ -178,7 +180,8 @@ def test_the_public_model_api_gives_every_file_in_place(tmp_path: Path, store: S
     folder = hf.parent / "tiny-qwen"
     assert files.reference == "qwen:latest" and files.weights_format == "safetensors"
     assert [p.read_bytes() for p in files.weights] == [(folder / "model.safetensors").read_bytes()]
-    assert files.chat_template is not None and files.chat_template.read_bytes() == (folder / "chat_template.jinja").read_bytes()
+    assert files.chat_template is not None
+    assert files.chat_template.read_bytes() == (folder / "chat_template.jinja").read_bytes()
     assert {name: path.read_bytes() for name, path in files.files.items()} == {
         p.name: p.read_bytes() for p in folder.iterdir() if p.name != "README.md"}
     with pytest.raises(modeloci.ModelociError, match="no model `nothing:latest` in the store"):
@@ -202,8 +205,8 @@ def test_concurrent_builds_and_tags_leave_a_valid_store(tmp_path: Path, store: S
     procs = []
     for i in range(6):
         modelfile = modelfiles[i % 3]
-        procs.append(subprocess.Popen([sys.executable, "-m", "modeloci", "build", "-f", str(modelfile), "-t", f"m{i}:v1"],
-                                      env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        command = [sys.executable, "-m", "modeloci", "build", "-f", str(modelfile), "-t", f"m{i}:v1"]
+        procs.append(subprocess.Popen(command, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
@@ -279,8 +282,8 @@ def test_save_refuses_a_blob_changed_in_the_store(tmp_path: Path, store: Store, 
     output.write_bytes(b"the previous archive")
     result = cli("save", "tiny:1", "-o", str(output))
     assert result.code == 1
-    assert result.stderr.splitlines()[0] == (f"error: reading chat_template.jinja of `tiny:1`: content does not match its "
-                                             f"digest sha256:{template.name}")
+    assert result.stderr.splitlines()[0] == ("error: reading chat_template.jinja of `tiny:1`: content does not match "
+                                             f"its digest sha256:{template.name}")
     assert output.read_bytes() == b"the previous archive"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".modeloci-")] == []
 
