@@ -125,8 +125,7 @@ def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool)
     for warning in converted.warnings:
         click.echo(f"warning: {safe_text(warning)}", err=True)
     if as_json:
-        click.echo(json.dumps({**converted.result.to_json(), "from": converted.source_format, "to": target,
-                               "warnings": converted.warnings}, indent=2))
+        click.echo(json.dumps(converted.report().model_dump(mode="json", by_alias=True), indent=2))
     else:
         from modeloci.render import print_build
 

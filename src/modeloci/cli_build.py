@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from modeloci.builder import BuildResult
     from modeloci.compiler import BuildPlan
     from modeloci.diagnostics import Diagnostic
-    from modeloci.ops.remote import PushResult
+    from modeloci.ops.reports import PushResult
     from modeloci.progress import Display
     from modeloci.registry.client import RegistryClient
     from modeloci.registry.reference import Reference
@@ -137,7 +137,10 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
             return
         result = _pushed_model(pushed, compiled.reference)
     if as_json:
-        click.echo(json.dumps({**result.to_json(), "push": pushed.result.model_dump() if pushed else None}, indent=2))
+        from modeloci.ops.reports import BuildPushReport
+
+        document = BuildPushReport(**dict(result.report()), push=pushed.result if pushed else None)
+        click.echo(json.dumps(document.model_dump(mode="json"), indent=2))
     else:
         from modeloci.render import print_build
 

@@ -209,8 +209,7 @@ def init(folder: Path, force: bool, to_stdout: bool, quiet: bool, as_json: bool)
         with atomic_output(target) as out:
             out.write(result.text.encode("utf-8"))
     if as_json:
-        click.echo(json_text({**result.to_json(), "modelfile": None if to_stdout else str(target),
-                              "text": result.text}))
+        click.echo(json_text(result.report(None if to_stdout else target).model_dump(mode="json")))
     elif to_stdout:
         click.echo(result.text, nl=False)
     elif not quiet:

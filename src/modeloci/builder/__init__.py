@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from modeloci.atomic import atomic_output
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
@@ -36,11 +38,14 @@ from modeloci.store.sink import StoreSink
 if TYPE_CHECKING:
     from modeloci.store import Store
 
-__all__ = ["BlobSink", "BuildResult", "build", "build_archive", "build_layout", "build_store"]
+__all__ = ["BlobSink", "BuildReport", "BuildResult", "build", "build_archive", "build_layout", "build_store"]
 
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
+    """A model written: its manifest, config and layer descriptors, its name, and where it went (``output``,
+    with ``output_size`` the archive's or the layout's bytes; None for the store). :meth:`report` is its JSON."""
+
     manifest: Descriptor
     config: Descriptor
     layers: tuple[Descriptor, ...]
@@ -48,22 +53,45 @@ class BuildResult:
     output: Path | None = None
     output_size: int | None = None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "digest": str(self.manifest.digest),
-            "size": self.output_size,
-            "output": str(self.output) if self.output else None,
-            "reference": self.reference,
-            "manifest": _descriptor_json(self.manifest),
-            "config": _descriptor_json(self.config),
-            "layers": [
-                {**_descriptor_json(d), "path": d.annotations.get(docker.ANNOTATION_FILEPATH)} for d in self.layers
-            ],
-        }
+    def report(self) -> BuildReport:
+        return BuildReport(
+            digest=str(self.manifest.digest),
+            size=self.output_size,
+            output=str(self.output) if self.output else None,
+            reference=self.reference,
+            manifest=DescriptorReport.of(self.manifest),
+            config=DescriptorReport.of(self.config),
+            layers=[LayerReport(mediaType=d.media_type, digest=str(d.digest), size=d.size,
+                                path=d.annotations.get(docker.ANNOTATION_FILEPATH)) for d in self.layers],
+        )
 
 
-def _descriptor_json(d: Descriptor) -> dict[str, object]:
-    return {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
+class DescriptorReport(BaseModel):
+    """A descriptor as the JSON of a build shows it, in OCI's words."""
+
+    mediaType: str
+    digest: str
+    size: int
+
+    @classmethod
+    def of(cls, d: Descriptor) -> DescriptorReport:
+        return cls(mediaType=d.media_type, digest=str(d.digest), size=d.size)
+
+
+class LayerReport(DescriptorReport):
+    path: str | None  # the layer's path annotation
+
+
+class BuildReport(BaseModel):
+    """A build's JSON (docs/json/build.schema.json without ``push``, and the core of convert's)."""
+
+    digest: str
+    size: int | None
+    output: str | None
+    reference: str | None
+    manifest: DescriptorReport
+    config: DescriptorReport
+    layers: list[LayerReport]
 
 
 def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) -> BuildResult:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeloci.builder import BuildResult, build_archive
+from pydantic import Field
+
+from modeloci.builder import BuildReport, BuildResult, build_archive
 from modeloci.compiler.base import UNPACK_HINT, tar_layers
 from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
 from modeloci.errors import ArchiveError, ModelociError
@@ -43,10 +45,23 @@ _FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELD
 
 @dataclass
 class ConvertResult:
+    """The archive written, the formats converted from and to, and what the target could not hold."""
+
     result: BuildResult
     source_format: str
     target_format: str
     warnings: list[str] = field(default_factory=list)
+
+    def report(self) -> ConvertReport:
+        """``convert --json`` (docs/json/convert.schema.json): the build's JSON, the formats and the warnings."""
+        return ConvertReport(**dict(self.result.report()), from_=self.source_format, to=self.target_format,
+                             warnings=self.warnings)
+
+
+class ConvertReport(BuildReport):
+    from_: str = Field(serialization_alias="from")
+    to: str
+    warnings: list[str]
 
 
 def convert(source: Source, target: str, output: Path, *, reference: str | None = None) -> ConvertResult:
@@ -71,7 +86,7 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
     created = _created(artifact)
     if target == "modelpack":
         config = _to_modelpack(artifact, facts, docker_fields, labels, created, reference, warnings)
-        media_type = modelpack.CONFIG_MEDIA_TYPE
+        media_type: str = modelpack.CONFIG_MEDIA_TYPE
     else:
         config = _to_docker(artifact, facts, docker_fields, fmt, labels, reference or artifact.ref_name, warnings)
         media_type = _docker_media_type(artifact, fmt)

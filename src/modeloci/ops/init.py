@@ -17,6 +17,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from modeloci.errors import UsageError
 from modeloci.model.gguf import GGUFError, read_gguf_header
 from modeloci.model.ggufset import shard_name
@@ -50,10 +52,25 @@ class Draft:
     alternatives: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, object]:
-        return {"folder": str(self.folder), "weights": self.weights, "mmproj": self.mmproj,
-                "chat_template": self.chat_template, "licenses": self.licenses,
-                "alternatives": self.alternatives, "left_out": self.left_out}
+    def report(self, modelfile: Path | None) -> InitReport:
+        """The JSON of ``init``: the draft, where it was written (None: printed) and its text."""
+        return InitReport(folder=str(self.folder), weights=self.weights, mmproj=self.mmproj,
+                          chat_template=self.chat_template, licenses=self.licenses, alternatives=self.alternatives,
+                          left_out=self.left_out, modelfile=str(modelfile) if modelfile else None, text=self.text)
+
+
+class InitReport(BaseModel):
+    """``init --json`` (docs/json/init.schema.json)."""
+
+    folder: str
+    weights: str
+    mmproj: str | None
+    chat_template: str | None
+    licenses: list[str]
+    alternatives: list[str]
+    left_out: list[str]
+    modelfile: str | None
+    text: str
 
 
 def draft(folder: Path) -> Draft:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.builder import describe, file_source, local_base
@@ -31,6 +29,7 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
 from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
+from modeloci.ops.reports import PushResult
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.reference import Reference
@@ -44,14 +43,6 @@ __all__ = ["PARALLEL", "PullResult", "PushResult", "fetch_manifest", "pull_to_ar
 
 PARALLEL = 4
 Progress = Callable[[int], None]
-
-
-class PushResult(BaseModel):
-    reference: str
-    digest: str
-    uploaded: list[str]
-    skipped: list[str]
-    mounted: list[str]
 
 
 @dataclass
