@@ -1,13 +1,26 @@
 """modeloci: package AI models as reproducible OCI artifacts from a Modelfile.
 
-The public API is pinned in ``__all__``. Its names are imported on first use,
-so that ``import modeloci`` (and ``modeloci --help``) stays fast.
+The public API is pinned in ``__all__``: the verbs (:mod:`modeloci.api`), the
+errors, and the seed's types, the ``Protocol``s the readers answer with
+(``Image``, ``ModelArtifact``, ``Model``, ``ModelBundle``, ``ModelConfig``).
+Its names are imported on first use, so that ``import modeloci`` (and
+``modeloci --help``) stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # The public names as a type checker sees them (``model: modeloci.Model = modeloci.model_files(...)`` is
+    # checked); at run time they are imported on first use, by __getattr__ below (start-up time).
+    from modeloci.api import artifact, build, inspect, model_files, plan, unpack, verify
+    from modeloci.builder import BuildResult
+    from modeloci.compiler import BuildPlan
+    from modeloci.errors import ArchiveError, BuildError, ModelfileError, ModelociError, UsageError
+    from modeloci.formats.artifact import Image, Model, ModelArtifact, ModelBundle, ModelConfig
+    from modeloci.modelfile import parse_modelfile
 
 __version__ = "0.1.0.dev0"
 
@@ -16,10 +29,16 @@ __all__ = [
     "BuildError",
     "BuildPlan",
     "BuildResult",
+    "Image",
+    "Model",
+    "ModelArtifact",
+    "ModelBundle",
+    "ModelConfig",
     "ModelfileError",
     "ModelociError",
     "UsageError",
     "__version__",
+    "artifact",
     "build",
     "inspect",
     "model_files",
@@ -36,6 +55,7 @@ _LAZY = {
     "model_files": "modeloci.api",
     "verify": "modeloci.api",
     "unpack": "modeloci.api",
+    "artifact": "modeloci.api",
     "parse_modelfile": "modeloci.modelfile",
     "BuildPlan": "modeloci.compiler",
     "BuildResult": "modeloci.builder",
@@ -44,6 +64,11 @@ _LAZY = {
     "UsageError": "modeloci.errors",
     "ArchiveError": "modeloci.errors",
     "BuildError": "modeloci.errors",
+    "Image": "modeloci.formats.artifact",
+    "ModelArtifact": "modeloci.formats.artifact",
+    "Model": "modeloci.formats.artifact",
+    "ModelBundle": "modeloci.formats.artifact",
+    "ModelConfig": "modeloci.formats.artifact",
 }
 
 

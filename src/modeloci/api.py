@@ -1,9 +1,12 @@
 """The Python API: the pipeline's stages composed for callers (the CLI is one of them).
 
 ``plan()`` reads and compiles a Modelfile; ``build()`` also writes the archive.
-Both raise :class:`~modeloci.errors.ModelociError` subclasses: a
-``ModelfileError`` carrying every diagnostic, a ``BuildError`` when writing
-fails.
+The seed's types are what the readers answer: :func:`artifact` gives a
+``ModelArtifact`` (from an archive, a layout, the store or a registry),
+:func:`model_files` a stored ``Model`` a runtime loads in place, :func:`unpack`
+a ``ModelBundle``. Everything raises :class:`~modeloci.errors.ModelociError`
+subclasses: a ``ModelfileError`` carrying every diagnostic, a ``BuildError``
+when writing fails.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
 from modeloci.formats.layertar import MAX_INFLATE_RATIO
 from modeloci.modelfile import read_modelfile
+from modeloci.reference import InvalidReference, split_reference
 from modeloci.sources import Source, resolve
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
+    from modeloci.formats.artifact import Artifact
     from modeloci.ops.inspect import ArtifactReport, ModelReport
-    from modeloci.ops.unpack import Layouts, UnpackReport
+    from modeloci.ops.runtime import Bundle, StoredFiles
+    from modeloci.ops.unpack import Layouts
     from modeloci.ops.verify import VerifyReport
-    from modeloci.store.ops import ModelFiles
 
 
 class PlanOptions(TypedDict, total=False):
@@ -129,12 +134,14 @@ def verify(path: str | Path, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> V
 
 
 def unpack(path: str | Path, output: str | Path, *, layout: Layouts = "bundle",
-           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> UnpackReport:
-    """Unpack an archive or layout into the new folder ``output`` (``bundle`` or ``files`` layout), an
-    ``UnpackReport``. ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
-    from modeloci.ops.unpack import unpack as run
+           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Bundle:
+    """Unpack an archive, layout or stored model into the new folder ``output``, every blob verified, and answer
+    with the runtime's view of it (a ``ModelBundle``: its GGUF, safetensors, DDUF, projector and template paths,
+    and its runtime config). ``layout`` is ``bundle`` (Docker Model Runner's ``config.json`` and ``model/``) or
+    ``files`` (every layer at its path). ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
+    from modeloci.ops.unpack import unpack_bundle
 
-    return run(_source(path), Path(output), layout=layout, max_inflate_ratio=max_inflate_ratio)
+    return unpack_bundle(_source(path), Path(output), layout=layout, max_inflate_ratio=max_inflate_ratio)
 
 
 def _source(path: str | Path) -> Source:
@@ -142,11 +149,47 @@ def _source(path: str | Path) -> Source:
     return path if isinstance(path, Path) else resolve(path)
 
 
-def model_files(reference: str) -> ModelFiles:
-    """The files of the stored model ``NAME[:TAG]`` where they lie in the store, for a runtime to use in place:
-    GGUF shards in order, safetensors, projector, chat template, licenses, config (a ``ModelFiles``)."""
+def model_files(reference: str) -> StoredFiles:
+    """The stored model ``NAME[:TAG]``, its files where they lie in the store, for a runtime to use in place
+    (a ``Model``): id, tags, GGUF shards in order, safetensors, DDUF, projector, chat template, licenses, config.
+    Nothing is copied: the paths are the store's blobs, never to be written to."""
+    from modeloci.ops.runtime import StoredFiles
     from modeloci.reference import normalise_tag
     from modeloci.store import Store
-    from modeloci.store.ops import stored_model
 
-    return stored_model(Store(), normalise_tag(reference)).files()
+    return StoredFiles.of(Store(), normalise_tag(reference))
+
+
+def artifact(source: str | Path) -> Artifact:
+    """The model ``source`` names, as a ``ModelArtifact``: its manifest, config and layers, read without a layer's
+    bytes. A Path is an archive or a layout folder; a string is read as the CLI reads it (a path, ``PATH:NAME``,
+    a stored model), and else, when it names a registry (``registry.example.com/team/model:1``), from there."""
+    from modeloci.formats.artifact import read_artifact
+    from modeloci.sources import open_source
+
+    found = _source(source) if isinstance(source, Path) else _source_or_registry(source)
+    with open_source(found) as layout:
+        return read_artifact(layout, where=f"`{found}`")
+
+
+def _source_or_registry(text: str) -> Source:
+    """``text`` resolved as the CLI resolves it, else a model in the registry it names."""
+    try:
+        return resolve(text)
+    except UsageError:
+        if not _names_registry(text):
+            raise
+    # Imported when used: the registry client (httpx) is needed only for a model in a registry.
+    from modeloci.registry.client import RegistryClient
+    from modeloci.registry.reference import parse_reference
+    from modeloci.sources import RemoteRef
+
+    reference = parse_reference(text)
+    return RemoteRef(reference, RegistryClient(reference.registry))
+
+
+def _names_registry(text: str) -> bool:
+    try:
+        return split_reference(text).host is not None
+    except InvalidReference:
+        return False

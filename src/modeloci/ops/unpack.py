@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -40,12 +40,12 @@ from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_er
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
 from modeloci.formats.roles import Role
-from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.layout import Layout
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
+from modeloci.ops.runtime import Bundle, find_bundle
 from modeloci.sources import Source, open_source
 from modeloci.store import Store
 from modeloci.store.leftovers import forget, record
@@ -69,34 +69,32 @@ class UnpackReport(BaseModel):
     files: list[UnpackedFile]
 
 
-@dataclass(frozen=True, slots=True)
-class Bundle:
-    """An unpacked runtime bundle; implements :class:`~modeloci.formats.artifact.ModelBundle`."""
-
-    root: Path
-    config: DockerConfig
-
-
-def open_bundle(root: Path) -> Bundle:
-    """The bundle unpacked at ``root`` (its ``config.json`` read as a model config)."""
-    try:
-        fields = load_json((root / "config.json").read_bytes(), "config.json")
-    except (OSError, ValueError) as exc:
-        raise ArchiveError(f"`{root}` is not a model bundle: {exc}", path=str(root)) from exc
-    return Bundle(root, DockerConfig({"config": fields if isinstance(fields, dict) else {}}))
-
-
 def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle",
            max_inflate_ratio: int = MAX_INFLATE_RATIO) -> UnpackReport:
-    """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``. A gzip tar layer
-    inflating more than ``max_inflate_ratio`` times its size is refused (0: no bound)."""
+    """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``: what was written,
+    file by file. A gzip tar layer inflating more than ``max_inflate_ratio`` times its size is refused (0: no
+    bound)."""
+    return _unpack(source, dest, layout, max_inflate_ratio)[0]
+
+
+def unpack_bundle(source: Source, dest: Path, *, layout: Layouts = "bundle",
+                  max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Bundle:
+    """:func:`unpack`, answered with the runtime's view of what it wrote: the seed's ``ModelBundle``."""
+    _, artifact = _unpack(source, dest, layout, max_inflate_ratio)
+    if layout == "files":
+        return find_bundle(dest, dest, artifact.config)
+    return find_bundle(dest, dest / "model", DockerConfig({"config": _bundle_fields(artifact)}))
+
+
+def _unpack(source: Source, dest: Path, layout: Layouts, max_ratio: int) -> tuple[UnpackReport, Artifact]:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
     with open_source(source) as opened:  # an archive with unsafe members is refused here
         artifact = read_artifact(opened, where=f"`{source}`")
-        targets = _targets(opened, artifact, layout, max_inflate_ratio)
+        targets = _targets(opened, artifact, layout, max_ratio)
         files = _write(opened, artifact, targets, dest)
-    return UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
+    report = UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
+    return report, artifact
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +331,13 @@ def _tasks(layout: Layout, layer: ModelLayer, target: Path, shown: str) -> list[
 
 def _bundle_config(artifact: Artifact) -> bytes:
     """``config.json`` of a bundle: the config object, written as DMR's encoder writes it (with a newline)."""
+    return go_json(_bundle_fields(artifact)) + b"\n"
+
+
+def _bundle_fields(artifact: Artifact) -> dict[str, Any]:
+    """The config object of a bundle: Docker's own, or a ModelPack config's fields in Docker's words."""
     if isinstance(artifact.config, DockerConfig):
-        fields = artifact.config.fields
-    else:
-        c = artifact.config
-        fields = {k: v for k, v in {"format": c.format, "quantization": c.quantization, "parameters": c.parameters,
-                                    "architecture": c.architecture, "size": c.size}.items() if v}
-    return go_json(fields) + b"\n"
+        return artifact.config.fields
+    c = artifact.config
+    return {k: v for k, v in {"format": c.format, "quantization": c.quantization, "parameters": c.parameters,
+                              "architecture": c.architecture, "size": c.size}.items() if v}

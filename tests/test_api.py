@@ -1,0 +1,206 @@
+"""The public Python API answers with the seed's types (formats/artifact.py), checked both ways: at run time
+(``isinstance`` against the runtime-checkable protocols) and by mypy (a typed snippet assigning each answer to
+its protocol, checked with the project's strict configuration).
+
+- an archive, a layout folder, a stored name and a registry reference read by ``modeloci.artifact`` are
+  ``ModelArtifact``s (and ``Image``s, with a ``ModelConfig``);
+- ``modeloci.model_files`` gives a ``Model``: its files where they lie in the store;
+- ``modeloci.unpack`` gives a ``ModelBundle``: the folder as a runtime reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import modeloci
+from modeloci.formats.artifact import Image, Model, ModelArtifact, ModelBundle, ModelConfig
+from modeloci.formats.roles import Role
+from modeloci.ops.inspect import ArtifactReport
+from modeloci.ops.runtime import open_bundle
+from modeloci.store import Store
+from tests.archive_tools import copy_example
+from tests.registry.conftest import registry, registry_binary  # noqa: F401 - fixtures, for a registry model
+
+REPO = Path(__file__).resolve().parents[1]
+CREATED = 1750000000  # 2025-06-15T15:06:40Z
+
+
+def _vision(tmp_path: Path) -> Path:
+    """sharded-vision (two GGUF shards and a projector) built as an archive."""
+    archive = tmp_path / "vision.tar"
+    modeloci.build(copy_example("sharded-vision", tmp_path), archive, reference="vision:1", created=CREATED)
+    return archive
+
+
+def _shards(tmp_path: Path) -> list[bytes]:
+    return [(tmp_path / "sharded-vision" / f"tiny-vision-0000{i}-of-00002.gguf").read_bytes() for i in (1, 2)]
+
+
+def _digest(archive: Path) -> str:
+    """The manifest digest ``inspect`` reads from the archive's index."""
+    report = modeloci.inspect(archive)
+    assert isinstance(report, ArtifactReport)
+    return report.manifest_digest
+
+
+def _is_artifact(found: object) -> bool:
+    return isinstance(found, ModelArtifact) and isinstance(found, Image) and isinstance(
+        getattr(found, "config", None), ModelConfig)
+
+
+def test_an_archive_a_layout_a_stored_name_and_a_registry_model_are_model_artifacts(
+        tmp_path: Path, cli, registry) -> None:  # noqa: F811 - the fixture imported above
+    archive = _vision(tmp_path)
+    layout = tmp_path / "layout"
+    modeloci.build(copy_example("sharded-vision", tmp_path / "again"), layout=layout, reference="vision:1",
+                   created=CREATED)
+    assert cli("load", str(archive)).code == 0
+    remote = f"{registry.host}/api-test/vision:1"
+    assert cli("push", str(archive), remote).code == 0
+    read = {name: modeloci.artifact(source) for name, source in
+            [("archive", archive), ("layout", layout), ("stored", "vision:1"), ("registry", remote)]}
+    assert {name: _is_artifact(found) for name, found in read.items()} == dict.fromkeys(read, True)
+    assert {str(found.manifest.digest) for found in read.values()} == {_digest(archive)}
+    for found in read.values():
+        assert found.format == "docker" and found.config.architecture == "llama"
+        assert [layer.role for layer in found.layers] == [Role.WEIGHTS, Role.WEIGHTS, Role.LICENSE, Role.MMPROJ]
+        assert json.loads(found.config_bytes)["config"]["context_size"] == 1024
+
+
+def test_a_missing_model_is_no_artifact(tmp_path: Path) -> None:
+    with pytest.raises(modeloci.UsageError) as raised:
+        modeloci.artifact("nothing:1")
+    assert raised.value.message == f"`nothing:1` is neither a file nor a model in the store ({Store().root})"
+
+
+def test_model_files_is_a_model_whose_files_lie_in_the_store(tmp_path: Path, cli) -> None:
+    assert cli("load", str(_vision(tmp_path))).code == 0
+    assert cli("tag", "vision:1", "vision:latest").code == 0
+    model = modeloci.model_files("vision")
+    assert isinstance(model, Model) and _is_artifact(model.artifact)
+    assert model.id == model.digest == str(model.artifact.manifest.digest)
+    assert model.tags == ["vision:1", "vision:latest"]
+    assert model.descriptor == {"created": "2025-06-15T15:06:40Z"}
+    assert [p.read_bytes() for p in model.gguf_paths] == _shards(tmp_path)  # shard order
+    assert model.paths(Role.WEIGHTS) == model.gguf_paths == model.weights
+    assert model.mmproj_path is not None and model.mmproj_path == model.paths(Role.MMPROJ)[0]
+    assert model.mmproj_path.read_bytes() == (tmp_path / "sharded-vision" / "mmproj-tiny-vision-F16.gguf").read_bytes()
+    assert (model.chat_template_path, model.safetensors_paths, model.dduf_paths) == (None, [], [])
+    store = Store()
+    every = [*model.gguf_paths, model.mmproj_path, *model.licenses]
+    assert all(p.parent == store.blobs and p.name == hashlib.sha256(p.read_bytes()).hexdigest() for p in every)
+
+
+def test_a_safetensors_and_a_dduf_model_give_their_own_paths(tmp_path: Path, cli) -> None:
+    hf = copy_example("hf-safetensors", tmp_path)
+    assert cli("build", "-f", str(hf), "-t", "qwen:1").code == 0
+    qwen = modeloci.model_files("qwen:1")
+    folder = hf.parent / "tiny-qwen"
+    assert [p.read_bytes() for p in qwen.safetensors_paths] == [(folder / "model.safetensors").read_bytes()]
+    assert qwen.chat_template_path is not None
+    assert qwen.chat_template_path.read_bytes() == (folder / "chat_template.jinja").read_bytes()
+    assert (qwen.gguf_paths, qwen.dduf_paths, qwen.mmproj_path) == ([], [], None)
+
+    dduf = tmp_path / "flux"
+    dduf.mkdir()
+    with zipfile.ZipFile(dduf / "flux.dduf", "w") as z:
+        z.writestr("model_index.json", "{}")
+    (dduf / "Modelfile").write_text("FROM scratch\nWEIGHTS flux.dduf\n")
+    assert cli("build", "-f", str(dduf / "Modelfile"), "-t", "flux:1").code == 0
+    flux = modeloci.model_files("flux:1")
+    assert isinstance(flux, Model)
+    assert [p.read_bytes() for p in flux.dduf_paths] == [(dduf / "flux.dduf").read_bytes()]
+    assert (flux.gguf_paths, flux.safetensors_paths) == ([], [])
+
+
+def test_unpack_answers_with_the_bundle_a_runtime_reads(tmp_path: Path) -> None:
+    archive = _vision(tmp_path)
+    bundle = modeloci.unpack(archive, tmp_path / "bundle")
+    model = tmp_path / "bundle" / "model"
+    assert isinstance(bundle, ModelBundle) and isinstance(bundle.runtime_config, ModelConfig)
+    assert (bundle.root, bundle.model_dir) == (tmp_path / "bundle", model)
+    assert bundle.gguf_path == model / "model-00001-of-00002.gguf"
+    assert bundle.gguf_path.read_bytes() == _shards(tmp_path)[0]
+    assert bundle.mmproj_path == model / "model.mmproj"
+    assert (bundle.safetensors_path, bundle.dduf_path, bundle.chat_template_path) == (None, None, None)
+    assert (bundle.config.context_size, bundle.config.architecture) == (1024, "llama")
+    assert open_bundle(tmp_path / "bundle") == bundle  # read again by names, as a runtime does: the same
+
+    files = modeloci.unpack(archive, tmp_path / "files", layout="files")
+    assert isinstance(files, ModelBundle) and files.model_dir == tmp_path / "files"
+    assert files.gguf_path == tmp_path / "files" / "tiny-vision-00001-of-00002.gguf"
+    assert files.mmproj_path == tmp_path / "files" / "mmproj-tiny-vision-F16.gguf"
+    assert files.config.context_size == 1024
+
+
+def test_an_unpacked_safetensors_folder_gives_its_weights_and_its_template(tmp_path: Path) -> None:
+    archive = tmp_path / "qwen.tar"
+    modeloci.build(copy_example("hf-safetensors", tmp_path), archive)
+    bundle = modeloci.unpack(archive, tmp_path / "out")
+    assert bundle.safetensors_path == tmp_path / "out" / "model" / "model.safetensors"
+    assert bundle.chat_template_path == tmp_path / "out" / "model" / "chat_template.jinja"
+    assert (bundle.gguf_path, bundle.mmproj_path, bundle.config.format) == (None, None, "safetensors")
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (lambda root: None, "reading config.json: no such file or directory"),
+    (lambda root: (root / "config.json").write_text("[]"), "it needs config.json (a JSON object) and model/"),
+    (lambda root: (root / "config.json").write_text("{"),
+     "config.json is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    (lambda root: (root / "config.json").write_bytes(b" " * (1 << 20) + b"{}"),
+     "its config.json is over 1048576 bytes"),
+])
+def test_a_folder_that_is_no_bundle_is_refused(tmp_path: Path, make, why: str) -> None:
+    root = tmp_path / "not-a-bundle"
+    root.mkdir()
+    make(root)
+    with pytest.raises(modeloci.ArchiveError) as raised:
+        open_bundle(root)
+    assert raised.value.message == f"`{root}` is not a model bundle: {why}"
+    assert raised.value.hint == "unpack a model into a new folder with `modeloci unpack MODEL -o DIR`"
+
+
+TYPED = '''\
+from pathlib import Path
+
+import modeloci
+
+
+def seed_types(archive: Path, out: Path) -> None:
+    artifact: modeloci.ModelArtifact = modeloci.artifact(archive)
+    image: modeloci.Image = artifact
+    config: modeloci.ModelConfig = artifact.config
+    model: modeloci.Model = modeloci.model_files("vision:1")
+    bundle: modeloci.ModelBundle = modeloci.unpack(archive, out)
+    runtime: modeloci.ModelConfig = bundle.config
+    print(image, config, model, runtime)
+'''
+
+
+def mypy(source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """mypy --strict (the project's configuration) over ``source``, a user's module importing modeloci."""
+    if subprocess.run([sys.executable, "-m", "mypy", "--version"], capture_output=True, check=False).returncode:
+        if os.environ.get("MODELOCI_REQUIRE_TOOLS"):
+            pytest.fail("mypy is required (MODELOCI_REQUIRE_TOOLS is set) but not installed")
+        pytest.skip("mypy is not installed (pip install -e '.[test]')")
+    user = tmp_path / "user_code.py"
+    user.write_text(source)
+    env = {**os.environ, "MYPYPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"),
+                           "--cache-dir", str(tmp_path / "mypy-cache"), str(user)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+
+
+def test_the_answers_are_the_seed_types_to_the_type_checker(tmp_path: Path) -> None:
+    checked = mypy(TYPED, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    wrong = mypy(TYPED.replace("bundle: modeloci.ModelBundle", "bundle: modeloci.Model"), tmp_path)
+    assert "Incompatible types in assignment" in wrong.stdout  # the check can fail
