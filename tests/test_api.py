@@ -204,3 +204,101 @@ def test_the_answers_are_the_seed_types_to_the_type_checker(tmp_path: Path) -> N
     assert checked.returncode == 0, checked.stdout + checked.stderr
     wrong = mypy(TYPED.replace("bundle: modeloci.ModelBundle", "bundle: modeloci.Model"), tmp_path)
     assert "Incompatible types in assignment" in wrong.stdout  # the check can fail
+
+
+# modeloci.package(): a folder packaged without a Modelfile on disk ----------------------------------------------
+
+DESCRIPTION = "org.opencontainers.image.description"
+HOSTILE_LABELS = {DESCRIPTION: 'a "quoted" $HOME ${USER} = \\ é', "org.example.key=with=equals": "#not a comment"}
+
+
+def _qwen(tmp_path: Path, folder: str = "tiny-qwen") -> Path:
+    """The hf-safetensors example's folder, copied under the name ``folder``."""
+    copy_example("hf-safetensors", tmp_path / "src")
+    target = tmp_path / folder
+    (tmp_path / "src" / "hf-safetensors" / "tiny-qwen").rename(target)
+    return target
+
+
+@pytest.mark.parametrize("fmt", ["docker", "modelpack"])
+def test_package_gives_the_model_a_hand_written_modelfile_gives(tmp_path: Path, fmt: str) -> None:
+    folder = _qwen(tmp_path)
+    labels = {DESCRIPTION: "Tiny Qwen, fine-tuned"}
+    packaged = modeloci.package(folder, name="acme/qwen", version="2", format=fmt, labels=labels,
+                                output=tmp_path / "packaged.tar", created=CREATED)
+    (tmp_path / "Modelfile").write_text(
+        f'FROM scratch\nWEIGHTS tiny-qwen\nLABEL {DESCRIPTION}="Tiny Qwen, fine-tuned"\n')
+    built = modeloci.build(tmp_path / "Modelfile", tmp_path / "built.tar", reference="acme/qwen:2", format=fmt,
+                           created=CREATED)
+    assert packaged.manifest.digest == built.manifest.digest
+    assert (tmp_path / "packaged.tar").read_bytes() == (tmp_path / "built.tar").read_bytes()
+    assert packaged.reference == "acme/qwen:2"
+    assert modeloci.artifact(tmp_path / "packaged.tar").manifest.annotations[DESCRIPTION] == "Tiny Qwen, fine-tuned"
+
+
+def test_package_writes_an_archive_a_layout_or_a_stored_model(tmp_path: Path) -> None:
+    folder = _qwen(tmp_path)
+    archive = modeloci.package(folder, name="qwen", output=tmp_path / "qwen.tar", created=CREATED)
+    layout = modeloci.package(folder, name="qwen", layout=tmp_path / "layout", created=CREATED)
+    stored = modeloci.package(folder, name="qwen", tag="qwen:ft", created=CREATED)
+    assert archive.reference == layout.reference == "qwen:latest" and stored.reference == "qwen:ft"
+    assert archive.manifest.digest == layout.manifest.digest == stored.manifest.digest
+    assert modeloci.verify(tmp_path / "qwen.tar").ok and modeloci.verify(tmp_path / "layout").ok
+    assert modeloci.model_files("qwen:ft").tags == ["qwen:ft"]
+    assert modeloci.artifact(tmp_path / "layout").ref_name == "qwen:latest"
+
+
+@pytest.mark.parametrize("outputs", [{}, {"output": "a.tar", "tag": "a:1"}, {"output": "a.tar", "layout": "l"}])
+def test_package_takes_exactly_one_output(tmp_path: Path, outputs: dict[str, str]) -> None:
+    folder = _qwen(tmp_path)
+    with pytest.raises(modeloci.UsageError) as raised:
+        modeloci.package(folder, name="qwen", **{k: tmp_path / v if k != "tag" else v for k, v in outputs.items()})
+    assert raised.value.message == ("give one output: an archive (output=), a layout folder (layout=) or a name in "
+                                    "the local store (tag=)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "tiny-qwen"]  # nothing written
+
+
+def test_package_of_a_folder_named_with_blanks_quotes_and_dollars(tmp_path: Path) -> None:
+    """The folder's name and the labels are user values in the generated Modelfile: each is one literal word, so
+    `$HOME` is not expanded, a quote does not end it, `=` does not split it and `#` starts no comment."""
+    hostile = _qwen(tmp_path / "a", 'my "model" $HOME ${X} \\dir #1')
+    plain = _qwen(tmp_path / "b", "plain")
+    first = modeloci.package(hostile, name="qwen", labels=HOSTILE_LABELS, output=tmp_path / "hostile.tar",
+                             created=CREATED)
+    second = modeloci.package(plain, name="qwen", labels=HOSTILE_LABELS, output=tmp_path / "plain.tar",
+                              created=CREATED)
+    assert first.manifest.digest == second.manifest.digest  # the layers are the folder's files, by their paths in it
+    assert modeloci.artifact(tmp_path / "hostile.tar").manifest.annotations == HOSTILE_LABELS
+    (tmp_path / "a" / "Modelfile").write_text(
+        'FROM scratch\nWEIGHTS "my \\"model\\" \\$HOME \\${X} \\\\dir #1"\n'
+        'LABEL org.opencontainers.image.description="a \\"quoted\\" \\$HOME \\${USER} = \\\\ é" '
+        '"org.example.key=with=equals"="#not a comment"\n')
+    by_hand = modeloci.build(tmp_path / "a" / "Modelfile", tmp_path / "by-hand.tar", reference="qwen:latest",
+                             created=CREATED)
+    assert by_hand.manifest.digest == first.manifest.digest
+
+
+@pytest.mark.parametrize(("labels", "shown"), [
+    ({DESCRIPTION: "fine\nFROM evil.example/model:1"}, "fine\\nFROM evil.example/model:1"),
+    ({"key\nWEIGHTS /etc": "x"}, "key\\nWEIGHTS /etc"),
+])
+def test_a_label_cannot_smuggle_a_directive_into_the_generated_modelfile(tmp_path: Path, labels: dict[str, str],
+                                                                         shown: str) -> None:
+    folder = _qwen(tmp_path)
+    with pytest.raises(modeloci.UsageError) as raised:
+        modeloci.package(folder, name="qwen", labels=labels, output=tmp_path / "qwen.tar")
+    assert raised.value.message == f"cannot write `{shown}` in a Modelfile: it holds a line break"
+    assert not (tmp_path / "qwen.tar").exists()
+
+
+def test_package_of_a_folder_without_weights_points_into_the_generated_modelfile(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(modeloci.ModelfileError) as raised:
+        modeloci.package(tmp_path / "empty", name="x", output=tmp_path / "x.tar")
+    (diagnostic,) = raised.value.diagnostics
+    assert (diagnostic.code, diagnostic.summary) == ("MF059", "No weights in folder `empty`")
+    assert raised.value.sources == {"Modelfile (modeloci.package)": "FROM scratch\n\nWEIGHTS empty\n"}
+    with pytest.raises(modeloci.UsageError) as missing:
+        modeloci.package(tmp_path / "nothing", name="x", output=tmp_path / "x.tar")
+    assert (missing.value.message, missing.value.hint) == (f"`{tmp_path / 'nothing'}` not found",
+                                                           "give the folder holding the model's files")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # The public names as a type checker sees them (``model: modeloci.Model = modeloci.model_files(...)`` is
     # checked); at run time they are imported on first use, by __getattr__ below (start-up time).
-    from modeloci.api import artifact, build, inspect, model_files, plan, unpack, verify
+    from modeloci.api import artifact, build, inspect, model_files, package, plan, unpack, verify
     from modeloci.builder import BuildResult
     from modeloci.compiler import BuildPlan
     from modeloci.errors import ArchiveError, BuildError, ModelfileError, ModelociError, UsageError
@@ -42,6 +42,7 @@ __all__ = [
     "build",
     "inspect",
     "model_files",
+    "package",
     "parse_modelfile",
     "plan",
     "unpack",
@@ -56,6 +57,7 @@ _LAZY = {
     "verify": "modeloci.api",
     "unpack": "modeloci.api",
     "artifact": "modeloci.api",
+    "package": "modeloci.api",
     "parse_modelfile": "modeloci.modelfile",
     "BuildPlan": "modeloci.compiler",
     "BuildResult": "modeloci.builder",

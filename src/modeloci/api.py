@@ -1,6 +1,7 @@
 """The Python API: the pipeline's stages composed for callers (the CLI is one of them).
 
-``plan()`` reads and compiles a Modelfile; ``build()`` also writes the archive.
+``plan()`` reads and compiles a Modelfile; ``build()`` also writes the archive;
+``package()`` does both for a model folder, with a Modelfile made in code.
 The seed's types are what the readers answer: :func:`artifact` gives a
 ``ModelArtifact`` (from an archive, a layout, the store or a registry),
 :func:`model_files` a stored ``Model`` a runtime loads in place, :func:`unpack`
@@ -103,14 +104,56 @@ def build(
     OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
     if (output is None) == (layout is None):
         raise UsageError("give one output: an archive path or a layout folder")
+    return _write(plan(modelfile, **options), output, layout, cache=cache, link=link)
+
+
+def package(
+    model_dir: str | Path,
+    *,
+    name: str,
+    version: str | None = None,
+    format: str = "docker",
+    labels: Mapping[str, str] | None = None,
+    output: str | Path | None = None,
+    layout: str | Path | None = None,
+    tag: str | None = None,
+    created: int | None = None,
+) -> BuildResult:
+    """Package the folder ``model_dir`` (a training run's output, a Hugging Face folder; or one weights file)
+    without writing a Modelfile: ``FROM scratch``, ``WEIGHTS <model_dir>`` and a ``LABEL`` of ``labels``, compiled
+    by the same compiler, so the model is the one that hand-written Modelfile gives.
+
+    ``name`` and ``version`` name the model ``NAME:VERSION`` (``latest`` by default): in the index of an archive or
+    a layout, and as a ModelPack descriptor's name and version. It is written to exactly one of ``output`` (an
+    archive), ``layout`` (a layout folder) or ``tag`` (the local store, under that ``NAME[:TAG]``). ``format`` is
+    ``docker`` or ``modelpack``; ``created`` (Unix seconds) defaults as :func:`plan`'s does."""
+    if sum(given is not None for given in (output, layout, tag)) != 1:
+        raise UsageError("give one output: an archive (output=), a layout folder (layout=) or a name in the "
+                         "local store (tag=)")
+    from modeloci.ops.package import package_plan
+
+    compiled = package_plan(model_dir, name=name, version=version, format=format, labels=labels, created=created)
+    if tag is None:
+        return _write(compiled, output, layout)
+    from modeloci.blobs.cache import DigestCache
+    from modeloci.builder import build_store
+    from modeloci.reference import normalise_tag
+    from modeloci.store import Store
+
+    # The store's name for it is `tag`; the model's own name (a ModelPack descriptor's) stays NAME:VERSION.
+    return build_store(dataclasses.replace(compiled, reference=normalise_tag(tag)), Store(), cache=DigestCache())
+
+
+def _write(compiled: BuildPlan, output: str | Path | None, layout: str | Path | None, *, cache: bool = True,
+           link: bool = False) -> BuildResult:
+    """Build ``compiled`` into the archive ``output`` (written atomically), else the layout folder ``layout``."""
     from modeloci.blobs.cache import DigestCache
     from modeloci.builder import build_archive, build_layout
 
-    compiled = plan(modelfile, **options)
     digests = DigestCache() if cache else None
     if output is not None:
         return build_archive(compiled, Path(output), cache=digests)
-    assert layout is not None  # one of the two, checked above
+    assert layout is not None  # one of the two: the callers check
     return build_layout(compiled, Path(layout), cache=digests, link=link)
 
 
