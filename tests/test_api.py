@@ -302,3 +302,41 @@ def test_package_of_a_folder_without_weights_points_into_the_generated_modelfile
         modeloci.package(tmp_path / "nothing", name="x", output=tmp_path / "x.tar")
     assert (missing.value.message, missing.value.hint) == (f"`{tmp_path / 'nothing'}` not found",
                                                            "give the folder holding the model's files")
+
+
+# docs/api.md: its examples run, in order, and pass mypy --strict -----------------------------------------------
+
+
+def _api_examples() -> list[str]:
+    """The ```python blocks of docs/api.md, in order."""
+    lines = (REPO / "docs" / "api.md").read_text(encoding="utf-8").split("\n")
+    blocks, current = [], None
+    for line in lines:
+        if current is None and line.startswith("```python"):
+            current = []
+        elif current is not None and line.startswith("```"):
+            blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_the_api_doc_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("sharded-vision", "hf-safetensors"):
+        copy_example(name, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    blocks = _api_examples()
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/api.md block {number}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "no model `no-such-model:latest` in the store" in printed
+    assert (tmp_path / "vision-bundle" / "model" / "model-00001-of-00002.gguf").is_file()
+
+
+def test_the_api_doc_examples_are_typed(tmp_path: Path) -> None:
+    checked = mypy("".join(_api_examples()), tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
