@@ -42,7 +42,7 @@ from modeloci.modelfile.ast import (
 )
 from modeloci.modelfile.directives import CONFIG_KEYS, Report
 from modeloci.oci.jsonenc import go_time
-from modeloci.reference import normalise_tag
+from modeloci.reference import names_host, normalise_tag
 from modeloci.sources import LayoutRef, RemoteRef, StoredRef
 from modeloci.store import Store
 
@@ -173,7 +173,7 @@ def _registry_model(text: str, state: State) -> RemoteRef | None:
     missing local file never turns into a network request.
     """
     first = text.split("/", 1)[0]
-    if "/" not in text or not ("." in first or ":" in first or first == "localhost"):
+    if "/" not in text or not names_host(first):
         return None
     if os.path.lexists(state.context.root / first):
         return None

@@ -19,6 +19,7 @@ from typing import Any
 
 from modeloci.diagnostics import Diagnostic
 from modeloci.formats.roles import Role
+from modeloci.oci.mediatypes import MediaType
 from modeloci.sources import Source
 
 __all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "LayerPlan", "Role"]
@@ -107,7 +108,7 @@ class BuildPlan:
     @property
     def artifact_type(self) -> str | None:
         """The manifest's ``artifactType``: ModelPack sets one, Docker's format has none."""
-        return "application/vnd.cncf.model.manifest.v1+json" if self.format == "modelpack" else None
+        return str(MediaType.CNCF_MANIFEST) if self.format == "modelpack" else None
 
     def to_json(self) -> dict[str, Any]:
         return {

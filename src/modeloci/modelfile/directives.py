@@ -31,6 +31,7 @@ from modeloci.modelfile.ast import (
     WeightsDirective,
     Word,
 )
+from modeloci.oci.manifest import REF_NAME
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -60,7 +61,7 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
     )
 }
 
-RESERVED_LABELS = frozenset({"org.opencontainers.image.ref.name"})
+RESERVED_LABELS = frozenset({REF_NAME})
 
 
 class Report:
