@@ -117,7 +117,8 @@ def test_tampered_base_blob_fails_the_build(tmp_path: Path, cli) -> None:
     api.build(copy_example("single-gguf", tmp_path), base)
     data = bytearray(base.read_bytes())
     with tarfile.open(base) as tar:
-        weights = next(m for m in tar.getmembers() if m.size == (tmp_path / "single-gguf/tiny-llama-F32.gguf").stat().st_size)
+        size = (tmp_path / "single-gguf/tiny-llama-F32.gguf").stat().st_size
+        weights = next(m for m in tar.getmembers() if m.size == size)
     data[weights.offset_data + 100] ^= 0x01
     base.write_bytes(bytes(data))
     result = cli("build", "-f", str(modelfile), "-o", str(tmp_path / "out.tar"))
@@ -148,7 +149,8 @@ def test_plan_json_has_no_absolute_paths(tmp_path: Path, cli) -> None:
     assert result.code == 0
     assert str(tmp_path) not in result.stdout
     assert json.loads(result.stdout)["modelfile"] == "sharded-vision/Modelfile"
-    assert json.loads(result.stdout)["layers"][0]["source"] == {"kind": "file", "path": "tiny-vision-00001-of-00002.gguf"}
+    assert json.loads(result.stdout)["layers"][0]["source"] == {"kind": "file",
+                                                               "path": "tiny-vision-00001-of-00002.gguf"}
 
 
 def test_plan_text_output(tmp_path: Path, cli) -> None:

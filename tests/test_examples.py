@@ -137,7 +137,8 @@ def test_example_weights_are_what_the_script_makes(tmp_path) -> None:
 
 
 def test_example_safetensors_are_real_safetensors() -> None:
-    safetensors = pytest.importorskip("safetensors", reason="safetensors is a test dependency: pip install -e '.[test]'")
+    safetensors = pytest.importorskip("safetensors",
+                                      reason="safetensors is a test dependency: pip install -e '.[test]'")
     path = EXAMPLES / "hf-safetensors" / "tiny-qwen" / "model.safetensors"
     with safetensors.safe_open(str(path), framework="numpy") as f:
         assert sorted(f.keys()) == ["model.embed_tokens.weight", "model.norm.weight"]

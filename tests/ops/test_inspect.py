@@ -37,7 +37,8 @@ def test_inspect_model_folders(cli) -> None:
     assert {f.path: f.kind for f in gguf_folder.files} == {
         "LICENSE.txt": "license", "mmproj-tiny-vision-F16.gguf": "mmproj",
         "tiny-vision-00001-of-00002.gguf": "weights", "tiny-vision-00002-of-00002.gguf": "weights"}
-    hf = ModelReport.model_validate_json(cli("inspect", str(EXAMPLES / "hf-safetensors" / "tiny-qwen"), "--json").stdout)
+    hf = ModelReport.model_validate_json(
+        cli("inspect", str(EXAMPLES / "hf-safetensors" / "tiny-qwen"), "--json").stdout)
     assert hf.format == "safetensors" and hf.config["architecture"] == "qwen3" and hf.config["context_size"] == 32768
     assert "README.md" not in [f.path for f in hf.files]
 
@@ -67,7 +68,8 @@ def test_inspect_errors_are_clear(cli, tmp_path: Path) -> None:
 
 
 def test_inspect_safetensors_file(cli, tmp_path: Path) -> None:
-    path = factories.safetensors(tmp_path / "m.safetensors", {"a": ("F16", [3, 5]), "b": ("F32", [2])}, {"format": "pt"})
+    path = factories.safetensors(tmp_path / "m.safetensors", {"a": ("F16", [3, 5]), "b": ("F32", [2])},
+                                 {"format": "pt"})
     report = ModelReport.model_validate_json(cli("inspect", str(path), "--json").stdout)
     assert report.kind == "safetensors" and report.tensor_count == 2 and report.parameter_count == 17
     assert report.config["quantization"] == "mixed"

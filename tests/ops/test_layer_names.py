@@ -90,7 +90,7 @@ def test_a_title_is_held_to_the_path_rules(tmp_path: Path, title: str) -> None:
     refuses such a path, and writes nothing."""
     built, _ = build_example("single-gguf", tmp_path / "src", format="modelpack")
     hostile = renamed(built, tmp_path / "hostile.tar", keep=(), **{"LICENSE": title})
-    with pytest.raises(ArchiveError, match="refusing to unpack: .*(unsafe path|file systems hold at most)"):
+    with pytest.raises(ArchiveError, match=r"refusing to unpack: .*(unsafe path|file systems hold at most)"):
         unpack(hostile, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -38,7 +38,8 @@ def sha256(data: bytes) -> str:
 
 def modctl_member(path: str, data: bytes) -> list[Member]:
     info = tarfile.TarInfo(path)
-    info.size, info.mode, info.mtime, info.uid, info.gid, info.uname = len(data), 0o644, 1_700_000_000, 1000, 1000, "dev"
+    info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+    info.uid, info.gid, info.uname = 1000, 1000, "dev"
     return [(info, data)]
 
 
@@ -69,8 +70,8 @@ def repack(raw: Path, dest: Path, packing: str, pack: Callable[[int, str, bytes]
         diff_ids.append(diff_id(tar, blob) if diff_id else sha256(tar))
         blobs[sha256(blob)] = blob
     config = json.dumps({**archive.config, "modelfs": {"type": "layers", "diffIds": diff_ids}}).encode()
-    manifest = json.dumps({**archive.manifest, "layers": layers,
-                           "config": {**archive.manifest["config"], "digest": sha256(config), "size": len(config)}}).encode()
+    config_descriptor = {**archive.manifest["config"], "digest": sha256(config), "size": len(config)}
+    manifest = json.dumps({**archive.manifest, "layers": layers, "config": config_descriptor}).encode()
     blobs[sha256(config)] = config
     blobs[sha256(manifest)] = manifest
     (dest / "blobs" / "sha256").mkdir(parents=True)
@@ -127,7 +128,8 @@ def test_a_gzip_layer_whose_diff_id_is_its_own_digest_is_reported(raw: Path, tmp
     first = gzip.decompress((packed / "blobs/sha256" / layers[0]["digest"].split(":")[1]).read_bytes())
     messages = [p.message for p in verify(packed).problems]
     assert len(messages) == 7
-    assert messages[0] == f"modelfs.diffIds[0] is {layers[0]['digest']}, but layer 1 holds a tar of digest {sha256(first)}"
+    assert messages[0] == (f"modelfs.diffIds[0] is {layers[0]['digest']}, "
+                           f"but layer 1 holds a tar of digest {sha256(first)}")
 
 
 def test_a_zstd_layer_is_named_not_misread(raw: Path, tmp_path: Path) -> None:
@@ -193,8 +195,8 @@ def test_hostile_members_are_refused_before_anything_is_written(raw: Path, tmp_p
 
 def test_a_member_that_would_overwrite_another_layers_file_is_refused(raw: Path, tmp_path: Path) -> None:
     packed = repack(raw, tmp_path / "packed", "tar", pack=_with("other-layers-file"))
-    with pytest.raises(ArchiveError, match="^refusing to unpack: two layers would both be written to "
-                                           "`model/tokenizer.json`$"):
+    with pytest.raises(ArchiveError, match=r"^refusing to unpack: two layers would both be written to "
+                                           r"`model/tokenizer\.json`$"):
         unpack(packed, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -205,7 +207,8 @@ def test_a_tar_layer_cut_short_is_refused(raw: Path, tmp_path: Path) -> None:
     index = json.loads((packed / "index.json").read_text())["manifests"][0]
     manifest_path = packed / "blobs/sha256" / index["digest"].split(":")[1]
     manifest = json.loads(manifest_path.read_bytes())
-    weights = next(l for l in manifest["layers"] if l["annotations"]["org.cncf.model.filepath"] == "model.safetensors")
+    weights = next(layer for layer in manifest["layers"]
+                   if layer["annotations"]["org.cncf.model.filepath"] == "model.safetensors")
     blob = packed / "blobs/sha256" / weights["digest"].split(":")[1]
     short = blob.read_bytes()[:512 + 100]  # the header and 100 bytes of the file
     blob.unlink()
@@ -266,7 +269,7 @@ def test_a_flipped_bit_in_a_tar_layer_fails_its_digest_and_leaves_nothing(raw: P
     packed = repack(raw, tmp_path / "packed", packing)
     index = json.loads((packed / "index.json").read_text())["manifests"][0]
     layers = json.loads((packed / "blobs/sha256" / index["digest"].split(":")[1]).read_bytes())["layers"]
-    weights = next(l for l in layers if l["annotations"]["org.cncf.model.filepath"] == "model.safetensors")
+    weights = next(layer for layer in layers if layer["annotations"]["org.cncf.model.filepath"] == "model.safetensors")
     blob = packed / "blobs/sha256" / weights["digest"].split(":")[1]
     data = bytearray(blob.read_bytes())
     at = 512 * 3 + 300 if packing == "tar" else len(data) - 30  # file data after the PAX and ustar headers

@@ -2,10 +2,10 @@
 
 Bundle names follow REFERENCE.md §1.10: v0.1 models get ``model/model.gguf``
 (or renumbered shards), ``model/model.mmproj``, ``model/template.jinja``, and
-every other layer (licenses too) at ``model/<filepath>``; v0.2 and ModelPack models get every layer at ``model/<filepath>``;
-``config.json`` holds the config object and a newline. Every failure must
-leave the destination absent, no temporary folder behind, and nothing written
-anywhere else.
+every other layer (licenses too) at ``model/<filepath>``; v0.2 and ModelPack
+models get every layer at ``model/<filepath>``; ``config.json`` holds the
+config object and a newline. Every failure must leave the destination
+absent, no temporary folder behind, and nothing written anywhere else.
 """
 
 from __future__ import annotations

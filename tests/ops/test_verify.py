@@ -200,10 +200,11 @@ def _edited_manifest(k: Known, tmp: Path) -> tuple[Path, list[str]]:
     def edit(items: list[Item]) -> list[Item]:
         out = []
         for info, data in items:
+            changed = data
             if info.name in (blob_name(k.manifest), "manifest.json"):
                 assert data is not None and data.count(old) == 1
-                data = data.replace(old, new)
-            out.append((info, data))
+                changed = data.replace(old, new)
+            out.append((info, changed))
         return out
 
     path = rewrite(k.path, tmp / "edited.tar", edit)
@@ -231,11 +232,12 @@ def _index_size(k: Known, tmp: Path) -> tuple[Path, list[str]]:
     def edit(items: list[Item]) -> list[Item]:
         out = []
         for info, data in items:
+            changed = data
             if info.name == "index.json":
                 index = json.loads(data)  # type: ignore[arg-type]
                 index["manifests"][0]["size"] += 5
-                data = json.dumps(index).encode()
-            out.append((info, data))
+                changed = json.dumps(index).encode()
+            out.append((info, changed))
         return out
 
     return rewrite(k.path, tmp / "size.tar", edit), [

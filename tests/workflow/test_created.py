@@ -242,7 +242,8 @@ def test_a_hostile_signature_program_in_the_checkout_is_never_run(checkout: Path
     header, _, message = git(repo, "cat-file", "commit", "HEAD").partition("\n\n")
     signed = f"{header}\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n AAAA\n -----END PGP SIGNATURE-----\n\n{message}"
     (tmp_path / "commit.txt").write_text(signed)
-    git(repo, "update-ref", "HEAD", git(repo, "hash-object", "-t", "commit", "-w", str(tmp_path / "commit.txt")).strip())
+    forged = git(repo, "hash-object", "-t", "commit", "-w", str(tmp_path / "commit.txt")).strip()
+    git(repo, "update-ref", "HEAD", forged)
     script, marker = _marker_script(tmp_path, "gpg-ran")
     git(repo, "config", "log.showSignature", "true")
     git(repo, "config", "gpg.program", str(script))

@@ -91,6 +91,7 @@ def test_json_output(tmp_path: Path, cli) -> None:
     result = cli("fmt", "--check", "--json", "Modelfile", "Broken", cwd=tmp_path)
     doc = FmtOutput.model_validate_json(result.stdout)
     assert result.code == 2 and result.stderr == ""
-    assert [(f.path, f.changed, f.formatted) for f in doc.files] == [("Modelfile", True, True), ("Broken", False, False)]
+    assert [(f.path, f.changed, f.formatted) for f in doc.files] == [("Modelfile", True, True),
+                                                                      ("Broken", False, False)]
     assert [(d.code, d.line, d.column) for d in doc.files[1].diagnostics] == [("MF004", 2, 9)]
     assert (doc.changed, doc.failed) == (1, 1)

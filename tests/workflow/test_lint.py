@@ -107,7 +107,8 @@ def test_a_folder_template_in_tokenizer_config_counts(tmp_path: Path, cli) -> No
     (tmp_path / "Modelfile").write_text("FROM scratch\nWEIGHTS Qwen-Tiny-Instruct\nCONFIG context_size=8192\n")
     doc = LintOutput.model_validate_json(cli("lint", "--json", cwd=tmp_path).stdout)
     (mf113,) = doc.files[0].diagnostics
-    assert (mf113.code, mf113.detail) == ("MF113", "`Qwen-Tiny-Instruct/config.json` says the model was trained on 4096 tokens")
+    assert (mf113.code, mf113.detail) == (
+        "MF113", "`Qwen-Tiny-Instruct/config.json` says the model was trained on 4096 tokens")
     (model / "tokenizer_config.json").write_text("{}")
     assert _codes(cli("lint", "--json", cwd=tmp_path)) == ["MF111", "MF113"]
 

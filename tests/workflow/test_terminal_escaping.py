@@ -103,11 +103,12 @@ def with_ref_name(src: Path, dst: Path, ref_name: str) -> Path:
     def edit(items: list[Any]) -> list[Any]:
         out = []
         for info, data in items:
+            changed = data
             if info.name == "index.json":
                 index = json.loads(data)
                 index["manifests"][0]["annotations"][REF_NAME] = ref_name
-                data = json.dumps(index).encode()
-            out.append((info, data))
+                changed = json.dumps(index).encode()
+            out.append((info, changed))
         return out
 
     return rewrite(src, dst, edit)
@@ -165,7 +166,7 @@ def test_ansi_bidi_forged_and_markup_file_names_are_escaped_by_inspect_of_a_mode
     assert result.code == 0, result.stderr
     text = shown(result)
     assert row(text, ANSI_SHOWN) == [ANSI_SHOWN, "weights", "80", "B"]
-    assert row(text, FORGED_SHOWN.split()[1]) == FORGED_SHOWN.split() + ["chat_template", "14", "B"]
+    assert row(text, FORGED_SHOWN.split()[1]) == [*FORGED_SHOWN.split(), "chat_template", "14", "B"]
     assert row(text, BIDI_SHOWN) == [BIDI_SHOWN, "chat_template", "14", "B"]
     assert row(text, MARKUP_NAME) == [MARKUP_NAME, "chat_template", "14", "B"]
     files = {f["path"] for f in json.loads(cli("inspect", "--json", "hf", cwd=tmp_path).stdout)["files"]}
