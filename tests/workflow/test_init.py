@@ -115,3 +115,17 @@ def test_a_folder_without_weights_is_an_error(tmp_path: Path, cli) -> None:
     assert result.code == 2
     assert result.stderr.startswith(f"error: no model weights in `{tmp_path}`\nhelp: init looks for GGUF files")
     assert not (tmp_path / "Modelfile").exists()
+
+
+def test_a_model_name_with_a_line_break_adds_no_directive_to_the_draft(tmp_path: Path, cli) -> None:
+    """A GGUF's general.name went into the draft as a comment and a LABEL: a line break in it ended the comment
+    and started a directive line of the weights' author's choosing."""
+    factories.gguf(tmp_path / "model.gguf",
+                   metadata=[("general.name", factories.STRING, "Tiny\nCONFIG context_size=1\n#")])
+    assert cli("init", str(tmp_path)).code == 0
+    draft = (tmp_path / "Modelfile").read_text()
+    assert "Tiny" not in draft and "context_size" not in draft
+    formatted = format_modelfile(draft.encode(), path="Modelfile")
+    assert formatted.diagnostics == ()
+    keywords = [line.split()[0] for line in draft.splitlines() if line and not line.startswith("#")]
+    assert keywords == ["FROM", "WEIGHTS"]

@@ -6,7 +6,10 @@ architecture), shard sets are grouped by the llama.cpp shard pattern, and a
 folder with safetensors weights is packaged whole, as a Hugging Face folder.
 Only the top level of the folder (and, for Hugging Face folders, its direct
 subfolders) is looked at: a draft names what it found, the user edits it.
-The text is in ``fmt``'s canonical layout.
+The draft is built with :mod:`modeloci.modelfile.build`, so its text is in
+``fmt``'s canonical layout and means what was found: a file name is literal
+text, a shard set a glob. A model name from a GGUF header that a Modelfile
+cannot hold (a line break would start a line of directives) is left out.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ from modeloci.errors import UsageError
 from modeloci.model.gguf import GGUFError, read_gguf_header
 from modeloci.model.ggufset import shard_name
 from modeloci.model.hfdir import FileKind, HFConfigError, classify, read_hf_config
-from modeloci.modelfile.fmt import literal_word
+from modeloci.modelfile import build
 
 _TEMPLATE_PREFERRED = "chat_template.jinja"
 
 
 @dataclass
 class _Weights:
-    word: str  # the WEIGHTS argument
+    word: build.Arg  # the WEIGHTS argument
     files: list[str]
     name: str | None = None
     trained_context: int | None = None
@@ -85,7 +88,7 @@ def draft(folder: Path) -> Draft:
     if not weights and any(n.lower().endswith(".safetensors") for n in files):
         weights = [_hf_folder(folder, ".", "this folder")]
     if not weights:
-        weights = [_hf_folder(folder / d, literal_word(d), f"`{d}/`") for d in folders if _has_safetensors(folder / d)]
+        weights = [_hf_folder(folder / d, d, f"`{d}/`") for d in folders if _has_safetensors(folder / d)]
     if not weights:
         raise UsageError(f"no model weights in `{folder}`",
                          hint="init looks for GGUF files, GGUF shard sets and folders of safetensors weights")
@@ -105,7 +108,7 @@ _KIND_WORDS = {FileKind.WEIGHTS: "safetensors file", FileKind.CONFIG: "config fi
                FileKind.LICENSE: "license"}
 
 
-def _hf_folder(path: Path, word: str, shown: str) -> _Weights:
+def _hf_folder(path: Path, word: build.Arg, shown: str) -> _Weights:
     """A Hugging Face folder packaged whole by ``WEIGHTS <folder>``; what it holds, for the comment."""
     counts: dict[FileKind, int] = {}
     for root, dirs, names in os.walk(path):
@@ -154,8 +157,10 @@ def _ggufs(folder: Path, files: list[str]) -> tuple[list[_Weights], list[str], l
             context = header.get(f"{architecture}.context_length") if isinstance(architecture, str) else None
             template = header.get("tokenizer.chat_template")
             model_name = header.get("general.name")
-            word = _shard_word(shard.prefix, shard.total) if shard else literal_word(name)
-            sets[key] = _Weights(word, [], model_name if isinstance(model_name, str) else None,
+            word = _shard_word(shard.prefix, shard.total) if shard else name
+            # A name a Modelfile cannot hold (a line break would start a line of directives) is left out.
+            named = model_name if isinstance(model_name, str) and build.writable(model_name) else None
+            sets[key] = _Weights(word, [], named,
                                  context if isinstance(context, int) and not isinstance(context, bool) else None,
                                  isinstance(template, str) and bool(template.strip()))
             sets[key].shards = shard.total if shard else 0
@@ -168,56 +173,64 @@ def _ggufs(folder: Path, files: list[str]) -> tuple[list[_Weights], list[str], l
     return list(sets.values()), projectors, unreadable
 
 
-def _shard_word(prefix: str, total: int) -> str:
-    head, tail = literal_word(prefix + "-"), literal_word(f"-of-{total:05d}.gguf")
-    return f"{head}*{tail}"
+def _shard_word(prefix: str, total: int) -> build.Arg:
+    return (prefix + "-", build.Glob("*"), f"-of-{total:05d}.gguf")
 
 
 def _write(folder: Path, weights: list[_Weights], projectors: list[str], templates: list[str], licenses: list[str],
            left_out: list[str], unreadable: list[str]) -> Draft:
     chosen = weights[0]
     template = _TEMPLATE_PREFERRED if _TEMPLATE_PREFERRED in templates else (templates[0] if templates else None)
-    out = [f"# A first Modelfile for {literal_word(folder.resolve().name)}, drafted by `modeloci init`.",
-           "# Check it, then: modeloci lint && modeloci build -t NAME:TAG", "",
-           "# A new model, not built on top of another one.", "FROM scratch", ""]
+    out: list[build.Node] = [
+        build.comment(f"A first Modelfile for {build.word_text(folder.resolve().name)}, drafted by `modeloci init`."),
+        build.comment("Check it, then: modeloci lint && modeloci build -t NAME:TAG"), build.BLANK,
+        build.comment("A new model, not built on top of another one."), build.from_("scratch"), build.BLANK]
     out += _comment(f"The weights: {chosen.note or 'a GGUF file'}.")
     if chosen.name:
-        out.append(f'# Their metadata calls the model "{chosen.name}".')
-    out.append(f"WEIGHTS {chosen.word}")
-    for other in weights[1:]:
-        out.append(f"# Also here (one model per Modelfile; swap to package it instead): WEIGHTS {other.word}")
+        out.append(build.comment(f'Their metadata calls the model "{chosen.name}".'))
+    out.append(build.weights(chosen.word))
+    out += [build.comment("Also here (one model per Modelfile; swap to package it instead): WEIGHTS "
+                          + build.word_text(other.word)) for other in weights[1:]]
     if projectors:
-        out += ["", "# A multimodal projector: its GGUF header says it is one (general.type or the clip architecture).",
-                f"MMPROJ {literal_word(projectors[0])}"]
-        out += [f"# Another projector here: MMPROJ {literal_word(p)}" for p in projectors[1:]]
+        out += [build.BLANK,
+                build.comment("A multimodal projector: its GGUF header says it is one (general.type or the clip "
+                              "architecture)."),
+                build.mmproj(projectors[0])]
+        out += [build.comment(f"Another projector here: MMPROJ {build.word_text(p)}") for p in projectors[1:]]
     if template:
-        out.append("")
+        out.append(build.BLANK)
         if chosen.embedded_template:
-            out.append("# The weights embed a chat template too; this file replaces it (lint says if they differ).")
+            out.append(build.comment("The weights embed a chat template too; this file replaces it (lint says if "
+                                     "they differ)."))
         else:
-            out.append("# The chat template runtimes format conversations with.")
-        out.append(f"CHAT_TEMPLATE {literal_word(template)}")
-        out += [f"# Another template here: CHAT_TEMPLATE {literal_word(t)}" for t in templates if t != template]
+            out.append(build.comment("The chat template runtimes format conversations with."))
+        out.append(build.chat_template(template))
+        out += [build.comment(f"Another template here: CHAT_TEMPLATE {build.word_text(t)}")
+                for t in templates if t != template]
     elif chosen.embedded_template:
-        out += ["", "# No CHAT_TEMPLATE: the weights embed one (tokenizer.chat_template), which runtimes use."]
+        out += [build.BLANK,
+                build.comment("No CHAT_TEMPLATE: the weights embed one (tokenizer.chat_template), which runtimes use.")]
     if licenses:
-        out += ["", "# The license travels with the weights.", "LICENSE " + " ".join(literal_word(n) for n in licenses)]
+        out += [build.BLANK, build.comment("The license travels with the weights."), build.license(*licenses)]
     if chosen.trained_context:
-        out += ["", f"# The weights were trained on a context of {chosen.trained_context} tokens; runtimes use that",
-                "# unless told otherwise. Set a smaller value to use less memory:",
-                f"# CONFIG context_size={chosen.trained_context}"]
+        out += [build.BLANK,
+                build.comment(f"The weights were trained on a context of {chosen.trained_context} tokens; runtimes "
+                              "use that"),
+                build.comment("unless told otherwise. Set a smaller value to use less memory:"),
+                build.comment(f"CONFIG context_size={chosen.trained_context}")]
     if chosen.name:
-        out += ["", f"LABEL org.opencontainers.image.title={literal_word(chosen.name)}"]
+        out += [build.BLANK, build.label({"org.opencontainers.image.title": chosen.name})]
     if left_out or unreadable:
-        out.append("")
+        out.append(build.BLANK)
     if left_out:
         out += _comment("Left out, not model files: " + ", ".join(left_out))
     if unreadable:
         out += _comment("Left out, GGUF files that cannot be read (see `modeloci inspect FILE`): "
                         + ", ".join(unreadable))
-    return Draft(folder, "\n".join(out) + "\n", chosen.word, literal_word(projectors[0]) if projectors else None,
-                 template, licenses, [w.word for w in weights[1:]], sorted([*left_out, *unreadable]))
+    return Draft(folder, build.render(out), build.word_text(chosen.word),
+                 build.word_text(projectors[0]) if projectors else None, template, licenses,
+                 [build.word_text(w.word) for w in weights[1:]], sorted([*left_out, *unreadable]))
 
 
-def _comment(text: str) -> list[str]:
-    return ["# " + line for line in textwrap.wrap(text, 86, break_long_words=False, break_on_hyphens=False)]
+def _comment(text: str) -> list[build.Node]:
+    return [build.comment(line) for line in textwrap.wrap(text, 86, break_long_words=False, break_on_hyphens=False)]
