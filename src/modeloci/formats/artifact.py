@@ -104,12 +104,42 @@ class ModelArtifact(Image, Protocol):
 
 @runtime_checkable
 class Model(Protocol):
-    """A stored model whose files a runtime can use in place."""
+    """A stored model whose files a runtime can use in place: its identity, and the paths of its files."""
+
+    @property
+    def id(self) -> str:
+        """The manifest's digest, as Docker Model Runner names a model."""
+        ...
+
+    @property
+    def tags(self) -> Sequence[str]: ...
+
+    @property
+    def descriptor(self) -> Mapping[str, Any]:
+        """The config's provenance object (Docker's ``created``, ModelPack's ``name``, ``version``...)."""
+        ...
 
     @property
     def artifact(self) -> ModelArtifact: ...
 
     def paths(self, role: Role) -> list[Path]: ...
+
+    @property
+    def gguf_paths(self) -> Sequence[Path]:
+        """GGUF weights in shard order."""
+        ...
+
+    @property
+    def safetensors_paths(self) -> Sequence[Path]: ...
+
+    @property
+    def dduf_paths(self) -> Sequence[Path]: ...
+
+    @property
+    def mmproj_path(self) -> Path | None: ...
+
+    @property
+    def chat_template_path(self) -> Path | None: ...
 
 
 @runtime_checkable
@@ -121,6 +151,28 @@ class ModelBundle(Protocol):
 
     @property
     def config(self) -> ModelConfig: ...
+
+    @property
+    def runtime_config(self) -> ModelConfig:
+        """What the runtime reads from ``config.json``."""
+        ...
+
+    @property
+    def gguf_path(self) -> Path | None:
+        """The first GGUF file (a runtime finds the other shards beside it)."""
+        ...
+
+    @property
+    def safetensors_path(self) -> Path | None: ...
+
+    @property
+    def dduf_path(self) -> Path | None: ...
+
+    @property
+    def mmproj_path(self) -> Path | None: ...
+
+    @property
+    def chat_template_path(self) -> Path | None: ...
 
 
 @dataclass(frozen=True, slots=True)
