@@ -78,6 +78,18 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    @property
+    def message(self) -> str:
+        """As a finding (:mod:`modeloci.findings`): the summary."""
+        return self.summary
+
+    @property
+    def where(self) -> str | None:
+        """As a finding: ``file:line:col``, or the file alone, or None."""
+        if self.span is None:
+            return self.file
+        return f"{self.file or '<input>'}:{self.span.start.line}:{self.span.start.column}"
+
     def to_json(self) -> dict[str, object]:
         """The diagnostic for ``--json`` output: 1-based lines and columns, end exclusive."""
         span = self.span

@@ -117,7 +117,7 @@ def print_model_report(report: ModelReport, console: Console | None = None) -> N
             _row(table, item.key, item.type, _shorten(item.value))
         console.print(table)
     for problem in report.problems:
-        console.print(f"problem: {safe_text(problem)}")
+        console.print(f"problem: {safe_text(problem.message)}")
 
 
 def print_artifact_report(report: ArtifactReport, console: Console | None = None) -> None:

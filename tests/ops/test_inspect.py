@@ -73,3 +73,12 @@ def test_inspect_safetensors_file(cli, tmp_path: Path) -> None:
     report = ModelReport.model_validate_json(cli("inspect", str(path), "--json").stdout)
     assert report.kind == "safetensors" and report.tensor_count == 2 and report.parameter_count == 17
     assert report.config["quantization"] == "mixed"
+
+
+def test_inspect_of_an_incomplete_shard_set_names_the_missing_shard(tmp_path: Path, cli) -> None:
+    """A model folder's problems are findings like verify's: a severity and a message, in text and --json."""
+    factories.gguf(tmp_path / "m-00001-of-00002.gguf", split=(0, 2))
+    text = cli("inspect", str(tmp_path))
+    assert "problem: shard `m-00002-of-00002.gguf` is missing" in text.stdout.splitlines()
+    report = json.loads(cli("inspect", str(tmp_path), "--json").stdout)
+    assert report["problems"] == [{"severity": "error", "message": "shard `m-00002-of-00002.gguf` is missing"}]

@@ -307,12 +307,13 @@ class InspectModelOutput(Strict):
     projector: bool
     files: list[ModelFileJson]
     metadata: list[MetadataJson]
-    problems: list[str]
+    problems: list[ProblemJson]
 
 
 class ProblemJson(Strict):
     severity: Literal["error", "warning"]
     message: str
+    where: str | None = None  # left out when unknown
 
 
 class VerifyOutput(Strict):

@@ -151,8 +151,8 @@ def list_members(source: BlobSource, packing: Packing, *,
         os.close(fd)
     # An uncompressed tar's members must lie inside the layer; a gzip stream's end is only known by reading it.
     unsafe = tar_problems(infos, source.size if packing == "tar" else sys.maxsize)
-    problems = [f"tar member {u}" for u in unsafe]
-    flagged = {u.name for u in unsafe}
+    problems = [f"tar member {u.message}" for u in unsafe]
+    flagged = {u.where for u in unsafe}
     members = []
     for info in infos:
         if not info.isreg() or info.name in flagged:

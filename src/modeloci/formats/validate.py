@@ -17,12 +17,13 @@ hash every blob as they copy it.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
+from modeloci.findings import Problem
 from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
@@ -38,11 +39,6 @@ _DOCKER_LAYERS = frozenset({MediaType.DOCKER_GGUF, MediaType.DOCKER_SAFETENSORS,
                             MediaType.DOCKER_MODEL_FILE, MediaType.DOCKER_VLLM_CONFIG_TAR, MediaType.DOCKER_DIR_TAR})
 _MODELPACK_LAYER = re.compile(r"^application/vnd\.(cncf|cnai)\.model\.(weight|weight\.config|doc|code|dataset)"
                               r"\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
-
-
-class Problem(BaseModel):
-    severity: Literal["error", "warning"] = "error"
-    message: str
 
 
 class VerifyReport(BaseModel):
@@ -64,7 +60,7 @@ def check_documents(layout: Layout, report: VerifyReport, *,
     they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``."""
     if isinstance(layout, TarLayout):
         for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
-            _error(report, f"archive member {unsafe}")
+            _error(report, f"archive member {unsafe.message}")
         if layout.truncated and not report.problems:
             _error(report, "the archive is cut short: it ends inside a member header")
     manifest = _manifest(layout, report)

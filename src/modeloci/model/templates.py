@@ -76,6 +76,17 @@ class TemplateProblem:
         return self.kind != "raised"
 
     @property
+    def severity(self) -> str:
+        """As a finding (:mod:`modeloci.findings`): an error when it fails a build, else a warning."""
+        return "error" if self.fails_build else "warning"
+
+    @property
+    def where(self) -> str | None:
+        """As a finding: the template line, and the conversation that failed, when known."""
+        parts = ([f"line {self.line}"] if self.line else []) + ([self.conversation] if self.conversation else [])
+        return ", ".join(parts) or None
+
+    @property
     def fails_build(self) -> bool:
         """The runtimes' rule: a syntax error or a limit passed fails a build, and so does a template that
         cannot render the plain user/assistant conversation. A template failing or refusing an optional

@@ -117,7 +117,8 @@ class TarLayout:
                 self._members.setdefault(_clean(member.name), member)
 
     def _refuse_unsafe(self) -> None:
-        problems = [f"archive member {unsafe}" for unsafe in tar_problems(self.members, self.path.stat().st_size)]
+        problems = [f"archive member {unsafe.message}"
+                    for unsafe in tar_problems(self.members, self.path.stat().st_size)]
         if self.truncated:
             problems.append("the archive is cut short: it ends inside a member header")
         if problems:

@@ -11,40 +11,38 @@ from __future__ import annotations
 import posixpath
 import tarfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from modeloci.findings import Problem
 
 
-@dataclass(frozen=True, slots=True)
-class Unsafe:
-    name: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"`{self.name}` {self.reason}"
+def _unsafe(name: str, reason: str) -> Problem:
+    """A member the policy refuses: where it is (the member's name) and why, as one line."""
+    return Problem(message=f"`{name}` {reason}", where=name)
 
 
-def tar_problems(members: Sequence[tarfile.TarInfo], file_size: int) -> list[Unsafe]:
-    problems: list[Unsafe] = []
+def tar_problems(members: Sequence[tarfile.TarInfo], file_size: int) -> list[Problem]:
+    """Every member of a tar the member policy refuses, each a finding whose ``where`` is the member's name."""
+    problems: list[Problem] = []
     seen: set[str] = set()
     for member in members:
         name = member.name
         clean = posixpath.normpath(name.removeprefix("./"))
         if name.startswith("/") or _has_drive(name):
-            problems.append(Unsafe(name, "has an absolute path"))
+            problems.append(_unsafe(name, "has an absolute path"))
         elif clean == ".." or clean.startswith("../") or "/../" in f"/{name}/":
-            problems.append(Unsafe(name, "leaves the archive's folder through `..`"))
+            problems.append(_unsafe(name, "leaves the archive's folder through `..`"))
         if member.issym():
-            problems.append(Unsafe(name, f"is a symlink (to `{member.linkname}`)"))
+            problems.append(_unsafe(name, f"is a symlink (to `{member.linkname}`)"))
         elif member.islnk():
-            problems.append(Unsafe(name, f"is a hard link (to `{member.linkname}`)"))
+            problems.append(_unsafe(name, f"is a hard link (to `{member.linkname}`)"))
         elif not (member.isreg() or member.isdir()):
-            problems.append(Unsafe(name, "is a device, fifo or other special file"))
+            problems.append(_unsafe(name, "is a device, fifo or other special file"))
         if member.isreg():
             if clean in seen:
-                problems.append(Unsafe(name, "appears twice"))
+                problems.append(_unsafe(name, "appears twice"))
             seen.add(clean)
             if member.offset_data + member.size > file_size:
-                problems.append(Unsafe(name, f"is cut short: the archive ends before its {member.size} bytes"))
+                problems.append(_unsafe(name, f"is cut short: the archive ends before its {member.size} bytes"))
     return problems
 
 

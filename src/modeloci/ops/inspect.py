@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from modeloci.errors import ModelociError, UsageError
+from modeloci.findings import Problem
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.artifact import created_of, read_artifact
 from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_header
@@ -47,7 +48,7 @@ class ModelReport(BaseModel):
     projector: bool = False
     files: list[FileEntry] = Field(default_factory=list)
     metadata: list[MetadataEntry] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
 
 
 class LayerEntry(BaseModel):
@@ -147,7 +148,7 @@ def _gguf(path: Path) -> ModelReport:
         files=[FileEntry(path=p.name, kind="gguf", size=h.file_size) for p, h in zip(paths, headers, strict=True)],
         metadata=_metadata(first),
     )
-    report.problems += [f"shard `{name}` is missing" for name in missing]
+    report.problems += [Problem(message=f"shard `{name}` is missing") for name in missing]
     return report
 
 
