@@ -3,8 +3,8 @@
 ``docs/modelfile.md``: every code in ``CODES`` has a ``### MFxxx — <its CODES text>`` section
 holding a ``modelfile bad MFxxx`` and a ``modelfile good MFxxx`` block, and every such block is
 planned with ``modeloci plan`` (or ``modeloci lint``, in-process) in a fresh build context made from
-its ``# context:``, ``# store:``, ``# command:`` and ``# options:`` lines (the doc's "How the examples are checked" explains
-them; :func:`make_file` is the one place that knows what each file is). A bad block must give its
+its ``# context:``, ``# store:``, ``# command:`` and ``# options:`` lines (the doc's "How the examples are
+checked" explains them; :func:`make_file` is the one place that knows what each file is). A bad block must give its
 code and no other, as an error (MF0xx) or a warning (MF1xx); a good block must give no error and
 not that code. Plain ``modelfile good`` blocks (the reference examples) must plan without errors.
 
@@ -234,18 +234,19 @@ def publish(names: list[str], tmp: Path, cli, request: pytest.FixtureRequest) ->
     Modelfile for ``localhost:5000`` and ``DIGEST``."""
     if not names:
         return {}
-    registry = request.getfixturevalue("registry")
-    replacements = {b"localhost:5000": registry.host.encode()}
+    server = request.getfixturevalue("registry")
+    replacements = {b"localhost:5000": server.host.encode()}
     archive = tmp / "published.tar"
     assert cli("build", "-f", str(base_source(tmp)), "-o", str(archive), "-q").code == 0
     for name in names:
-        pushed = cli("push", str(archive), name.replace("localhost:5000", registry.host), "-q", "--json")
+        pushed = cli("push", str(archive), name.replace("localhost:5000", server.host), "-q", "--json")
         assert pushed.code == 0, pushed.stderr
         replacements[b"DIGEST"] = json.loads(pushed.stdout)["digest"].encode()
     return replacements
 
 
-def run_example(example: Example, tmp: Path, cli, request: pytest.FixtureRequest) -> tuple[int, list[tuple[str, str]], str]:
+def run_example(example: Example, tmp: Path, cli,
+                request: pytest.FixtureRequest) -> tuple[int, list[tuple[str, str]], str]:
     """Plan (or lint) the example in a new build context; the exit code, (severity, code) pairs and stderr."""
     context = tmp / "context"
     context.mkdir()
@@ -296,7 +297,8 @@ def test_section_headings_say_what_codes_says() -> None:
 def test_every_section_has_a_bad_and_a_good_example() -> None:
     for code in code_sections():
         verdicts = {e.verdict for e in EXAMPLES if e.code == code}
-        assert verdicts == {"bad", "good"}, f"### {code} needs a `modelfile bad {code}` and a `modelfile good {code}` block"
+        assert verdicts == {"bad", "good"}, \
+            f"### {code} needs a `modelfile bad {code}` and a `modelfile good {code}` block"
     misplaced = [(e.code, e.block.line) for e in EXAMPLES if e.code and e.code != e.section]
     assert not misplaced, f"examples outside their code's section (code, line): {misplaced}"
 
@@ -321,7 +323,8 @@ def test_good_example_plans_cleanly(example: Example, tmp_path: Path, cli, store
 def test_the_sample_diagnostic_is_what_plan_prints(tmp_path: Path, cli, store: Path, request) -> None:
     (sample,) = [b.text for b in read_doc("modelfile.md")[1] if b.heading == "## Diagnostics" and b.info == "text"]
     (mf003,) = [e for e in BAD if e.code == "MF003"]
-    assert run_example(mf003, tmp_path, cli, request)[2].startswith(sample), "the sample under ## Diagnostics is out of date"
+    assert run_example(mf003, tmp_path, cli, request)[2].startswith(sample), \
+        "the sample under ## Diagnostics is out of date"
 
 
 def test_every_directive_and_config_key_is_documented() -> None:
@@ -340,7 +343,8 @@ _ANNOTATION = re.compile(r"org\.(?:cncf|cnai|opencontainers)\.[A-Za-z0-9.+_-]*[A
 
 
 def _source_text() -> str:
-    files = [SOURCES / "oci" / "mediatypes.py", SOURCES / "oci" / "manifest.py", *sorted((SOURCES / "formats").glob("*.py"))]
+    files = [SOURCES / "oci" / "mediatypes.py", SOURCES / "oci" / "manifest.py",
+             *sorted((SOURCES / "formats").glob("*.py"))]
     return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
@@ -374,8 +378,8 @@ def command_lines(text: str) -> list[list[str]]:
     text = re.sub(r"\\\n\s*", " ", text)  # continuation lines
     text = re.sub(r"\$\{\{[^}]*\}\}|\$\([^)]*\)", "X", text)  # ${{ expressions }} and $(commands)
     found = []
-    for line in text.splitlines():
-        line = re.sub(r"^\s*(?:-\s+)?run:\s*", "", line).split(" #", 1)[0]
+    for raw in text.splitlines():
+        line = re.sub(r"^\s*(?:-\s+)?run:\s*", "", raw).split(" #", 1)[0]
         for part in (p for p in re.split(r"&&|\|\||[|;]", line) if "modeloci" in p):
             words = shlex.split(part)
             while words and re.match(r"[A-Za-z_][A-Za-z0-9_]*=", words[0]):
@@ -446,4 +450,5 @@ def test_links_between_the_docs_resolve() -> None:
         for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", (DOCS / name).read_text(encoding="utf-8")):
             path = (DOCS / (target or name)).resolve()
             assert path.exists(), f"{name} links to {target}, which does not exist"
-            assert not anchor or anchor in map(_anchor, read_doc(path.name)[0]), f"{name}: no heading for {target}#{anchor}"
+            assert not anchor or anchor in map(_anchor, read_doc(path.name)[0]), \
+                f"{name}: no heading for {target}#{anchor}"

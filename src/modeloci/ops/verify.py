@@ -8,8 +8,8 @@ every tagged model and names blobs no tag uses and leftovers of killed runs.
 
 from __future__ import annotations
 
-from modeloci.formats.layertar import MAX_INFLATE_RATIO
 from modeloci.findings import Problem
+from modeloci.formats.layertar import MAX_INFLATE_RATIO
 from modeloci.formats.validate import VerifyReport, check_blobs, check_documents
 from modeloci.sources import Source, StoredRef, open_source
 from modeloci.store import Store
