@@ -224,7 +224,7 @@ def _source_or_registry(text: str) -> Source:
             raise
     # Imported when used: the registry client (httpx) is needed only for a model in a registry.
     from modeloci.registry.client import RegistryClient
-    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.image_ref import parse_reference
     from modeloci.sources import RemoteRef
 
     reference = parse_reference(text)

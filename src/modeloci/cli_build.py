@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from modeloci.ops.reports import PushResult
     from modeloci.progress import Display
     from modeloci.registry.client import RegistryClient
-    from modeloci.registry.reference import Reference
+    from modeloci.registry.image_ref import Reference
 
 
 def _modelfile_options(func: Command) -> Command:
@@ -177,7 +177,7 @@ def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: D
           meter: Display) -> _Pushed:
     from modeloci.cli_registry import client_for
     from modeloci.ops.remote import push_plan
-    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.image_ref import parse_reference
 
     ref = parse_reference(push_to)
     client = client_for(ref.registry, insecure)

@@ -41,7 +41,7 @@ def push(source: str, reference: str | None, insecure: tuple[str, ...], as_json:
     REFERENCE defaults to SOURCE when SOURCE is a stored model named for a registry.
     """
     from modeloci.ops.remote import push as run_push
-    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.image_ref import parse_reference
     from modeloci.sources import StoredRef, resolve
 
     resolved = resolve(source)
@@ -85,7 +85,7 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     from modeloci.oci.manifest import parse_manifest
     from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
     from modeloci.reference import normalise_tag
-    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.image_ref import parse_reference
     from modeloci.store import Store
 
     if output is not None and layout is not None:

@@ -11,7 +11,7 @@ with a dot or a dash; the name before the tag is at most 255 characters.
 
 Two readings sit on it: :func:`normalise_tag` here (a model's name in the
 store or an archive: no digest, ``:latest`` added, nothing else changed), and
-``registry.reference.parse_reference`` (Docker Hub's defaults filled in).
+``registry.image_ref.parse_reference`` (Docker Hub's defaults filled in).
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ import pytest
 
 from modeloci.registry.auth import AuthError
 from modeloci.registry.client import RegistryClient, RegistryError
+from modeloci.registry.image_ref import parse_reference
 from modeloci.registry.limits import size_text
-from modeloci.registry.reference import parse_reference
 from modeloci.sources import RemoteRef
-from modeloci.sources.remote import RemoteLayout
+from modeloci.sources.registry import RemoteLayout
 from tests.registry.helpers import (
     assert_clean_failure,
     blob_of,

@@ -23,8 +23,8 @@ from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.oci.digest import Digest
 from modeloci.registry.auth import AuthError, Credentials, save_login
 from modeloci.registry.client import RegistryClient, RegistryError
+from modeloci.registry.image_ref import parse_reference
 from modeloci.registry.limits import Limits
-from modeloci.registry.reference import parse_reference
 from modeloci.registry.transfer import download, upload
 from tests.archive_tools import copy_example
 from tests.registry.helpers import (

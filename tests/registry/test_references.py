@@ -12,7 +12,7 @@ import pytest
 from modeloci.errors import UsageError
 from modeloci.oci.digest import Digest
 from modeloci.reference import normalise_tag, split_reference
-from modeloci.registry.reference import Reference, parse_reference
+from modeloci.registry.image_ref import Reference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 NAME_HINT = "use NAME[:TAG] with a lowercase name, for example `ai/smollm2:360M-Q4_K_M`"

@@ -114,7 +114,9 @@ def run_ordered(tasks: Sequence[Callable[[threading.Event], T]], *, threads: int
     return [f.result() for f in futures]
 
 
-def open_source(source: BlobSource) -> tuple[int, FileState]:
+def open_unchanged(source: BlobSource) -> tuple[int, FileState]:
+    """The source's file, opened for reading (a descriptor and its state); BuildError if it changed since the
+    build looked at it. (Not :func:`modeloci.sources.open_source`, which opens a model as a layout.)"""
     try:
         fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -135,7 +137,7 @@ def check_unchanged(fd: int, before: FileState, label: str) -> None:
 
 def hash_range(source: BlobSource, cancel: threading.Event | None = None, progress: Advance = no_progress) -> Digest:
     """SHA-256 of the source's byte range, read once through a reusable buffer; ``progress`` gets bytes read."""
-    fd, state = open_source(source)
+    fd, state = open_unchanged(source)
     try:
         hasher = hashlib.sha256()
         buffer = bytearray(min(CHUNK, max(source.size, 1)))
@@ -169,7 +171,7 @@ def copy_range(source: BlobSource, out_fd: int, out_offset: int, cancel: threadi
                progress: Advance = no_progress) -> None:
     """Copy the source's byte range to ``out_offset`` of ``out_fd``, in the kernel when it can;
     ``progress`` gets bytes written."""
-    fd, state = open_source(source)
+    fd, state = open_unchanged(source)
     cancel = cancel or threading.Event()
     try:
         try:

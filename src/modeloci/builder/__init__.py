@@ -188,7 +188,7 @@ def local_base(plan: BuildPlan) -> BuildPlan:
     """A plan whose FROM base is on this machine: a registry base is pulled into the store first."""
     if isinstance(plan.base_path, RemoteRef):
         # Imported when used: it loads the registry client (httpx), which a local build never needs.
-        from modeloci.sources.remote import materialize
+        from modeloci.sources.registry import materialize
 
         return replace(plan, base_path=materialize(plan.base_path))
     return plan

@@ -180,7 +180,7 @@ def _registry_model(text: str, state: State) -> RemoteRef | None:
     # Imported when used: they load the registry client (httpx), which a Modelfile without a registry FROM
     # never needs.
     from modeloci.registry.client import RegistryClient
-    from modeloci.registry.reference import parse_reference
+    from modeloci.registry.image_ref import parse_reference
 
     try:
         reference = parse_reference(text)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, Protocol
 
-from modeloci.blobs.engine import BlobSource, Cancelled, check_unchanged, open_source
+from modeloci.blobs.engine import BlobSource, Cancelled, check_unchanged, open_unchanged
 from modeloci.errors import ArchiveError
 from modeloci.formats.artifact import Packing
 from modeloci.oci.digest import Digest
@@ -139,7 +139,7 @@ def list_members(source: BlobSource, packing: Packing, *,
     if packing not in _LISTING:
         return [], [f"a {packing} layer, which modeloci cannot read (Python's standard library has no zstd)"]
     limit = inflate_limit(source.size, max_ratio) if packing == "tar+gzip" else None
-    fd, _ = open_source(source)
+    fd, _ = open_unchanged(source)
     try:
         with tarfile.open(fileobj=_Window(fd, source.offset, source.size), mode=_LISTING[packing]) as tar:
             infos = _headers(tar, limit)
@@ -184,7 +184,7 @@ def extract(source: BlobSource, targets: dict[str, Path], cancel: threading.Even
     """Write the members of the gzip tar layer ``source`` to ``targets`` (clean member path -> new file), reading
     the layer once and checking it against ``source.expected``; members not in ``targets`` are refused.
     (An uncompressed tar's members are byte ranges, which ``unpack`` copies without this stream.)"""
-    fd, state = open_source(source)
+    fd, state = open_unchanged(source)
     hasher = hashlib.sha256()
     window = _Window(fd, source.offset, source.size, hasher)
     out: list[Extracted] = []
@@ -239,7 +239,7 @@ def uncompressed_digest(source: BlobSource, cancel: threading.Event | None = Non
                         max_ratio: int = MAX_INFLATE_RATIO) -> Digest:
     """The digest of the tar inside a gzip layer (its diffID), streamed; concatenated gzip members are joined.
     ArchiveError once more than ``max_ratio`` times the layer's size came out."""
-    fd, state = open_source(source)
+    fd, state = open_unchanged(source)
     hasher = hashlib.sha256()
     limit, inflated = inflate_limit(source.size, max_ratio), 0
     try:

@@ -32,7 +32,7 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.ops.reports import PushResult
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
-from modeloci.registry.reference import Reference
+from modeloci.registry.image_ref import Reference
 from modeloci.registry.transfer import finish, start_upload, upload
 from modeloci.sources.open import open_source
 from modeloci.sources.pull import ORIGIN, PullResult, fetch_manifest, pull_to_archive, pull_to_layout, store_name

@@ -16,7 +16,7 @@ import httpx
 
 from modeloci.oci.digest import Digest
 from modeloci.registry.errors import RegistryError
-from modeloci.registry.reference import is_loopback
+from modeloci.registry.image_ref import is_loopback
 
 INSECURE = "MODELOCI_INSECURE_REGISTRIES"
 GO_PLAIN_TO_TLS = b"Client sent an HTTP request to an HTTPS server"  # Go's net/http answer (a 400)

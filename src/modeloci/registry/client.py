@@ -40,6 +40,7 @@ from modeloci.registry.auth import (
 )
 from modeloci.registry.connect import permanent_failure
 from modeloci.registry.errors import RegistryError
+from modeloci.registry.image_ref import Reference, may_use_plain_http
 from modeloci.registry.limits import (
     Clock,
     Limits,
@@ -48,7 +49,6 @@ from modeloci.registry.limits import (
     read_prefix,
     size_text,
 )
-from modeloci.registry.reference import Reference, may_use_plain_http
 from modeloci.registry.token import fetch_token
 
 __all__ = ["MANIFEST_TYPES", "RegistryClient", "RegistryError", "RetryPolicy"]  # RegistryError: from .errors

@@ -24,8 +24,8 @@ import httpx
 
 from modeloci.registry.auth import AuthError, Credentials
 from modeloci.registry.errors import RegistryError
+from modeloci.registry.image_ref import may_use_plain_http
 from modeloci.registry.limits import Clock, Limits, read_limited
-from modeloci.registry.reference import may_use_plain_http
 
 #: Token services known to belong to a registry on another host name.
 OWN_TOKEN_HOSTS = {"registry-1.docker.io": ("auth.docker.io",)}

@@ -73,7 +73,7 @@ def open_source(source: Source, *, strict: bool = True) -> Iterator[Layout]:
         return
     if isinstance(source, RemoteRef):
         # Imported when used: it loads the registry client (httpx), which local builds never need.
-        from modeloci.sources.remote import RemoteLayout
+        from modeloci.sources.registry import RemoteLayout
 
         yield RemoteLayout(source)
         return

@@ -31,8 +31,8 @@ from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
+from modeloci.registry.image_ref import Reference
 from modeloci.registry.limits import size_text
-from modeloci.registry.reference import Reference
 from modeloci.registry.transfer import download
 from modeloci.store import Store, StoreView
 

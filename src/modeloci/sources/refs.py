@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modeloci.registry.client import RegistryClient
-    from modeloci.registry.reference import Reference
+    from modeloci.registry.image_ref import Reference
 
 
 @dataclass(frozen=True, slots=True)
