@@ -44,6 +44,12 @@ class MediaType(StrEnum):
     CNAI_MANIFEST = "application/vnd.cnai.model.manifest.v1+json"
     CNAI_CONFIG = "application/vnd.cnai.model.config.v1+json"
 
+    # Artifacts that refer to a model (OCI 1.1 ``subject``): a signature, a provenance statement, a bill of materials.
+    OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+    SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    IN_TOTO = "application/vnd.in-toto+json"
+    CYCLONEDX = "application/vnd.cyclonedx+json"
+
 
 DOCKER_CONFIG_TYPES = frozenset({MediaType.DOCKER_CONFIG_V01, MediaType.DOCKER_CONFIG_V02})
 MODELPACK_MANIFESTS = frozenset({MediaType.CNCF_MANIFEST, MediaType.CNAI_MANIFEST})
