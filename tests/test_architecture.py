@@ -24,7 +24,7 @@ LEVELS: list[set[str]] = [
     {"formats"},
     {"store", "registry"},
     {"sources"},
-    {"compiler", "builder"},
+    {"compiler", "builder", "attest"},
     {"ops"},
     {"api"},
     {"cli", "cli_options", "cli_artifacts", "cli_build", "cli_registry", "cli_store", "cli_workflow", "render",
