@@ -1,0 +1,1 @@
+"""ATTESTATIONS: what a build proves about a model (signatures, provenance, a bill of materials), as OCI referrers."""
