@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf import json_format
 from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
 from in_toto_attestation.v1 import resource_descriptor_pb2, statement_pb2
@@ -30,6 +32,8 @@ from in_toto_attestation.v1.statement import Statement
 import modeloci
 from modeloci import api
 from modeloci.attest import provenance
+from modeloci.attest.bundle import pae, read_bundle
+from modeloci.attest.keys import KeySigner
 from modeloci.builder import BuildResult, build_archive
 from modeloci.compiler import BuildPlan
 from modeloci.errors import BuildError
@@ -331,6 +335,25 @@ def test_an_unsigned_statement_is_an_in_toto_referrer_of_the_model(tmp_path: Pat
     assert [(d.media_type, d.digest) for d in layers] == [(str(MediaType.IN_TOTO), Digest.of(raw))]
     assert made.blobs == {Digest.of(raw): raw, EMPTY.digest: b"{}"}
     assert json.loads(made.manifest)["annotations"] == {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v1"}
+
+
+def test_a_signed_statement_is_a_sigstore_bundle_referrer_saying_it_holds_provenance(tmp_path: Path) -> None:
+    plan, result, modelfile = build_model("single-gguf", tmp_path)
+    raw = provenance.statement(plan, result, modelfile=modelfile)
+    key = ec.generate_private_key(ec.SECP256R1())
+    made = provenance.referrer(raw, result.manifest, KeySigner(key))
+    assert made.artifact_type == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    artifact_type, subject, layers = read_referrer(made.manifest) or ("", None, [])
+    assert (artifact_type, subject) == (str(MediaType.SIGSTORE_BUNDLE), Descriptor(
+        result.manifest.media_type, result.manifest.digest, result.manifest.size))
+    assert json.loads(made.manifest)["annotations"] == {
+        "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1"}
+    [layer] = layers
+    assert layer.media_type == str(MediaType.SIGSTORE_BUNDLE)
+    bundle = read_bundle(made.blobs[layer.digest])
+    assert (bundle.payload_type, bundle.payload) == ("application/vnd.in-toto+json", raw)
+    key.public_key().verify(bundle.signature, pae(bundle.payload_type, raw), ec.ECDSA(hashes.SHA256()))
+    assert provenance.referrer(raw, result.manifest, KeySigner(key)).manifest == made.manifest  # reproducible
 
 
 # --- git checkouts ----------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from modeloci.attest.bundle import Signer, sign_statement
 from modeloci.compiler.created import _foreign_filters, _git
 from modeloci.compiler.model import BuildPlan, FileSource
 from modeloci.errors import BuildError, UsageError, describe_os_error
@@ -95,12 +96,13 @@ def statement(plan: BuildPlan, result: BuildResult, *, modelfile: Path,
                     "predicate": predicate})
 
 
-def referrer(statement: bytes, subject: Descriptor, bundle: bytes | None = None) -> Referrer:
-    """The artifact holding ``statement`` that refers to ``subject``: the statement itself, or, when it was
-    signed, the Sigstore ``bundle`` whose DSSE envelope holds it."""
-    if bundle is None:
+def referrer(statement: bytes, subject: Descriptor, signer: Signer | None = None) -> Referrer:
+    """The artifact holding ``statement`` that refers to ``subject``: the statement itself, or, with a ``signer``,
+    a Sigstore bundle whose DSSE envelope holds it (annotated, as cosign does, with the predicate it holds)."""
+    if signer is None:
         return make_referrer(subject, MediaType.IN_TOTO, statement, MediaType.IN_TOTO,
                              annotations={PREDICATE_ANNOTATION: PREDICATE_TYPE})
+    bundle = sign_statement(statement, signer)
     return make_referrer(subject, MediaType.SIGSTORE_BUNDLE, bundle, MediaType.SIGSTORE_BUNDLE,
                          annotations={BUNDLE_CONTENT_ANNOTATION: "dsse-envelope",
                                       BUNDLE_PREDICATE_ANNOTATION: PREDICATE_TYPE})
