@@ -36,6 +36,7 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, index_json
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import referrers_index
 from modeloci.oci.tarwriter import BLOCK, file_headers, ustar_header
 from modeloci.progress import NO_METER, Advance, Meter, no_progress
 
@@ -51,7 +52,26 @@ class BlobSink(Protocol):
 
     def put_bytes(self, data: bytes) -> Digest: ...
 
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None: ...
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None,
+               referrers: Sequence[Descriptor] = ()) -> None:
+        """Name the model (its index entry, ``ref_name``); ``referrers``' manifests, already put, are listed
+        after it, untagged (a signature, provenance or BOM beside the model, as OCI 1.1 layouts hold them)."""
+        ...
+
+
+def index_entries(descriptors: Sequence[Descriptor]) -> list[dict[str, Any]]:
+    """Index entries (as JSON objects) of referrer manifests, as :func:`referrers_index` spells them."""
+    entries = load_json(referrers_index(descriptors), "an index").get("manifests", [])
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def with_entries(index: bytes, descriptors: Sequence[Descriptor]) -> bytes:
+    """``index`` (an ``index.json``'s bytes) with entries for ``descriptors`` after its own, each digest once."""
+    doc = load_json(index, "index.json")
+    assert isinstance(doc, dict) and isinstance(doc.get("manifests"), list)  # the caller parsed it already
+    listed = {entry.get("digest") for entry in doc["manifests"] if isinstance(entry, dict)}
+    doc["manifests"] = [*doc["manifests"], *index_entries([d for d in descriptors if str(d.digest) not in listed])]
+    return go_json(doc)
 
 
 def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Copy],
@@ -185,10 +205,18 @@ class ArchiveSink:
             self._written.add(digest)
         return digest
 
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
-        self._append("index.json", index_json(manifest, ref_name=ref_name))
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None,
+               referrers: Sequence[Descriptor] = ()) -> None:
+        index = index_json(manifest, ref_name=ref_name)
+        self.finish(with_entries(index, referrers) if referrers else index, manifest_bytes)
+
+    def finish(self, index: bytes, manifest_json: bytes | None) -> None:
+        """Write ``index.json``, ``oci-layout`` and, for Docker Model Runner, ``manifest.json`` (when given),
+        and end the archive."""
+        self._append("index.json", index)
         self._append("oci-layout", OCI_LAYOUT)
-        self._append("manifest.json", manifest_bytes)
+        if manifest_json is not None:
+            self._append("manifest.json", manifest_json)
         self._pwrite(b"\0" * (2 * BLOCK), self.end)
         self.end += 2 * BLOCK
         os.ftruncate(self._fd, self.end)
@@ -293,12 +321,21 @@ class LayoutSink:
             self._place(temp, digest)
         return digest
 
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None,
+               referrers: Sequence[Descriptor] = ()) -> None:
         entry = json.loads(index_json(manifest, ref_name=ref_name))["manifests"][0]
-        others = [m for m in self._existing_index() if m.get("annotations", {}).get(REF_NAME) != ref_name]
-        index = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX), "manifests": [*others, entry]}
+        new = {str(d.digest) for d in referrers}
+        others = [m for m in self._existing_index()
+                  if m.get("annotations", {}).get(REF_NAME) != ref_name and m.get("digest") not in new]
+        index = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX),
+                 "manifests": [*others, entry, *index_entries(referrers)]}
         self._write_atomically("oci-layout", OCI_LAYOUT)
         self._write_atomically("index.json", go_json(index))
+
+    def add_entries(self, descriptors: Sequence[Descriptor]) -> None:
+        """List ``descriptors`` (referrers, whose blobs are in) in ``index.json`` after what it lists, each once."""
+        index = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX), "manifests": self._existing_index()}
+        self._write_atomically("index.json", with_entries(go_json(index), descriptors))
 
     def _existing_index(self) -> list[dict[str, Any]]:
         try:

@@ -7,13 +7,17 @@ A blob of a base is used only at the size its descriptor gives and is hashed
 while it is copied: one whose bytes do not match its digest fails the build
 before the output is renamed into place. Then it writes the config and
 manifest and commits. ``build_archive`` does that into an atomically written
-tar, ``build_layout`` into an OCI layout folder.
+tar, ``build_layout`` into an OCI layout folder, ``build_store`` into the store.
+
+``referrers`` (a signature, provenance, a BOM) are made once the manifest is
+known, by a callback, and written in the same pass, before the commit lists
+them beside the model; without it the output is byte for byte as before.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,20 +35,24 @@ from modeloci.formats import docker, modelpack
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
 from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
+from modeloci.oci.referrers import Referrer
 from modeloci.progress import NO_METER, Meter
 from modeloci.sources import RemoteRef, open_source
+from modeloci.sources.referrers import check_referrer
 from modeloci.store.sink import StoreSink
 
 if TYPE_CHECKING:
     from modeloci.store import Store
 
-__all__ = ["BlobSink", "BuildReport", "BuildResult", "build", "build_archive", "build_layout", "build_store"]
+__all__ = ["BlobSink", "BuildReport", "BuildResult", "ReferrersOf", "build", "build_archive", "build_layout",
+           "build_store"]
 
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
     """A model written: its manifest, config and layer descriptors, its name, and where it went (``output``,
-    with ``output_size`` the archive's or the layout's bytes; None for the store). :meth:`report` is its JSON."""
+    with ``output_size`` the archive's or the layout's bytes; None for the store), and the referrers written
+    beside it. :meth:`report` is its JSON."""
 
     manifest: Descriptor
     config: Descriptor
@@ -52,6 +60,7 @@ class BuildResult:
     reference: str | None
     output: Path | None = None
     output_size: int | None = None
+    referrers: tuple[Referrer, ...] = ()
 
     def report(self) -> BuildReport:
         return BuildReport(
@@ -94,8 +103,14 @@ class BuildReport(BaseModel):
     layers: list[LayerReport]
 
 
-def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) -> BuildResult:
-    """Write the plan's layers, config and manifest into ``sink`` and commit it."""
+# Makes the referrers of a model (a signature, provenance, a BOM) once its manifest (the subject) is known.
+ReferrersOf = Callable[[Descriptor, BuildResult], Sequence[Referrer]]
+
+
+def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
+          referrers: ReferrersOf | None = None) -> BuildResult:
+    """Write the plan's layers, config and manifest into ``sink``, and the referrers ``referrers`` makes for
+    them, and commit it."""
     with ExitStack() as stack:
         base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
         sources = [_source(layer, plan, base) for layer in plan.layers]
@@ -111,9 +126,25 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None) 
     with _writing("the manifest"):
         sink.put_bytes(manifest.data)
     manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
+    result = BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
+    made = _referrers(referrers, result, sink) if referrers is not None else ()
     with _writing("the index"):
-        sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference)
-    return BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
+        sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference,
+                    referrers=[r.descriptor() for r in made])
+    return replace(result, referrers=made)
+
+
+def _referrers(make: ReferrersOf, result: BuildResult, sink: BlobSink) -> tuple[Referrer, ...]:
+    """The referrers made for the model, checked to refer to it, their blobs put into ``sink`` (each once)."""
+    subject = Descriptor(result.manifest.media_type, result.manifest.digest, result.manifest.size)
+    made = tuple({r.digest: r for r in make(result.manifest, result)}.values())
+    with _writing("the referrers"):
+        for referrer in made:
+            check_referrer(referrer, subject, "this build")
+            for data in referrer.blobs.values():
+                sink.put_bytes(data)
+            sink.put_bytes(referrer.manifest)
+    return made
 
 
 @contextmanager
@@ -195,38 +226,40 @@ def local_base(plan: BuildPlan) -> BuildPlan:
 
 
 def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None,
-                  meter: Meter = NO_METER) -> BuildResult:
+                  meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
     """Build into the archive ``output``, written atomically (its folder is created if needed)."""
     plan = local_base(plan)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
             sink = ArchiveSink(out.fileno(), mtime=plan.mtime_epoch, meter=meter)
-            result = build(plan, sink, cache=cache)
+            result = build(plan, sink, cache=cache, referrers=referrers)
     except OSError as exc:
         raise BuildError(f"writing {output}: {describe_os_error(exc)}", path=str(output)) from exc
-    return BuildResult(result.manifest, result.config, result.layers, result.reference, output, sink.end)
+    return replace(result, output=output, output_size=sink.end)
 
 
 def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False,
-                 meter: Meter = NO_METER) -> BuildResult:
+                 meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
     """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last."""
     plan = local_base(plan)
     sink = LayoutSink(folder, link=link, meter=meter)
     try:
-        result = build(plan, sink, cache=cache)
+        result = build(plan, sink, cache=cache, referrers=referrers)
     except OSError as exc:
         sink.abort()
         raise BuildError(f"writing {folder}: {describe_os_error(exc)}", path=str(folder)) from exc
     except BaseException:
         sink.abort()
         raise
-    size = sum(d.size for d in {d.digest: d for d in (*result.layers, result.config, result.manifest)}.values())
-    return BuildResult(result.manifest, result.config, result.layers, result.reference, folder, size)
+    sizes = {d.digest: d.size for d in (*result.layers, result.config, result.manifest)}
+    for referrer in result.referrers:
+        sizes |= {digest: len(data) for digest, data in (*referrer.blobs.items(), (referrer.digest, referrer.manifest))}
+    return replace(result, output=folder, output_size=sum(sizes.values()))
 
 
 def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None,
-                meter: Meter = NO_METER) -> BuildResult:
+                meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
     """Build into the local store (blobs shared with the models already there) and tag it."""
     if plan.reference is None:
         raise UsageError("a model in the store needs a name",
@@ -235,7 +268,7 @@ def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = No
     sink = StoreSink(store, meter=meter)
     try:
         with store.writing():
-            result = build(plan, sink, cache=cache)
+            result = build(plan, sink, cache=cache, referrers=referrers)
     except OSError as exc:
         sink.abort()
         raise BuildError(f"writing into the store ({store.root}): {describe_os_error(exc)}", path=str(store.root)) \
@@ -243,4 +276,4 @@ def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = No
     except BaseException:
         sink.abort()
         raise
-    return BuildResult(result.manifest, result.config, result.layers, result.reference, store.root, None)
+    return replace(result, output=store.root, output_size=None)

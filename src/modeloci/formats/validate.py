@@ -28,7 +28,7 @@ from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout, TarLayout, names_of, read_blob
+from modeloci.oci.layout import Layout, TarLayout, model_entries, names_of, read_blob, referrer_entries
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MODELPACK_CONFIGS, MODELPACK_MANIFESTS, MediaType
 from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
@@ -109,7 +109,7 @@ def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
         except InvalidJSON:
             _error(report, "`oci-layout` is not JSON")
     try:
-        entries = [d for d in parse_index(_read(layout, "index.json")) if d.media_type == MediaType.OCI_MANIFEST]
+        entries = model_entries(layout, parse_index(_read(layout, "index.json")))
     except InvalidDocument as exc:
         _error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
         return None
@@ -301,6 +301,10 @@ def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> Non
             _error(report, f"layer {i} blob {layer.digest} does not match its digest: its content is {found}")
     if getattr(layout, "selected", None) is not None:
         return  # one model of the store: other blobs belong to other models
+    if layout.exists("index.json"):  # the blobs of the referrers beside the model (a signature, a BOM) are used
+        for entry in referrer_entries(layout, parse_index(_read(layout, "index.json"))):
+            if entry.subject.digest == manifest.digest:
+                referenced.update(d.digest.blob_path for d in (entry.descriptor, *entry.blobs))
     for name in layout.names():
         if name.startswith("blobs/") and name not in referenced:
             _warn(report, f"`{name}` is not referenced by the manifest")

@@ -23,6 +23,7 @@ import posixpath
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -30,9 +31,14 @@ from modeloci.errors import ArchiveError
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import read_referrer
 from modeloci.oci.safety import tar_problems
 
 MAX_JSON_BLOB = 16 << 20
+# How many untagged index entries are read to tell a referrer from a model, and how large each manifest read for
+# it may be: past these, entries count as models, so a hostile index makes a reader read at most 64 MiB for it.
+MAX_REFERRER_ENTRIES = 1024
+MAX_REFERRER_MANIFEST = 64 << 10
 
 
 class Layout(Protocol):
@@ -234,8 +240,7 @@ def index_entries(layout: Layout) -> list[Descriptor]:
 
 
 def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
-    entries = index_entries(layout)
-    manifests = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST]
+    manifests = model_entries(layout, index_entries(layout))
     if len(manifests) > 1:
         raise ArchiveError(f"it holds {len(manifests)} models: {names_of(manifests)}",
                            hint="name one after the path, as `PATH:NAME` (as skopeo's `oci:PATH:NAME`)")
@@ -278,9 +283,48 @@ def models(layout: Layout) -> list[Descriptor]:
     if not layout.exists("index.json"):
         return []
     try:
-        return [d for d in index_entries(layout) if d.media_type == MediaType.OCI_MANIFEST]
+        return model_entries(layout, index_entries(layout))
     except InvalidDocument as exc:
         raise ArchiveError(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerEntry:
+    """An index entry that refers to another manifest (OCI 1.1 ``subject``): a signature, provenance or BOM
+    beside its model, with its manifest's bytes (read whole, checked), subject and blobs (config and layers)."""
+
+    descriptor: Descriptor
+    manifest: bytes
+    artifact_type: str
+    subject: Descriptor
+    blobs: tuple[Descriptor, ...]
+
+
+def referrer_entries(layout: Layout, entries: list[Descriptor], *,
+                     limit: int | None = MAX_REFERRER_ENTRIES) -> list[ReferrerEntry]:
+    """The untagged image manifests of ``entries`` that refer to another; one that cannot be read is not one.
+    Past ``limit`` untagged entries none is read (each would count as a model; the store, ours, has no limit)."""
+    untagged = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST and REF_NAME not in d.annotations
+                and d.size <= MAX_REFERRER_MANIFEST]
+    if limit is not None and len(untagged) > limit:
+        return []
+    found = []
+    for d in untagged:
+        try:
+            data = read_blob(layout, d.digest, size=d.size, limit=MAX_REFERRER_MANIFEST)
+            manifest = parse_manifest(data)
+        except (ArchiveError, InvalidDocument, OSError):
+            continue
+        referring = read_referrer(data)
+        if referring is not None:
+            found.append(ReferrerEntry(d, data, referring[0], referring[1], (manifest.config, *manifest.layers)))
+    return found
+
+
+def model_entries(layout: Layout, entries: list[Descriptor]) -> list[Descriptor]:
+    """The image manifests of ``entries`` that are models: not the referrers beside them."""
+    referring = {r.descriptor.digest for r in referrer_entries(layout, entries)}
+    return [d for d in entries if d.media_type == MediaType.OCI_MANIFEST and d.digest not in referring]
 
 
 def names_of(entries: list[Descriptor]) -> str:

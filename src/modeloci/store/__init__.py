@@ -14,6 +14,10 @@ Safe under concurrent processes and crashes:
   when complete, so a real digest name always holds the whole blob;
 - ``index.json`` is read, changed and replaced (temp file + rename) under an
   exclusive lock on ``.index.lock``, so two processes tagging at once both land;
+- a model's referrers (a signature, provenance, a BOM: manifests whose
+  ``subject`` is the model's) are untagged entries of ``index.json``, which
+  ``ls`` does not list; they stay while some tag names their subject, and
+  leave the index with its last tag (``prune`` then frees their blobs);
 - builds hold a shared lock on ``.gc.lock`` while they write blobs, and
   ``prune`` takes it exclusively, so it never deletes a blob a running build
   is about to reference; it also removes temporary files left by killed builds,
@@ -26,7 +30,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +39,7 @@ from modeloci.errors import ModelociError, UsageError
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
-from modeloci.oci.layout import DirLayout
+from modeloci.oci.layout import DirLayout, ReferrerEntry, referrer_entries
 from modeloci.oci.manifest import OCI_LAYOUT, REF_NAME, Descriptor, InvalidDocument, parse_descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.store.leftovers import sweep
@@ -94,8 +98,8 @@ class Store:
 
     # The index ---------------------------------------------------------------------------------
 
-    def entries(self) -> list[Entry]:
-        """Every tagged manifest, in index order."""
+    def _descriptors(self) -> list[Descriptor]:
+        """Every entry of the index that parses, in index order."""
         try:
             doc = load_json((self.root / "index.json").read_bytes(), "the store's index.json")
         except FileNotFoundError:
@@ -105,13 +109,19 @@ class Store:
         out = []
         for i, item in enumerate(doc.get("manifests", []) if isinstance(doc, dict) else []):
             try:
-                descriptor = parse_descriptor(item, f"manifests[{i}]")
+                out.append(parse_descriptor(item, f"manifests[{i}]"))
             except InvalidDocument:
                 continue
-            reference = descriptor.annotations.get(REF_NAME)
-            if reference:
-                out.append(Entry(reference, descriptor))
         return out
+
+    def entries(self) -> list[Entry]:
+        """Every tagged manifest, in index order."""
+        return [Entry(reference, d) for d in self._descriptors() if (reference := d.annotations.get(REF_NAME))]
+
+    def referrers(self) -> list[ReferrerEntry]:
+        """Every referrer the index lists (untagged, with a ``subject``), whoever its subject is."""
+        return referrer_entries(self.layout(), [d for d in self._descriptors() if REF_NAME not in d.annotations],
+                                limit=None)
 
     def find(self, reference: str) -> Entry | None:
         return next((e for e in self.entries() if e.reference == reference), None)
@@ -123,30 +133,53 @@ class Store:
             raise UsageError(f"no model `{reference}` in the store", hint=f"stored models: {names} (see `modeloci ls`)")
         return entry
 
-    def tag(self, reference: str, manifest: Descriptor) -> None:
-        """Point ``reference`` at ``manifest`` (replacing what it named), atomically."""
+    def tag(self, reference: str, manifest: Descriptor, *, referrers: Sequence[Descriptor] = ()) -> None:
+        """Point ``reference`` at ``manifest`` (replacing what it named), atomically, with ``referrers`` (whose
+        blobs are in) beside it. A model that loses its last tag here loses its referrers."""
         annotations = {**manifest.annotations, REF_NAME: reference, CONTAINERD_NAME: reference}
         entry = Descriptor(manifest.media_type or MediaType.OCI_MANIFEST, manifest.digest, manifest.size,
                            annotations, manifest.artifact_type)
         with self._lock(".index.lock", fcntl.LOCK_EX):
             kept = [e for e in self.entries() if e.reference != reference]
-            self._write_index([*(e.descriptor for e in kept), entry])
+            self._write_index([*(e.descriptor for e in kept), entry], referrers)
 
     def untag(self, references: list[str]) -> list[str]:
-        """Remove tags; returns those that were not there."""
+        """Remove tags (and the referrers of a model whose last tag goes); returns those that were not there."""
         with self._lock(".index.lock", fcntl.LOCK_EX):
             entries = self.entries()
             missing = [r for r in references if r not in {e.reference for e in entries}]
             self._write_index([e.descriptor for e in entries if e.reference not in references])
         return missing
 
-    def _write_index(self, descriptors: list[Descriptor]) -> None:
+    def attach(self, subject: Digest, referrers: Sequence[Descriptor]) -> None:
+        """List ``referrers`` (whose blobs are in) beside the tagged model ``subject``, each once."""
+        with self._lock(".index.lock", fcntl.LOCK_EX):
+            tagged = [e.descriptor for e in self.entries()]
+            if subject not in {d.digest for d in tagged}:
+                raise UsageError(f"no model {subject} is tagged in the store", hint="see `modeloci ls`")
+            self._write_index(tagged, referrers)
+
+    def _drop_orphans(self) -> None:
+        """Rewrite the index without referrers whose subject no tag names (with ``.index.lock`` held)."""
+        tagged = [e.descriptor for e in self.entries()]
+        if len(tagged) + len(self._kept(tagged, ())) != len(self._descriptors()):
+            self._write_index(tagged)
+
+    def _kept(self, tagged: list[Descriptor], new: Sequence[Descriptor]) -> list[Descriptor]:
+        """The referrers listed now, then ``new`` ones, each once, that refer to a model ``tagged`` names."""
+        subjects = {d.digest for d in tagged}
+        listed = [r.descriptor for r in self.referrers() if r.subject.digest in subjects]
+        seen = {d.digest for d in listed}
+        return [*listed, *(d for d in new if d.digest not in seen)]
+
+    def _write_index(self, tagged: list[Descriptor], referrers: Sequence[Descriptor] = ()) -> None:
         manifests = []
-        for d in descriptors:
+        for d in [*tagged, *self._kept(tagged, referrers)]:
             item: dict[str, object] = {"mediaType": d.media_type, "digest": str(d.digest), "size": d.size}
             if d.artifact_type:
                 item["artifactType"] = d.artifact_type
-            item["annotations"] = dict(sorted(d.annotations.items()))
+            if d.annotations:
+                item["annotations"] = dict(sorted(d.annotations.items()))
             manifests.append(item)
         doc = {"schemaVersion": 2, "mediaType": str(MediaType.OCI_INDEX), "manifests": manifests}
         self._replace("index.json", go_json(doc))
@@ -177,6 +210,7 @@ class Store:
     def prune(self) -> tuple[int, int]:
         """Delete blobs no tagged model reaches, and leftovers of killed builds and unpacks: (files, bytes) freed."""
         with self._lock(".gc.lock", fcntl.LOCK_EX), self._lock(".index.lock", fcntl.LOCK_EX):
+            self._drop_orphans()
             keep = reachable(self)
             files = freed = 0
             for path in sorted(self.blobs.iterdir()) if self.blobs.is_dir() else []:

@@ -1,4 +1,4 @@
-"""Which blobs of the store a tagged model reaches: its manifest, config and layers."""
+"""Which blobs of the store a tagged model reaches: its manifest, config and layers, and its referrers'."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ if TYPE_CHECKING:
 
 
 def reachable(store: Store) -> set[str]:
-    """Hex digests of every blob some tag reaches (a manifest that cannot be read keeps only itself)."""
+    """Hex digests of every blob some tag reaches (a manifest that cannot be read keeps only itself), and of
+    every blob of a referrer (a signature, provenance, a BOM) whose subject some tag names."""
     keep: set[str] = set()
     layout = store.layout()
+    tagged = set()
     for entry in store.entries():
+        tagged.add(entry.descriptor.digest)
         keep.add(entry.descriptor.digest.hex)
         try:
             manifest = parse_manifest(read_blob(layout, entry.descriptor.digest))
@@ -24,4 +27,7 @@ def reachable(store: Store) -> set[str]:
             continue
         keep.add(manifest.config.digest.hex)
         keep.update(layer.digest.hex for layer in manifest.layers)
+    for referrer in store.referrers():
+        if referrer.subject.digest in tagged:
+            keep.update(d.digest.hex for d in (referrer.descriptor, *referrer.blobs))
     return keep

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from modeloci.blobs.sinks import LayoutSink
 from modeloci.errors import BuildError
 from modeloci.oci.manifest import Descriptor
@@ -16,7 +18,8 @@ class StoreSink(LayoutSink):
         super().__init__(store.root, meter=meter)
         self.store = store
 
-    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None) -> None:
+    def commit(self, manifest: Descriptor, manifest_bytes: bytes, *, ref_name: str | None,
+               referrers: Sequence[Descriptor] = ()) -> None:
         if ref_name is None:
             raise BuildError("a model in the store needs a name", hint="name it with `-t NAME[:TAG]`")
-        self.store.tag(ref_name, manifest)
+        self.store.tag(ref_name, manifest, referrers=referrers)
