@@ -7,6 +7,7 @@ What a model says (names, paths, problems) is shown through safe_text; ``--json`
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,15 @@ import rich_click as click
 from click.exceptions import Exit
 
 from modeloci.cli import cli
-from modeloci.cli_options import FORMATS, json_option, max_inflate_ratio_option, ratio, target_format
+from modeloci.cli_options import (
+    FORMATS,
+    Command,
+    json_option,
+    max_inflate_ratio_option,
+    parse_build_args,
+    ratio,
+    target_format,
+)
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
@@ -49,16 +58,44 @@ def inspect(path: Path, as_json: bool) -> None:
         print_model_report(report)
 
 
+def _rebuild_options(func: Command) -> Command:
+    """``--rebuild`` and what it builds from: ``-f``, ``--context``, ``--build-arg`` (as ``build`` takes them)."""
+    options = [
+        click.option("--rebuild", is_flag=True,
+                     help="Rebuild the model from its Modelfile and context, writing nothing, and compare "
+                          "manifest digests (TARGET's format, creation time and name are used)."),
+        click.option("-f", "--file", "modelfile", type=click.Path(path_type=Path), default=None,
+                     help="With --rebuild: the Modelfile (or a folder holding one) [default: ./Modelfile]."),
+        click.option("--context", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     help="With --rebuild: the build context [default: the Modelfile's folder]."),
+        click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE",
+                     help="With --rebuild: set an ARG (repeatable). `NAME` alone takes the value from the "
+                          "environment."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @click.argument("path", required=False)
 @click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
 @max_inflate_ratio_option
 @json_option
-def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool) -> None:
+@_rebuild_options
+def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool, rebuild: bool,
+           modelfile: Path | None, context: Path | None, build_args: tuple[str, ...]) -> None:
     """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
 
     Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
+
+    With --rebuild, build the model again from its Modelfile (-f) and context, without writing it, and compare
+    manifest digests: prints `reproduced: DIGEST`, or the first difference and exits 1. PATH may then also be a
+    registry reference (host/repository:tag).
     """
+    if rebuild or modelfile is not None or context is not None or build_args:
+        _verify_rebuild(path, whole_store, rebuild, modelfile, context, build_args, as_json)
+        return
     if (path is None) == (not whole_store):
         raise UsageError("give an archive, a layout folder or a stored model, or --store")
     if path is None:
@@ -82,6 +119,42 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
                    f"{report.blobs_checked} blobs, "
                    f"{report.bytes_checked} bytes checked)")
     if not report.ok:
+        raise Exit(1)
+
+
+def _verify_rebuild(target: str | None, whole_store: bool, rebuild: bool, modelfile: Path | None,
+                    context: Path | None, build_args: tuple[str, ...], as_json: bool) -> None:
+    """``verify --rebuild``: `reproduced: DIGEST`, else the first difference (all of them with --json), exit 1."""
+    if not rebuild:
+        raise UsageError("-f, --context and --build-arg only apply to --rebuild",
+                         hint="rebuild and compare with `modeloci verify --rebuild -f Modelfile TARGET`")
+    if target is None or whole_store:
+        raise UsageError("--rebuild compares one model: give TARGET (an archive, a layout folder, a stored model "
+                         "or a registry reference), without --store")
+    from modeloci.cli_registry import client_for
+    from modeloci.ops.rebuild import rebuild as run_rebuild
+    from modeloci.ops.rebuild import resolve_target
+
+    chosen = modelfile or Path("Modelfile")
+    chosen = chosen / "Modelfile" if os.path.isdir(chosen) else chosen
+    done = run_rebuild(chosen, resolve_target(target, lambda host: client_for(host, ())), context=context,
+                       build_args=parse_build_args(build_args), shown_target=target)
+    if done.warnings:
+        from modeloci.diagnostics import render
+
+        click.echo(render(done.warnings, done.sources), err=True, nl=False)
+    report = done.report
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    elif report.reproduced:
+        click.echo(f"reproduced: {report.digest}")
+    else:
+        click.echo(f"differs: {safe_text(report.source)} is {report.digest}, the rebuild {report.rebuilt}")
+        first, *more = report.differences
+        click.echo(f"first difference: {safe_text(first.message)}")
+        if more:
+            click.echo(f"({len(more)} more difference{'s' if len(more) != 1 else ''}: --json lists them)")
+    if not report.reproduced:
         raise Exit(1)
 
 

@@ -334,6 +334,47 @@ class VerifyOutput(Strict):
         return self
 
 
+class DifferenceJson(Strict):
+    """One way a rebuild differs from its TARGET (values JSON, shortened to 80 characters; null where absent)."""
+
+    part: Literal["layer", "config", "manifest"]
+    name: str
+    field: str | None
+    target: Annotated[str, StringConstraints(max_length=80)] | None
+    rebuilt: Annotated[str, StringConstraints(max_length=80)] | None
+    message: str
+
+
+class RebuildOutput(Strict):
+    """``verify --rebuild``: TARGET's manifest digest, the rebuild's, how the rebuild was made (TARGET's creation
+    time and name, the build arguments, the base's digest, what was hashed) and how the two differ (at most 100
+    differences: layers, then config fields, then the manifest's own fields)."""
+
+    source: str
+    modelfile: str
+    format: Format
+    reproduced: bool
+    digest: Digest
+    rebuilt: Digest
+    created: Rfc3339 | None
+    reference: str | None
+    build_args: StringMap
+    base: Digest | None
+    files_hashed: Size
+    bytes_hashed: Size
+    differences: Annotated[list[DifferenceJson], Field(max_length=100)]
+
+    @model_validator(mode="after")
+    def _reproduced_means_the_same_digest(self) -> RebuildOutput:
+        if self.reproduced != (self.digest == self.rebuilt) or self.reproduced == bool(self.differences):
+            raise ValueError("`reproduced` disagrees with the digests or the differences")
+        return self
+
+
+class VerifyAnyOutput(RootModel[VerifyOutput | RebuildOutput]):
+    """``verify``: of a model or the store, or with ``--rebuild`` (``reproduced``, ``differences``...)."""
+
+
 class UnpackedFileJson(Strict):
     path: str
     digest: Digest
@@ -424,7 +465,7 @@ COMMAND_SCHEMAS: dict[str, type[BaseModel]] = {
     "plan": PlanOutput,
     "build": BuildOutput,
     "inspect": InspectOutput,
-    "verify": VerifyOutput,
+    "verify": VerifyAnyOutput,
     "unpack": UnpackOutput,
     "convert": ConvertOutput,
     "ls": LsOutput,
