@@ -232,7 +232,7 @@ def test_too_many_referrers_of_one_model_are_refused(tmp_path: Path,
     built = _archive(tmp_path)
     archive = tmp_path / "model.tar"
     attach(archive, [_bom(built.manifest, str(i)) for i in range(3)])
-    monkeypatch.setattr("modeloci.sources.referrers.MAX_REFERRERS", 2)
+    monkeypatch.setattr("modeloci.store.referrers.MAX_REFERRERS", 2)
     with pytest.raises(ArchiveError) as caught:
         referrers_of(archive)
     assert caught.value.message == f"`{archive}` lists 3 referrers of its model; modeloci reads at most 2"
@@ -244,7 +244,7 @@ def test_referrers_whose_blobs_are_too_large_together_are_refused(tmp_path: Path
     built = _archive(tmp_path)
     archive = tmp_path / "model.tar"
     attach(archive, [_bom(built.manifest, "x" * 100)])
-    monkeypatch.setattr("modeloci.sources.referrers.MAX_REFERRER_BYTES", 50)
+    monkeypatch.setattr("modeloci.store.referrers.MAX_REFERRER_BYTES", 50)
     with pytest.raises(ArchiveError, match=r"^the referrers of `.*` hold \d+ bytes; modeloci reads at most 50$"):
         referrers_of(archive)
 

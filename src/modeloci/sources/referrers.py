@@ -11,18 +11,14 @@ that lives as long as its subject has a tag (:mod:`modeloci.store`).
 copied as they are, in the kernel; the referrers' blobs and entries added
 after them), a layout folder and the store gain blobs and index entries.
 Attaching a referrer already there does nothing. :func:`referrers_of` reads
-them back, every blob checked against its digest. What is read is bounded:
-at most ``MAX_REFERRERS`` referrers of one model, ``MAX_REFERRER_BYTES`` of
-their blobs in all, each read at the size its descriptor gives. A referrer
-whose subject is another manifest is not this model's: it is skipped when
-read, and refused when attached.
+them back, bounded and checked (:mod:`modeloci.store.referrers`).
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from modeloci.atomic import atomic_output
@@ -33,29 +29,21 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.layout import (
     MAX_JSON_BLOB,
     Layout,
-    ReferrerEntry,
     SelectedLayout,
     TarLayout,
     index_entries,
     open_layout,
-    read_blob,
     read_manifest,
-    referrer_entries,
     select,
 )
-from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
+from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
-from modeloci.oci.referrers import Referrer, read_referrer
+from modeloci.oci.referrers import Referrer
 from modeloci.sources.refs import LayoutRef, RemoteRef, Source, StoredRef
 from modeloci.store import Store
+from modeloci.store.referrers import MAX_REFERRER_BYTES, MAX_REFERRERS, check_referrer, in_layout, loaded, reader
 
-__all__ = ["MAX_REFERRERS", "MAX_REFERRER_BYTES", "attach", "check_referrer", "loaded", "referrers_of"]
-
-MAX_REFERRERS = 256  # of one model
-MAX_REFERRER_BYTES = 64 << 20  # the blobs of one model's referrers, all together (each at most MAX_JSON_BLOB)
-
-# Reads a blob a descriptor names, at most ``limit`` bytes, checked against its digest and size.
-ReadBlob = Callable[[Descriptor, int], bytes]
+__all__ = ["MAX_REFERRERS", "MAX_REFERRER_BYTES", "attach", "check_referrer", "referrers_of"]
 
 
 def attach(source: Source, referrers: Sequence[Referrer]) -> Source:
@@ -96,64 +84,10 @@ def referrers_of(source: Source) -> list[Referrer]:
     if isinstance(source, StoredRef):
         store = Store(source.root)
         subject = store.get(source.reference).descriptor
-        return loaded(store.referrers(), subject, _reader(store.layout()), f"`{source}`")
+        return loaded(store.referrers(), subject, reader(store.layout()), f"`{source}`")
     path, name = (source.path, source.name) if isinstance(source, LayoutRef) else (source, None)
     with open_layout(path) as layout:
-        subject = _model(layout, path, name)
-        entries = referrer_entries(layout, index_entries(layout)) if layout.exists("index.json") else []
-        return loaded(entries, subject, _reader(layout), f"`{source}`")
-
-
-def check_referrer(referrer: Referrer, subject: Descriptor, where: str) -> None:
-    """UsageError unless ``referrer`` refers to ``subject`` and its manifest names exactly the blobs it carries."""
-    found = read_referrer(referrer.manifest)
-    if found is None or found[1].digest != referrer.subject.digest or found[0] != referrer.artifact_type:
-        raise UsageError(f"referrer {referrer.digest} is not an artifact referring to {referrer.subject.digest}",
-                         hint="make referrers with modeloci.oci.referrers.make_referrer")
-    if referrer.subject.digest != subject.digest or referrer.subject.size != subject.size:
-        raise UsageError(f"referrer {referrer.digest} ({referrer.artifact_type}) refers to "
-                         f"{referrer.subject.digest}, not to the model {subject.digest} of {where}",
-                         hint="a signature, provenance or BOM is made for one model: make it for this one")
-    for d in _blobs_of(referrer.manifest):
-        data = referrer.blobs.get(d.digest)
-        if data is None or len(data) != d.size or Digest.of(data) != d.digest:
-            raise UsageError(f"referrer {referrer.digest} names blob {d.digest}, which it does not carry",
-                             hint="make referrers with modeloci.oci.referrers.make_referrer")
-
-
-def loaded(entries: Sequence[ReferrerEntry], subject: Descriptor, read: ReadBlob, where: str) -> list[Referrer]:
-    """The referrers among ``entries`` whose subject is ``subject`` (others are skipped), each blob read with
-    ``read``; ArchiveError past the bounds, before reading anything."""
-    mine = [e for e in entries if e.subject.digest == subject.digest and e.subject.size == subject.size]
-    mine = list({e.descriptor.digest: e for e in mine}.values())
-    if len(mine) > MAX_REFERRERS:
-        raise ArchiveError(f"{where} lists {len(mine)} referrers of its model; modeloci reads at most "
-                           f"{MAX_REFERRERS}", hint="they are not a model's signatures and BOMs")
-    total = sum(d.size for e in mine for d in e.blobs)
-    if total > MAX_REFERRER_BYTES:
-        raise ArchiveError(f"the referrers of {where} hold {total} bytes; modeloci reads at most "
-                           f"{MAX_REFERRER_BYTES}", hint="a signature, provenance or BOM is small")
-    out = []
-    for e in mine:
-        try:
-            blobs = {d.digest: read(d, MAX_JSON_BLOB) for d in e.blobs}
-        except ArchiveError as exc:
-            raise ArchiveError(f"referrer {e.descriptor.digest} of {where}: {exc.message}",
-                               hint=f"`modeloci verify {where.strip('`')}` checks the model") from None
-        out.append(Referrer(e.manifest, e.artifact_type, e.subject, blobs))
-    return out
-
-
-def _reader(layout: Layout) -> ReadBlob:
-    return lambda d, limit: read_blob(layout, d.digest, size=d.size, limit=limit)
-
-
-def _blobs_of(manifest: bytes) -> tuple[Descriptor, ...]:
-    try:
-        parsed = parse_manifest(manifest)
-    except InvalidDocument as exc:
-        raise UsageError(f"a referrer's manifest is not an image manifest: {exc}") from None
-    return (parsed.config, *parsed.layers)
+        return in_layout(layout, _model(layout, path, name), f"`{source}`")
 
 
 def _model(layout: Layout, path: Path, name: str | None) -> Descriptor:

@@ -5,7 +5,9 @@ order, same headers), copying blobs out of the store by digest and hashing
 them on the way: a blob changed in the store fails the save, and the output
 is not written. ``load`` lets nothing into the store unverified: the archive's
 members, documents and descriptors get every check ``verify`` makes, and each
-blob is hashed while it is copied in and named only once it matched.
+blob is hashed while it is copied in and named only once it matched. A model's
+referrers (a signature, provenance, a BOM) go with it both ways, read bounded
+and checked (:mod:`.referrers`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from modeloci.formats.validate import refuse_unverified
 from modeloci.oci.layout import Layout, locate_blob, open_layout, read_blob
 from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import Referrer
 from modeloci.store import Store, StoreView
+from modeloci.store.referrers import in_layout, loaded, reader
 
 
 class StoredModelRow(BaseModel):
@@ -62,10 +66,12 @@ def open_layout_of(store: Store, reference: str) -> StoreView:
 
 
 def save(store: Store, reference: str, output: Path) -> int:
-    """Write the stored model as an archive, byte for byte what ``build -o`` writes; returns its size."""
+    """Write the stored model and its referrers as an archive, byte for byte what ``build -o`` writes;
+    returns its size."""
     entry = store.get(reference)
     layout = StoreView(store.root, entry.descriptor)
     artifact = read_artifact(layout, where=f"`{reference}`")
+    referrers = loaded(store.referrers(), entry.descriptor, reader(layout), f"`{reference}`")
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
         sink = ArchiveSink(out.fileno(), mtime=_mtime(artifact))
@@ -73,8 +79,17 @@ def save(store: Store, reference: str, output: Path) -> int:
         sink.put_layers(sources, [None] * len(sources))  # hashed while copied, checked against `expected`
         sink.put_bytes(artifact.config_bytes)
         sink.put_bytes(artifact.manifest.raw)
-        sink.commit(entry.descriptor, artifact.manifest.raw, ref_name=reference)
+        _put_referrers(sink, referrers)
+        sink.commit(entry.descriptor, artifact.manifest.raw, ref_name=reference,
+                    referrers=[r.descriptor() for r in referrers])
     return sink.end
+
+
+def _put_referrers(sink: ArchiveSink | LayoutSink, referrers: list[Referrer]) -> None:
+    for referrer in referrers:
+        for data in referrer.blobs.values():
+            sink.put_bytes(data)
+        sink.put_bytes(referrer.manifest)
 
 
 def _mtime(artifact: Artifact) -> int:
@@ -111,6 +126,8 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded
         if name is None:
             raise UsageError(f"`{archive}` carries no name", hint="name the model with `-t NAME[:TAG]`")
         refuse_unverified(layout, str(archive), verb="load", hint=f"`modeloci verify {archive}` lists every problem")
+        entry = _entry(archive, artifact)
+        referrers = in_layout(layout, entry, f"`{archive}`")
         sink = LayoutSink(store.root)
         try:
             with store.writing():
@@ -119,8 +136,9 @@ def load(store: Store, archive: Path, *, reference: str | None = None) -> Loaded
                 config = artifact.manifest.config
                 sink.put_bytes(read_blob(layout, config.digest, size=config.size))
                 sink.put_bytes(artifact.manifest.raw)
+                _put_referrers(sink, referrers)
                 before = store.find(name)
-                store.tag(name, _entry(archive, artifact))
+                store.tag(name, entry, referrers=[r.descriptor() for r in referrers])
         except BaseException:
             sink.abort()
             raise
