@@ -421,12 +421,61 @@ def test_a_dirty_tree_does_not_claim_its_commit_as_a_dependency(repo: Path, chan
     assert "created" not in parameters(doc)  # a dirty tree has no commit time either
 
 
+def test_an_input_file_git_ignores_is_not_in_the_commit_so_the_tree_is_not_clean(tmp_path: Path) -> None:
+    """Weights kept out of git (``.gitignore``) leave ``git status`` empty, but the commit does not hold them: a
+    policy trusting the commit must not take the build for one made from it alone."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    copy_example("single-gguf", root / "models")
+    (root / ".gitignore").write_text("*.gguf\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the model, its weights ignored")
+    assert git(root, "status", "--porcelain") == ""
+    doc, _ = checkout_statement(root)
+    assert parameters(doc)["source"] == {"commit": git(root, "rev-parse", "HEAD"), "path": "models/single-gguf",
+                                         "clean": False}
+    assert not [d for d in dependencies(doc) if "gitCommit" in d.get("digest", {})]
+    weights = root / "models" / "single-gguf" / "tiny-llama-F32.gguf"
+    assert {"name": "tiny-llama-F32.gguf", "digest": {"sha256": sha256(weights)},
+            "mediaType": "application/vnd.docker.ai.gguf.v3"} in dependencies(doc)
+
+
+def test_a_modelfile_outside_the_context_is_checked_in_the_commit_too(repo: Path) -> None:
+    """``-f ../Modelfile``: the Modelfile is an input like any file of the context."""
+    context = repo / "models" / "single-gguf"
+    outside = repo / "models" / "Modelfile"
+    shutil.move(context / "Modelfile", outside)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the Modelfile beside the context")
+    plan = api.plan(outside, context=context, display="Modelfile")
+    raw = provenance.statement(plan, build_archive(plan, repo.parent / "m.tar"), modelfile=outside)
+    assert parameters(json.loads(raw))["modelfile"]["path"] == "../Modelfile"
+    assert parameters(json.loads(raw))["source"]["clean"] is True
+    (repo / ".gitignore").write_text("models/Modelfile\n")
+    git(repo, "rm", "-q", "--cached", "models/Modelfile")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "the Modelfile ignored")
+    raw = provenance.statement(plan, build_archive(plan, repo.parent / "m.tar"), modelfile=outside)
+    assert parameters(json.loads(raw))["source"]["clean"] is False
+
+
 def test_a_checkout_without_a_remote_names_its_commit_alone(repo: Path) -> None:
     git(repo, "remote", "remove", "origin")
     doc, _ = checkout_statement(repo)
     head = git(repo, "rev-parse", "HEAD")
     assert parameters(doc)["source"] == {"commit": head, "path": "models/single-gguf", "clean": True}
     assert {"name": "source", "digest": {"gitCommit": head}} in dependencies(doc)
+
+
+def test_a_remote_url_too_long_to_read_whole_is_left_out(repo: Path) -> None:
+    """A URL cut at the read limit would name another repository."""
+    git(repo, "remote", "set-url", "origin", "https://github.com/org/" + "m" * 5000)
+    doc, _ = checkout_statement(repo)
+    assert "repository" not in parameters(doc)["source"]
+    assert {"name": "source", "digest": {"gitCommit": git(repo, "rev-parse", "HEAD")}} in dependencies(doc)
 
 
 def test_a_hostile_clean_filter_in_the_checkout_is_never_run(repo: Path, tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ modeloci's version (``runDetails.builder``).
 When the context is a git checkout, ``externalParameters.source`` records the
 repository (``remote.origin.url`` without any user name, password, token,
 query or fragment), the commit checked out (HEAD), the context's folder in the
-repository and whether the context and the Modelfile match that commit
-(``clean``). The commit is listed as a resolved dependency only when they do:
-a policy that checks the source commit must not pass a build that had
-uncommitted changes. Git is asked through :mod:`modeloci.compiler.created`'s
+repository and whether the commit holds every input file and the Modelfile as
+they are (``clean``: no change, no untracked file, and no input git ignores).
+The commit is listed as a resolved dependency only when it does: a policy that
+checks the source commit must not pass a build made of files it does not hold.
+Git is asked through :mod:`modeloci.compiler.created`'s
 runner: no hooks, fsmonitor or signature programs, a time and size limit, and
 ``git status`` only when the checkout configures no filter but Git LFS's
 (otherwise ``clean`` is left out: unknown).
@@ -28,7 +29,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"
 BUNDLE_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 _URL_BYTES = 4096  # a remote URL longer than this is not recorded (it would be cut)
+_LIST_BYTES = 16 << 20  # the tracked files under a context: over 250,000 paths of 60 bytes
 _HEX = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 # `[user@]host:path`, git's scp-like form for ssh (no slash before the colon).
 _SCP = re.compile(r"(?:[^@/]*@)?(?P<host>[^:/]+):(?P<path>.+)\Z", re.DOTALL)
@@ -81,14 +83,15 @@ def statement(plan: BuildPlan, result: BuildResult, *, modelfile: Path,
     """The SLSA Provenance v1 statement of ``result``, built from ``plan`` and the Modelfile at ``modelfile``
     (with ``build_args``, the ``--build-arg`` values given)."""
     digest = _modelfile_digest(plan, modelfile)
-    context = plan.context
-    checkout = find_checkout(context, modelfile)
+    path = _relative(modelfile, plan.context)
+    inputs = {layer.source.path for layer in plan.layers if isinstance(layer.source, FileSource)}
+    checkout = find_checkout(plan.context, modelfile, inputs | {path})
     subject = {"name": result.reference or str(result.manifest.digest), "digest": _digest_set(result.manifest.digest)}
     predicate = {
         "buildDefinition": {
             "buildType": BUILD_TYPE,
-            "externalParameters": _parameters(plan, _relative(modelfile, context), digest, build_args, checkout),
-            "resolvedDependencies": _dependencies(plan, result, _relative(modelfile, context), digest, checkout),
+            "externalParameters": _parameters(plan, path, digest, build_args, checkout),
+            "resolvedDependencies": _dependencies(plan, result, path, digest, checkout),
         },
         "runDetails": {"builder": {"id": BUILDER_ID, "version": {"modeloci": modeloci_version()}}},
     }
@@ -178,8 +181,10 @@ def _relative(path: Path, context: Path) -> str:
         return path.name
 
 
-def find_checkout(context: Path, modelfile: Path) -> Checkout | None:
-    """The git checkout ``context`` is in, or None (no checkout, no commit yet, no git, or git failed)."""
+def find_checkout(context: Path, modelfile: Path, inputs: Set[str] = frozenset()) -> Checkout | None:
+    """The git checkout ``context`` is in, or None (no checkout, no commit yet, no git, or git failed).
+    ``inputs`` are the files the build read, as paths from the context: the tree is clean only if HEAD holds
+    every one of them as it is."""
     try:
         cwd = str(context.resolve())
         paths = [cwd] + ([str(modelfile.resolve())] if modelfile.is_file() else [])
@@ -191,17 +196,24 @@ def find_checkout(context: Path, modelfile: Path) -> Checkout | None:
         return None
     remote = _answer(["config", "--get", "remote.origin.url"], cwd)
     path = _relative(Path(cwd), Path(top))
-    return Checkout(public_url(remote) if remote else None, commit, path, _clean(cwd, paths))
+    return Checkout(public_url(remote) if remote else None, commit, path, _clean(cwd, paths, inputs))
 
 
-def _clean(cwd: str, paths: list[str]) -> bool | None:
-    """Whether nothing under ``paths`` differs from HEAD (no change, no untracked file); None when git may not be
-    asked (the checkout names filter commands that `git status` would run) or fails."""
+def _clean(cwd: str, paths: list[str], inputs: Set[str]) -> bool | None:
+    """Whether HEAD holds every input as it is: nothing under ``paths`` changed or untracked, and no input one git
+    ignores (``git status`` is silent about those). None when git may not be asked (the checkout names filter
+    commands that `git status` would run), fails, or lists more tracked files than are read."""
     if _foreign_filters(cwd) != "":
         return None
     status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--",
                    *paths], cwd, limit=1)
-    return None if status is None else status == b""
+    if status is None or status:
+        return None if status is None else False
+    # ls-files hashes nothing, so it runs no filter; its paths are relative to the context, as the inputs are.
+    tracked = _git(["ls-files", "-z", "--", *paths], cwd, limit=_LIST_BYTES)
+    if tracked is None or len(tracked) >= _LIST_BYTES:
+        return None
+    return inputs <= set(tracked.decode("utf-8", "surrogateescape").split("\0"))
 
 
 def _answer(args: list[str], cwd: str) -> str | None:
