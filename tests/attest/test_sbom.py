@@ -125,6 +125,15 @@ def test_every_example_s_bom_is_valid_cyclonedx_1_6_and_lists_its_files(tmp_path
         assert doc["dependencies"] == [{"ref": "model"}]
 
 
+@pytest.mark.parametrize("fmt", ["docker", "modelpack"])
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_a_bom_made_during_the_build_from_the_plan_alone_is_the_same(tmp_path: Path, name: str, fmt: str) -> None:
+    """While a build runs (the builder's referrers callback) the model is not written yet: its config comes from
+    the plan, and must say what the written config says."""
+    plan, result, _ = build_model(name, tmp_path, format=fmt, reference="m:1", created=EPOCH)
+    assert sbom.bom(plan, result) == sbom.bom(plan, result, artifact_of(result))
+
+
 def test_the_model_card_says_what_the_config_says(tmp_path: Path) -> None:
     plan, result, _ = build_model("single-gguf", tmp_path, reference="tiny-llama:f32")
     model = the_model(made(plan, result))

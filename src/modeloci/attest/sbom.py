@@ -4,7 +4,10 @@ The BOM has one component of type ``machine-learning-model``: the model,
 named by its reference (else its own name, else its manifest digest), hashed
 by its manifest digest, with the licenses found and a model card of what its
 config says (architecture, parameters, quantization, context size, size, the
-weights' format and the artifact's). Each of its files is a nested ``file``
+weights' format and the artifact's): the written config when the model is
+given, else the config its plan writes, so that a BOM can be made while the
+build runs, before the model is written (the builder's referrers callback).
+Each of its files is a nested ``file``
 component with its SHA-256, which is its layer's digest (no weight is read).
 A FROM base is a second model component the model depends on, by its
 reference as written and its manifest digest.
@@ -28,13 +31,14 @@ import re
 import stat
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeloci.attest.provenance import modeloci_version
 from modeloci.compiler.model import BuildPlan, FileSource, LayerPlan
 from modeloci.errors import BuildError, describe_os_error
-from modeloci.formats.artifact import ModelArtifact
+from modeloci.formats.artifact import DockerConfig, ModelArtifact, ModelConfig, ModelPackConfig
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -86,13 +90,15 @@ _TEXTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _OPENING = 4096  # where a standard text's title and grant stand
 
 
-def bom(plan: BuildPlan, result: BuildResult, artifact: ModelArtifact) -> bytes:
-    """The CycloneDX 1.6 ML-BOM (JSON) of ``result``, built from ``plan``; ``artifact`` is the model built, whose
-    config gives the model card and the weights' license."""
-    if artifact.manifest.digest != result.manifest.digest:
+def bom(plan: BuildPlan, result: BuildResult, artifact: ModelArtifact | None = None) -> bytes:
+    """The CycloneDX 1.6 ML-BOM (JSON) of ``result``, built from ``plan``. Its config (the model card, the
+    weights' license) is read from ``artifact``, the model written, when given; else from the plan, which says
+    the same while the build runs (the builder's referrers callback, before the model is written)."""
+    if artifact is not None and artifact.manifest.digest != result.manifest.digest:
         raise BuildError(f"the bill of materials of {result.manifest.digest} was given the model "
                          f"{artifact.manifest.digest}")
-    model = _model(plan, result, artifact)
+    described = _described(artifact) if artifact is not None else _planned(plan)
+    model = _model(plan, result, described)
     components: list[dict[str, Any]] = [model]
     dependencies: list[dict[str, Any]] = [{"ref": "model"}]
     if plan.base is not None:
@@ -125,18 +131,44 @@ def serial_number(manifest: Digest) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"modeloci:bom:{manifest}").urn
 
 
-def _model(plan: BuildPlan, result: BuildResult, artifact: ModelArtifact) -> dict[str, Any]:
-    config = _config_doc(artifact)
-    name, version = _name(plan, result, config)
+@dataclass(frozen=True, slots=True)
+class _Config:
+    """What the model's config says: its fields as the readers give them, its document, the artifact's format."""
+
+    fields: ModelConfig
+    doc: dict[str, Any]
+    format: str
+
+
+def _described(artifact: ModelArtifact) -> _Config:
+    try:
+        doc = load_json(artifact.config_bytes, "the config")
+    except InvalidJSON:
+        doc = {}
+    return _Config(artifact.config, doc if isinstance(doc, dict) else {}, artifact.format)
+
+
+def _planned(plan: BuildPlan) -> _Config:
+    """The config the plan will write, read as :func:`read_artifact` reads the written one."""
+    if plan.format == "modelpack":
+        doc = dict(plan.config)
+        weights = sum(layer.size for layer in plan.layers if layer.role is Role.WEIGHTS)
+        return _Config(ModelPackConfig(doc, weights), doc, "modelpack")
+    doc = {"config": dict(plan.config)}
+    return _Config(DockerConfig(doc), doc, "docker")
+
+
+def _model(plan: BuildPlan, result: BuildResult, config: _Config) -> dict[str, Any]:
+    name, version = _name(plan, result, config.doc)
     model: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "model", "name": name}
     if version is not None:
         model["version"] = version
     model["hashes"] = _hashes(result.manifest.digest)
-    licenses = list(_unique(_licenses(plan, result, config)))
+    licenses = list(_unique(_licenses(plan, result, config.doc)))
     if licenses:
         model["licenses"] = [{"license": lic} for lic in licenses]
     model["components"] = [_file(layer, written) for layer, written in zip(plan.layers, result.layers, strict=True)]
-    model["modelCard"] = _model_card(artifact)
+    model["modelCard"] = _model_card(config)
     return model
 
 
@@ -166,14 +198,14 @@ def _file(layer: LayerPlan, written: Descriptor) -> dict[str, Any]:
     return entry
 
 
-def _model_card(artifact: ModelArtifact) -> dict[str, Any]:
-    config = artifact.config
+def _model_card(described: _Config) -> dict[str, Any]:
+    config = described.fields
     card: dict[str, Any] = {}
     if config.architecture:
         card["modelParameters"] = {"modelArchitecture": config.architecture}
     facts = {"format": config.format, "parameters": config.parameters, "quantization": config.quantization,
              "context_size": str(config.context_size) if config.context_size else None, "size": config.size,
-             "artifact_format": artifact.format}
+             "artifact_format": described.format}
     properties = [{"name": f"modeloci:{key}", "value": value} for key, value in facts.items() if value]
     if properties:
         card["properties"] = properties
@@ -182,14 +214,6 @@ def _model_card(artifact: ModelArtifact) -> dict[str, Any]:
 
 def _hashes(digest: Digest) -> list[dict[str, str]]:
     return [{"alg": "SHA-256", "content": digest.hex}]
-
-
-def _config_doc(artifact: ModelArtifact) -> dict[str, Any]:
-    try:
-        doc = load_json(artifact.config_bytes, "the config")
-    except InvalidJSON:
-        return {}
-    return doc if isinstance(doc, dict) else {}
 
 
 def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
