@@ -21,15 +21,17 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from modeloci import api
-from modeloci.attest import sbom
+from modeloci.attest import provenance, sbom
 from modeloci.builder import BuildResult, build_archive
 from modeloci.compiler import BuildPlan
 from modeloci.errors import BuildError
 from modeloci.formats.artifact import Artifact, read_artifact
 from modeloci.oci.digest import Digest
+from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
-from modeloci.oci.referrers import read_referrer
+from modeloci.oci.referrers import Referrer, read_referrer
 from modeloci.sources import open_source
+from modeloci.sources.referrers import referrers_of
 from tests.archive_tools import EXAMPLE_NAMES, EXAMPLES
 from tests.attest.test_provenance import EPOCH, build_model
 from tests.factories import STRING, gguf
@@ -259,3 +261,28 @@ def test_the_bom_is_a_cyclonedx_referrer_of_the_model(tmp_path: Path) -> None:
     assert subject is not None and subject.digest == result.manifest.digest
     assert [(d.media_type, d.digest) for d in layers] == [(str(MediaType.CYCLONEDX), Digest.of(raw))]
     assert referrer.blobs[Digest.of(raw)] == raw
+
+
+def test_provenance_and_bom_made_while_building_sit_beside_the_model(tmp_path: Path) -> None:
+    """The way ``build --provenance --sbom`` makes them: in the builder's referrers callback, before the model is
+    written, from the plan and the result alone; the model is the same, and so are the documents made after."""
+    plan, plain, modelfile = build_model("rebase", tmp_path)
+
+    def attestations(subject: Descriptor, result: BuildResult) -> list[Referrer]:
+        statement = provenance.statement(plan, result, modelfile=modelfile)
+        return [provenance.referrer(statement, subject), sbom.referrer(sbom.bom(plan, result), subject)]
+
+    result = build_archive(plan, tmp_path / "attested.tar", referrers=attestations)
+    assert result.manifest == plain.manifest
+    found = {r.artifact_type: r for r in referrers_of(tmp_path / "attested.tar")}
+    assert set(found) == {"application/vnd.in-toto+json", "application/vnd.cyclonedx+json"}
+    statement, bom = (payload(found[kind]) for kind in ("application/vnd.in-toto+json",
+                                                          "application/vnd.cyclonedx+json"))
+    assert statement == provenance.statement(plan, plain, modelfile=modelfile)
+    assert bom == sbom.bom(plan, plain, artifact_of(plain))
+
+
+def payload(referrer: Referrer) -> bytes:
+    """The document a referrer holds: its one layer."""
+    [layer] = (read_referrer(referrer.manifest) or ("", None, []))[2]
+    return referrer.blobs[layer.digest]
