@@ -28,6 +28,7 @@ from modeloci.sources.referrers import MAX_REFERRERS, attach, referrers_of
 from modeloci.store import Store
 from tests.archive_tools import Archive, copy_example
 from tests.conftest import skopeo_path
+from tests.workflow.schemas import InspectOutput
 
 NAME = "tiny:1"
 
@@ -256,3 +257,31 @@ def test_an_untagged_model_beside_its_referrers_is_still_the_one_model(tmp_path:
         assert read_artifact(layout).digest == built.manifest.digest
     _verified_clean(tmp_path / "model.tar")
 
+
+
+def test_inspect_lists_a_models_referrers_in_text_and_json(tmp_path: Path, cli) -> None:
+    built = _archive(tmp_path)
+    archive = tmp_path / "model.tar"
+    bom, sig = _bom(built.manifest), _sig(built.manifest)
+    attach(archive, [bom, sig])
+    result = cli("inspect", str(archive), "--json")
+    assert result.code == 0
+    InspectOutput.model_validate_json(result.stdout)  # the published schema (docs/json/inspect.schema.json)
+    assert json.loads(result.stdout)["referrers"] == [
+        {"artifact_type": r.artifact_type, "digest": str(r.digest), "size": len(r.manifest)} for r in (bom, sig)]
+    text = cli("inspect", str(archive)).stdout
+    assert [line for line in text.splitlines() if line.startswith("referrer:")] == [
+        f"referrer:     {r.artifact_type} {str(r.digest)[:19]} ({len(r.manifest)} B)" for r in (bom, sig)]
+
+
+def test_inspect_lists_the_referrers_of_a_stored_model_and_of_one_model_of_a_layout(tmp_path: Path, cli) -> None:
+    store = Store()
+    built = build_store(_plan(tmp_path / "s"), store, referrers=lambda subject, _: [_sig(subject)])
+    assert [r["digest"] for r in json.loads(cli("inspect", NAME, "--json").stdout)["referrers"]] == \
+           [str(_sig(built.manifest).digest)]
+    folder = tmp_path / "layout"
+    one = build_layout(_plan(tmp_path / "one", "one:1"), folder, referrers=lambda subject, _: [_bom(subject)])
+    build_layout(api.plan(copy_example("hf-safetensors", tmp_path / "two"), reference="two:1"), folder)
+    assert [r["digest"] for r in json.loads(cli("inspect", f"{folder}:one:1", "--json").stdout)["referrers"]] == \
+           [str(_bom(one.manifest).digest)]
+    assert json.loads(cli("inspect", f"{folder}:two:1", "--json").stdout)["referrers"] == []

@@ -141,3 +141,6 @@ def print_artifact_report(report: ArtifactReport, console: Console | None = None
     console.print(table)
     for key, value in report.labels.items():
         console.print(f"label: {safe_text(key)}={safe_text(value)}")
+    for referrer in report.referrers:
+        console.print(f"{'referrer:':14}{safe_text(referrer.artifact_type)} {safe_text(referrer.digest[:19])} "
+                      f"({human_size(referrer.size)})")

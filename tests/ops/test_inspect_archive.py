@@ -68,6 +68,7 @@ def expected_summary(archive: Path, source: Path, *, fmt: str = "docker", refere
         "config": DOCKER_CONFIG if fmt == "docker" else MODELPACK_CONFIG,
         "labels": LABELS,
         "created": a.config.get("descriptor", {}).get("created") or a.config.get("descriptor", {}).get("createdAt"),
+        "referrers": [],  # none here; tests/test_referrers.py inspects models that have some
     }
 
 

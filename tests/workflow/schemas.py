@@ -271,6 +271,14 @@ class ArtifactConfigJson(Strict):
     quantization: str | None
 
 
+class ReferrerJson(Strict):
+    """An artifact that refers to the model (a signature, provenance, a BOM): its manifest's digest and size."""
+
+    artifact_type: MediaType
+    digest: Digest
+    size: Size
+
+
 class InspectArtifactOutput(Strict):
     source: str
     reference: Reference | None
@@ -282,6 +290,7 @@ class InspectArtifactOutput(Strict):
     config: ArtifactConfigJson
     labels: StringMap
     created: Rfc3339 | None
+    referrers: list[ReferrerJson]
 
 
 class ModelFileJson(Strict):

@@ -2,7 +2,9 @@
 
 Only headers are read. The summary carries the config fields Docker Model
 Runner would derive (the same functions the compiler uses) and the header
-metadata, as typed data for the CLI's table and ``--json``.
+metadata, as typed data for the CLI's table and ``--json``. A model artifact's
+summary lists its referrers (a signature, provenance, a BOM), whose manifests
+alone are read.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.sources import Source, open_source
+from modeloci.sources import RemoteRef, Source, open_source
+from modeloci.sources.referrers import listed
 
 
 class FileEntry(BaseModel):
@@ -59,6 +62,14 @@ class LayerEntry(BaseModel):
     digest: str
 
 
+class ReferrerRow(BaseModel):
+    """An artifact that refers to the model: its type, and its manifest's digest and size."""
+
+    artifact_type: str
+    digest: str
+    size: int
+
+
 class ArtifactReport(BaseModel):
     """What a model archive or layout holds, read from its manifest and config only."""
 
@@ -72,6 +83,8 @@ class ArtifactReport(BaseModel):
     config: dict[str, Any] = Field(description="format, context size, size, architecture, parameters, quantization")
     labels: dict[str, str] = Field(default_factory=dict)
     created: str | None = Field(default=None, description="the creation time the config records (None: unknown)")
+    referrers: list[ReferrerRow] = Field(default_factory=list,
+                                         description="artifacts that refer to the model: signatures, provenance, BOMs")
 
 
 def is_artifact(path: Path) -> bool:
@@ -110,6 +123,8 @@ def inspect_artifact(path: Source) -> ArtifactReport:
                 "parameters": c.parameters, "quantization": c.quantization},
         labels=dict(m.annotations),
         created=created_of(c.doc),
+        referrers=[ReferrerRow(artifact_type=d.artifact_type or "", digest=str(d.digest), size=d.size)
+                   for d in ([] if isinstance(path, RemoteRef) else listed(path))],
     )
 
 

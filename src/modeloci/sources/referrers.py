@@ -29,11 +29,13 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.layout import (
     MAX_JSON_BLOB,
     Layout,
+    ReferrerEntry,
     SelectedLayout,
     TarLayout,
     index_entries,
     open_layout,
     read_manifest,
+    referrer_entries,
     select,
 )
 from modeloci.oci.manifest import Descriptor
@@ -41,9 +43,17 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer
 from modeloci.sources.refs import LayoutRef, RemoteRef, Source, StoredRef
 from modeloci.store import Store
-from modeloci.store.referrers import MAX_REFERRER_BYTES, MAX_REFERRERS, check_referrer, in_layout, loaded, reader
+from modeloci.store.referrers import (
+    MAX_REFERRER_BYTES,
+    MAX_REFERRERS,
+    check_referrer,
+    in_layout,
+    loaded,
+    of_subject,
+    reader,
+)
 
-__all__ = ["MAX_REFERRERS", "MAX_REFERRER_BYTES", "attach", "check_referrer", "referrers_of"]
+__all__ = ["MAX_REFERRERS", "MAX_REFERRER_BYTES", "attach", "check_referrer", "listed", "referrers_of"]
 
 
 def attach(source: Source, referrers: Sequence[Referrer]) -> Source:
@@ -88,6 +98,26 @@ def referrers_of(source: Source) -> list[Referrer]:
     path, name = (source.path, source.name) if isinstance(source, LayoutRef) else (source, None)
     with open_layout(path) as layout:
         return in_layout(layout, _model(layout, path, name), f"`{source}`")
+
+
+def listed(source: Source) -> list[Descriptor]:
+    """The referrers of the model ``source`` names as an index lists them (with their ``artifactType``): only
+    their manifests are read, at most ``MAX_REFERRERS``."""
+    if isinstance(source, RemoteRef):
+        raise UsageError(f"listing the referrers of `{source}` needs a pull", hint="pull it, then list them")
+    if isinstance(source, StoredRef):
+        store = Store(source.root)
+        return _mine(store.referrers(), store.get(source.reference).descriptor, f"`{source}`")
+    path, name = (source.path, source.name) if isinstance(source, LayoutRef) else (source, None)
+    with open_layout(path) as layout:
+        subject = _model(layout, path, name)
+        entries = referrer_entries(layout, index_entries(layout)) if layout.exists("index.json") else []
+        return _mine(entries, subject, f"`{source}`")
+
+
+def _mine(entries: Sequence[ReferrerEntry], subject: Descriptor, where: str) -> list[Descriptor]:
+    return [Descriptor(e.descriptor.media_type, e.descriptor.digest, e.descriptor.size, artifact_type=e.artifact_type)
+            for e in of_subject(entries, subject, where)]
 
 
 def _model(layout: Layout, path: Path, name: str | None) -> Descriptor:

@@ -51,11 +51,7 @@ def check_referrer(referrer: Referrer, subject: Descriptor, where: str) -> None:
 def loaded(entries: Sequence[ReferrerEntry], subject: Descriptor, read: ReadBlob, where: str) -> list[Referrer]:
     """The referrers among ``entries`` whose subject is ``subject`` (others are skipped), each blob read with
     ``read``; ArchiveError past the bounds, before reading anything."""
-    mine = [e for e in entries if e.subject.digest == subject.digest and e.subject.size == subject.size]
-    mine = list({e.descriptor.digest: e for e in mine}.values())
-    if len(mine) > MAX_REFERRERS:
-        raise ArchiveError(f"{where} lists {len(mine)} referrers of its model; modeloci reads at most "
-                           f"{MAX_REFERRERS}", hint="they are not a model's signatures and BOMs")
+    mine = of_subject(entries, subject, where)
     total = sum(d.size for e in mine for d in e.blobs)
     if total > MAX_REFERRER_BYTES:
         raise ArchiveError(f"the referrers of {where} hold {total} bytes; modeloci reads at most "
@@ -73,6 +69,16 @@ def loaded(entries: Sequence[ReferrerEntry], subject: Descriptor, read: ReadBlob
 
 def _reader(layout: Layout) -> ReadBlob:
     return lambda d, limit: read_blob(layout, d.digest, size=d.size, limit=limit)
+
+
+def of_subject(entries: Sequence[ReferrerEntry], subject: Descriptor, where: str) -> list[ReferrerEntry]:
+    """The entries that refer to ``subject``, each once; ArchiveError past ``MAX_REFERRERS`` of them."""
+    mine = {e.descriptor.digest: e for e in entries
+            if e.subject.digest == subject.digest and e.subject.size == subject.size}
+    if len(mine) > MAX_REFERRERS:
+        raise ArchiveError(f"{where} lists {len(mine)} referrers of its model; modeloci reads at most "
+                           f"{MAX_REFERRERS}", hint="they are not a model's signatures and BOMs")
+    return list(mine.values())
 
 
 def reader(layout: Layout) -> ReadBlob:
