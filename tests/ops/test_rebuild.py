@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from modeloci import api
+from modeloci.attest import provenance
+from modeloci.attest.keys import KeySigner
+from modeloci.builder import build_archive
+from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import make_referrer
 from modeloci.ops.rebuild import MAX_DIFFERENCES, rebuild
 from modeloci.sources import resolve
+from modeloci.sources.referrers import attach
 from tests.archive_tools import EXAMPLE_NAMES, EXAMPLES, Archive, copy_example
 from tests.registry.conftest import registry, registry_binary  # noqa: F401  (fixtures: the real registry)
 from tests.workflow.schemas import RebuildOutput
@@ -103,7 +110,7 @@ def test_the_json_report_says_how_the_rebuild_was_made(tmp_path: Path, cli) -> N
     assert report.model_dump() == {
         "source": str(tmp_path / "m.tar"), "modelfile": str(modelfile), "format": "docker", "reproduced": True,
         "digest": report.digest, "rebuilt": report.digest, "created": WHEN, "reference": "tiny-llama:chat",
-        "build_args": {}, "base": base, "files_hashed": 1,
+        "build_args": {}, "base": base, "provenance": None, "files_hashed": 1,
         "bytes_hashed": (modelfile.parent / "chat template.jinja").stat().st_size, "differences": []}
 
 
@@ -224,6 +231,109 @@ def test_build_args_are_used_and_reported(tmp_path: Path, cli) -> None:
     assert (result.code, report.reproduced, report.build_args, report.files_hashed) == (
         0, True, {"BASE": "other.tar"}, 1)
     assert report.base == _manifest_digest(modelfile.parent / "other.tar")
+
+
+# -- following the provenance --------------------------------------------------------------------------------------
+
+
+def with_provenance(modelfile: Path, output: Path, *, signed: bool = False, **options: Any) -> tuple[str, str]:
+    """Build ``modelfile`` into ``output`` (the API's plan options) and attach its SLSA provenance, signed with a
+    new key or not; (the model's digest, the provenance referrer's)."""
+    plan = api.plan(modelfile, **options)
+    result = build_archive(plan, output)
+    statement = provenance.statement(plan, result, modelfile=modelfile, build_args=options.get("build_args"))
+    referrer = provenance.referrer(statement, result.manifest,
+                                   KeySigner(ec.generate_private_key(ec.SECP256R1())) if signed else None)
+    attach(output, [referrer])
+    return str(result.manifest.digest), str(referrer.digest)
+
+
+def other_base(modelfile: Path, tmp_path: Path, name: str = "other.tar") -> Path:
+    """A base beside the rebase example's that differs from base.tar in its LICENSE."""
+    other = copy_example("single-gguf", tmp_path / f"{name}-src")
+    (other.parent / "LICENSE").write_text(f"the license of {name}\n")
+    api.build(other, modelfile.parent / name)
+    return modelfile.parent / name
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["in-toto", "sigstore-bundle"])
+def test_the_build_arguments_the_provenance_records_are_followed(signed: bool, tmp_path: Path, cli) -> None:
+    modelfile = example("rebase", tmp_path)
+    other_base(modelfile, tmp_path)
+    digest, followed = with_provenance(modelfile, tmp_path / "m.tar", signed=signed,
+                                       build_args={"BASE": "other.tar"}, created=EPOCH)
+    result = check(cli, modelfile, str(tmp_path / "m.tar"), "--json")
+    report = RebuildOutput.model_validate_json(result.stdout)
+    assert (result.code, report.reproduced, report.digest) == (0, True, digest)
+    assert (report.build_args, report.provenance, report.base) == (
+        {"BASE": "other.tar"}, followed, _manifest_digest(modelfile.parent / "other.tar"))
+
+
+def test_build_arguments_on_the_command_line_win_over_the_provenance(tmp_path: Path, cli) -> None:
+    modelfile = example("rebase", tmp_path)
+    other_base(modelfile, tmp_path)
+    with_provenance(modelfile, tmp_path / "m.tar", build_args={"BASE": "other.tar"})
+    result = check(cli, modelfile, str(tmp_path / "m.tar"), "--build-arg", "BASE=base.tar", "--json")
+    report = RebuildOutput.model_validate_json(result.stdout)
+    assert (result.code, report.build_args, report.base) == (
+        1, {"BASE": "base.tar"}, _manifest_digest(modelfile.parent / "base.tar"))
+    assert [(d.part, d.name, d.field) for d in report.differences[:2]] == [
+        ("base", "base.tar", None), ("layer", "LICENSE", "digest")]
+
+
+def test_a_recorded_argument_the_modelfile_no_longer_declares_is_left_out(tmp_path: Path, cli) -> None:
+    modelfile = example("rebase", tmp_path)
+    other_base(modelfile, tmp_path)
+    digest, _ = with_provenance(modelfile, tmp_path / "m.tar", build_args={"BASE": "other.tar"})
+    modelfile.write_text(modelfile.read_text().replace("ARG BASE=base.tar\nFROM ${BASE}", "FROM other.tar"))
+    result = check(cli, modelfile, str(tmp_path / "m.tar"), "--json")
+    report = RebuildOutput.model_validate_json(result.stdout)
+    assert (result.code, report.reproduced, report.digest, report.build_args) == (0, True, digest, {})
+
+
+def test_a_provenance_statement_about_another_model_is_not_followed(tmp_path: Path, cli) -> None:
+    """A referrer of this model whose statement names another subject says nothing about this one."""
+    modelfile = example("rebase", tmp_path)
+    other_base(modelfile, tmp_path)
+    options: dict[str, Any] = {"build_args": {"BASE": "other.tar"}}
+    plan = api.plan(modelfile, **options)
+    result = build_archive(plan, tmp_path / "m.tar")
+    statement = json.loads(provenance.statement(plan, result, modelfile=modelfile, **options))
+    statement["subject"][0]["digest"]["sha256"] = "0" * 64
+    attach(tmp_path / "m.tar", [make_referrer(result.manifest, MediaType.IN_TOTO, json.dumps(statement).encode(),
+                                              MediaType.IN_TOTO)])
+    report = RebuildOutput.model_validate_json(check(cli, modelfile, str(tmp_path / "m.tar"), "--json").stdout)
+    assert (report.reproduced, report.provenance, report.build_args) == (False, None, {})
+
+
+def test_a_local_base_that_changed_since_the_recorded_build_is_the_first_difference(tmp_path: Path, cli) -> None:
+    modelfile = example("rebase", tmp_path)
+    recorded = _manifest_digest(modelfile.parent / "base.tar")
+    with_provenance(modelfile, tmp_path / "m.tar")
+    other_base(modelfile, tmp_path, "base.tar")  # base.tar built again, from another LICENSE
+    result = check(cli, modelfile, str(tmp_path / "m.tar"))
+    now = _manifest_digest(modelfile.parent / "base.tar")
+    assert (result.code, result.stdout.splitlines()[1]) == (
+        1, f"first difference: the base `base.tar` is {now}; TARGET's provenance records {recorded}")
+
+
+def test_a_registry_base_is_pinned_to_the_digest_the_provenance_records(tmp_path: Path, cli, registry) -> None:  # noqa: F811
+    base = copy_example("single-gguf", tmp_path / "base-src")
+    recorded = built(cli, base, "--push", f"{registry.host}/rebuild/base:1")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "rebase" / "chat template.jinja", folder)
+    modelfile = folder / "Modelfile"
+    modelfile.write_text(f'FROM {registry.host}/rebuild/base:1\nCHAT_TEMPLATE "chat template.jinja"\n')
+    digest, _ = with_provenance(modelfile, tmp_path / "m.tar", created=EPOCH)
+    (base.parent / "LICENSE").write_text("the base moved on\n")
+    assert cli("build", "-f", str(base), "--push", f"{registry.host}/rebuild/base:1", "-q").code == 0
+    fresh = {"MODELOCI_HOME": str(tmp_path / "fresh-store")}  # another machine: the base is read from the registry
+    result = check(cli, modelfile, str(tmp_path / "m.tar"), "--json", env=fresh)
+    report = RebuildOutput.model_validate_json(result.stdout)
+    assert (result.code, report.reproduced, report.digest, report.base) == (0, True, digest, recorded)
+    moved = json.loads(cli("plan", "-f", str(modelfile), "--json", env=fresh).stdout)["base"]["manifest_digest"]
+    assert moved != recorded  # the tag has moved on: without the provenance, the rebuild would differ
 
 
 # -- what is not a model, and what another tool wrote --------------------------------------------------------------

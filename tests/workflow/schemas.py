@@ -346,7 +346,7 @@ class VerifyOutput(Strict):
 class DifferenceJson(Strict):
     """One way a rebuild differs from its TARGET (values JSON, shortened to 80 characters; null where absent)."""
 
-    part: Literal["layer", "config", "manifest"]
+    part: Literal["base", "layer", "config", "manifest"]
     name: str
     field: str | None
     target: Annotated[str, StringConstraints(max_length=80)] | None
@@ -356,8 +356,9 @@ class DifferenceJson(Strict):
 
 class RebuildOutput(Strict):
     """``verify --rebuild``: TARGET's manifest digest, the rebuild's, how the rebuild was made (TARGET's creation
-    time and name, the build arguments, the base's digest, what was hashed) and how the two differ (at most 100
-    differences: layers, then config fields, then the manifest's own fields)."""
+    time and name, the build arguments, the base's digest, the provenance followed, what was hashed) and how the
+    two differ (at most 100 differences: the base, then layers, then config fields, then the manifest's own
+    fields)."""
 
     source: str
     modelfile: str
@@ -369,6 +370,7 @@ class RebuildOutput(Strict):
     reference: str | None
     build_args: StringMap
     base: Digest | None
+    provenance: Digest | None  # the provenance referrer whose build arguments and base the rebuild followed
     files_hashed: Size
     bytes_hashed: Size
     differences: Annotated[list[DifferenceJson], Field(max_length=100)]

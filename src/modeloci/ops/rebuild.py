@@ -9,60 +9,54 @@ cannot say is taken from TARGET: its format, its creation time (which is also
 every file's time in the layers' metadata) and, for ModelPack, whose config
 records it, its name and tag. So a reproducible build compares equal.
 
-When the digests differ, :func:`differences` says where, in this order: layer
-by layer (a layer only one side has; its position; its digest, size, media type
-and annotations), then the config field by field, then the manifest's own
-fields and annotations. Values are shortened; the list is bounded.
+When TARGET carries SLSA provenance (a referrer, :mod:`modeloci.attest.provenance`),
+the rebuild also takes from it the build arguments the Modelfile declares (those
+given on the command line win), the name, and the FROM base's digest: a
+registry base is pinned to the manifest recorded, whatever its tag names now;
+another base whose digest changed is the first difference. The provenance is
+not trusted for anything else: it only says how to rebuild, and the digests
+decide. Where the two differ, :mod:`.differences` says how.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
+from modeloci.attest.bundle import BundleError, read_bundle
+from modeloci.attest.provenance import BUILD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
 from modeloci.blobs.engine import hash_range, run_ordered
 from modeloci.builder import describe, file_source
 from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.model import BaseSource
 from modeloci.diagnostics import Diagnostic
 from modeloci.errors import UsageError
-from modeloci.formats.artifact import Artifact, ModelPackConfig, created_of, epoch_of, filepath_of, read_artifact
+from modeloci.formats.artifact import Artifact, ModelPackConfig, created_of, epoch_of, read_artifact
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.modelfile import read_modelfile
+from modeloci.modelfile.ast import ArgDirective, FromDirective, Modelfile, Text, Word
 from modeloci.oci.digest import Digest
-from modeloci.oci.manifest import Descriptor, Manifest, parse_manifest
+from modeloci.oci.manifest import parse_manifest
+from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import Referrer, read_referrer
+from modeloci.ops.differences import Difference, config_doc, differences
 from modeloci.reference import names_host, normalise_tag
 from modeloci.registry.client import RegistryClient
 from modeloci.registry.image_ref import parse_reference
 from modeloci.sources import RemoteRef, Source, open_source, resolve
+from modeloci.sources.referrers import referrers_of
 
-__all__ = ["MAX_DIFFERENCES", "Difference", "RebuildReport", "Rebuilt", "differences", "rebuild", "resolve_target"]
+__all__ = ["MAX_DIFFERENCES", "Difference", "RebuildReport", "Rebuilt", "Recorded", "rebuild", "recorded",
+           "resolve_target"]
 
 MAX_DIFFERENCES = 100  # a config of thousands of keys, all different, is still one screen of JSON
-SHORT = 80  # characters of a value shown in a difference
-
-Part = Literal["layer", "config", "manifest"]
-
-
-class Difference(BaseModel):
-    """One way the rebuild differs from TARGET: in a ``layer`` (``name`` its path; ``field`` what differs, None
-    when the layer is on one side only), in the ``config`` (``name`` the dotted key) or in the ``manifest`` itself
-    (``name`` a field or ``annotations.KEY``). Values are JSON, shortened; None where a side has none."""
-
-    part: Part
-    name: str
-    field: str | None
-    target: str | None
-    rebuilt: str | None
-    message: str
 
 
 class RebuildReport(BaseModel):
@@ -76,8 +70,9 @@ class RebuildReport(BaseModel):
     rebuilt: str
     created: str | None  # TARGET's creation time, which the rebuild took
     reference: str | None  # the name the rebuild was given (TARGET's)
-    build_args: dict[str, str]
+    build_args: dict[str, str]  # those used: the provenance's the Modelfile declares, and the command line's
     base: str | None  # the manifest digest of the FROM base the rebuild used
+    provenance: str | None  # the digest of the provenance referrer the rebuild followed
     files_hashed: int
     bytes_hashed: int
     differences: list[Difference]
@@ -92,27 +87,49 @@ class Rebuilt:
     sources: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a model's SLSA provenance says a rebuild needs: the referrer's digest, the build arguments, the
+    name, and the FROM base's manifest digest."""
+
+    digest: Digest
+    build_args: dict[str, str]
+    reference: str | None
+    base: Digest | None
+
+
 def rebuild(modelfile: Path, target: Source, *, context: Path | None = None,
             build_args: Mapping[str, str] | None = None, display: str | None = None,
             shown_target: str | None = None) -> Rebuilt:
     """Rebuild ``modelfile`` (with ``context``, default its folder) as TARGET was built and compare manifests.
+    The plan is compiled as TARGET was: its format, its creation time (none when it has none, whatever
+    SOURCE_DATE_EPOCH or git say), its name.
 
     ArchiveError when TARGET is not a model; a ModelfileError when the Modelfile does not compile.
     """
+    shown = shown_target or str(target)
     with open_source(target) as layout:
-        artifact = read_artifact(layout, where=f"`{shown_target or target}`")
-    created = created_of(_config_doc(artifact.config_bytes, "TARGET's config"))
-    plan = _plan(modelfile, context, build_args or {}, display, created=epoch_of(created), artifact=artifact)
+        artifact = read_artifact(layout, where=f"`{shown}`")
+    followed = recorded(_referrers(target), artifact.digest)
+    parsed = _read(modelfile, display or str(modelfile))
+    args = {**_declared(followed.build_args if followed else {}, parsed), **(build_args or {})}
+    created = created_of(config_doc(artifact.config_bytes, "TARGET's config"))
+    compile_as = partial(
+        compile_plan, context=context if context is not None else modelfile.parent, build_args=args,
+        created=epoch_of(created), target_format=artifact.format,
+        reference=followed.reference if followed and followed.reference else _reference(artifact),
+        context_display=str(context) if context is not None else posixpath.dirname(parsed.path))
+    plan, moved = _pinned(compile_as(parsed), parsed, followed.base if followed else None, compile_as)
     digests, files, hashed = _digests(plan)
     _, config, manifest = describe(plan, digests)
     reproduced = manifest.digest == artifact.digest
-    found = [] if reproduced else list(islice(differences(artifact, parse_manifest(manifest.data), config.data),
-                                              MAX_DIFFERENCES))
+    found = [] if reproduced else list(islice(
+        [*moved, *differences(artifact, parse_manifest(manifest.data), config.data)], MAX_DIFFERENCES))
     report = RebuildReport(
-        source=shown_target or str(target), modelfile=display or str(modelfile), format=artifact.format,
-        reproduced=reproduced, digest=str(artifact.digest), rebuilt=str(manifest.digest),
-        created=created, reference=plan.reference, build_args=dict(build_args or {}),
-        base=plan.base.manifest_digest if plan.base else None, files_hashed=files, bytes_hashed=hashed,
+        source=shown, modelfile=display or str(modelfile), format=artifact.format, reproduced=reproduced,
+        digest=str(artifact.digest), rebuilt=str(manifest.digest), created=created, reference=plan.reference,
+        build_args=args, base=plan.base.manifest_digest if plan.base else None,
+        provenance=str(followed.digest) if followed else None, files_hashed=files, bytes_hashed=hashed,
         differences=found)
     return Rebuilt(report, plan.warnings, plan.sources)
 
@@ -130,22 +147,14 @@ def resolve_target(text: str, make_client: Callable[[str], RegistryClient]) -> S
     return RemoteRef(reference, make_client(reference.registry))
 
 
-def _plan(modelfile: Path, context: Path | None, build_args: Mapping[str, str], display: str | None, *,
-          created: int | None, artifact: Artifact) -> BuildPlan:
-    """The Modelfile compiled as TARGET was: its format, its creation time (none when it has none, whatever
-    SOURCE_DATE_EPOCH or git say), its name."""
-    shown = display or str(modelfile)
+def _read(modelfile: Path, shown: str) -> Modelfile:
     try:
-        parsed = read_modelfile(modelfile, display=shown)
+        return read_modelfile(modelfile, display=shown)
     except FileNotFoundError:
         raise UsageError(f"Modelfile `{modelfile}` not found", hint="name it with `-f PATH`") from None
     except IsADirectoryError:
         raise UsageError(f"`{modelfile}` is a directory",
                          hint="name the Modelfile itself with `-f DIR/Modelfile`") from None
-    return compile_plan(parsed, context=context if context is not None else modelfile.parent,
-                        build_args=build_args, reference=_reference(artifact), created=created,
-                        context_display=str(context) if context is not None else posixpath.dirname(shown),
-                        target_format=artifact.format)
 
 
 def _reference(artifact: Artifact) -> str | None:
@@ -179,136 +188,112 @@ def _base_digest(source: object) -> str:
     return source.digest
 
 
-def _config_doc(data: bytes, what: str) -> dict[str, Any]:
-    """A config as a JSON object; {} when it is not one (read_artifact refused those already)."""
+# -- following the provenance --------------------------------------------------------------------------------------
+
+
+def _referrers(target: Source) -> list[Referrer]:
+    """TARGET's referrers; none for a registry model while they are read from local models only."""
     try:
-        doc = load_json(data, what)
-    except InvalidJSON:
-        return {}
-    return doc if isinstance(doc, dict) else {}
+        return referrers_of(target)
+    except UsageError:
+        if isinstance(target, RemoteRef):
+            return []
+        raise
 
 
-# -- where two manifests differ ------------------------------------------------------------------------------------
+def recorded(referrers: Sequence[Referrer], subject: Digest) -> Recorded | None:
+    """What the first SLSA provenance of a modeloci build of ``subject`` among ``referrers`` records (signed in a
+    Sigstore bundle or not: a signature is verify --key's business); None if there is none."""
+    for referrer in referrers:
+        found = _provenance(referrer, subject)
+        if found is not None:
+            return found
+    return None
 
 
-def differences(target: Artifact, manifest: Manifest, config: bytes) -> Iterator[Difference]:
-    """How the rebuilt ``manifest`` and ``config`` bytes differ from ``target``: layers,
-    then config fields, then the manifest's own fields and annotations; one note if only the bytes differ."""
-    found = False
-    for difference in chain(_layers(target.manifest.layers, manifest.layers),
-                             _config(target.config_bytes, config),
-                             _manifest(target.manifest, manifest)):
-        found = True
-        yield difference
-    if not found:
-        yield Difference(part="manifest", name="bytes", field=None, target=None, rebuilt=None,
-                         message="the manifests hold the same fields in other bytes (another tool wrote TARGET's)")
-
-
-def _layers(target: Sequence[Descriptor], rebuilt: Sequence[Descriptor]) -> Iterator[Difference]:
-    """Layers matched by path (a layer without one by its number): those only one side has, those whose
-    place among the shared ones moved, and each shared one's differing fields; in TARGET's order."""
-    ours, theirs = _keyed(rebuilt), _keyed(target)
-    shared_t = [k for k in theirs if k in ours]
-    shared_r = [k for k in ours if k in theirs]
-    for key, d in theirs.items():
-        if key not in ours:
-            yield _one_side(key, d, "TARGET")
-            continue
-        if shared_t.index(key) != shared_r.index(key):
-            yield _layer(key, "position", shared_t.index(key) + 1, shared_r.index(key) + 1)
-        yield from _layer_fields(key, d, ours[key])
-    for key, d in ours.items():
-        if key not in theirs:
-            yield _one_side(key, d, "the rebuild")
-
-
-def _keyed(layers: Sequence[Descriptor]) -> dict[str, Descriptor]:
-    """Layers by path; a second layer at one path, or one with no path, by ``path#N`` (N its number)."""
-    out: dict[str, Descriptor] = {}
-    for n, d in enumerate(layers, 1):
-        path = filepath_of(d)
-        out[path if path is not None and path not in out else f"{path or 'layer'}#{n}"] = d
-    return out
-
-
-def _one_side(key: str, d: Descriptor, side: str) -> Difference:
-    """A layer only one side has: its digest on that side."""
-    in_target = side == "TARGET"
-    return Difference(part="layer", name=key, field=None, target=str(d.digest) if in_target else None,
-                      rebuilt=None if in_target else str(d.digest), message=f"layer `{key}` is only in {side}")
-
-
-def _layer_fields(key: str, target: Descriptor, rebuilt: Descriptor) -> Iterator[Difference]:
-    for name, ours, theirs in (("digest", str(rebuilt.digest), str(target.digest)), ("size", rebuilt.size, target.size),
-                               ("mediaType", rebuilt.media_type, target.media_type)):
-        if ours != theirs:
-            yield _layer(key, name, theirs, ours)
-    for name, theirs_value, ours_value in _pairs(target.annotations, rebuilt.annotations):
-        yield _layer(key, f"annotations.{name}", theirs_value, ours_value)
-
-
-def _layer(key: str, field: str, target: Any, rebuilt: Any) -> Difference:
-    return _difference("layer", key, field, target, rebuilt, f"layer `{key}`: {field}")
-
-
-def _config(target: bytes, rebuilt: bytes) -> Iterator[Difference]:
-    """The configs' fields, flattened to dotted keys (``config.context_size``), in TARGET's order."""
-    theirs = _flat(_config_doc(target, "TARGET's config"))
-    ours = _flat(_config_doc(rebuilt, "the rebuilt config"))
-    for key, theirs_value, ours_value in _pairs(theirs, ours):
-        yield _difference("config", key, None, theirs_value, ours_value, f"config `{key}`")
-
-
-def _manifest(target: Manifest, rebuilt: Manifest) -> Iterator[Difference]:
-    """The manifest's own fields a build sets (artifactType, the config's media type) and its annotations."""
-    fields = (("artifactType", target.artifact_type, rebuilt.artifact_type),
-              ("config.mediaType", target.config.media_type, rebuilt.config.media_type))
-    for name, theirs, ours in fields:
-        if theirs != ours:
-            yield _difference("manifest", name, None, theirs, ours, f"manifest `{name}`")
-    for key, theirs, ours in _pairs(target.annotations, rebuilt.annotations):
-        yield _difference("manifest", f"annotations.{key}", None, theirs, ours, f"manifest annotation `{key}`")
-
-
-_ABSENT = object()
-
-
-def _pairs(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any]]:
-    """``(key, TARGET's value, the rebuild's)`` for every key whose values differ (``_ABSENT`` where a side
-    has none): TARGET's keys in order, then the rebuild's others."""
-    for key in [*theirs, *(k for k in ours if k not in theirs)]:
-        a, b = theirs.get(key, _ABSENT), ours.get(key, _ABSENT)
-        if a != b or type(a) is not type(b):
-            yield key, a, b
-
-
-def _flat(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A JSON object as dotted keys to values (lists and empty objects are values). Its depth is bounded by the
-    JSON reader's."""
-    out: dict[str, Any] = {}
-    for key, value in doc.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, name))
-        else:
-            out[name] = value
-    return out
-
-
-def _difference(part: Part, name: str, field: str | None, target: Any, rebuilt: Any, what: str) -> Difference:
-    a, b = _value(target), _value(rebuilt)
-    return Difference(part=part, name=name, field=field, target=a, rebuilt=b,
-                      message=f"{what} is {a if a is not None else 'absent'} in TARGET, "
-                              f"{b if b is not None else 'absent'} in the rebuild")
-
-
-def _value(value: Any) -> str | None:
-    if value is _ABSENT:
+def _provenance(referrer: Referrer, subject: Digest) -> Recorded | None:
+    doc = _statement(referrer)
+    predicate = doc.get("predicate") if doc else None
+    if (doc is None or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") != PREDICATE_TYPE
+            or not isinstance(predicate, dict) or not _names(doc.get("subject"), subject)):
         return None
-    return _short(value if isinstance(value, str) and value.startswith("sha256:") else
-                  json.dumps(value, ensure_ascii=False))
+    definition = _object(predicate.get("buildDefinition"))
+    if definition.get("buildType") != BUILD_TYPE:
+        return None
+    parameters = _object(definition.get("externalParameters"))
+    args = _object(parameters.get("buildArgs"))
+    reference = parameters.get("reference")
+    return Recorded(referrer.digest, {k: v for k, v in args.items() if isinstance(v, str)},
+                    reference if isinstance(reference, str) else None, _base(definition.get("resolvedDependencies")))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= SHORT else text[:SHORT - 1] + "…"
+def _statement(referrer: Referrer) -> dict[str, Any] | None:
+    """The in-toto statement a referrer holds, as is or in a Sigstore bundle's envelope (its blobs were read
+    bounded by :func:`~modeloci.sources.referrers.referrers_of`)."""
+    found = read_referrer(referrer.manifest)
+    if found is None or len(found[2]) != 1:
+        return None
+    payload = referrer.blobs.get(found[2][0].digest, b"")
+    if referrer.artifact_type == MediaType.SIGSTORE_BUNDLE:
+        try:
+            bundle = read_bundle(payload)
+        except BundleError:
+            return None
+        payload = bundle.payload if bundle.payload_type == MediaType.IN_TOTO else b""
+    elif referrer.artifact_type != MediaType.IN_TOTO:
+        return None
+    try:
+        doc = load_json(payload, "a provenance statement")
+    except InvalidJSON:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _names(subjects: object, digest: Digest) -> bool:
+    """Whether a statement's subjects name ``digest`` (a referrer of one model may not speak for another)."""
+    return isinstance(subjects, list) and any(
+        isinstance(s, dict) and _object(s.get("digest")).get(digest.algorithm) == digest.hex for s in subjects)
+
+
+def _base(dependencies: object) -> Digest | None:
+    """The manifest digest of the FROM base among the resolved dependencies (the one OCI manifest there)."""
+    for item in dependencies if isinstance(dependencies, list) else []:
+        entry = _object(item)
+        value = _object(entry.get("digest")).get("sha256")
+        if entry.get("mediaType") == MediaType.OCI_MANIFEST and isinstance(value, str):
+            try:
+                return Digest.parse(f"sha256:{value}")
+            except ValueError:
+                return None
+    return None
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _declared(args: Mapping[str, str], parsed: Modelfile) -> dict[str, str]:
+    """The recorded build arguments the Modelfile still declares (one it dropped would be an error, MF042)."""
+    names = {decl.name for d in parsed.directives if isinstance(d, ArgDirective) for decl in d.decls}
+    return {k: v for k, v in args.items() if k in names}
+
+
+def _pinned(plan: BuildPlan, parsed: Modelfile, base: Digest | None,
+            compile_as: Callable[[Modelfile], BuildPlan]) -> tuple[BuildPlan, list[Difference]]:
+    """The plan with its FROM base at the recorded digest: a registry base is pinned (``FROM name:tag@digest``);
+    any other base that is no longer the one recorded is the first difference."""
+    if base is None or plan.base is None or plan.base.manifest_digest == str(base):
+        return plan, []
+    if isinstance(plan.base_path, RemoteRef):
+        pinned = str(replace(plan.base_path.reference, digest=base))
+        return compile_as(_with_from(parsed, pinned)), []
+    name, now = plan.base.path, plan.base.manifest_digest
+    return plan, [Difference(part="base", name=name, field=None, target=str(base), rebuilt=now,
+                             message=f"the base `{name}` is {now}; TARGET's provenance records {base}")]
+
+
+def _with_from(parsed: Modelfile, text: str) -> Modelfile:
+    """``parsed`` with its FROM naming ``text`` (one literal, quoted word, at the same place)."""
+    return replace(parsed, directives=tuple(
+        replace(d, source=Word((Text(text, d.source.span, quoted=True),), d.source.span))
+        if isinstance(d, FromDirective) else d for d in parsed.directives))
