@@ -28,6 +28,7 @@ from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
 if TYPE_CHECKING:
+    from modeloci.attest.trust import Trust
     from modeloci.ops.unpack import Layouts
 
 
@@ -77,14 +78,26 @@ def _rebuild_options(func: Command) -> Command:
     return func
 
 
+def _signature_options(func: Command) -> Command:
+    """``--key`` and ``--cert-chain``: what the model's OMS signature is checked with."""
+    func = click.option("--cert-chain", "cert_chain", type=click.Path(path_type=Path), multiple=True,
+                        metavar="CHAIN.pem", help="Check the model's OMS signature too: its signing certificate must "
+                                                  "chain up to these certificates (PEM).")(func)
+    return click.option("--key", "public_key", type=click.Path(path_type=Path), default=None, metavar="PUB.pem",
+                        help="Check the model's OMS signature too: signed with this public key's private key (PEM), "
+                             "naming exactly the model's files with their layers' digests.")(func)
+
+
 @cli.command()
 @click.argument("path", required=False)
 @click.option("--store", "whole_store", is_flag=True, help="Verify the whole local store instead.")
 @max_inflate_ratio_option
 @json_option
 @_rebuild_options
+@_signature_options
 def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: bool, rebuild: bool,
-           modelfile: Path | None, context: Path | None, build_args: tuple[str, ...]) -> None:
+           modelfile: Path | None, context: Path | None, build_args: tuple[str, ...], public_key: Path | None,
+           cert_chain: tuple[Path, ...]) -> None:
     """Check every blob of an archive, layout or stored model against its digest, and that its documents agree.
 
     Exits 1 if anything is wrong; warnings alone (such as unreferenced blobs) exit 0.
@@ -92,7 +105,14 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
     With --rebuild, build the model again from its Modelfile (-f) and context, without writing it, and compare
     manifest digests: prints `reproduced: DIGEST`, or the first difference and exits 1. PATH may then also be a
     registry reference (host/repository:tag).
+
+    With --key PUB.pem (or --cert-chain CHAIN.pem), the model's signature in the OpenSSF Model Signing format
+    is checked too: by that key (or a certificate chaining up to CHAIN), over exactly the model's files, each
+    with its layer's digest; every mismatch is named, and the command exits 1.
     """
+    if (public_key is not None or cert_chain) and (whole_store or rebuild):
+        raise UsageError("--key and --cert-chain check one model's signature: give the model, without --store or "
+                         "--rebuild")
     if rebuild or modelfile is not None or context is not None or build_args:
         _verify_rebuild(path, whole_store, rebuild, modelfile, context, build_args, as_json)
         return
@@ -107,7 +127,13 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
         from modeloci.ops.verify import verify as run_verify
         from modeloci.sources import resolve
 
-        report = run_verify(resolve(path), **ratio(max_ratio))
+        source = resolve(path)
+        trust = _trust(public_key, cert_chain)  # before hashing anything: a bad key file fails at once
+        report = run_verify(source, **ratio(max_ratio))
+        if trust is not None:
+            from modeloci.ops.sign import check_signatures
+
+            report.problems += check_signatures(source, trust)
     if as_json:
         click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, indent=2))
     else:
@@ -120,6 +146,14 @@ def verify(path: str | None, whole_store: bool, max_ratio: int | None, as_json: 
                    f"{report.bytes_checked} bytes checked)")
     if not report.ok:
         raise Exit(1)
+
+
+def _trust(public_key: Path | None, cert_chain: tuple[Path, ...]) -> Trust | None:
+    if public_key is None and not cert_chain:
+        return None
+    from modeloci.attest.trust import load_trust
+
+    return load_trust(key=public_key, chain=cert_chain)
 
 
 def _verify_rebuild(target: str | None, whole_store: bool, rebuild: bool, modelfile: Path | None,

@@ -38,7 +38,7 @@ from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, Manifest
 from modeloci.oci.mediatypes import MediaType
-from modeloci.oci.referrers import Referrer, make_referrer
+from modeloci.oci.referrers import Referrer, make_referrer, read_referrer
 from modeloci.oci.safety import safe_relative, shown_path
 
 if TYPE_CHECKING:
@@ -192,6 +192,31 @@ def _resource(item: object) -> SignedFile:
     if item.get("algorithm") != "sha256" or not isinstance(digest, str) or not _HEX.match(digest):
         raise StatementError(f"the resource `{shown_path(item['name'])}` has no sha256 digest")
     return SignedFile(item["name"], Digest(digest))
+
+
+def bundles(referrers: Sequence[Referrer]) -> list[tuple[Referrer, bytes]]:
+    """The referrers that are Sigstore bundles (a signature's artifact type, one layer), each with its bundle."""
+    found = []
+    for referrer in referrers:
+        read = read_referrer(referrer.manifest) if referrer.artifact_type == ARTIFACT_TYPE else None
+        layers = read[2] if read is not None else []
+        if len(layers) == 1 and layers[0].digest in referrer.blobs:
+            found.append((referrer, referrer.blobs[layers[0].digest]))
+    return found
+
+
+def model_signature(referrers: Sequence[Referrer]) -> bytes | None:
+    """The first of ``referrers`` that is an OMS signature (a bundle holding a model signing statement; its
+    signature is not verified here), or None."""
+    for _, bundle in bundles(referrers):
+        try:
+            opened = read_bundle(bundle)
+            if opened.payload_type == IN_TOTO_PAYLOAD_TYPE:
+                read_statement(opened.payload)
+                return bundle
+        except (BundleError, StatementError):
+            continue
+    return None
 
 
 def check(bundle: bytes, layers: Sequence[ModelLayer], trust: Trust) -> list[Problem]:

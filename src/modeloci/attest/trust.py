@@ -17,6 +17,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography import x509
@@ -26,7 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import ClientVerifier, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from modeloci.attest.bundle import Bundle
-from modeloci.attest.keys import hash_of, key_hint
+from modeloci.attest.keys import hash_of, key_hint, load_certificates, load_public_key
+from modeloci.errors import UsageError
 
 #: Certificates a bundle's chain may carry (leaf, intermediates, root); more is not a chain anyone issues.
 MAX_CHAIN = 8
@@ -85,6 +87,16 @@ class ChainTrust:
         if not _verifies(key, bundle):
             return "bad signature: the envelope's signature does not verify with the signing certificate's key"
         return None
+
+
+def load_trust(*, key: Path | None = None, chain: Sequence[Path] = ()) -> Trust:
+    """What ``verify`` trusts: the public key in ``key`` (PEM), or the certificates of the ``chain`` files."""
+    if (key is None) == (not chain):
+        raise UsageError("give the public key (--key PUB.pem) or the certificate chain (--cert-chain CHAIN.pem) "
+                         "to check the signature with, not both")
+    if key is not None:
+        return KeyTrust(load_public_key(key), str(key))
+    return ChainTrust([c for path in chain for c in load_certificates(path)], ", ".join(map(str, chain)))
 
 
 def _named_key(material: Mapping[str, Any]) -> str | ec.EllipticCurvePublicKey | None:

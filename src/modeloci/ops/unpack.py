@@ -9,6 +9,14 @@ Two layouts:
   ModelPack) put every layer at ``model/<filepath>``.
 - ``files`` restores every layer at its annotated path.
 
+A model's signature in the OpenSSF Model Signing format (a referrer, see
+:mod:`modeloci.attest.oms`) is written as ``model.sig`` beside its files, the
+name OMS tools look for and leave out of what they hash, so ``model_signing
+verify`` checks the unpacked folder as it lies: at the top of ``files``, in
+``model/`` of a bundle that keeps every file's path (Docker v0.2, ModelPack).
+A legacy bundle renames the weights (``model.gguf``), which no signature
+names: it gets none.
+
 A ModelPack layer may hold a tar of its file (``.tar``, ``.tar+gzip``, as
 modctl writes them): its members are written at their own paths, in
 ``model/`` for a bundle, as modctl and Docker Model Runner extract them
@@ -35,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
+from modeloci.attest import oms
 from modeloci.blobs.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
@@ -46,7 +55,8 @@ from modeloci.oci.layout import Layout
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
 from modeloci.ops.runtime import Bundle, find_bundle
-from modeloci.sources import Source, open_source
+from modeloci.sources import RemoteRef, Source, open_source
+from modeloci.sources.referrers import referrers_of
 from modeloci.store import Store
 from modeloci.store.leftovers import forget, record
 
@@ -92,7 +102,8 @@ def _unpack(source: Source, dest: Path, layout: Layouts, max_ratio: int) -> tupl
     with open_source(source) as opened:  # an archive with unsafe members is refused here
         artifact = read_artifact(opened, where=f"`{source}`")
         targets = _targets(opened, artifact, layout, max_ratio)
-        files = _write(opened, artifact, targets, dest)
+        signature = _signature(source, artifact, targets, layout)
+        files = _write(opened, artifact, targets, dest, signature)
     report = UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
     return report, artifact
 
@@ -198,7 +209,22 @@ def _weight_name(layer: ModelLayer, number: int, total: int) -> str:
     return f"model.{ext}" if total == 1 else f"model-{number:05d}-of-{total:05d}.{ext}"
 
 
-def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Path) -> list[UnpackedFile]:
+def _signature(source: Source, artifact: Artifact, targets: list[_Target], layout: Layouts) -> tuple[str, bytes] | None:
+    """Where the model's OMS signature goes and its bytes; None when it has none, or when its files are not where a
+    signature names them (a legacy bundle's renamed weights, a tar layer's members) or one is at ``model.sig``."""
+    if isinstance(source, RemoteRef):
+        return None  # a registry model's referrers come down with `pull`
+    folder = "" if layout == "files" else "model/"
+    where = folder + oms.SIGNATURE_FILE
+    kept = all(t.member is None and t.path == folder + (safe_relative(t.layer.filepath) or "") for t in targets)
+    if not kept or any(t.path == where for t in targets) or not artifact.layers:
+        return None
+    bundle = oms.model_signature(referrers_of(source))
+    return (where, bundle) if bundle is not None else None
+
+
+def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Path,
+           signature: tuple[str, bytes] | None = None) -> list[UnpackedFile]:
     try:
         created = _make_parents(dest.parent)
         remove_stale_temps(dest.parent, TEMP_PREFIX)  # what killed unpacks and builds left in this folder
@@ -221,6 +247,10 @@ def _write(layout: Layout, artifact: Artifact, targets: list[_Target], dest: Pat
             config = _bundle_config(artifact)
             (temp / "config.json").write_bytes(config)
             files.append(UnpackedFile(path="config.json", digest=str(Digest.of(config)), size=len(config)))
+        if signature is not None:
+            path, bundle = signature
+            (temp / path).write_bytes(bundle)
+            files.append(UnpackedFile(path=path, digest=str(Digest.of(bundle)), size=len(bundle)))
         if dest.exists():
             dest.rmdir()
         os.replace(temp, dest)
