@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "modeloci"
 
 # Lowest first. A package's modules share its level; a top-level module is its own entry.
 LEVELS: list[set[str]] = [
-    {"errors", "diagnostics", "findings", "jsondoc", "termsafe", "progress", "atomic", "reference"},
+    {"errors", "diagnostics", "findings", "jsondoc", "termsafe", "progress", "atomic", "reference", "version"},
     {"oci", "blobs", "model", "modelfile"},
     {"formats"},
     {"store", "registry"},

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from modeloci.formats.artifact import Image, Model, ModelArtifact, ModelBundle, ModelConfig
     from modeloci.modelfile import parse_modelfile
 
-__version__ = "0.1.0.dev0"
+from modeloci.version import __version__
 
 __all__ = [
     "ArchiveError",

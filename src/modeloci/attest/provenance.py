@@ -26,7 +26,6 @@ Nothing here reads a clock: the same build gives the same bytes.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 from collections.abc import Mapping, Set
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modeloci.attest.bundle import Signer, sign_statement
-from modeloci.compiler.created import _foreign_filters, _git
+from modeloci.compiler.created import foreign_filters, git_output
 from modeloci.compiler.model import BuildPlan, FileSource
 from modeloci.errors import BuildError, UsageError, describe_os_error
 from modeloci.modelfile import read_head
@@ -46,6 +45,7 @@ from modeloci.oci.jsonenc import go_json, go_map
 from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer, make_referrer
+from modeloci.version import __version__
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult
@@ -203,14 +203,14 @@ def _clean(cwd: str, paths: list[str], inputs: Set[str]) -> bool | None:
     """Whether HEAD holds every input as it is: nothing under ``paths`` changed or untracked, and no input one git
     ignores (``git status`` is silent about those). None when git may not be asked (the checkout names filter
     commands that `git status` would run), fails, or lists more tracked files than are read."""
-    if _foreign_filters(cwd) != "":
+    if foreign_filters(cwd) != "":
         return None
-    status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--",
+    status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--",
                    *paths], cwd, limit=1)
     if status is None or status:
         return None if status is None else False
     # ls-files hashes nothing, so it runs no filter; its paths are relative to the context, as the inputs are.
-    tracked = _git(["ls-files", "-z", "--", *paths], cwd, limit=_LIST_BYTES)
+    tracked = git_output(["ls-files", "-z", "--", *paths], cwd, limit=_LIST_BYTES)
     if tracked is None or len(tracked) >= _LIST_BYTES:
         return None
     return inputs <= set(tracked.decode("utf-8", "surrogateescape").split("\0"))
@@ -218,7 +218,7 @@ def _clean(cwd: str, paths: list[str], inputs: Set[str]) -> bool | None:
 
 def _answer(args: list[str], cwd: str) -> str | None:
     """One line git prints, or None when it fails or prints more than a URL's worth (it would be cut)."""
-    out = _git(args, cwd, limit=_URL_BYTES)
+    out = git_output(args, cwd, limit=_URL_BYTES)
     if out is None or len(out) >= _URL_BYTES:
         return None
     text = out.decode("utf-8", "replace").strip()
@@ -250,8 +250,5 @@ def _git_uri(repository: str) -> str | None:
 
 
 def modeloci_version() -> str:
-    """modeloci's installed version (the package's ``__version__`` sits above this level)."""
-    try:
-        return importlib.metadata.version("modeloci")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    """modeloci's version, as ``modeloci --version`` says it."""
+    return __version__

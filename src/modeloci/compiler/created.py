@@ -71,36 +71,36 @@ def commit_time(context: Path, modelfile: Path) -> Created:
     except (OSError, RuntimeError):
         return Created(None)
     cwd = paths[0]
-    foreign = _foreign_filters(cwd)
+    foreign = foreign_filters(cwd)
     if foreign is None:
         return Created(None)  # not a checkout, no git, or git failed
     if foreign:
         return Created(None, f"no creation time: the git configuration of `{context}` names filter commands "
                              f"modeloci does not run (`{foreign}`); set SOURCE_DATE_EPOCH or --created")
-    status = _git(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--", *paths],
+    status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--", *paths],
                   cwd, limit=1)
     if status is None:
         return Created(None)  # not a checkout, no git, or git failed
     if status:
         return Created(None, f"no creation time: `{context}` has uncommitted changes (commit them, or set "
                              "SOURCE_DATE_EPOCH or --created)")
-    log = _git(["log", "-1", "--format=%ct %P", "--", *paths], cwd, limit=_LOG_BYTES)
+    log = git_output(["log", "-1", "--format=%ct %P", "--", *paths], cwd, limit=_LOG_BYTES)
     words = (log or b"").split()
     if not words or not words[0].isdigit():
         return Created(None)  # nothing under the context is committed
-    if len(words) == 1 and _git(["rev-parse", "--is-shallow-repository"], cwd, limit=16) == b"true\n":
+    if len(words) == 1 and git_output(["rev-parse", "--is-shallow-repository"], cwd, limit=16) == b"true\n":
         # A commit without parents in a shallow clone may be the clone's cut, not the context's last change.
         return Created(None, f"no creation time: `{context}` is in a shallow clone, which may not hold its last "
                              "commit (fetch the history, e.g. `fetch-depth: 0`, or set SOURCE_DATE_EPOCH)")
     return Created(int(words[0]))
 
 
-def _foreign_filters(cwd: str) -> str | None:
+def foreign_filters(cwd: str) -> str | None:
     """The first filter setting the checkout itself configures, other than Git LFS's ("" if none); None if git
     cannot tell (no checkout, no git). The user's own settings (global, system, -c) are theirs to trust."""
-    if _git(["rev-parse", "--git-dir"], cwd, limit=4096) is None:
+    if git_output(["rev-parse", "--git-dir"], cwd, limit=4096) is None:
         return None
-    found = _git(["config", "--show-scope", "-z", "--get-regexp", r"^filter\."], cwd, limit=_CONFIG_BYTES)
+    found = git_output(["config", "--show-scope", "-z", "--get-regexp", r"^filter\."], cwd, limit=_CONFIG_BYTES)
     if found is None:
         return ""  # git config exits 1 when nothing matches
     fields = found.split(b"\0")
@@ -111,7 +111,7 @@ def _foreign_filters(cwd: str) -> str | None:
     return "" if len(found) < _CONFIG_BYTES else "filter.*"
 
 
-def _git(args: list[str], cwd: str, *, limit: int) -> bytes | None:
+def git_output(args: list[str], cwd: str, *, limit: int) -> bytes | None:
     """At most ``limit`` bytes of what ``git ARGS`` prints in ``cwd``; None if it cannot run, fails or times out.
 
     Output that reaches ``limit`` is returned at once and git is stopped: callers ask only for a few bytes."""
