@@ -76,12 +76,15 @@ def _size(source: Source) -> int:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write an archive.")
 @click.option("--layout", type=click.Path(path_type=Path, file_okay=False), default=None, help="Write a layout folder.")
 @click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the reference).")
+@click.option("--no-referrers", is_flag=True,
+              help="Leave the model's referrers (signatures, provenance, BOMs) in the registry.")
 @insecure_option
 @json_option
 @progress_options
-def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, insecure: tuple[str, ...],
-         as_json: bool, progress: str, quiet: bool) -> None:
-    """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout)."""
+def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, no_referrers: bool,
+         insecure: tuple[str, ...], as_json: bool, progress: str, quiet: bool) -> None:
+    """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout),
+    with its referrers (signatures, provenance, BOMs)."""
     from modeloci.oci.manifest import parse_manifest
     from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
     from modeloci.reference import normalise_tag
@@ -97,17 +100,23 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     manifest = parse_manifest(fetched[0])
     with display(progress, quiet) as meter:
         advance = meter.task(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values()))
+        wanted = not no_referrers
         if output is not None:
-            result = pull_to_archive(client, ref, output, name=name, progress=advance, fetched=fetched)
+            result = pull_to_archive(client, ref, output, name=name, progress=advance, fetched=fetched,
+                                     referrers=wanted)
         elif layout is not None:
-            result = pull_to_layout(client, ref, layout, name=name, progress=advance, fetched=fetched)
+            result = pull_to_layout(client, ref, layout, name=name, progress=advance, fetched=fetched,
+                                    referrers=wanted)
         else:
-            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance, fetched=fetched)
+            result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance, fetched=fetched,
+                                    referrers=wanted)
     if as_json:
         click.echo(json_text(result.model_dump()))
     else:
         click.echo(f"Pulled {safe_text(result.reference)} into {safe_text(result.output)} "
                    f"({len(result.downloaded)} downloaded, {len(result.reused)} already there)")
+        if result.referrers:
+            click.echo(f"referrers: {len(result.referrers)}")
         click.echo(f"digest: {result.digest}")
 
 

@@ -449,6 +449,7 @@ class PullOutput(Strict):
     output: str
     downloaded: list[Digest]
     reused: list[Digest]
+    referrers: list[Digest]  # the manifests of the referrers pulled with it (none with --no-referrers)
 
 
 class LoginOutput(Strict):

@@ -38,7 +38,7 @@ from modeloci.oci.manifest import Blob, Descriptor, manifest_blob
 from modeloci.oci.referrers import Referrer
 from modeloci.progress import NO_METER, Meter
 from modeloci.sources import RemoteRef, open_source
-from modeloci.sources.referrers import check_referrer
+from modeloci.store.referrers import check_referrer
 from modeloci.store.sink import StoreSink
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.sources import RemoteRef, Source, open_source
+from modeloci.sources import Source, open_source
 from modeloci.sources.referrers import listed
 
 
@@ -124,7 +124,7 @@ def inspect_artifact(path: Source) -> ArtifactReport:
         labels=dict(m.annotations),
         created=created_of(c.doc),
         referrers=[ReferrerRow(artifact_type=d.artifact_type or "", digest=str(d.digest), size=d.size)
-                   for d in ([] if isinstance(path, RemoteRef) else listed(path))],
+                   for d in listed(path)],
     )
 
 

@@ -3,9 +3,12 @@
 Push sends every blob the registry lacks (a ``HEAD`` first; a cross-repository
 mount when the blob is known to live in another repository of the same
 registry), several at a time, each hashed as it is read and refused before the
-final ``PUT`` if it does not match its digest, then puts the manifest by tag.
-``build --push`` (:func:`push_plan`) does the same from a plan, mounting a
-registry base's layers instead of fetching them. Pull is a source's business
+final ``PUT`` if it does not match its digest, then puts the manifest by tag,
+then the model's referrers (a signature, provenance, a BOM: their blobs and
+manifests, listed by the referrers API or the fallback tag,
+:mod:`modeloci.sources.remote_referrers`); their blobs count as uploaded or
+already there. ``build --push`` (:func:`push_plan`) does the same from a plan,
+mounting a registry base's layers instead of fetching them. Pull is a source's business
 (:mod:`modeloci.sources.pull`: a registry base is pulled into the store the same
 way); its verbs are re-exported here.
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
-from modeloci.builder import describe, file_source, local_base
+from modeloci.builder import BuildResult, ReferrersOf, describe, file_source, local_base
 from modeloci.compiler.model import BaseSource, BuildPlan, FileSource
 from modeloci.errors import UsageError
 from modeloci.formats.artifact import read_artifact
@@ -29,6 +32,7 @@ from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob
 from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import Referrer
 from modeloci.ops.reports import PushResult
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
@@ -36,7 +40,9 @@ from modeloci.registry.image_ref import Reference
 from modeloci.registry.transfer import finish, start_upload, upload
 from modeloci.sources.open import open_source
 from modeloci.sources.pull import ORIGIN, PullResult, fetch_manifest, pull_to_archive, pull_to_layout, store_name
+from modeloci.sources.referrers import check_referrer, referrers_of
 from modeloci.sources.refs import RemoteRef, Source
+from modeloci.sources.remote_referrers import send
 
 __all__ = ["PARALLEL", "PullResult", "PushResult", "fetch_manifest", "pull_to_archive", "pull_to_layout", "push",
            "push_plan", "store_name"]
@@ -58,10 +64,11 @@ class _Counts:
 
 
 def push(source: Source, reference: Reference, client: RegistryClient, *, mount_from: str | None = None,
-         parallel: int = PARALLEL, progress: Progress | None = None) -> PushResult:
-    """Push the model ``source`` holds to ``reference``; ``mount_from`` names a repository of the
-    same registry that may already hold its blobs."""
+         parallel: int = PARALLEL, progress: Progress | None = None, referrers: bool = True) -> PushResult:
+    """Push the model ``source`` holds to ``reference``, with its referrers (unless ``referrers=False``);
+    ``mount_from`` names a repository of the same registry that may already hold its blobs."""
     counts, progress = _Counts(), progress or no_progress
+    extra = referrers_of(source) if referrers and not isinstance(source, RemoteRef) else []
     with open_source(source) as layout:
         artifact = read_artifact(layout, where=f"`{source}`")
         _check_pinned(reference, Digest.of(artifact.manifest.raw))
@@ -72,8 +79,19 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
                  for d in blobs.values()]
         run_ordered(tasks, threads=parallel)
         digest = client.put_manifest(reference, artifact.manifest.raw, str(MediaType.OCI_MANIFEST))
+    _send_referrers(client, reference, digest, extra, counts)
     return PushResult(reference=str(reference), digest=str(digest), uploaded=counts.uploaded,
                       skipped=counts.skipped, mounted=counts.mounted)
+
+
+def _send_referrers(client: RegistryClient, reference: Reference, subject: Digest, referrers: list[Referrer],
+                    counts: _Counts) -> None:
+    if referrers:
+        sent = send(client, reference, subject, referrers)
+        for digest in sent.uploaded:
+            counts.add("uploaded", digest)
+        for digest in sent.skipped:
+            counts.add("skipped", digest)
 
 
 def _check_pinned(reference: Reference, digest: Digest) -> None:
@@ -122,8 +140,10 @@ def _stored_blob(layout: Layout, where: str, d: Descriptor) -> BlobSource:
 
 
 def push_plan(plan: BuildPlan, reference: Reference, client: RegistryClient, *, cache: DigestCache | None = None,
-              parallel: int = PARALLEL, progress: Progress | None = None) -> PushResult:
-    """``build --push``: hash the new layers, then send what the registry lacks.
+              parallel: int = PARALLEL, progress: Progress | None = None,
+              referrers: ReferrersOf | None = None) -> PushResult:
+    """``build --push``: hash the new layers, then send what the registry lacks, and the referrers that
+    ``referrers`` makes for the model (as :func:`modeloci.builder.build` takes them).
 
     Layers of a FROM base in the same registry are mounted from the base's
     repository, never downloaded; other base layers are sent from where they are.
@@ -144,6 +164,8 @@ def push_plan(plan: BuildPlan, reference: Reference, client: RegistryClient, *, 
                for i, layer in enumerate(layers)]
     descriptors, config, manifest = describe(plan, digests)
     _check_pinned(reference, Digest.of(manifest.data))
+    made = _made(referrers, plan, descriptors, config.descriptor(), manifest.descriptor(
+        artifact_type=plan.artifact_type or config.media_type))
     counts, progress = _Counts(), progress or no_progress
     base = plan.base_path if remote is None else None
     with open_source(base) if base is not None else nullcontext() as layout:
@@ -158,8 +180,21 @@ def push_plan(plan: BuildPlan, reference: Reference, client: RegistryClient, *, 
         _upload_bytes(client, reference.repository, config.data, config.digest)
         counts.add("uploaded", config.digest)
     digest = client.put_manifest(reference, manifest.data, str(MediaType.OCI_MANIFEST))
+    _send_referrers(client, reference, digest, made, counts)
     return PushResult(reference=str(reference), digest=str(digest), uploaded=counts.uploaded, skipped=counts.skipped,
                       mounted=counts.mounted)
+
+
+def _made(make: ReferrersOf | None, plan: BuildPlan, layers: tuple[Descriptor, ...], config: Descriptor,
+          manifest: Descriptor) -> list[Referrer]:
+    """The referrers ``make`` makes for the model about to be pushed, checked to refer to it (before any upload)."""
+    if make is None:
+        return []
+    made = list({r.digest: r for r in make(manifest, BuildResult(manifest, config, layers, plan.reference))}.values())
+    subject = Descriptor(manifest.media_type, manifest.digest, manifest.size)
+    for referrer in made:
+        check_referrer(referrer, subject, "this build")
+    return made
 
 
 def _hash_all(sources: list[BlobSource]) -> list[Digest]:

@@ -5,9 +5,12 @@ Pull fetches the manifest and config, checks the blob sizes the manifest gives
 before anything is written, then streams the layers into the destination in
 parallel, checking every digest on the way; archives and layouts are written
 atomically, and the store's tag comes last, after the documents got every
-check ``verify`` makes. A source level of its own, below the builder and the
-verbs: a registry base (``FROM registry/repo:tag``) is materialised into the
-store with it, and ``modeloci pull`` is it.
+check ``verify`` makes. The model's referrers (a signature, provenance, a BOM)
+come with it, fetched and checked before anything is written
+(:mod:`.remote_referrers`), unless ``referrers=False``. A source level of its
+own, below the builder and the verbs: a registry base (``FROM
+registry/repo:tag``) is materialised into the store with it, and ``modeloci
+pull`` is it.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.referrers import Referrer
 from modeloci.progress import no_progress
 from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.image_ref import Reference
 from modeloci.registry.limits import size_text
 from modeloci.registry.transfer import download
+from modeloci.sources.remote_referrers import fetch
 from modeloci.store import Store, StoreView
 
 ORIGIN = "org.modeloci.origin"  # on a pulled model's store entry: where it came from, for mounts on push
@@ -46,6 +51,7 @@ class PullResult(BaseModel):
     output: str
     downloaded: list[str]
     reused: list[str]
+    referrers: list[str] = []  # the manifests of the referrers pulled with it (signatures, provenance, BOMs)
 
 
 def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes, Descriptor, bytes]:
@@ -105,8 +111,22 @@ def _fetcher(client: RegistryClient, reference: Reference, d: Descriptor, progre
 Fetched = tuple[bytes, Descriptor, bytes]
 
 
+def _referrers(client: RegistryClient, reference: Reference, descriptor: Descriptor, wanted: bool) -> list[Referrer]:
+    if not wanted:
+        return []
+    return fetch(client, reference, Descriptor(descriptor.media_type, descriptor.digest, descriptor.size))
+
+
+def _put(sink: ArchiveSink | LayoutSink, referrers: list[Referrer]) -> None:
+    for referrer in referrers:
+        for data in referrer.blobs.values():
+            sink.put_bytes(data)
+        sink.put_bytes(referrer.manifest)
+
+
 def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, *, name: str | None = None,
-                    progress: Progress | None = None, fetched: Fetched | None = None) -> PullResult:
+                    progress: Progress | None = None, fetched: Fetched | None = None,
+                    referrers: bool = True) -> PullResult:
     """Pull into an archive: the same dual OCI/DMR tar ``build -o`` writes.
 
     ``fetched``: what :func:`fetch_manifest` already returned, so that the manifest is fetched once (a tag
@@ -115,6 +135,7 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
     manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
     progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
+    extra = _referrers(client, reference, descriptor, referrers)
     _check_room(reference, output.parent, [*{d: size for d, size, _ in fetchers}.values(), len(config),
                                            len(manifest_bytes)])
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -123,18 +144,22 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
         sink.put_fetched(fetchers)
         sink.put_bytes(config)
         sink.put_bytes(manifest_bytes)
-        sink.commit(descriptor, manifest_bytes, ref_name=name or reference.familiar)
+        _put(sink, extra)
+        sink.commit(descriptor, manifest_bytes, ref_name=name or reference.familiar,
+                    referrers=[r.descriptor() for r in extra])
     return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(output),
-                      downloaded=[str(d) for d, _, _ in fetchers], reused=[])
+                      downloaded=[str(d) for d, _, _ in fetchers], reused=[],
+                      referrers=[str(r.digest) for r in extra])
 
 
 def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *, store: Store | None = None,
                    name: str | None = None, progress: Progress | None = None,
-                   fetched: Fetched | None = None) -> PullResult:
+                   fetched: Fetched | None = None, referrers: bool = True) -> PullResult:
     """Pull into a layout folder, or into the store (``store``): blobs already there are not fetched."""
     manifest_bytes, descriptor, config = fetched or fetch_manifest(client, reference)
     progress = progress or no_progress
     fetchers = _fetchers(client, reference, manifest_bytes, progress)
+    extra = _referrers(client, reference, descriptor, referrers)
     root = store.root if store is not None else folder
     blobs = root / "blobs" / "sha256"
     present = {d: size for d, size, _ in fetchers if _holds(blobs, d, size)}
@@ -148,6 +173,7 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
             sink.put_fetched(fetchers)
             sink.put_bytes(config)
             sink.put_bytes(manifest_bytes)
+            _put(sink, extra)
             tag = name or (store_name(reference) if store is not None else reference.familiar)
             if store is not None:
                 # Every blob was hashed on the way in; the documents get the rest of verify's checks before the
@@ -156,15 +182,15 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
                                   hint="the registry's model is inconsistent; `pull -o FILE` copies it as it is")
                 entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size,
                                    {ORIGIN: reference.name}, descriptor.artifact_type)
-                store.tag(tag, entry)
+                store.tag(tag, entry, referrers=[r.descriptor() for r in extra])
             else:
-                sink.commit(descriptor, manifest_bytes, ref_name=tag)
+                sink.commit(descriptor, manifest_bytes, ref_name=tag, referrers=[r.descriptor() for r in extra])
     except BaseException:
         sink.abort()
         raise
     downloaded = [str(d) for d, _, _ in fetchers if str(d) not in reused]
     return PullResult(reference=str(reference), digest=str(descriptor.digest), output=str(root),
-                      downloaded=downloaded, reused=reused)
+                      downloaded=downloaded, reused=reused, referrers=[str(r.digest) for r in extra])
 
 
 def _holds(blobs: Path, digest: Digest, size: int) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from modeloci.atomic import atomic_output
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.blobs.sinks import ArchiveSink, LayoutSink, with_entries
-from modeloci.errors import ArchiveError, UsageError
+from modeloci.errors import ArchiveError
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import (
     MAX_JSON_BLOB,
@@ -60,8 +60,14 @@ def attach(source: Source, referrers: Sequence[Referrer]) -> Source:
     """Add ``referrers`` to the model ``source`` names (an archive, a layout folder or one model of it, a stored
     model); each must refer to that model. Referrers already there are left as they are. Returns ``source``."""
     if isinstance(source, RemoteRef):
-        raise UsageError(f"referrers cannot be attached to `{source}` in place",
-                         hint="attach them to a local copy, then push it")
+        # Imported when used: it loads the registry client (httpx), which local work never needs.
+        from modeloci.sources.remote_referrers import send
+
+        subject = _remote_model(source)
+        for referrer in referrers:
+            check_referrer(referrer, subject, f"`{source}`")
+        send(source.client, source.reference, subject.digest, _once(referrers))
+        return source
     if isinstance(source, StoredRef):
         _attach_store(source, referrers)
         return source
@@ -90,7 +96,10 @@ def attach(source: Source, referrers: Sequence[Referrer]) -> Source:
 def referrers_of(source: Source) -> list[Referrer]:
     """The referrers of the model ``source`` names, in index order, their blobs loaded and checked."""
     if isinstance(source, RemoteRef):
-        raise UsageError(f"reading the referrers of `{source}` needs a pull", hint="pull it, then read them")
+        # Imported when used: it loads the registry client (httpx), which local work never needs.
+        from modeloci.sources.remote_referrers import fetch
+
+        return fetch(source.client, source.reference, _remote_model(source))
     if isinstance(source, StoredRef):
         store = Store(source.root)
         subject = store.get(source.reference).descriptor
@@ -104,7 +113,7 @@ def listed(source: Source) -> list[Descriptor]:
     """The referrers of the model ``source`` names as an index lists them (with their ``artifactType``): only
     their manifests are read, at most ``MAX_REFERRERS``."""
     if isinstance(source, RemoteRef):
-        raise UsageError(f"listing the referrers of `{source}` needs a pull", hint="pull it, then list them")
+        return [r.descriptor() for r in referrers_of(source)]
     if isinstance(source, StoredRef):
         store = Store(source.root)
         return _mine(store.referrers(), store.get(source.reference).descriptor, f"`{source}`")
@@ -118,6 +127,12 @@ def listed(source: Source) -> list[Descriptor]:
 def _mine(entries: Sequence[ReferrerEntry], subject: Descriptor, where: str) -> list[Descriptor]:
     return [Descriptor(e.descriptor.media_type, e.descriptor.digest, e.descriptor.size, artifact_type=e.artifact_type)
             for e in of_subject(entries, subject, where)]
+
+
+def _remote_model(source: RemoteRef) -> Descriptor:
+    """The descriptor of the manifest a registry reference names (fetched, bounded, checked if pinned)."""
+    data, _ = source.client.get_manifest(source.reference)
+    return Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data))
 
 
 def _model(layout: Layout, path: Path, name: str | None) -> Descriptor:

@@ -81,5 +81,5 @@ def materialize(remote: RemoteRef) -> StoredRef:
     store = Store()
     ref = remote.reference
     name = store_name(ref)  # (was `ref.familiar` for name:tag@digest: a name with a digest, invalid in the store)
-    pull_to_layout(remote.client, ref, Path(), store=store, name=name)
+    pull_to_layout(remote.client, ref, Path(), store=store, name=name, referrers=False)  # a base's are not needed
     return StoredRef(name, store.root)
