@@ -17,15 +17,16 @@ import pytest
 
 from modeloci import api
 from modeloci.attest import oms
-from modeloci.attest.bundle import read_bundle
+from modeloci.attest.bundle import read_bundle, sign_statement
 from modeloci.attest.keys import load_signer
+from modeloci.builder import build_archive
 from modeloci.formats.artifact import Artifact, read_artifact
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import open_layout
 from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import make_referrer
-from modeloci.ops.sign import SignReport
+from modeloci.ops.sign import SignReport, build_signature, model_name
 from modeloci.ops.sign import sign as run_sign
 from modeloci.sources import StoredRef, resolve
 from modeloci.sources.referrers import attach, referrers_of
@@ -212,3 +213,59 @@ def test_a_model_file_at_model_sig_is_never_replaced_by_a_signature(cli: Cli, tm
     assert (tmp_path / "files" / "model.sig").read_text() == "the model's own file"
     assert cli("unpack", str(other), "-o", str(tmp_path / "bundle")).code == 0
     assert (tmp_path / "bundle" / "model" / "model.sig").read_text() == "the model's own file"
+
+
+def test_a_signed_provenance_is_not_taken_for_the_model_s_signature(cli: Cli, tmp_path: Path, archive: Path,
+                                                                    keys: KeyPair) -> None:
+    """Sigstore bundles hold other statements too (a signed SLSA provenance has the same artifact type): only a
+    bundle whose statement is a model signature is checked as one, or written as ``model.sig``."""
+    with open_layout(archive) as layout:
+        manifest = read_artifact(layout).manifest
+    subject = Descriptor(str(MediaType.OCI_MANIFEST), manifest.digest, len(manifest.raw))
+    provenance = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [],
+                             "predicateType": "https://slsa.dev/provenance/v1", "predicate": {}}).encode()
+    other = write_key_pair(tmp_path, "other")
+    attach(archive, [make_referrer(subject, oms.ARTIFACT_TYPE, sign_statement(provenance, load_signer(other.private)),
+                                   oms.ARTIFACT_TYPE)])
+    unsigned = cli("verify", str(archive), "--key", str(keys.public))
+    assert unsigned.code == 1
+    assert unsigned.stderr == (f"error: no signature: `{archive}` has no OMS signature (a referrer of type "
+                               "`application/vnd.dev.sigstore.bundle.v0.3+json`)\n")
+    sign(archive, keys.private)
+    assert cli("verify", str(archive), "--key", str(keys.public)).code == 0
+    assert cli("unpack", str(archive), "-o", str(tmp_path / "files"), "--layout", "files").code == 0
+    assert read_bundle((tmp_path / "files" / "model.sig").read_bytes()).payload != provenance
+
+
+def test_a_signature_is_annotated_as_cosign_annotates_bundles(archive: Path, keys: KeyPair) -> None:
+    """Tools that list referrers (cosign, oras) tell a bundle's content and predicate from its annotations."""
+    sign(archive, keys.private)
+    [referrer] = [r for r in referrers_of(archive) if r.artifact_type == oms.ARTIFACT_TYPE]
+    assert json.loads(referrer.manifest)["annotations"] == {
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": "https://model_signing/signature/v1.0"}
+
+
+@pytest.mark.parametrize("fmt", ["docker", "modelpack"])
+def test_build_sign_makes_the_signature_sign_attaches_later(tmp_path: Path, keys: KeyPair, fmt: str) -> None:
+    """``build --sign`` signs in the build's own pass (the builder's referrers callback): the same referrer as
+    signing the built model afterwards, so a signed build is reproducible too."""
+    modelfile = copy_example("hf-safetensors", tmp_path / "a")
+    plan = api.plan(modelfile, created=1750000000, reference="acme/qwen:1", format=fmt)
+    built = build_archive(plan, tmp_path / "signed.tar",
+                          referrers=build_signature(load_signer(keys.private), name="qwen"))
+    plain = tmp_path / "plain.tar"
+    api.build(copy_example("hf-safetensors", tmp_path / "b"), plain, created=1750000000, reference="acme/qwen:1",
+              format=fmt)
+    later = sign(plain, keys.private)
+    assert [str(r.digest) for r in built.referrers] == [later.signature_digest]
+    assert signatures_of(tmp_path / "signed.tar") == [later.signature_digest]
+
+
+def test_a_signature_names_the_model_by_its_repository_or_its_file() -> None:
+    """The name is informative (OMS verifiers do not check it): model_signing names a model by its folder."""
+    assert model_name("registry.example.com:5000/team/tiny-llama:f32") == "tiny-llama"
+    assert model_name("tiny@sha256:" + "0" * 64) == "tiny"
+    assert model_name(None, Path("out/m.tar")) == "m"
+    assert model_name("sha256:" + "0" * 64, Path("layouts/qwen")) == "qwen"
+    assert model_name(None) == "model"

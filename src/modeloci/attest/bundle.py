@@ -32,6 +32,9 @@ from modeloci.oci.mediatypes import MediaType
 
 BUNDLE_MEDIA_TYPE = str(MediaType.SIGSTORE_BUNDLE)
 IN_TOTO_PAYLOAD_TYPE = str(MediaType.IN_TOTO)
+#: How cosign annotates a bundle attached to an image: what it holds, and the predicate type of its statement.
+BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"
+BUNDLE_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 
 class Signer(Protocol):

@@ -30,13 +30,21 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from modeloci.attest.bundle import IN_TOTO_PAYLOAD_TYPE, BundleError, Signer, read_bundle, sign_statement
+from modeloci.attest.bundle import (
+    BUNDLE_CONTENT_ANNOTATION,
+    BUNDLE_PREDICATE_ANNOTATION,
+    IN_TOTO_PAYLOAD_TYPE,
+    BundleError,
+    Signer,
+    read_bundle,
+    sign_statement,
+)
 from modeloci.errors import ArchiveError
 from modeloci.findings import Problem
 from modeloci.formats.artifact import ModelLayer
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
-from modeloci.oci.manifest import Descriptor, Manifest
+from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer, make_referrer, read_referrer
 from modeloci.oci.safety import safe_relative, shown_path
@@ -119,12 +127,14 @@ def root_digest(files: Sequence[SignedFile]) -> str:
     return hashlib.sha256(b"".join(bytes.fromhex(f.digest.hex) for f in files)).hexdigest()
 
 
-def sign(manifest: Manifest, layers: Sequence[ModelLayer], signer: Signer, *, name: str) -> Referrer:
-    """The OMS signature of the model ``manifest`` (whose ``layers`` give the files' paths), as a referrer."""
-    files = signed_files(layers, where=f"model {manifest.digest}")
+def sign(subject: Descriptor, layers: Sequence[ModelLayer], signer: Signer, *, name: str) -> Referrer:
+    """The OMS signature of the model whose manifest is ``subject`` and whose ``layers`` give the files, as a
+    referrer annotated as cosign annotates a bundle (its content, its statement's predicate type)."""
+    files = signed_files(layers, where=f"model {subject.digest}")
     bundle = sign_statement(statement(name, files), signer)
-    subject = Descriptor(str(MediaType.OCI_MANIFEST), manifest.digest, len(manifest.raw))
-    return make_referrer(subject, ARTIFACT_TYPE, bundle, ARTIFACT_TYPE)
+    return make_referrer(subject, ARTIFACT_TYPE, bundle, ARTIFACT_TYPE,
+                         annotations={BUNDLE_CONTENT_ANNOTATION: "dsse-envelope",
+                                      BUNDLE_PREDICATE_ANNOTATION: PREDICATE_TYPE})
 
 
 def is_ignored(path: str, ignored: Sequence[str]) -> bool:
@@ -195,14 +205,28 @@ def _resource(item: object) -> SignedFile:
 
 
 def bundles(referrers: Sequence[Referrer]) -> list[tuple[Referrer, bytes]]:
-    """The referrers that are Sigstore bundles (a signature's artifact type, one layer), each with its bundle."""
+    """The referrers that may be model signatures, each with its bundle: Sigstore bundles (one layer) but those
+    whose statement says it is something else (a signed provenance). What a statement says is read unverified:
+    it only decides which bundles are checked as signatures."""
     found = []
     for referrer in referrers:
         read = read_referrer(referrer.manifest) if referrer.artifact_type == ARTIFACT_TYPE else None
         layers = read[2] if read is not None else []
         if len(layers) == 1 and layers[0].digest in referrer.blobs:
-            found.append((referrer, referrer.blobs[layers[0].digest]))
+            bundle = referrer.blobs[layers[0].digest]
+            if _stated_predicate(bundle) in (None, PREDICATE_TYPE):
+                found.append((referrer, bundle))
     return found
+
+
+def _stated_predicate(bundle: bytes) -> str | None:
+    """The predicate type a bundle's statement states, unverified; None when it states none that can be read."""
+    try:
+        doc = load_json(read_bundle(bundle).payload, "the statement")
+    except (BundleError, InvalidJSON):
+        return None
+    kind = doc.get("predicateType") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def model_signature(referrers: Sequence[Referrer]) -> bytes | None:

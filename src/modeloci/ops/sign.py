@@ -6,6 +6,9 @@ attached as a referrer wherever the model lies (an archive, a layout folder,
 the store), through :func:`modeloci.sources.referrers.attach`; the same model
 signed twice with the same key gives the same referrer, attached once.
 
+``build --sign`` makes the same referrer in the build's own pass
+(:func:`build_signature`, the builder's ``referrers`` callback).
+
 ``verify --key`` (or ``--cert-chain``) asks :func:`check_signatures`: a model
 passes when one of its OMS signatures is by a trusted key and names exactly
 its files with their layers' digests; otherwise every signature's findings
@@ -21,9 +24,13 @@ from pydantic import BaseModel
 from modeloci.attest import oms
 from modeloci.attest.bundle import Signer
 from modeloci.attest.trust import Trust
+from modeloci.builder import BuildResult, ReferrersOf
 from modeloci.findings import Problem
-from modeloci.formats.artifact import Artifact, read_artifact
-from modeloci.sources import LayoutRef, Source, open_source
+from modeloci.formats.artifact import Artifact, Format, model_layer, read_artifact
+from modeloci.oci.manifest import Descriptor
+from modeloci.oci.mediatypes import MODELPACK_CONFIGS, MediaType
+from modeloci.oci.referrers import Referrer
+from modeloci.sources import LayoutRef, RemoteRef, Source, StoredRef, open_source
 from modeloci.sources.referrers import attach, referrers_of
 
 
@@ -39,23 +46,47 @@ class SignReport(BaseModel):
 
 def sign(source: Source, signer: Signer, *, name: str | None = None) -> SignReport:
     """Sign the model ``source`` names and attach the signature to it. ``name`` is the model's name in the
-    signature (informative; OMS verifiers do not check it): by default its repository's last part, or the file's."""
+    signature (informative; OMS verifiers do not check it), by default :func:`model_name`'s."""
     artifact = _artifact(source)
-    shown = name or model_name(source, artifact)
-    referrer = oms.sign(artifact.manifest, artifact.layers, signer, name=shown)
+    shown = name or model_name(_reference(source, artifact), _path(source))
+    manifest = artifact.manifest
+    subject = Descriptor(str(MediaType.OCI_MANIFEST), manifest.digest, len(manifest.raw))
+    referrer = oms.sign(subject, artifact.layers, signer, name=shown)
     attach(source, [referrer])
     return SignReport(source=str(source), manifest_digest=str(artifact.manifest.digest),
                       signature_digest=str(referrer.digest), name=shown, files=len(artifact.layers))
 
 
-def model_name(source: Source, artifact: Artifact) -> str:
-    """What a signature calls the model: the last part of its repository (``tiny-llama`` of
-    ``registry/team/tiny-llama:f32``), else the archive's or folder's name without its extension."""
-    text = artifact.ref_name or (source.name if isinstance(source, LayoutRef) else None)
-    if text is None and isinstance(source, Path):
-        return source.resolve().stem or "model"
-    last = (text or str(source)).rsplit("/", 1)[-1].split("@", 1)[0]
-    return last.split(":", 1)[0] or "model"
+def build_signature(signer: Signer, *, name: str) -> ReferrersOf:
+    """The builder's ``referrers`` callback of ``build --sign``: the model's signature, made as soon as its manifest
+    is known, the referrer :func:`sign` would attach to the built model (given the same ``name``)."""
+
+    def make(subject: Descriptor, result: BuildResult) -> list[Referrer]:
+        fmt: Format = "modelpack" if result.config.media_type in MODELPACK_CONFIGS else "docker"
+        layers = [model_layer(d, fmt, n) for n, d in enumerate(result.layers, 1)]
+        return [oms.sign(subject, layers, signer, name=name)]
+
+    return make
+
+
+def model_name(reference: str | None, path: Path | None = None) -> str:
+    """What a signature calls a model: the last part of its repository (``tiny-llama`` of
+    ``registry/team/tiny-llama:f32``), else the name of its archive or folder without an extension, else ``model``."""
+    last = (reference or "").rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+    if last and not (reference or "").startswith("sha256:"):
+        return last
+    stem = path.resolve().stem if path is not None else ""
+    return stem or "model"
+
+
+def _reference(source: Source, artifact: Artifact) -> str | None:
+    if isinstance(source, (StoredRef, RemoteRef)):
+        return artifact.ref_name or str(source)
+    return artifact.ref_name or (source.name if isinstance(source, LayoutRef) else None)
+
+
+def _path(source: Source) -> Path | None:
+    return source if isinstance(source, Path) else source.path if isinstance(source, LayoutRef) else None
 
 
 def check_signatures(source: Source, trust: Trust) -> list[Problem]:
