@@ -23,6 +23,7 @@ import yaml
 
 from tests.archive_tools import Archive, copy_example
 from tests.conftest import REPO
+from tests.registry.conftest import registry, registry_binary  # noqa: F401  (fixtures: the real registry)
 
 COMMITTED = 1_749_988_800  # 2025-06-15T12:00:00Z: the model folder's last commit
 LATER = COMMITTED + 3600  # a commit elsewhere in the model repository
@@ -132,3 +133,89 @@ def test_the_documented_steps_run_against_a_local_clone(model_repository: Path, 
     # The creation time is the model folder's last commit, not the repository's.
     assert built.config["descriptor"] == {"created": "2025-06-15T12:00:00Z"}
     assert (model_repository / "again.tar").read_bytes() == archive.read_bytes()
+
+
+# -- the pull-request check: the release rebuilt from the checkout -------------------------------------------------
+
+CHECK = "Check the release against this checkout"
+
+
+def test_the_release_check_runs_on_pull_requests_and_rebuilds_the_release() -> None:
+    (job,) = workflow()["jobs"].values()
+    names = [step.get("name") for step in job["steps"]]
+    step = job["steps"][names.index(CHECK)]
+    assert step["if"] == "github.event_name == 'pull_request'"
+    assert 'modeloci verify --rebuild -f "$MODELFILE" "$REPOSITORY:$release"' in step["run"]
+    assert names.index("Verify") < names.index(CHECK)
+
+
+def _step(name: str, **values: str) -> str:
+    """The run script of the workflow step ``name``, with ``${{ github.X }}`` expressions given ``values``."""
+    (job,) = workflow()["jobs"].values()
+    script = next(step["run"] for step in job["steps"] if step.get("name") == name)
+    return re.sub(r"\$\{\{\s*github\.(\w+)\s*\}\}", lambda m: values[m.group(1)], script)
+
+
+def _run(script: str, repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_release_check_against_a_real_registry(model_repository: Path, tmp_path: Path, registry) -> None:  # noqa: F811
+    """A release is built and pushed by the documented steps; pull requests are then checked against it: one that
+    touches nothing of the model passes with `reproduced`, one that changes the chat template passes and names the
+    layer in the summary, and a registry model the checkout does not explain fails the check."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "jq").write_text(JQ_SHIM.format(python=sys.executable))
+    (tools / "jq").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MODELOCI_", "SOURCE_DATE_EPOCH"))},
+        **{k: re.sub(r"\$\{\{[^}]*\}\}", "owner", str(v)) for k, v in workflow()["env"].items()},
+        "REPOSITORY": f"{registry.host}/owner/tiny-llama",
+        "PATH": os.pathsep.join([str(tools), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "MODELOCI_HOME": str(tmp_path / "store"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    check = _step(CHECK)
+    assert _run(check, model_repository, env).returncode == 0  # nothing released yet: nothing to check
+    git(model_repository, "tag", "v1")
+    for name in ("Build", "Push"):
+        done = _run(_step(name, ref_name="v1"), model_repository, env)
+        assert done.returncode == 0, done.stderr
+    digest = summary.read_text().split("digest: ")[1].strip()
+    summary.write_text("")
+
+    (model_repository / "README.md").write_text("models, and how to use them\n")
+    git(model_repository, "commit", "-q", "-am", "a pull request that leaves the model alone", when=LATER + 60)
+    done = _run(check, model_repository, {**env, "MODELOCI_HOME": str(tmp_path / "fresh")})
+    assert (done.returncode, summary.read_text()) == (0, f"reproduced: {digest}\n"), done.stderr
+
+    summary.write_text("")
+    template = model_repository / "models" / "tiny-llama" / "chat_template.jinja"
+    old = template.read_bytes()
+    template.write_bytes(old + b"{# reviewed #}\n")
+    git(model_repository, "commit", "-q", "-am", "a pull request that changes the template", when=LATER + 120)
+    done = _run(check, model_repository, env)
+    assert done.returncode == 0, done.stderr
+    assert summary.read_text().splitlines()[1] == (
+        f"first difference: layer `chat_template.jinja`: digest is sha256:{hashlib.sha256(old).hexdigest()} in "
+        f"TARGET, sha256:{hashlib.sha256(template.read_bytes()).hexdigest()} in the rebuild")
+
+    summary.write_text("")
+    git(model_repository, "revert", "--no-edit", "HEAD", when=LATER + 180)
+    stranger = copy_example("single-gguf", tmp_path / "stranger")
+    (stranger.parent / "LICENSE").write_text("not the repository's license\n")
+    pushed = subprocess.run(["modeloci", "build", "-f", str(stranger), "--push", f"{env['REPOSITORY']}:v1", "-q"],
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert pushed.returncode == 0, pushed.stderr
+    done = _run(check, model_repository, env)
+    assert done.returncode == 1
+    assert summary.read_text().splitlines()[1].startswith("first difference: layer `LICENSE`: digest is ")
+
+    summary.write_text("")
+    (model_repository / "models" / "tiny-llama" / "Modelfile").write_text("FROM scratch\nWIEGHTS x.gguf\n")
+    git(model_repository, "commit", "-q", "-am", "a pull request that breaks the Modelfile", when=LATER + 240)
+    done = _run(check, model_repository, env)
+    assert (done.returncode, summary.read_text()) == (2, "")  # a failure other than a difference always fails

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -48,10 +48,12 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer, read_referrer
 from modeloci.ops.differences import Difference, config_doc, differences
 from modeloci.reference import names_host, normalise_tag
-from modeloci.registry.client import RegistryClient
 from modeloci.registry.image_ref import parse_reference
 from modeloci.sources import RemoteRef, Source, open_source, resolve
 from modeloci.sources.referrers import referrers_of
+
+if TYPE_CHECKING:
+    from modeloci.registry.client import RegistryClient  # its module loads httpx: a local TARGET needs none
 
 __all__ = ["MAX_DIFFERENCES", "Difference", "RebuildReport", "Rebuilt", "Recorded", "rebuild", "recorded",
            "resolve_target"]
