@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -23,7 +24,7 @@ from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer, make_referrer
 from modeloci.ops.verify import verify, verify_store
-from modeloci.sources import LayoutRef, StoredRef
+from modeloci.sources import LayoutRef, StoredRef, open_source
 from modeloci.sources.referrers import MAX_REFERRERS, attach, referrers_of
 from modeloci.store import Store
 from tests.archive_tools import Archive, copy_example
@@ -285,3 +286,31 @@ def test_inspect_lists_the_referrers_of_a_stored_model_and_of_one_model_of_a_lay
     assert [r["digest"] for r in json.loads(cli("inspect", f"{folder}:one:1", "--json").stdout)["referrers"]] == \
            [str(_bom(one.manifest).digest)]
     assert json.loads(cli("inspect", f"{folder}:two:1", "--json").stdout)["referrers"] == []
+
+
+def test_an_index_of_more_untagged_entries_than_the_bound_is_not_read_for_referrers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "layout"
+    built = build_layout(_plan(tmp_path / "m"), folder)
+    attach(folder, [_bom(built.manifest, str(i)) for i in range(3)])
+    monkeypatch.setattr("modeloci.oci.layout.MAX_REFERRER_ENTRIES", 2)
+    read: list[str] = []
+    with open_layout(folder) as layout:
+        original = layout.open
+
+        def counting(name: str) -> IO[bytes]:
+            read.append(name)
+            return original(name)
+
+        monkeypatch.setattr(layout, "open", counting)
+        assert len(models(layout)) == 4  # each untagged entry counts as a model: none of their manifests is read
+    assert read == ["index.json"]
+    with pytest.raises(ArchiveError, match=r"holds 4 models"), open_source(folder) as layout:
+        read_artifact(layout)
+
+
+def test_api_build_takes_the_referrers_callback(tmp_path: Path) -> None:
+    made = api.build(copy_example("single-gguf", tmp_path), tmp_path / "m.tar", reference=NAME, created=86400,
+                     referrers=lambda subject, _: [_sig(subject)])
+    _same(referrers_of(tmp_path / "m.tar"), [_sig(made.manifest)])
+    assert made.referrers == (_sig(made.manifest),)

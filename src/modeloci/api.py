@@ -27,7 +27,7 @@ from modeloci.reference import InvalidReference, split_reference
 from modeloci.sources import Source, resolve
 
 if TYPE_CHECKING:
-    from modeloci.builder import BuildResult
+    from modeloci.builder import BuildResult, ReferrersOf
     from modeloci.formats.artifact import Artifact
     from modeloci.ops.inspect import ArtifactReport, ModelReport
     from modeloci.ops.runtime import Bundle, StoredFiles
@@ -98,13 +98,15 @@ def build(
     layout: str | Path | None = None,
     cache: bool = True,
     link: bool = False,
+    referrers: ReferrersOf | None = None,
     **options: Unpack[PlanOptions],
 ) -> BuildResult:
     """Build the Modelfile into the OCI archive ``output`` (written atomically), or into the
-    OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files."""
+    OCI layout folder ``layout``. ``cache`` reuses digests of unchanged files. ``referrers`` makes the model's
+    referrers (a signature, provenance, a BOM) once its manifest is known; they are written beside it."""
     if (output is None) == (layout is None):
         raise UsageError("give one output: an archive path or a layout folder")
-    return _write(plan(modelfile, **options), output, layout, cache=cache, link=link)
+    return _write(plan(modelfile, **options), output, layout, cache=cache, link=link, referrers=referrers)
 
 
 def package(
@@ -145,16 +147,16 @@ def package(
 
 
 def _write(compiled: BuildPlan, output: str | Path | None, layout: str | Path | None, *, cache: bool = True,
-           link: bool = False) -> BuildResult:
+           link: bool = False, referrers: ReferrersOf | None = None) -> BuildResult:
     """Build ``compiled`` into the archive ``output`` (written atomically), else the layout folder ``layout``."""
     from modeloci.blobs.cache import DigestCache
     from modeloci.builder import build_archive, build_layout
 
     digests = DigestCache() if cache else None
     if output is not None:
-        return build_archive(compiled, Path(output), cache=digests)
+        return build_archive(compiled, Path(output), cache=digests, referrers=referrers)
     assert layout is not None  # one of the two: the callers check
-    return build_layout(compiled, Path(layout), cache=digests, link=link)
+    return build_layout(compiled, Path(layout), cache=digests, link=link, referrers=referrers)
 
 
 def inspect(path: str | Path) -> ArtifactReport | ModelReport:

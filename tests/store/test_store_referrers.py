@@ -118,3 +118,18 @@ def test_prune_drops_a_referrer_whose_model_lost_its_tag_outside_modeloci(tmp_pa
     assert cli("prune").code == 0
     assert _index_digests(store) == []
     assert _sig(built.manifest).digest.hex not in _blob_names(store)
+
+
+def test_an_archive_whose_referrer_blob_was_changed_is_not_loaded(tmp_path: Path, cli) -> None:
+    built = build_archive(_plan(tmp_path), tmp_path / "m.tar", referrers=lambda subject, _: [_sig(subject)])
+    sig = _sig(built.manifest)
+    payload = next(d for d, b in sig.blobs.items() if b != b"{}")
+    data = (tmp_path / "m.tar").read_bytes()
+    forged = sig.blobs[payload].replace(b"sig", b"SIG")
+    assert data.count(sig.blobs[payload]) == 1
+    (tmp_path / "m.tar").write_bytes(data.replace(sig.blobs[payload], forged))
+    result = cli("load", str(tmp_path / "m.tar"))
+    assert result.code == 1
+    assert f"error: referrer {sig.digest} of `{tmp_path / 'm.tar'}`: blob {payload} does not match its digest" \
+        in result.stderr
+    assert Store().entries() == []

@@ -300,13 +300,13 @@ class ReferrerEntry:
     blobs: tuple[Descriptor, ...]
 
 
-def referrer_entries(layout: Layout, entries: list[Descriptor], *,
-                     limit: int | None = MAX_REFERRER_ENTRIES) -> list[ReferrerEntry]:
+def referrer_entries(layout: Layout, entries: list[Descriptor], *, bounded: bool = True) -> list[ReferrerEntry]:
     """The untagged image manifests of ``entries`` that refer to another; one that cannot be read is not one.
-    Past ``limit`` untagged entries none is read (each would count as a model; the store, ours, has no limit)."""
+    Past ``MAX_REFERRER_ENTRIES`` untagged entries none is read (each counts as a model), unless not ``bounded``
+    (the store, which is ours)."""
     untagged = [d for d in entries if d.media_type == MediaType.OCI_MANIFEST and REF_NAME not in d.annotations
                 and d.size <= MAX_REFERRER_MANIFEST]
-    if limit is not None and len(untagged) > limit:
+    if bounded and len(untagged) > MAX_REFERRER_ENTRIES:
         return []
     found = []
     for d in untagged:

@@ -121,7 +121,7 @@ class Store:
     def referrers(self) -> list[ReferrerEntry]:
         """Every referrer the index lists (untagged, with a ``subject``), whoever its subject is."""
         return referrer_entries(self.layout(), [d for d in self._descriptors() if REF_NAME not in d.annotations],
-                                limit=None)
+                                bounded=False)
 
     def find(self, reference: str) -> Entry | None:
         return next((e for e in self.entries() if e.reference == reference), None)
