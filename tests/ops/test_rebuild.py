@@ -336,6 +336,19 @@ def test_a_registry_base_is_pinned_to_the_digest_the_provenance_records(tmp_path
     assert moved != recorded  # the tag has moved on: without the provenance, the rebuild would differ
 
 
+def test_the_provenance_of_a_model_in_a_registry_is_followed(tmp_path: Path, cli, registry) -> None:  # noqa: F811
+    """Push carries the provenance up with the model (a referrer); the rebuild of the registry model reads it."""
+    modelfile = example("rebase", tmp_path)
+    other_base(modelfile, tmp_path)
+    digest, followed = with_provenance(modelfile, tmp_path / "m.tar", build_args={"BASE": "other.tar"})
+    reference = f"{registry.host}/rebuild/with-provenance:1"
+    assert cli("push", str(tmp_path / "m.tar"), reference).code == 0
+    result = check(cli, modelfile, reference, "--json", env={"MODELOCI_HOME": str(tmp_path / "fresh")})
+    report = RebuildOutput.model_validate_json(result.stdout)
+    assert (result.code, report.reproduced, report.digest) == (0, True, digest)
+    assert (report.build_args, report.provenance) == ({"BASE": "other.tar"}, followed)
+
+
 # -- what is not a model, and what another tool wrote --------------------------------------------------------------
 
 

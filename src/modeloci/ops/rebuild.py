@@ -112,7 +112,7 @@ def rebuild(modelfile: Path, target: Source, *, context: Path | None = None,
     shown = shown_target or str(target)
     with open_source(target) as layout:
         artifact = read_artifact(layout, where=f"`{shown}`")
-    followed = recorded(_referrers(target), artifact.digest)
+    followed = recorded(referrers_of(target), artifact.digest)
     parsed = _read(modelfile, display or str(modelfile))
     args = {**_declared(followed.build_args if followed else {}, parsed), **(build_args or {})}
     created = created_of(config_doc(artifact.config_bytes, "TARGET's config"))
@@ -191,16 +191,6 @@ def _base_digest(source: object) -> str:
 
 
 # -- following the provenance --------------------------------------------------------------------------------------
-
-
-def _referrers(target: Source) -> list[Referrer]:
-    """TARGET's referrers; none for a registry model while they are read from local models only."""
-    try:
-        return referrers_of(target)
-    except UsageError:
-        if isinstance(target, RemoteRef):
-            return []
-        raise
 
 
 def recorded(referrers: Sequence[Referrer], subject: Digest) -> Recorded | None:
