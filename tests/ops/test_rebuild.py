@@ -25,7 +25,7 @@ from modeloci.attest.keys import KeySigner
 from modeloci.builder import build_archive
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import make_referrer
-from modeloci.ops.rebuild import MAX_DIFFERENCES, rebuild
+from modeloci.ops.rebuild import MAX_DIFFERENCES, rebuild, recorded
 from modeloci.sources import resolve
 from modeloci.sources.referrers import attach
 from tests.archive_tools import EXAMPLE_NAMES, EXAMPLES, Archive, copy_example
@@ -304,6 +304,48 @@ def test_a_provenance_statement_about_another_model_is_not_followed(tmp_path: Pa
                                               MediaType.IN_TOTO)])
     report = RebuildOutput.model_validate_json(check(cli, modelfile, str(tmp_path / "m.tar"), "--json").stdout)
     assert (report.reproduced, report.provenance, report.build_args) == (False, None, {})
+
+
+@pytest.mark.parametrize("reference", ["no-tag", "UPPER:1", "two\nlines:1", ""])
+def test_a_recorded_reference_no_build_could_have_used_is_not_followed(reference: str, tmp_path: Path, cli) -> None:
+    """A hostile statement's name (no tag, not a name at all) never reaches the compiler: the config's is used."""
+    modelfile = example("single-gguf", tmp_path)
+    options: dict[str, Any] = {"format": "modelpack", "reference": "tiny:1", "created": EPOCH}
+    plan = api.plan(modelfile, **options)
+    result = build_archive(plan, tmp_path / "m.tar")
+    statement = json.loads(provenance.statement(plan, result, modelfile=modelfile))
+    statement["predicate"]["buildDefinition"]["externalParameters"]["reference"] = reference
+    attach(tmp_path / "m.tar", [make_referrer(result.manifest, MediaType.IN_TOTO, json.dumps(statement).encode(),
+                                              MediaType.IN_TOTO)])
+    result_json = check(cli, modelfile, str(tmp_path / "m.tar"), "--json")
+    report = RebuildOutput.model_validate_json(result_json.stdout)
+    assert (result_json.code, report.reproduced, report.reference) == (0, True, "tiny:1")
+    assert report.provenance is not None
+
+
+MALFORMED: list[Any] = [
+    None, [], "text", 1, {"predicate": []}, {"predicate": {"buildDefinition": "x"}},
+    {"predicate": {"buildDefinition": {"buildType": provenance.BUILD_TYPE, "externalParameters": []}}},
+    {"predicate": {"buildDefinition": {"buildType": provenance.BUILD_TYPE,
+                                       "externalParameters": {"buildArgs": {"A": 1, "B": None}, "reference": 7},
+                                       "resolvedDependencies": [None, 1, {"mediaType": MediaType.OCI_MANIFEST},
+                                                                {"mediaType": MediaType.OCI_MANIFEST,
+                                                                 "digest": {"sha256": "not hex"}}]}}},
+    {"predicate": {"buildDefinition": {"buildType": provenance.BUILD_TYPE, "resolvedDependencies": {"a": 1}}}},
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+def test_a_malformed_statement_is_read_without_a_crash(body: Any, tmp_path: Path) -> None:
+    """Every field of a statement is checked for its type before it is used; what does not fit is left out."""
+    modelfile = example("single-gguf", tmp_path)
+    result = build_archive(api.plan(modelfile), tmp_path / "m.tar")
+    subject = {"name": "m", "digest": {"sha256": result.manifest.digest.hex}}
+    doc = {"_type": provenance.STATEMENT_TYPE, "predicateType": provenance.PREDICATE_TYPE, "subject": [subject],
+           **(body if isinstance(body, dict) else {"predicate": body})}
+    referrer = make_referrer(result.manifest, MediaType.IN_TOTO, json.dumps(doc).encode(), MediaType.IN_TOTO)
+    found = recorded([referrer], result.manifest.digest)
+    assert found is None or (found.build_args, found.reference, found.base) == ({}, None, None)
 
 
 def test_a_local_base_that_changed_since_the_recorded_build_is_the_first_difference(tmp_path: Path, cli) -> None:

@@ -214,9 +214,8 @@ def _provenance(referrer: Referrer, subject: Digest) -> Recorded | None:
         return None
     parameters = _object(definition.get("externalParameters"))
     args = _object(parameters.get("buildArgs"))
-    reference = parameters.get("reference")
     return Recorded(referrer.digest, {k: v for k, v in args.items() if isinstance(v, str)},
-                    reference if isinstance(reference, str) else None, _base(definition.get("resolvedDependencies")))
+                    _name(parameters.get("reference")), _base(definition.get("resolvedDependencies")))
 
 
 def _statement(referrer: Referrer) -> dict[str, Any] | None:
@@ -245,6 +244,17 @@ def _names(subjects: object, digest: Digest) -> bool:
     """Whether a statement's subjects name ``digest`` (a referrer of one model may not speak for another)."""
     return isinstance(subjects, list) and any(
         isinstance(s, dict) and _object(s.get("digest")).get(digest.algorithm) == digest.hex for s in subjects)
+
+
+def _name(value: object) -> str | None:
+    """A recorded name that a build could have been given (``NAME:TAG``, as ``-t`` normalises it), else None:
+    the compiler takes a name as given, and one from a statement is outside input."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return value if normalise_tag(value) == value else None
+    except UsageError:
+        return None
 
 
 def _base(dependencies: object) -> Digest | None:
