@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+# The real registry of tests/registry, for the signatures that travel with a push and a pull.
+from tests.registry.conftest import registry, registry_binary, repo_name  # noqa: F401
+
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
