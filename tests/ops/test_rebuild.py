@@ -456,6 +456,21 @@ def test_a_hostile_layer_path_in_the_target_is_escaped_on_the_terminal_and_exact
     assert report.differences[0].name == hostile
 
 
+def test_long_values_are_shown_from_where_they_part(tmp_path: Path, cli) -> None:
+    """A layer's file metadata differ deep inside (its time): both values are cut to show where."""
+    modelfile = example("single-gguf", tmp_path)
+    layout = tmp_path / "layout"
+    built(cli, modelfile, "--layout", str(layout))  # no creation time: every file's time is 1970
+    _rewrite(layout, lambda manifest, config: (manifest, config | {"descriptor": {"created": WHEN}}))
+    result = check(cli, modelfile, str(layout), "--json")
+    first = RebuildOutput.model_validate_json(result.stdout).differences[0]
+    assert (first.part, first.name, first.field) == (
+        "layer", "tiny-llama-F32.gguf", "annotations.org.cncf.model.file.metadata+json")
+    assert (first.target, first.rebuilt) == (
+        '…size\\":1216,\\"mtime\\":\\"1970-01-01T00:00:00Z\\",\\"typeflag\\":0}"',
+        '…size\\":1216,\\"mtime\\":\\"2025-06-15T12:00:00Z\\",\\"typeflag\\":0}"')  # 24 characters before
+
+
 def _rewrite(layout: Path, edit: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
              indent: int | None = None) -> None:
     """The one model of ``layout`` with its manifest and config passed through ``edit`` (written with ``indent``)."""

@@ -24,6 +24,7 @@ from modeloci.oci.manifest import Descriptor, Manifest
 __all__ = ["SHORT", "Difference", "config_doc", "differences"]
 
 SHORT = 80  # characters of a value shown in a difference
+CONTEXT = 24  # characters shown before the first that differs, when values are cut
 
 Part = Literal["base", "layer", "config", "manifest"]
 
@@ -157,18 +158,29 @@ def _flat(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _difference(part: Part, name: str, field: str | None, target: Any, rebuilt: Any, what: str) -> Difference:
-    a, b = _value(target), _value(rebuilt)
+    a, b = _shown(_text(target), _text(rebuilt))
     return Difference(part=part, name=name, field=field, target=a, rebuilt=b,
                       message=f"{what} is {a if a is not None else 'absent'} in TARGET, "
                               f"{b if b is not None else 'absent'} in the rebuild")
 
 
-def _value(value: Any) -> str | None:
+def _text(value: Any) -> str | None:
+    """A value as JSON (a digest as it is); None when absent."""
     if value is _ABSENT:
         return None
-    return _short(value if isinstance(value, str) and value.startswith("sha256:") else
-                  json.dumps(value, ensure_ascii=False))
+    return value if isinstance(value, str) and value.startswith("sha256:") else json.dumps(value, ensure_ascii=False)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= SHORT else text[:SHORT - 1] + "…"
+def _shown(a: str | None, b: str | None) -> tuple[str | None, str | None]:
+    """Both values shortened to :data:`SHORT` characters. Two long values are shown from a little before where
+    they part (the layers' file metadata differ deep inside), so the shortened texts never look alike."""
+    start = 0
+    if a is not None and b is not None and max(len(a), len(b)) > SHORT:
+        same = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        start = max(0, same - CONTEXT)
+    return (None if a is None else _window(a, start)), (None if b is None else _window(b, start))
+
+
+def _window(text: str, start: int) -> str:
+    shown = ("…" if start else "") + text[start:]
+    return shown if len(shown) <= SHORT else shown[:SHORT - 1] + "…"
