@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from modeloci.attest.keys import KeySigner
 from modeloci.builder import build_archive
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import make_referrer
+from modeloci.ops import rebuild as rebuild_module
+from modeloci.ops.differences import Difference
 from modeloci.ops.rebuild import MAX_DIFFERENCES, rebuild, recorded
 from modeloci.sources import resolve
 from modeloci.sources.referrers import attach
@@ -454,6 +456,22 @@ def test_a_hostile_layer_path_in_the_target_is_escaped_on_the_terminal_and_exact
     assert text.stdout.splitlines()[1] == "first difference: layer `LICENSE\\x1b]52;c;aGk=\\x07` is only in TARGET"
     report = RebuildOutput.model_validate_json(check(cli, modelfile, str(layout), "--json").stdout)
     assert report.differences[0].name == hostile
+
+
+def test_differences_are_taken_only_up_to_the_bound(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The differences are read lazily: a config of millions of small keys makes no more than the bound."""
+    modelfile = example("single-gguf", tmp_path)
+    built(cli, modelfile, "-o", str(tmp_path / "m.tar"))
+    modelfile.write_text(modelfile.read_text().replace("context_size=2048", "context_size=4096"))
+
+    def endless(*_: Any) -> Iterator[Difference]:
+        for n in range(MAX_DIFFERENCES):
+            yield Difference(part="config", name=f"k{n}", field=None, target=None, rebuilt="1", message=f"k{n}")
+        raise AssertionError("a difference past the bound was asked for")
+
+    monkeypatch.setattr(rebuild_module, "differences", endless)
+    report = rebuild(modelfile, resolve(str(tmp_path / "m.tar"))).report
+    assert (report.reproduced, len(report.differences)) == (False, MAX_DIFFERENCES)
 
 
 def test_long_values_are_shown_from_where_they_part(tmp_path: Path, cli) -> None:

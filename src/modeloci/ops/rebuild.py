@@ -24,7 +24,7 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,7 @@ def rebuild(modelfile: Path, target: Source, *, context: Path | None = None,
     _, config, manifest = describe(plan, digests)
     reproduced = manifest.digest == artifact.digest
     found = [] if reproduced else list(islice(
-        [*moved, *differences(artifact, parse_manifest(manifest.data), config.data)], MAX_DIFFERENCES))
+        chain(moved, differences(artifact, parse_manifest(manifest.data), config.data)), MAX_DIFFERENCES))
     report = RebuildReport(
         source=shown, modelfile=display or str(modelfile), format=artifact.format, reproduced=reproduced,
         digest=str(artifact.digest), rebuilt=str(manifest.digest), created=created, reference=plan.reference,
