@@ -314,3 +314,13 @@ def test_api_build_takes_the_referrers_callback(tmp_path: Path) -> None:
                      referrers=lambda subject, _: [_sig(subject)])
     _same(referrers_of(tmp_path / "m.tar"), [_sig(made.manifest)])
     assert made.referrers == (_sig(made.manifest),)
+
+
+def test_a_referrer_whose_manifest_no_reader_would_take_is_refused(tmp_path: Path) -> None:
+    built = _archive(tmp_path)
+    huge = make_referrer(built.manifest, str(MediaType.CYCLONEDX), b"{}", str(MediaType.CYCLONEDX),
+                         annotations={"note": "x" * (64 << 10)})
+    with pytest.raises(UsageError) as caught:
+        attach(tmp_path / "model.tar", [huge])
+    assert caught.value.message == (f"referrer {huge.digest} has a manifest of {len(huge.manifest)} bytes; "
+                                    f"a referrer's is at most {64 << 10}")

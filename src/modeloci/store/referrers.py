@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 
 from modeloci.errors import ArchiveError, UsageError
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import MAX_JSON_BLOB, Layout, ReferrerEntry, index_entries, read_blob, referrer_entries
+from modeloci.oci.layout import (
+    MAX_JSON_BLOB,
+    MAX_REFERRER_MANIFEST,
+    Layout,
+    ReferrerEntry,
+    index_entries,
+    read_blob,
+    referrer_entries,
+)
 from modeloci.oci.manifest import Descriptor, InvalidDocument, parse_manifest
 from modeloci.oci.referrers import Referrer, read_referrer
 
@@ -33,6 +41,9 @@ def in_layout(layout: Layout, subject: Descriptor, where: str) -> list[Referrer]
 
 def check_referrer(referrer: Referrer, subject: Descriptor, where: str) -> None:
     """UsageError unless ``referrer`` refers to ``subject`` and its manifest names exactly the blobs it carries."""
+    if len(referrer.manifest) > MAX_REFERRER_MANIFEST:  # no reader would take it for a referrer
+        raise UsageError(f"referrer {referrer.digest} has a manifest of {len(referrer.manifest)} bytes; a referrer's "
+                         f"is at most {MAX_REFERRER_MANIFEST}", hint="put large content in its layer, not annotations")
     found = read_referrer(referrer.manifest)
     if found is None or found[1].digest != referrer.subject.digest or found[0] != referrer.artifact_type:
         raise UsageError(f"referrer {referrer.digest} is not an artifact referring to {referrer.subject.digest}",
