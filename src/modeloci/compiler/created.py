@@ -77,8 +77,8 @@ def commit_time(context: Path, modelfile: Path) -> Created:
     if foreign:
         return Created(None, f"no creation time: the git configuration of `{context}` names filter commands "
                              f"modeloci does not run (`{foreign}`); set SOURCE_DATE_EPOCH or --created")
-    status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--", *paths],
-                  cwd, limit=1)
+    status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--",
+                         *paths], cwd, limit=1)
     if status is None:
         return Created(None)  # not a checkout, no git, or git failed
     if status:
