@@ -41,6 +41,8 @@ def test_a_key_model_signing_cannot_verify_is_refused(tmp_path: Path) -> None:
         f"the key `{path}` is not an ECDSA key on P-256, P-384 or P-521",
         "model_signing signs and verifies with these curves only")
     weak = write_key_pair(tmp_path, "k1", ec.SECP256K1())
+    assert usage_error(lambda: load_signer(weak.private))[0] == \
+        f"the key `{weak.private}` is not an ECDSA key on P-256, P-384 or P-521"
     assert usage_error(lambda: load_public_key(weak.public))[0] == \
         f"the key `{weak.public}` is not an ECDSA key on P-256, P-384 or P-521"
 

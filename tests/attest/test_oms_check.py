@@ -225,3 +225,32 @@ def test_a_model_that_cannot_be_signed_from_its_manifest_is_refused(case: str) -
     with pytest.raises(ArchiveError) as raised:
         oms.signed_files(layers)
     assert raised.value.message == message.format(d0=layers[0].descriptor.digest)
+
+
+def test_statements_this_check_cannot_hold_against_layers_are_named(keys: KeyPair) -> None:
+    """A signature by shards, or in model_signing's format before 1.0, names no whole file's digest: said so,
+    never passed."""
+    doc = json.loads(oms.statement("m", oms.signed_files(LAYERS)))
+    doc["predicate"]["serialization"].update(method="shards", shard_size=1_000_000_000)
+    shards = sign_statement(json.dumps(doc).encode(), load_signer(keys.private))
+    old = json.dumps({"_type": "https://in-toto.io/Statement/v1", "subject": [],
+                      "predicateType": "https://model_signing/Digests/v0.1", "predicate": {}}).encode()
+    compat = sign_statement(old, load_signer(keys.private))
+    assert messages(oms.check(shards, LAYERS, key_trust(keys))) == [
+        ("error", "not a model signature: the model was signed by `shards` with `sha256`; a signature of whole "
+                  "files by sha256 is checked against layers")]
+    assert messages(oms.check(compat, LAYERS, key_trust(keys))) == [
+        ("error", "not a model signature: the statement's predicate type is `https://model_signing/Digests/v0.1`, "
+                  "not `https://model_signing/signature/v1.0`")]
+
+
+def test_a_statement_naming_a_file_twice_is_refused(keys: KeyPair) -> None:
+    """Which of two digests a file has would be up to the reader: neither is taken."""
+    doc = json.loads(oms.statement("m", oms.signed_files(LAYERS)))
+    resources = doc["predicate"]["resources"]
+    resources.append({**resources[0], "digest": Digest.of(b"other").hex})
+    files = [oms.SignedFile(r["name"], Digest(r["digest"])) for r in resources]
+    doc["subject"][0]["digest"]["sha256"] = oms.root_digest(files)
+    bundle = sign_statement(json.dumps(doc).encode(), load_signer(keys.private))
+    assert messages(oms.check(bundle, LAYERS, key_trust(keys))) == [
+        ("error", "not a model signature: the statement names a file twice")]
