@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from modeloci.attest import oms
 from modeloci.attest.bundle import pae, read_bundle, sign_statement
@@ -18,7 +19,7 @@ from modeloci.attest.keys import load_signer
 from modeloci.formats.artifact import read_artifact
 from modeloci.oci.layout import open_layout
 from modeloci.ops.unpack import unpack
-from tests.attest.conftest import Chain, KeyPair, require_model_signing
+from tests.attest.conftest import Chain, KeyPair, require_model_signing, write_key_pair
 from tests.factories import safetensors
 
 # Paths whose order by parts (model_signing's) differs from their order as text ("a-b/c" < "a/b" as text), and a
@@ -138,7 +139,6 @@ def test_a_certificate_chain_signature_is_the_one_model_signing_writes_and_verif
 def test_a_signature_is_deterministic_and_over_the_dsse_encoding(tmp_path: Path, keys: KeyPair) -> None:
     """The same statement and key give the same bytes (RFC 6979), so a signature is reproducible like a build."""
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     archive = build_model(tmp_path)
     statement = signed_statement(archive, "m")
@@ -154,3 +154,17 @@ def test_a_signature_is_deterministic_and_over_the_dsse_encoding(tmp_path: Path,
     hint = hashlib.sha256(keys.public.read_bytes()).hexdigest()
     assert json.loads(first)["verificationMaterial"] == {"publicKey": {"hint": hint}, "tlogEntries": []}
     assert json.loads(first)["dsseEnvelope"]["payload"] == base64.b64encode(statement).decode()
+
+
+def test_a_p384_key_signs_what_model_signing_verifies(tmp_path: Path) -> None:
+    """model_signing pairs each curve with its hash (P-384 with SHA-384): so does the signer."""
+    require_model_signing()
+    from model_signing import hashing, verifying
+
+    keys = write_key_pair(tmp_path, "p384", ec.SECP384R1())
+    archive = build_model(tmp_path)
+    folder = tmp_path / "m"
+    unpack(archive, folder, layout="files")
+    signature = write_signature(folder, sign_statement(signed_statement(archive, "m"), load_signer(keys.private)))
+    config = verifying.Config().use_elliptic_key_verifier(public_key=keys.public)
+    config.set_hashing_config(hashing.Config().set_ignored_paths(paths=["model.sig"])).verify(folder, signature)
