@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from modeloci.attest import oms
@@ -138,8 +139,6 @@ def test_a_certificate_chain_signature_is_the_one_model_signing_writes_and_verif
 
 def test_a_signature_is_deterministic_and_over_the_dsse_encoding(tmp_path: Path, keys: KeyPair) -> None:
     """The same statement and key give the same bytes (RFC 6979), so a signature is reproducible like a build."""
-    from cryptography.hazmat.primitives import hashes, serialization
-
     archive = build_model(tmp_path)
     statement = signed_statement(archive, "m")
     first = sign_statement(statement, load_signer(keys.private))
