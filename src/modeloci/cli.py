@@ -1,9 +1,9 @@
 """The command line: the ``modeloci`` group, and the one place that turns errors into output and exit codes.
 
 The commands live in ``cli_*`` modules by family (``cli_build``: plan, build;
-``cli_artifacts``: inspect, verify, unpack, convert; ``cli_registry``: push,
-pull, login, logout; ``cli_store``: ls, tag, rm, prune, save, load;
-``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`,
+``cli_artifacts``: inspect, verify, unpack, convert; ``cli_attest``: sign;
+``cli_registry``: push, pull, login, logout; ``cli_store``: ls, tag, rm,
+prune, save, load; ``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`,
 share option sets from :mod:`modeloci.cli_options`, parse their options, call
 the pipeline and print the result. :func:`main` is the error boundary: a
 ModelociError is rendered (diagnostics with source excerpts, other errors as
@@ -146,4 +146,4 @@ def entry() -> None:
 
 
 # The commands register themselves on `cli` when imported: last, once the group exists.
-from modeloci import cli_artifacts, cli_build, cli_registry, cli_store, cli_workflow  # noqa: E402, F401
+from modeloci import cli_artifacts, cli_attest, cli_build, cli_registry, cli_store, cli_workflow  # noqa: E402, F401

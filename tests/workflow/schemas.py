@@ -400,6 +400,14 @@ class UnpackOutput(Strict):
     files: list[UnpackedFileJson]
 
 
+class SignOutput(Strict):
+    source: str
+    manifest_digest: Digest
+    signature_digest: Digest  # the signature's referrer (its manifest)
+    name: str  # the model's name in the signature (informative)
+    files: Size
+
+
 class StoredModelJson(Strict):
     reference: Reference
     digest: Digest
@@ -480,6 +488,7 @@ COMMAND_SCHEMAS: dict[str, type[BaseModel]] = {
     "verify": VerifyAnyOutput,
     "unpack": UnpackOutput,
     "convert": ConvertOutput,
+    "sign": SignOutput,
     "ls": LsOutput,
     "tag": TagOutput,
     "rm": RmOutput,
