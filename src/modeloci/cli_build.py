@@ -30,8 +30,9 @@ from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
 if TYPE_CHECKING:
+    from modeloci.attest.bundle import Signer
     from modeloci.blobs.cache import DigestCache
-    from modeloci.builder import BuildResult
+    from modeloci.builder import BuildResult, ReferrersOf
     from modeloci.compiler import BuildPlan
     from modeloci.diagnostics import Diagnostic
     from modeloci.ops.reports import PushResult
@@ -96,12 +97,18 @@ def plan(path: Path | None, modelfile: Path | None, context: Path | None, build_
               help="Keep the model in the local store [default: when no other output is given].")
 @click.option("--push", "push_to", default=None, metavar="REFERENCE",
               help="Push the model to a registry (base layers in the same registry are mounted, not downloaded).")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="KEY.pem", help="Sign the model with this ECDSA private key (OpenSSF Model Signing), and its "
+                                      "provenance too; the signature is written beside the model.")
+@click.option("--provenance", is_flag=True,
+              help="Write an in-toto SLSA Provenance v1 statement of the build beside the model.")
+@click.option("--sbom", is_flag=True, help="Write a CycloneDX 1.6 bill of materials (an ML-BOM) beside the model.")
 @insecure_option
 @progress_options
 def build(path: Path | None, modelfile: Path | None, context: Path | None, build_args: tuple[str, ...],
           tag: str | None, created: str | None, fmt: str, as_json: bool, output: Path | None, layout: Path | None,
-          link: bool, no_cache: bool, to_store: bool | None, push_to: str | None, insecure: tuple[str, ...],
-          progress: str, quiet: bool) -> None:
+          link: bool, no_cache: bool, to_store: bool | None, push_to: str | None, sign_key: Path | None,
+          provenance: bool, sbom: bool, insecure: tuple[str, ...], progress: str, quiet: bool) -> None:
     """Build PATH (a folder holding a Modelfile, or a Modelfile) into the local store (-t NAME), an OCI archive (-o)
     or an OCI layout folder (--layout).
 
@@ -119,13 +126,17 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
     if to_store and tag is None:
         raise UsageError("a model in the store needs a name",
                          hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
+    signer = _signer(sign_key)  # before the build: a bad key costs no hashing
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.blobs.cache import DigestCache
+    from modeloci.ops.attestations import build_referrers
 
+    referrers = build_referrers(compiled, modelfile=modelfile, build_args=parse_build_args(build_args),
+                                signer=signer, provenance=provenance, sbom=sbom)
     cache = None if no_cache else DigestCache()
     with display(progress, quiet) as meter:
-        result = _write(compiled, to_store, output, layout, link, cache, meter)
-        pushed = _push(compiled, push_to, insecure, cache, meter) if push_to is not None else None
+        result = _write(compiled, to_store, output, layout, link, cache, meter, referrers)
+        pushed = _push(compiled, push_to, insecure, cache, meter, referrers) if push_to is not None else None
     if pushed is not None and not quiet:
         done = pushed.result
         click.echo(f"Pushed {safe_text(done.reference)} ({len(done.uploaded)} uploaded, "
@@ -148,7 +159,7 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
 
 
 def _write(compiled: BuildPlan, to_store: bool, output: Path | None, layout: Path | None, link: bool,
-           cache: DigestCache | None, meter: Display) -> BuildResult | None:
+           cache: DigestCache | None, meter: Display, referrers: ReferrersOf | None) -> BuildResult | None:
     """The build into the store, an archive or a layout folder: the result of the last, None for a push alone."""
     from modeloci.builder import build_archive, build_layout, build_store
 
@@ -156,12 +167,20 @@ def _write(compiled: BuildPlan, to_store: bool, output: Path | None, layout: Pat
     if to_store:
         from modeloci.store import Store
 
-        result = build_store(compiled, Store(), cache=cache, meter=meter)
+        result = build_store(compiled, Store(), cache=cache, meter=meter, referrers=referrers)
     if output is not None:
-        result = build_archive(compiled, output, cache=cache, meter=meter)
+        result = build_archive(compiled, output, cache=cache, meter=meter, referrers=referrers)
     elif layout is not None:
-        result = build_layout(compiled, layout, cache=cache, link=link, meter=meter)
+        result = build_layout(compiled, layout, cache=cache, link=link, meter=meter, referrers=referrers)
     return result
+
+
+def _signer(key: Path | None) -> Signer | None:
+    if key is None:
+        return None
+    from modeloci.attest.keys import load_signer  # imported when used (start-up time): it loads cryptography
+
+    return load_signer(key)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,7 +193,7 @@ class _Pushed:
 
 
 def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: DigestCache | None,
-          meter: Display) -> _Pushed:
+          meter: Display, referrers: ReferrersOf | None = None) -> _Pushed:
     from modeloci.cli_registry import client_for
     from modeloci.ops.remote import push_plan
     from modeloci.registry.image_ref import parse_reference
@@ -182,8 +201,8 @@ def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: D
     ref = parse_reference(push_to)
     client = client_for(ref.registry, insecure)
     total = sum(layer.size for layer in compiled.layers)
-    return _Pushed(push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total)),
-                   client, ref)
+    return _Pushed(push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total),
+                             referrers=referrers), client, ref)
 
 
 def _pushed_model(pushed: _Pushed, reference: str | None) -> BuildResult:

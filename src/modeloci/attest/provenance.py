@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from modeloci.attest.bundle import Signer, sign_statement
+from modeloci.attest.bundle import BUNDLE_CONTENT_ANNOTATION, BUNDLE_PREDICATE_ANNOTATION, Signer, sign_statement
 from modeloci.compiler.created import foreign_filters, git_output
 from modeloci.compiler.model import BuildPlan, FileSource
 from modeloci.errors import BuildError, UsageError, describe_os_error
@@ -57,8 +57,6 @@ BUILD_TYPE = "https://modeloci.dev/provenance/build/v1"
 BUILDER_ID = "https://modeloci.dev/provenance/builder/v1"
 # How registries and tools tell what a referrer holds without fetching it (Docker's, and Sigstore's for a bundle).
 PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
-BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"
-BUNDLE_PREDICATE_ANNOTATION = "dev.sigstore.bundle.predicateType"
 
 _URL_BYTES = 4096  # a remote URL longer than this is not recorded (it would be cut)
 _LIST_BYTES = 16 << 20  # the tracked files under a context: over 250,000 paths of 60 bytes
