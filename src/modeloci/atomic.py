@@ -8,16 +8,33 @@ previous output is left as it was. Readers see the old file or the new one,
 never a part. A temporary file is flock'ed by the process writing it, so the
 next run can tell the leftovers of a killed build (unlocked) from the work of
 a build still running, and removes only the former. Data is not fsynced by default (``durable=True`` does): that
-would tie every build of a multi-GB model to the disk's write speed, and
-ext4's default ``auto_da_alloc`` already flushes a file renamed over another.
+would tie every build of a multi-GB model to the disk's write speed.
+
+Replacing an existing file costs what writing a new one costs
+(:func:`replace_file`). A plain ``rename`` over an existing file makes ext4
+(``auto_da_alloc``, on by default) write the whole new file out before the
+rename returns: a 2 GiB rebuild over its previous archive took 2.1 s where a
+build to a new path took 0.9 s. ``renameat2(RENAME_EXCHANGE)`` swaps the two
+names in one step instead, which ext4 does not treat as a replacement, so the
+path still holds the old file or the new one, never neither and never a part;
+the old file, now under the temporary name, is then deleted. Freeing a large
+file's blocks takes a while too (0.37 s for 2 GiB on a disk mounted with
+``discard``), so a large old file is deleted by a detached ``rm`` that
+outlives this process; if it is killed first, the next run in that folder
+removes the file like any other leftover (its name is a temporary one and
+nobody holds its lock).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -29,6 +46,11 @@ TEMP_SUFFIX = ".partial"
 # A temporary file this young and still empty may be one whose writer has not
 # locked it yet (mkstemp, then flock): leave it to a later run.
 _GRACE_S = 2.0
+# An old output at least this large is deleted in the background after it is replaced (below it, deleting it
+# here costs less than starting a process).
+BACKGROUND_DELETE_BYTES = 64 << 20
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 def locked_temp(folder: Path, prefix: str) -> tuple[int, Path]:
@@ -104,7 +126,7 @@ def atomic_output(path: Path, *, durable: bool = False, mode: int | None = None)
                 os.fsync(out.fileno())
             os.fchmod(out.fileno(), 0o666 & ~_umask() if mode is None else mode)
             # Renamed while still open, so still locked: no other run's cleanup can take it first.
-            os.replace(temp, path)
+            replace_file(temp, path)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(temp)
@@ -124,3 +146,61 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def replace_file(temp: Path, path: Path) -> None:
+    """Put the file ``temp`` at ``path`` in one step, as ``os.replace`` does, without ext4's flush of the new file
+    when ``path`` is an existing regular file (the module docstring says why); ``temp`` is gone afterwards."""
+    try:
+        existing = stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        existing = False
+    if not existing or not _exchange(temp, path):
+        os.replace(temp, path)
+        return
+    _delete_old(temp)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names ``a`` and ``b`` (``renameat2(RENAME_EXCHANGE)``); False where the system or the file system
+    cannot (then nothing moved)."""
+    renameat2 = getattr(_LIBC, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _delete_old(path: Path) -> None:
+    """Delete the replaced file now at ``path``: a large one by a detached ``rm`` (the module docstring says why)."""
+    try:
+        size = os.lstat(path).st_size
+    except OSError:
+        return
+    rm = shutil.which("rm") if size >= BACKGROUND_DELETE_BYTES else None
+    if rm is not None:
+        try:
+            pid = os.posix_spawn(rm, ["rm", "-f", "--", os.fspath(path)], {}, setsid=True)
+        except OSError:
+            pass
+        else:
+            # Reaped by a daemon thread, so a long-lived process (the Python API) leaves no zombie and the CLI's
+            # exit does not wait for the rm.
+            threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+            return
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
