@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 import rich_click as click
 
 from modeloci.cli import cli
-from modeloci.cli_options import display, insecure_option, json_option, progress_options
+from modeloci.cli_options import Command, display, insecure_option, json_option, progress_options
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
 if TYPE_CHECKING:
+    from modeloci.formats.select import Selection
     from modeloci.registry.client import RegistryClient
     from modeloci.sources import Source
 
@@ -26,6 +27,26 @@ def client_for(registry: str, insecure: tuple[str, ...]) -> RegistryClient:
 
     allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
     return RegistryClient(registry, insecure=allowed)
+
+
+def selection_options(func: Command) -> Command:
+    """``--include GLOB``, ``--exclude GLOB`` and ``--role ROLE`` (each repeatable), passed as ``include``,
+    ``exclude`` and ``roles``: part of a model, for pull and unpack (:func:`selection` reads them)."""
+    func = click.option("--role", "roles", multiple=True, metavar="ROLE",
+                        help="Take the layers of this role: weights, template, projector, license, config or "
+                             "docs.")(func)
+    func = click.option("--exclude", multiple=True, metavar="GLOB",
+                        help="Leave out the layers whose paths match GLOB.")(func)
+    return click.option("--include", multiple=True, metavar="GLOB",
+                        help="Take only the layers whose paths match GLOB (`*` stays within a folder, `**` crosses "
+                             "folders), and those of any --role.")(func)
+
+
+def selection(include: tuple[str, ...], exclude: tuple[str, ...], roles: tuple[str, ...]) -> Selection:
+    """What ``--include``, ``--exclude`` and ``--role`` ask for (UsageError for a glob or role that cannot be)."""
+    from modeloci.formats.select import Selection
+
+    return Selection(include, exclude, roles)
 
 
 @cli.command()
@@ -78,15 +99,20 @@ def _size(source: Source) -> int:
 @click.option("-t", "--tag", "tag_name", default=None, metavar="NAME[:TAG]", help="Name it (default: the reference).")
 @click.option("--no-referrers", is_flag=True,
               help="Leave the model's referrers (signatures, provenance, BOMs) in the registry.")
+@selection_options
 @insecure_option
 @json_option
 @progress_options
 def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str | None, no_referrers: bool,
-         insecure: tuple[str, ...], as_json: bool, progress: str, quiet: bool) -> None:
+         include: tuple[str, ...], exclude: tuple[str, ...], roles: tuple[str, ...], insecure: tuple[str, ...],
+         as_json: bool, progress: str, quiet: bool) -> None:
     """Pull a model from a registry into the local store (default), an archive (-o) or a layout (--layout),
-    with its referrers (signatures, provenance, BOMs)."""
-    from modeloci.oci.manifest import parse_manifest
-    from modeloci.ops.remote import fetch_manifest, pull_to_archive, pull_to_layout
+    with its referrers (signatures, provenance, BOMs).
+
+    With --include, --exclude or --role, only those layers are fetched (with the manifest and config), into the
+    store, which keeps the model as partial; pulling it again without them fetches the rest.
+    """
+    from modeloci.ops.remote import chosen_layers, fetch_manifest, pull_to_archive, pull_to_layout, store_only
     from modeloci.reference import normalise_tag
     from modeloci.registry.image_ref import parse_reference
     from modeloci.store import Store
@@ -96,20 +122,23 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
     ref = parse_reference(reference)
     client = client_for(ref.registry, insecure)
     name = normalise_tag(tag_name) if tag_name else None
+    chosen = selection(include, exclude, roles)
+    if output is not None or layout is not None:
+        store_only(chosen)  # before anything is fetched
     fetched = fetch_manifest(client, ref)
-    manifest = parse_manifest(fetched[0])
+    layers = chosen_layers(fetched, ref, chosen)
     with display(progress, quiet) as meter:
-        advance = meter.task(f"pulling {ref}", sum({d.digest: d.size for d in manifest.layers}.values()))
+        advance = meter.task(f"pulling {ref}", sum({d.digest: d.size for d in layers}.values()))
         wanted = not no_referrers
         if output is not None:
             result = pull_to_archive(client, ref, output, name=name, progress=advance, fetched=fetched,
-                                     referrers=wanted)
+                                     referrers=wanted, selection=chosen)
         elif layout is not None:
             result = pull_to_layout(client, ref, layout, name=name, progress=advance, fetched=fetched,
-                                    referrers=wanted)
+                                    referrers=wanted, selection=chosen)
         else:
             result = pull_to_layout(client, ref, Path(), store=Store(), name=name, progress=advance, fetched=fetched,
-                                    referrers=wanted)
+                                    referrers=wanted, selection=chosen)
     if as_json:
         click.echo(json_text(result.model_dump()))
     else:
@@ -117,6 +146,9 @@ def pull(reference: str, output: Path | None, layout: Path | None, tag_name: str
                    f"({len(result.downloaded)} downloaded, {len(result.reused)} already there)")
         if result.referrers:
             click.echo(f"referrers: {len(result.referrers)}")
+        if result.absent:
+            click.echo(f"partial: {len(result.absent)} layer{'s' if len(result.absent) != 1 else ''} left in the "
+                       f"registry ({', '.join(safe_text(path) for path in result.absent)})")
         click.echo(f"digest: {result.digest}")
 
 

@@ -458,6 +458,7 @@ class PullOutput(Strict):
     downloaded: list[Digest]
     reused: list[Digest]
     referrers: list[Digest]  # the manifests of the referrers pulled with it (none with --no-referrers)
+    absent: list[str]  # the paths of the layers a partial pull (--include, --exclude, --role) left in the registry
 
 
 class LoginOutput(Strict):

@@ -10,18 +10,17 @@ directory order never leaks into a build.
 A Modelfile's paths are hostile input too: a path or glob is at most
 :data:`MAX_PATH_CHARS` long (MF072), globs are matched in time linear in
 their length whatever brackets they hold, and walking a glob uses no
-recursion, so neither ``[[[[...`` nor ``**/**/...`` can stall or crash a plan.
+recursion, so neither ``[[[[...`` nor ``**/**/...`` can stall or crash a plan (its segment matchers live in
+:mod:`modeloci.oci.globs`, shared with layer selections).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import os
 import posixpath
-import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +28,13 @@ from modeloci.compiler.args import Expanded
 from modeloci.diagnostics import Span, did_you_mean
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
+from modeloci.oci import globs
 
 _NEARBY = 5
+# The matchers moved to the OCI level, shared with layer selections; their old names stay (folders.py uses them).
+_collapse_double_stars = globs.collapse_double_stars
+_segment_matcher = globs.segment_matcher
+_literal_brackets = globs.literal_brackets
 # PATH_MAX on Linux: no longer path can name a file. Read at call time (tests lower it).
 MAX_PATH_CHARS = 4096
 
@@ -263,45 +267,3 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file(follow_symlinks=False)
     except OSError:
         return False
-
-
-def _collapse_double_stars(segments: list[str]) -> list[str]:
-    """``**/**`` means ``**``, and a final ``**`` means ``**/*``: every ``**`` is then followed by a segment."""
-    collapsed: list[str] = []
-    for segment in segments:
-        if not (segment == "**" and collapsed and collapsed[-1] == "**"):
-            collapsed.append(segment)
-    return [*collapsed, "*"] if collapsed[-1] == "**" else collapsed
-
-
-def _segment_matcher(segment: str) -> Callable[[str], bool]:
-    """What ``fnmatch.fnmatchcase(name, segment)`` answers, with the pattern translated in linear time."""
-    match = re.compile(fnmatch.translate(_literal_brackets(segment))).match
-    return lambda name: match(name) is not None
-
-
-def _literal_brackets(segment: str) -> str:
-    """``segment`` with each ``[`` that fnmatch would take literally written ``[[]`` (a set of one ``[``).
-
-    fnmatch looks for the closing ``]`` of every ``[`` from that ``[`` on; when
-    there is none it takes the ``[`` literally and moves on by one character, so
-    500,000 unclosed ``[`` took over a minute. Here whether a ``]`` is still to
-    come is known from the last one, and a set that is closed is skipped whole.
-    """
-    last_close, parts, i = segment.rfind("]"), [], 0
-    while i < len(segment):
-        opening = segment.find("[", i)
-        if opening < 0:
-            parts.append(segment[i:])
-            break
-        parts.append(segment[i:opening])
-        j = opening + 1
-        j += segment.startswith("!", j)
-        j += segment.startswith("]", j)  # a `]` first in the set is a member, not its end
-        if j > last_close:
-            parts.append("[[]")
-            i = opening + 1
-        else:
-            i = segment.index("]", j) + 1
-            parts.append(segment[opening:i])
-    return "".join(parts)

@@ -39,13 +39,22 @@ from modeloci.registry.client import RegistryClient, RegistryError
 from modeloci.registry.image_ref import Reference
 from modeloci.registry.transfer import finish, start_upload, upload
 from modeloci.sources.open import open_source
-from modeloci.sources.pull import ORIGIN, PullResult, fetch_manifest, pull_to_archive, pull_to_layout, store_name
+from modeloci.sources.pull import (
+    ORIGIN,
+    PullResult,
+    chosen_layers,
+    fetch_manifest,
+    pull_to_archive,
+    pull_to_layout,
+    store_name,
+    store_only,
+)
 from modeloci.sources.referrers import check_referrer, referrers_of
 from modeloci.sources.refs import RemoteRef, Source
 from modeloci.sources.remote_referrers import send
 
-__all__ = ["PARALLEL", "PullResult", "PushResult", "fetch_manifest", "pull_to_archive", "pull_to_layout", "push",
-           "push_plan", "store_name"]
+__all__ = ["PARALLEL", "PullResult", "PushResult", "chosen_layers", "fetch_manifest", "pull_to_archive",
+           "pull_to_layout", "push", "push_plan", "store_name", "store_only"]
 
 PARALLEL = 4
 Progress = Callable[[int], None]
