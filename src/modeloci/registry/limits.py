@@ -34,6 +34,9 @@ class Limits:
     stalls: int = 6  # answers in a row that move a transfer no further
     transfer_seconds: float = 24 * 3600.0  # one blob, up or down, retries included
     read_seconds: float = 300.0  # one answer read into memory
+    parallel_from: int = 64 * MiB  # a blob this large or larger is fetched as several ranges at once
+    range_piece: int = 32 * MiB  # the size of each range (the last may be shorter)
+    range_streams: int = 8  # ranges in flight at once, for one blob
 
 
 def size_text(size: float) -> str:

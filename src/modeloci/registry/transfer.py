@@ -6,8 +6,10 @@ chunk fails half-way (a reset connection, a 5xx), the client asks the session
 how much it holds (``GET``, answered with ``Range: 0-N``) and goes on from
 N + 1, so a dropped connection costs at most one chunk. A session the registry
 forgot starts over. Downloads stream into their destination, hashing on the
-way; a broken stream resumes with ``Range: bytes=N-``. Memory stays at one
-buffer per transfer, whatever the blob's size.
+way; a broken stream resumes with ``Range: bytes=N-``. A big blob comes as
+several ranges at once (:mod:`modeloci.registry.ranges`), unless the registry
+ignores ``Range``. Memory stays at one buffer per stream, whatever the blob's
+size.
 
 Neither side is taken on trust. An upload hashes the bytes it reads from the
 local file as it sends them, and refuses a blob that does not match its digest
@@ -30,10 +32,12 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from modeloci.blobs.engine import BlobSource, Cancelled
-from modeloci.errors import ArchiveError, BuildError, ModelociError, describe_os_error
+from modeloci.errors import ArchiveError, ModelociError
 from modeloci.oci.digest import Digest
+from modeloci.registry import ranges
 from modeloci.registry.client import RegistryClient, RegistryError, _push
 from modeloci.registry.limits import Watch
+from modeloci.registry.ranges import write_at
 
 CHUNK = 32 << 20
 READ = 1 << 20
@@ -216,9 +220,13 @@ class _Received:
 
 def download(client: RegistryClient, repository: str, digest: Digest, size: int, fd: int, offset: int, *,
              progress: Progress = _noop, cancel: threading.Event | None = None) -> Digest:
-    """Stream a blob to ``offset`` of ``fd``, hashing it; resumes a broken stream; checks the digest."""
+    """Stream a blob to ``offset`` of ``fd``, hashing it; resumes a broken stream; checks the digest. A big blob
+    comes as several ranges at once (:mod:`modeloci.registry.ranges`), unless the registry ignores ``Range``."""
     cancel = cancel or threading.Event()
     watch = client.watch(f"downloading {digest}", size, verb="sent")
+    first = _ranged(client, repository, digest, size, fd, offset, progress, cancel, watch)
+    if isinstance(first, Digest):
+        return first
     state = _Received()
     reported = failures = 0  # reported: the most bytes ever received, so bytes fetched again are not counted twice
 
@@ -231,13 +239,14 @@ def download(client: RegistryClient, repository: str, digest: Digest, size: int,
     while True:
         watch.check_time(state.done)
         try:
-            _receive(client, repository, digest, size, (fd, offset), state, advance, cancel, watch)
+            _receive(client, repository, digest, size, (fd, offset), state, advance, cancel, watch, first)
         except httpx.TransportError as exc:
             failures += 1
             if failures >= client.retry.attempts:
                 raise RegistryError(f"downloading {digest}: gave up after {failures} broken streams: "
                                     f"{client.redact(str(exc))}") from exc
             client.sleep(client.retry.delay(failures - 1))
+        first = None
         if state.done >= size:
             break
         watch.moved(state.done)
@@ -248,13 +257,31 @@ def download(client: RegistryClient, repository: str, digest: Digest, size: int,
     return found
 
 
+def _ranged(client: RegistryClient, repository: str, digest: Digest, size: int, fd: int, offset: int,
+            progress: Progress, cancel: threading.Event, watch: Watch) -> Digest | httpx.Response | None:
+    """A big blob fetched in parallel ranges: its digest; or the whole-blob answer of a registry that ignores
+    ``Range``, to read as one stream; or None for a blob that comes as one stream anyway."""
+    pieces = ranges.plan(size, client.limits)
+    reader = ranges.readable(fd) if pieces else None
+    if reader is None:
+        return None
+    try:
+        return ranges.fetch(client, repository, digest, size, ranges.Target(fd, offset, reader), pieces,
+                            progress=progress, cancel=cancel, watch=watch)
+    finally:
+        os.close(reader)
+
+
 def _receive(client: RegistryClient, repository: str, digest: Digest, size: int, where: tuple[int, int],
-             state: _Received, advance: Progress, cancel: threading.Event, watch: Watch) -> None:
-    """One GET from ``state.done`` on, written at ``where`` (fd, offset) as it arrives."""
+             state: _Received, advance: Progress, cancel: threading.Event, watch: Watch,
+             answer: httpx.Response | None = None) -> None:
+    """One GET from ``state.done`` on (or ``answer``, one already made from 0), written at ``where`` (fd, offset)
+    as it arrives."""
     named = f"blob {digest} from {client.registry}"
     headers = {"Range": f"bytes={state.done}-"} if state.done else {}
-    response = client.send("GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull",
-                           headers=headers, ok=(200, 206, 416), stream=True)
+    response = answer if answer is not None else client.send(
+        "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull", headers=headers,
+        ok=(200, 206, 416), stream=True)
     try:
         if response.status_code == 416:
             raise RegistryError(f"{named} is shorter than its descriptor's {size} bytes ({state.done} received)")
@@ -268,7 +295,7 @@ def _receive(client: RegistryClient, repository: str, digest: Digest, size: int,
                 raise Cancelled
             if state.done + len(data) > size:
                 raise RegistryError(f"{named} is longer than its descriptor's {size} bytes")
-            _write_all(fd=where[0], data=data, offset=where[1] + state.done, digest=digest)
+            write_at(where[0], data, where[1] + state.done, digest)
             state.hasher.update(data)
             state.done += len(data)
             advance(len(data))
@@ -281,12 +308,3 @@ def _range_start(response: httpx.Response) -> int | None:
     found = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
     return int(found.group(1)) if found else None
 
-
-def _write_all(*, fd: int, data: bytes, offset: int, digest: Digest) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.pwrite(fd, view, offset)
-        except OSError as exc:
-            raise BuildError(f"writing blob {digest}: {describe_os_error(exc)}") from exc
-        view, offset = view[n:], offset + n
