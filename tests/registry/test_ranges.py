@@ -214,3 +214,14 @@ def test_a_pull_with_wrong_bytes_in_one_range_leaves_no_output(registry, range_p
         assert not (where / "blobs" / "sha256" / weights[0].split(":")[1]).exists()
     assert partial_files(tmp_path / "out") == []
     assert len([r for r in p.requests if r.range is not None]) > 1
+
+
+def test_a_blob_larger_than_an_answer_read_into_memory_is_found_by_head(registry, repo_name, tmp_path) -> None:
+    """HEAD of a blob answers with the blob's Content-Length and no body: not an answer too large to read (which
+    made a push of a model whose blobs over 4 MiB were already there fail)."""
+    _, digest = pushed(registry, repo_name, tmp_path)
+    client = RegistryClient(registry.host, use_stored_credentials=False, limits=Limits(body=MiB))
+    try:
+        assert client.blob_size(repo_name, digest) == SIZE
+    finally:
+        client.close()

@@ -57,7 +57,7 @@ def read_limited(response: httpx.Response, limit: int, what: str, *, too_large: 
     too_large = too_large or f"{what} is larger than {size_text(limit)}"
     try:
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit and not _head(response):
             raise RegistryError(too_large, hint=hint)
         data = bytearray()
         for piece in response.iter_bytes():
@@ -69,6 +69,15 @@ def read_limited(response: httpx.Response, limit: int, what: str, *, too_large: 
         return bytes(data)
     finally:
         response.close()
+
+
+def _head(response: httpx.Response) -> bool:
+    """Whether ``response`` answers a HEAD: it has no body, and its Content-Length is the size of what a GET
+    would send (a blob's, gigabytes), not of this answer."""
+    try:
+        return response.request.method == "HEAD"
+    except RuntimeError:  # a response made without a request
+        return False
 
 
 def read_prefix(response: httpx.Response, limit: int) -> bytes:
