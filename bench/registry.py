@@ -1,38 +1,48 @@
-"""Push and pull throughput against a real registry, beside ``skopeo copy`` in the same run.
+"""Push and pull throughput against a real registry, beside ``skopeo copy`` and the registry's own floor.
 
-    python bench/registry.py [--mib 1024] [--runs 3]
+    python bench/registry.py [--mib 1024] [--runs 3] [--slow-rate 50] [--slow-latency 20]
 
 Starts ``docker-registry`` (distribution) on 127.0.0.1 with storage in
-``bench/.work``, builds a model of one random ``--mib`` MiB weights file, and
-times, each run into fresh repositories:
+``bench/.work``, builds a model of one random ``--mib`` MiB weights file (one
+layer blob and a config), and times, each run into fresh repositories:
 
-* ``modeloci push ARCHIVE`` and ``skopeo copy oci-archive:ARCHIVE docker://...``, each into a
-  fresh registry on a new port (so skopeo's blob-info cache cannot mount an earlier copy);
+* the registry's ingest floor: one upload of the same layer blob with curl, ``POST`` to open the
+  session and one monolithic ``PUT ?digest=`` with the whole body (the config, a few hundred
+  bytes, left out); then ``modeloci push ARCHIVE`` and ``skopeo copy oci-archive:ARCHIVE
+  docker://...``: each into a fresh registry on a new port (so nothing of an earlier upload can be
+  reused, and skopeo's blob-info cache cannot mount an earlier copy);
 * a second ``modeloci push`` of the same model (every blob already there);
-* ``modeloci pull -o ARCHIVE`` and ``skopeo copy docker://... oci-archive:...``.
+* ``modeloci pull -o ARCHIVE`` and ``skopeo copy docker://... oci-archive:...``;
+* through a slow link (``bench/slowlink.py``: each connection capped at ``--slow-rate`` MB/s,
+  ``--slow-latency`` ms added to each request), ``modeloci pull --layout DIR`` and ``skopeo copy
+  docker://... oci:DIR`` of the same model from the same registry (both write each blob once).
 
-Numbers (median wall time, MB/s of model bytes, peak RSS) go to stdout and
-``bench/REGISTRY.md``. Loopback traffic: this measures the tools (hashing,
-copying, HTTP handling), not a network.
+Numbers (median wall time, MB/s of model bytes, peak RSS, and the ratios the targets are set on)
+go to stdout and ``bench/REGISTRY.md``. Loopback traffic, apart from the slow link: the first
+table measures the tools (hashing, copying, HTTP handling), not a network.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import MODELOCI, WORK, median, timed, write_random_safetensors
+from slowlink import SlowLink
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,45 +95,155 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--slow-rate", type=float, default=50.0, help="MB/s per connection on the slow link")
+    parser.add_argument("--slow-latency", type=float, default=20.0, help="ms added to each request on the slow link")
     args = parser.parse_args()
-    if shutil.which("skopeo") is None:
-        raise SystemExit("skopeo is not installed (apt-get install skopeo)")
+    for tool in ("skopeo", "curl"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install {tool})")
     env = {**os.environ, "MODELOCI_HOME": str(WORK / "store"), "XDG_CACHE_HOME": str(WORK / "cache"),
            "XDG_CONFIG_HOME": str(WORK / "config")}
     archive = make_archive(args.mib, env)
+    blob, digest = layer_blob(archive)
     rows: dict[str, list[tuple[float, int]]] = {}
-    pulled = WORK / "pulled.tar"
+    slow: dict[str, list[tuple[float, int]]] = {}
+    requests: list[int] = []
     for run in range(args.runs):
-        # Each tool gets a fresh registry on a new port: nothing of an earlier push can be reused
-        # (skopeo's blob-info cache would otherwise mount blobs it saw before, by registry address).
         with registry(WORK / "registry") as host:
-            ours = f"{host}/bench/ours-{run}:1"
-            rows.setdefault("push: modeloci", []).append(timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
-            rows.setdefault("push again (nothing to upload): modeloci", []).append(
-                timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
-            rows.setdefault("pull: modeloci -o", []).append(
-                timed([*MODELOCI, "pull", ours, "-o", str(pulled), "-q"], env=env))
-            assert _digest(pulled, env) == _digest(archive, env), "the pulled model differs from the pushed one"
-            pulled.unlink()
-        with registry(WORK / "registry") as host:
-            theirs = f"{host}/bench/skopeo-{run}:1"
-            rows.setdefault("push: skopeo copy", []).append(timed(
-                ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"]))
-            rows.setdefault("pull: skopeo copy", []).append(timed(
-                ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{theirs}", f"oci-archive:{pulled}"]))
-            pulled.unlink()
+            rows.setdefault("push floor: curl POST + one PUT of the layer blob", []).append(
+                timed(["sh", "-c", FLOOR, "floor", host, f"bench/floor-{run}", str(blob), digest]))
+        loopback(run, archive, env, rows)
+        requests.append(slow_pulls(run, archive, env, slow, args.slow_rate * 1e6, args.slow_latency / 1000))
     size = archive.stat().st_size
+    text = report(args, size, rows, slow, requests)
+    (REPO / "bench" / "REGISTRY.md").write_text(text)
+    print(text)
+    return 0
+
+
+# One upload at the registry's own pace: open a session, then the whole blob in one PUT (curl streams the file).
+FLOOR = """set -e
+location=$(curl -sf -o /dev/null -w '%header{location}' -X POST "http://$1/v2/$2/blobs/uploads/")
+case "$location" in *\\?*) separator='&' ;; *) separator='?' ;; esac
+curl -sf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T "$3" "$location${separator}digest=$4"
+"""
+
+
+def layer_blob(archive: Path) -> tuple[Path, str]:
+    """The model's (one) layer blob, copied out of the archive for curl; its path and digest."""
+    with tarfile.open(archive) as tar:
+        index = json.load(_member(tar, "index.json"))
+        manifest = json.load(_member(tar, "blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+        layer = max(manifest["layers"], key=lambda d: d["size"])
+        path = WORK / "layer.blob"
+        if not path.exists() or path.stat().st_size != layer["size"]:
+            with _member(tar, "blobs/sha256/" + layer["digest"][7:]) as source, path.open("wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    return path, layer["digest"]
+
+
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    member = tar.extractfile(name)
+    if member is None:
+        raise SystemExit(f"{name} is not a file in the archive")
+    return member
+
+
+def loopback(run: int, archive: Path, env: dict[str, str], rows: dict[str, list[tuple[float, int]]]) -> None:
+    """Push and pull on loopback, modeloci then skopeo, each into a fresh registry."""
+    pulled = WORK / "pulled.tar"
+    # Each tool gets a fresh registry on a new port: nothing of an earlier push can be reused
+    # (skopeo's blob-info cache would otherwise mount blobs it saw before, by registry address).
+    with registry(WORK / "registry") as host:
+        ours = f"{host}/bench/ours-{run}:1"
+        rows.setdefault("push: modeloci", []).append(timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
+        rows.setdefault("push again (nothing to upload): modeloci", []).append(
+            timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
+        rows.setdefault("pull: modeloci -o", []).append(
+            timed([*MODELOCI, "pull", ours, "-o", str(pulled), "-q"], env=env))
+        assert _digest(pulled, env) == _digest(archive, env), "the pulled model differs from the pushed one"
+        pulled.unlink()
+    with registry(WORK / "registry") as host:
+        theirs = f"{host}/bench/skopeo-{run}:1"
+        rows.setdefault("push: skopeo copy", []).append(timed(
+            ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"]))
+        rows.setdefault("pull: skopeo copy", []).append(timed(
+            ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{theirs}", f"oci-archive:{pulled}"]))
+        pulled.unlink()
+
+
+def slow_pulls(run: int, archive: Path, env: dict[str, str], rows: dict[str, list[tuple[float, int]]],
+               rate: float, latency: float) -> int:
+    """modeloci and skopeo pulling the same model from one registry through one slow link; the requests that
+    modeloci's pull made through it."""
+    ours, theirs = WORK / "slow-ours", WORK / "slow-skopeo"
+    with registry(WORK / "registry") as host:
+        subprocess.run([*MODELOCI, "push", str(archive), f"{host}/bench/slow-{run}:1", "-q"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        with SlowLink(host, rate=rate, latency=latency) as link:
+            for folder in (ours, theirs):
+                shutil.rmtree(folder, ignore_errors=True)
+            rows.setdefault("pull through the slow link: modeloci --layout", []).append(timed(
+                [*MODELOCI, "pull", f"{link.host}/bench/slow-{run}:1", "--layout", str(ours), "-q"], env=env))
+            made = link.requests
+            rows.setdefault("pull through the slow link: skopeo copy to oci:", []).append(timed(
+                ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{link.host}/bench/slow-{run}:1",
+                 f"oci:{theirs}"]))
+        blobs = [sorted(p.name for p in (folder / "blobs" / "sha256").iterdir()) for folder in (ours, theirs)]
+        assert blobs[0] == blobs[1], f"the pulls differ: {blobs}"
+        for folder in (ours, theirs):
+            shutil.rmtree(folder)
+    return made
+
+
+def report(args: argparse.Namespace, size: int, rows: dict[str, list[tuple[float, int]]],
+           slow: dict[str, list[tuple[float, int]]], requests: list[int]) -> str:
+    def seconds(table: dict[str, list[tuple[float, int]]], name: str) -> float:
+        return median([t for t, _ in table[name]])
+
     lines = [f"# Registry push and pull ({args.mib} MiB model, {args.runs} runs, loopback docker-registry)", "",
-             f"Machine: {os.cpu_count()} cores. Model bytes per run: {size / 1e6:.0f} MB.", "",
+             "Made by `python bench/registry.py" + (f" --mib {args.mib}" if args.mib != 1024 else "")
+             + (f" --runs {args.runs}" if args.runs != 3 else "") + "`.", "",
+             f"Machine: {machine()}. Model bytes per run: {size / 1e6:.0f} MB (one layer blob and a config).", "",
              "| operation | median time | throughput | peak RSS |", "|---|---:|---:|---:|"]
+    lines += _rows(rows, size)
+    floor = seconds(rows, "push floor: curl POST + one PUT of the layer blob")
+    push = seconds(rows, "push: modeloci")
+    lines += ["", f"**Push vs the registry's ingest floor: {push / floor:.2f} x** (target <= 1.2 x); "
+              f"skopeo copy: {seconds(rows, 'push: skopeo copy') / floor:.2f} x.", "",
+              f"## Pull through a slow link ({args.slow_rate:g} MB/s per connection, {args.slow_latency:g} ms per "
+              "request)", "",
+              "`bench/slowlink.py` on 127.0.0.1 between the tools and the same registry: one TCP connection "
+              "cannot go faster than the cap. Both tools write a layout folder (each blob written once).", "",
+              "| operation | median time | throughput | peak RSS |", "|---|---:|---:|---:|"]
+    lines += _rows(slow, size)
+    ours = seconds(slow, "pull through the slow link: modeloci --layout")
+    theirs = seconds(slow, "pull through the slow link: skopeo copy to oci:")
+    lines += ["", f"**modeloci is {theirs / ours:.1f} x faster than skopeo copy through the same link** "
+              f"(target >= 3 x); its pull made {median([float(r) for r in requests]):.0f} requests through the "
+              "link (ranges of the layer blob, the manifest, the config)."]
+    return "\n".join(lines) + "\n"
+
+
+def _rows(rows: dict[str, list[tuple[float, int]]], size: int) -> list[str]:
+    lines = []
     for name, samples in rows.items():
         seconds = median([t for t, _ in samples])
         lines.append(f"| {name} | {seconds:.2f} s | {size / seconds / 1e6:.0f} MB/s | "
                      f"{max(r for _, r in samples) / 1024:.0f} MiB |")
-    text = "\n".join(lines) + "\n"
-    (REPO / "bench" / "REGISTRY.md").write_text(text)
-    print(text)
-    return 0
+    return lines
+
+
+def machine() -> str:
+    """Cores, CPU model and whether it has SHA instructions (from /proc/cpuinfo)."""
+    model, sha = "unknown CPU", False
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                sha = sha or " sha_ni" in line
+    return f"{os.cpu_count()} cores, {model}, {'with' if sha else 'without'} SHA instructions"
 
 
 def _digest(archive: Path, env: dict[str, str]) -> str:
