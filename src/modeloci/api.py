@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
@@ -194,15 +194,28 @@ def _source(path: str | Path) -> Source:
     return path if isinstance(path, Path) else resolve(path)
 
 
-def model_files(reference: str) -> StoredFiles:
+def model_files(reference: str, *, include: str | Sequence[str] = (), exclude: str | Sequence[str] = (),
+                roles: str | Sequence[str] = ()) -> StoredFiles:
     """The stored model ``NAME[:TAG]``, its files where they lie in the store, for a runtime to use in place
     (a ``Model``): id, tags, GGUF shards in order, safetensors, DDUF, projector, chat template, licenses, config.
-    Nothing is copied: the paths are the store's blobs, never to be written to."""
+    Nothing is copied: the paths are the store's blobs, never to be written to.
+
+    ``include``, ``exclude`` (globs of the files' paths: ``*`` within a folder, ``**`` across) and ``roles``
+    (``weights``, ``template``, ``projector``, ``license``, ``config``, ``docs``) take part of the model, as
+    ``unpack --include/--exclude/--role`` do; UsageError when they take nothing, and for a model pulled in part
+    when a file taken is absent (without them too: the whole model is not there)."""
+    from modeloci.formats.select import Selection
     from modeloci.ops.runtime import StoredFiles
     from modeloci.reference import normalise_tag
     from modeloci.store import Store
 
-    return StoredFiles.of(Store(), normalise_tag(reference))
+    selection = Selection(_words(include), _words(exclude), _words(roles))
+    return StoredFiles.of(Store(), normalise_tag(reference), selection)
+
+
+def _words(value: str | Sequence[str]) -> tuple[str, ...]:
+    """One glob or role, or several (a string is one, not its characters)."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def artifact(source: str | Path) -> Artifact:

@@ -18,12 +18,14 @@ from modeloci.cli import cli
 from modeloci.cli_options import (
     FORMATS,
     Command,
+    insecure_option,
     json_option,
     max_inflate_ratio_option,
     parse_build_args,
     ratio,
     target_format,
 )
+from modeloci.cli_registry import selection_options
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
@@ -199,13 +201,24 @@ def _verify_rebuild(target: str | None, whole_store: bool, rebuild: bool, modelf
               help="bundle: Docker Model Runner's runtime layout (model/, config.json); "
                    "files: every layer at its path.")
 @max_inflate_ratio_option
+@selection_options
+@insecure_option
 @json_option
-def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, as_json: bool) -> None:
-    """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure."""
-    from modeloci.ops.unpack import unpack as run_unpack
-    from modeloci.sources import resolve
+def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, include: tuple[str, ...],
+           exclude: tuple[str, ...], roles: tuple[str, ...], insecure: tuple[str, ...], as_json: bool) -> None:
+    """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure.
 
-    report = run_unpack(resolve(path), output, layout=layout, **ratio(max_ratio))
+    PATH may also be a registry reference (host/repository:tag): the layers written are fetched (each checked
+    while it streams) into a temporary folder beside the output, and nothing is stored. With --include, --exclude
+    or --role, only those files are written (and fetched).
+    """
+    from modeloci.cli_registry import local_or_remote, selection
+    from modeloci.formats.layertar import MAX_INFLATE_RATIO
+    from modeloci.ops.unpack import unpack as run_unpack
+
+    report = run_unpack(local_or_remote(path, insecure), output, layout=layout,
+                        selection=selection(include, exclude, roles),
+                        max_inflate_ratio=MAX_INFLATE_RATIO if max_ratio is None else max_ratio)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

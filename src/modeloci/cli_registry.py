@@ -49,6 +49,21 @@ def selection(include: tuple[str, ...], exclude: tuple[str, ...], roles: tuple[s
     return Selection(include, exclude, roles)
 
 
+def local_or_remote(text: str, insecure: tuple[str, ...]) -> Source:
+    """A path, ``PATH:NAME`` or a stored model, else a registry reference (its first part naming a host)."""
+    from modeloci.reference import names_host
+    from modeloci.registry.image_ref import parse_reference
+    from modeloci.sources import RemoteRef, resolve
+
+    try:
+        return resolve(text)
+    except UsageError:
+        if "/" not in text or not names_host(text.split("/", 1)[0]):
+            raise
+    reference = parse_reference(text)
+    return RemoteRef(reference, client_for(reference.registry, insecure))
+
+
 @cli.command()
 @click.argument("source")
 @click.argument("reference", required=False)

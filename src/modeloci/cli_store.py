@@ -36,7 +36,11 @@ def _ref(text: str) -> str:
 @cli.command(name="ls")
 @json_option
 def list_models(as_json: bool) -> None:
-    """List the models in the local store."""
+    """List the models in the local store.
+
+    A model pulled in part (`pull --include`) shows how many of its layers are absent (`partial`; `absent` in
+    --json names them); its size is the whole model's.
+    """
     from modeloci.store.ops import list_models as rows_of
 
     rows = rows_of(_store())
@@ -48,12 +52,15 @@ def list_models(as_json: bool) -> None:
     from modeloci.render import _console
 
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("name", "tag", "digest", "format", "size", "architecture", "parameters", "quantization"):
+    partial = any(row.absent for row in rows)  # the column shows only when some model was pulled in part
+    for column in ("name", "tag", "digest", "format", "size", "architecture", "parameters", "quantization",
+                   *(("partial",) if partial else ())):
         table.add_column(column, justify="right" if column == "size" else "left")
     for row in rows:
         name, _, tag = row.reference.rpartition(":")
         cells = (name, tag, row.digest[7:19], row.format or "?", human_size(row.size), row.architecture or "",
-                 row.parameters or "", row.quantization or "")
+                 row.parameters or "", row.quantization or "",
+                 *((f"{len(row.absent)} absent" if row.absent else "",) if partial else ()))
         table.add_row(*map(safe_text, cells))
     _console().print(table)
 

@@ -13,24 +13,8 @@ from pathlib import Path
 import pytest
 
 from modeloci.store import Store
-from tests.factories import STRING, gguf
+from tests.partial.helpers import three_quants
 from tests.registry.helpers import digest_in, manifest_of, pull_counts
-
-QUANTS = ("Q4_K_M", "Q8_0", "F16")
-LICENSE = "Apache-2.0, for the tests\n"
-
-
-def three_quants(folder: Path) -> Path:
-    """A Modelfile of three GGUF quantizations of one tiny model (three weight files, each its own blob) and a
-    license."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for n, quant in enumerate(QUANTS):
-        gguf(folder / f"tiny-{quant}.gguf", metadata=[("general.name", STRING, f"tiny {quant}")],
-             tensors=[("blk.0.w", (8, 8 + n), 0)])
-    (folder / "LICENSE").write_text(LICENSE)
-    weights = " ".join(f"tiny-{q}.gguf" for q in QUANTS)
-    (folder / "Modelfile").write_text(f"FROM scratch\nWEIGHTS {weights}\nLICENSE LICENSE\n")
-    return folder / "Modelfile"
 
 
 class Pushed:
@@ -81,3 +65,88 @@ def test_pull_include_fetches_one_quantization_and_the_full_pull_only_the_rest(r
     assert digest_in(full.stdout) == digest_in(partial.stdout)
     assert "org.modeloci.partial" not in Store().get(pushed.ref).descriptor.annotations
     assert cli("verify", pushed.ref).code == 0
+
+
+def test_an_unknown_role_is_a_usage_error_naming_the_roles_before_any_request(registry, pushed, cli) -> None:
+    mark = registry.mark()
+    result = cli("pull", pushed.ref, "--role", "weight")
+    assert result.code == 2
+    assert result.stderr.splitlines() == ["error: --role `weight` is not a role",
+                                          "help: roles are weights, template, projector, license, config, docs"]
+    assert registry.requests(mark) == []
+
+
+def test_a_selection_that_matches_nothing_names_the_layers_and_fetches_no_layer(registry, pushed, cli) -> None:
+    mark = registry.mark()
+    result = cli("pull", pushed.ref, "--include", "*Q5*", "--role", "projector")
+    assert result.code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: --include `*Q5*` --role `projector` matches no layer of `{pushed.ref}`; its layers are: "
+        "`tiny-F16.gguf` (weights), `tiny-Q4_K_M.gguf` (weights), `tiny-Q8_0.gguf` (weights), `LICENSE` (license)")
+    assert blob_gets(registry, mark) == [pushed.config]  # the config names the roles; no layer was fetched
+    assert Store().find(pushed.ref) is None
+
+
+def test_a_partial_pull_into_an_archive_or_layout_is_refused_before_any_request(registry, pushed, cli,
+                                                                                 tmp_path: Path) -> None:
+    mark = registry.mark()
+    for where in (["-o", str(tmp_path / "m.tar")], ["--layout", str(tmp_path / "layout")]):
+        result = cli("pull", pushed.ref, "--role", "weights", *where)
+        assert result.code == 2
+        assert result.stderr.splitlines()[0] == (
+            "error: only the store keeps part of a model: an archive or a layout folder holds whole ones")
+    assert registry.requests(mark) == [] and list(tmp_path.iterdir()) == [tmp_path / "built.tar", tmp_path / "src"]
+
+
+def test_exclude_and_role_together_take_the_weights_but_one(registry, pushed, cli) -> None:
+    mark = registry.mark()
+    result = cli("pull", pushed.ref, "--role", "weights", "--exclude", "tiny-F16.gguf", "--json")
+    assert result.code == 0, result.stderr
+    assert blob_gets(registry, mark) == sorted([*pushed.weights("Q4_K_M", "Q8_0"), pushed.config])
+    assert json.loads(result.stdout)["absent"] == ["tiny-F16.gguf", "LICENSE"]
+
+
+def test_unpack_include_straight_from_the_registry_fetches_one_blob_and_stores_nothing(registry, pushed, cli,
+                                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "unpacked" / "q4"
+    mark = registry.mark()
+    result = cli("unpack", pushed.ref, "-o", str(out), "--layout", "files", "--include", "*Q4_K_M*.gguf")
+    assert result.code == 0, result.stderr
+    assert blob_gets(registry, mark) == sorted([*pushed.weights("Q4_K_M"), pushed.config])
+    assert files_of(out) == {"tiny-Q4_K_M.gguf": (tmp_path / "src" / "tiny-Q4_K_M.gguf").read_bytes()}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["q4"]  # the staging folder is gone
+    assert Store().entries() == [] and not any(Store().blobs.glob("*"))
+
+
+def test_unpack_of_a_whole_registry_model_fetches_each_blob_once_and_stores_nothing(registry, pushed, cli,
+                                                                                    tmp_path: Path) -> None:
+    out = tmp_path / "all"
+    mark = registry.mark()
+    result = cli("unpack", pushed.ref, "-o", str(out), "--layout", "files")
+    assert result.code == 0, result.stderr
+    assert blob_gets(registry, mark) == sorted([*pushed.paths.values(), pushed.config])
+    assert files_of(out) == {p.name: p.read_bytes() for p in (tmp_path / "src").iterdir() if p.name != "Modelfile"}
+    assert Store().entries() == [] and not any(Store().blobs.glob("*"))
+
+
+ATTACKS = {"long-blob": "is longer than its descriptor's 65536 bytes",
+           "corrupt-blob": "does not match its digest",
+           "short-blob": "is shorter than its descriptor's 65536 bytes (65532 received)",
+           "huge-layer": "a size of 1 PiB, more than modeloci takes for one blob (16 TiB)"}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_hostile_registry_cannot_make_unpack_from_it_write_or_store_other_bytes(hostile, cli, tmp_path: Path,
+                                                                                  attack: str) -> None:
+    h = hostile(attack)
+    out = tmp_path / "new" / "out"
+    result = cli("unpack", f"{h.host}/team/model:v1", "-o", str(out), "--role", "weights")
+    assert result.code == 1, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("error: ") and ATTACKS[attack] in first, first
+    assert list(tmp_path.iterdir()) == []  # no output, no staging folder, no parent folder made
+    assert Store().entries() == [] and not any(Store().blobs.glob("*"))
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

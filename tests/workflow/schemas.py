@@ -416,6 +416,7 @@ class StoredModelJson(Strict):
     architecture: str | None
     parameters: str | None
     quantization: str | None
+    absent: list[str]  # a model pulled in part (pull --include): the paths of the layers the store lacks
 
 
 class LsOutput(RootModel[list[StoredModelJson]]):

@@ -83,6 +83,9 @@ class Selection:
         return " ".join(words) or "the whole model"
 
 
+WHOLE = Selection()  # every layer: nothing asked for
+
+
 def _check_glob(option: str, text: str) -> None:
     if not text:
         raise UsageError(f"{option} takes a glob of layer paths; it was given an empty one")

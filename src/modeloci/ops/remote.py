@@ -52,6 +52,7 @@ from modeloci.sources.pull import (
 from modeloci.sources.referrers import check_referrer, referrers_of
 from modeloci.sources.refs import RemoteRef, Source
 from modeloci.sources.remote_referrers import send
+from modeloci.store.partial import refuse_absent
 
 __all__ = ["PARALLEL", "PullResult", "PushResult", "chosen_layers", "fetch_manifest", "pull_to_archive",
            "pull_to_layout", "push", "push_plan", "store_name", "store_only"]
@@ -80,6 +81,7 @@ def push(source: Source, reference: Reference, client: RegistryClient, *, mount_
     extra = referrers_of(source) if referrers and not isinstance(source, RemoteRef) else []
     with open_source(source) as layout:
         artifact = read_artifact(layout, where=f"`{source}`")
+        refuse_absent(layout, artifact.layers, str(source), verb="push")  # before anything is sent
         _check_pinned(reference, Digest.of(artifact.manifest.raw))
         blobs = {d.digest: d for d in (*artifact.manifest.layers, artifact.manifest.config)}
         origin = mount_from or _origin(layout)

@@ -24,6 +24,7 @@ from pydantic import PrivateAttr
 from modeloci.errors import ArchiveError, describe_os_error
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, ModelPackConfig
 from modeloci.formats.roles import Role
+from modeloci.formats.select import WHOLE, Selection
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.mediatypes import MediaType
 from modeloci.store import Store
@@ -56,10 +57,11 @@ class StoredFiles(ModelFiles):
     _blobs: Path = PrivateAttr()
 
     @classmethod
-    def of(cls, store: Store, reference: str) -> StoredFiles:
-        """The stored model ``reference`` (``NAME:TAG``); UsageError when there is none, ArchiveError when its
-        layers are tars (their blobs are not the files)."""
-        model = stored_model(store, reference)
+    def of(cls, store: Store, reference: str, selection: Selection = WHOLE) -> StoredFiles:
+        """The stored model ``reference`` (``NAME:TAG``), the layers ``selection`` takes; UsageError when there is
+        none (or a model pulled in part lacks them), ArchiveError when its layers are tars (their blobs are not the
+        files)."""
+        model = stored_model(store, reference, selection)
         digest = model.artifact.manifest.digest
         tags = sorted(e.reference for e in store.entries() if e.descriptor.digest == digest)
         found = cls(**dict(model.files()), tags=tags)

@@ -56,9 +56,11 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
 from modeloci.ops.runtime import Bundle, find_bundle
 from modeloci.sources import RemoteRef, Source, open_source
+from modeloci.sources.fetched import staged
 from modeloci.sources.referrers import referrers_of
 from modeloci.store import Store
 from modeloci.store.leftovers import forget, record
+from modeloci.store.partial import WHOLE, Selection, chosen
 
 Layouts = Literal["bundle", "files"]
 # A unit of unpacking run on the pool: it writes or checks, and gives the files it wrote for the report.
@@ -80,32 +82,47 @@ class UnpackReport(BaseModel):
 
 
 def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle",
-           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> UnpackReport:
+           max_inflate_ratio: int = MAX_INFLATE_RATIO, selection: Selection = WHOLE) -> UnpackReport:
     """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``: what was written,
     file by file. A gzip tar layer inflating more than ``max_inflate_ratio`` times its size is refused (0: no
-    bound)."""
-    return _unpack(source, dest, layout, max_inflate_ratio)[0]
+    bound). ``selection`` (``--include``/``--exclude``/``--role``) writes only the layers it takes."""
+    return _unpack(source, dest, layout, max_inflate_ratio, selection)[0]
 
 
 def unpack_bundle(source: Source, dest: Path, *, layout: Layouts = "bundle",
-                  max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Bundle:
+                  max_inflate_ratio: int = MAX_INFLATE_RATIO, selection: Selection = WHOLE) -> Bundle:
     """:func:`unpack`, answered with the runtime's view of what it wrote: the seed's ``ModelBundle``."""
-    _, artifact = _unpack(source, dest, layout, max_inflate_ratio)
+    _, artifact = _unpack(source, dest, layout, max_inflate_ratio, selection)
     if layout == "files":
         return find_bundle(dest, dest, artifact.config)
     return find_bundle(dest, dest / "model", DockerConfig({"config": _bundle_fields(artifact)}))
 
 
-def _unpack(source: Source, dest: Path, layout: Layouts, max_ratio: int) -> tuple[UnpackReport, Artifact]:
+def _unpack(source: Source, dest: Path, layout: Layouts, max_ratio: int,
+            selection: Selection) -> tuple[UnpackReport, Artifact]:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
     with open_source(source) as opened:  # an archive with unsafe members is refused here
         artifact = read_artifact(opened, where=f"`{source}`")
-        targets = _targets(opened, artifact, layout, max_ratio)
-        signature = _signature(source, artifact, targets, layout)
-        files = _write(opened, artifact, targets, dest, signature)
+        _refuse_unsafe_paths(artifact.layers)  # all of them: a model with one is refused, whatever is chosen
+        artifact = chosen(opened, artifact, selection, str(source))
+        # A registry model's (chosen) layers are fetched into a folder removed at the end: nothing is stored.
+        with staged(source, opened, artifact, dest.parent) as blobs:
+            targets = _targets(blobs, artifact, layout, max_ratio)
+            # A signature names every file of the model: it would not verify over part of them.
+            signature = _signature(source, artifact, targets, layout) if selection.whole else None
+            files = _write(blobs, artifact, targets, dest, signature)
     report = UnpackReport(source=str(source), output=str(dest), layout=layout, format=artifact.format, files=files)
     return report, artifact
+
+
+def _refuse_unsafe_paths(layers: tuple[ModelLayer, ...]) -> None:
+    """A file layer's path that is absolute or climbs out with ``..`` makes the model hostile: refused before a
+    selection leaves the layer out (:func:`_targets` holds the layers written to every rule)."""
+    for layer in layers:
+        if layer.packing == "raw" and layer.filepath and safe_relative(layer.filepath) is None:
+            raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} has the unsafe path "
+                               f"`{layer.filepath}`")
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,12 +98,14 @@ class StagedLayout:
 @contextmanager
 def staged(source: Source, opened: Layout, artifact: Artifact, beside: Path) -> Iterator[Layout]:
     """``opened`` itself when ``source`` is on this machine; for a registry model, a :class:`StagedLayout` of the
-    ``artifact``'s layers (the chosen ones), downloaded into a private folder in ``beside``, removed at the end."""
+    ``artifact``'s layers (the chosen ones), downloaded into a private folder in ``beside`` (or its nearest
+    existing parent), removed at the end."""
     if not isinstance(source, RemoteRef):
         yield opened
         return
+    while not beside.exists():  # staged in the nearest folder there is: a failed unpack makes no folder
+        beside = beside.parent
     try:
-        beside.mkdir(parents=True, exist_ok=True)
         lock, folder = locked_temp_dir(beside, f"{TEMP_PREFIX}fetch.")
     except OSError as exc:
         raise BuildError(f"writing {beside}: {describe_os_error(exc)}", path=str(beside)) from exc

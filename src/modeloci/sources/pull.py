@@ -34,7 +34,7 @@ from modeloci.atomic import atomic_output
 from modeloci.blobs.sinks import ArchiveSink, LayoutSink
 from modeloci.errors import BuildError, UsageError
 from modeloci.formats.artifact import created_of, epoch_of, filepath_of, read_artifact
-from modeloci.formats.select import PARTIAL, Selection, choose
+from modeloci.formats.select import PARTIAL, WHOLE, Selection, choose
 from modeloci.formats.validate import refuse_unverified
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -56,7 +56,6 @@ __all__ = ["ORIGIN", "PullResult", "check_sizes", "chosen_layers", "fetch_manife
 
 Progress = Callable[[int], None]
 Fetched = tuple[bytes, Descriptor, bytes]  # a manifest's bytes, its descriptor, its config's bytes
-WHOLE = Selection()
 
 
 class PullResult(BaseModel):

@@ -30,6 +30,7 @@ from modeloci.oci.manifest import Descriptor
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.referrers import Referrer
 from modeloci.store import Store, StoreView
+from modeloci.store.partial import WHOLE, Selection, absent, chosen, refuse_absent
 from modeloci.store.referrers import in_layout, loaded, reader
 
 
@@ -41,13 +42,15 @@ class StoredModelRow(BaseModel):
     architecture: str | None
     parameters: str | None
     quantization: str | None
+    absent: list[str] = []  # a model pulled in part: the paths of the layers the store lacks
 
 
 def list_models(store: Store) -> list[StoredModelRow]:
     rows = []
     for entry in store.entries():
+        layout = StoreView(store.root, entry.descriptor)
         try:
-            artifact = read_artifact(open_layout_of(store, entry.reference), where=f"`{entry.reference}`")
+            artifact = read_artifact(layout, where=f"`{entry.reference}`")
         except ArchiveError:
             rows.append(StoredModelRow(reference=entry.reference, digest=str(entry.descriptor.digest), format=None,
                                        size=0, architecture=None, parameters=None, quantization=None))
@@ -55,9 +58,10 @@ def list_models(store: Store) -> list[StoredModelRow]:
         c = artifact.config
         blobs = {d.digest: d.size for d in artifact.manifest.layers}
         size = sum(blobs.values()) + artifact.manifest.config.size + len(artifact.manifest.raw)
+        gone = [layer.filepath or str(layer.descriptor.digest) for layer in absent(layout, artifact.layers)]
         rows.append(StoredModelRow(reference=entry.reference, digest=str(entry.descriptor.digest),
                                    format=artifact.format, size=size, architecture=c.architecture,
-                                   parameters=c.parameters, quantization=c.quantization))
+                                   parameters=c.parameters, quantization=c.quantization, absent=gone))
     return rows
 
 
@@ -71,6 +75,7 @@ def save(store: Store, reference: str, output: Path) -> int:
     entry = store.get(reference)
     layout = StoreView(store.root, entry.descriptor)
     artifact = read_artifact(layout, where=f"`{reference}`")
+    refuse_absent(layout, artifact.layers, reference, verb="save")  # an archive holds whole models
     referrers = loaded(store.referrers(), entry.descriptor, reader(layout), f"`{reference}`")
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(output) as out:
@@ -210,5 +215,9 @@ class ModelFiles(BaseModel):
     files: dict[str, Path]
 
 
-def stored_model(store: Store, reference: str) -> StoredModel:
-    return StoredModel(store, read_artifact(open_layout_of(store, reference), where=f"`{reference}`"), reference)
+def stored_model(store: Store, reference: str, selection: Selection = WHOLE) -> StoredModel:
+    """The stored model ``reference``, with only the layers ``selection`` takes: UsageError when it takes none,
+    or when a model pulled in part lacks some of them (whose paths would name no file)."""
+    layout = open_layout_of(store, reference)
+    artifact = chosen(layout, read_artifact(layout, where=f"`{reference}`"), selection, reference, verb="use")
+    return StoredModel(store, artifact, reference)

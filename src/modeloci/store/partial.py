@@ -12,12 +12,16 @@ blobs arrived with another one (they share blobs) is whole again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from modeloci.errors import UsageError
-from modeloci.formats.artifact import ModelLayer
-from modeloci.formats.select import PARTIAL, listing
+from modeloci.formats.artifact import Artifact, ModelLayer
+from modeloci.formats.select import PARTIAL, WHOLE, Selection, choose, listing
 from modeloci.oci.layout import Layout
 from modeloci.oci.manifest import Descriptor
+
+__all__ = ["ORIGIN", "WHOLE", "Selection", "absent", "absent_blobs", "chosen", "entry_of", "is_partial",
+           "pull_the_rest", "refuse_absent"]
 
 ORIGIN = "org.modeloci.origin"  # on a pulled model's store entry: where it came from (``registry/repository``)
 
@@ -36,9 +40,15 @@ def entry_of(layout: Layout) -> Descriptor | None:
 def absent(layout: Layout, layers: Sequence[ModelLayer]) -> list[ModelLayer]:
     """Those of ``layers`` whose blobs a partial stored model lacks; none for any other layout (a blob missing
     there is damage, which the readers report as such)."""
+    gone = {d.digest for d in absent_blobs(layout, [layer.descriptor for layer in layers])}
+    return [layer for layer in layers if layer.descriptor.digest in gone]
+
+
+def absent_blobs(layout: Layout, blobs: Sequence[Descriptor]) -> list[Descriptor]:
+    """Those of ``blobs`` (a manifest's layers) a partial stored model lacks; none for any other layout."""
     if entry_of(layout) is None:
         return []
-    return [layer for layer in layers if not layout.exists(layer.descriptor.digest.blob_path)]
+    return [d for d in blobs if not layout.exists(d.digest.blob_path)]
 
 
 def pull_the_rest(entry: Descriptor, reference: str) -> str:
@@ -59,3 +69,13 @@ def refuse_absent(layout: Layout, layers: Sequence[ModelLayer], reference: str, 
     raise UsageError(f"refusing to {verb} `{reference}`: it was pulled in part, and {len(missing)} of the layers "
                      f"this needs {'is' if len(missing) == 1 else 'are'} absent: {listing(missing)}",
                      hint=hint + pull_the_rest(entry, reference))
+
+
+def chosen(layout: Layout, artifact: Artifact, selection: Selection, reference: str, *,
+           verb: str = "unpack") -> Artifact:
+    """``artifact`` (of ``layout``) with only the layers ``selection`` takes: UsageError when it takes none, or
+    when a model pulled in part lacks some of them (``verb`` says what for)."""
+    layers = choose(artifact.layers, selection, f"`{reference}`")
+    hint = "take what is there with --include or --role, or " if selection.whole else ""
+    refuse_absent(layout, layers, reference, verb=verb, hint=hint)
+    return replace(artifact, layers=layers)
