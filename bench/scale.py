@@ -1,0 +1,148 @@
+"""How cost grows with a model's size: build, verify, push and pull of 1 to 64 GiB, seconds per GiB and peak RSS.
+
+    python bench/scale.py [--sizes 1,4,16,64] [--no-write]
+
+For each size S (GiB), one model of one weights file of S GiB, and in order,
+each step its own process, timed after ``sync`` (bench/run.py's ``timed``):
+
+* ``modeloci build -o ARCHIVE --no-cache`` (the input is a **sparse** file: a
+  safetensors header, then S GiB of holes, so it takes no disk and reads as zeros
+  at memory speed; the archive is written in full);
+* ``modeloci verify ARCHIVE`` (every blob hashed again);
+* ``modeloci push ARCHIVE`` into a fresh ``docker-registry`` on 127.0.0.1;
+* the archive deleted, then ``modeloci pull -o ARCHIVE`` from that registry.
+
+A size needs about 2 x S on disk at once (the registry's copy and an archive):
+one that does not fit in ``bench/.work`` (free space less 4 GiB of room for
+others) is skipped and reported as such, not run. ``modeloci --help`` is
+timed too, so that start-up can be told apart from the cost per GiB.
+
+Writes ``bench/SCALE.md`` (unless ``--no-write``): per size and step, seconds,
+seconds per GiB and peak RSS; the spread of seconds per GiB across the sizes
+(target: within 15 %), and the peak RSS against the 150 MiB target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from registry import machine, registry
+from run import MODELOCI, WORK, median, timed
+
+REPO = Path(__file__).resolve().parents[1]
+GiB = 1 << 30
+ROOM = 4 * GiB  # left free for everything else on the disk
+STEPS = ("build", "verify", "push", "pull")
+RSS_TARGET_MIB = 150
+SPREAD_TARGET = 0.15
+
+
+def sparse_model(folder: Path, gib: int) -> Path:
+    """A Modelfile whose one weights file is a valid safetensors header followed by ``gib`` GiB of holes."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    header = b'{"__metadata__":{"format":"pt"}}      '
+    with (folder / "model.safetensors").open("wb") as out:
+        out.write(len(header).to_bytes(8, "little") + header)
+        out.truncate(gib * GiB)
+    (folder / "Modelfile").write_text("FROM scratch\nWEIGHTS model.safetensors\n")
+    return folder / "Modelfile"
+
+
+def one_size(gib: int, env: dict[str, str]) -> dict[str, tuple[float, int]]:
+    """The four steps for a model of ``gib`` GiB: step -> (seconds, peak RSS KiB)."""
+    folder = WORK / f"scale-{gib}"
+    archive = folder / "model.tar"
+    modelfile = sparse_model(folder / "src", gib)
+    found: dict[str, tuple[float, int]] = {}
+    try:
+        found["build"] = timed([*MODELOCI, "build", "-f", str(modelfile), "-o", str(archive), "--no-cache", "-q"],
+                               env=env)
+        found["verify"] = timed([*MODELOCI, "verify", str(archive)], env=env)
+        with registry(WORK / "scale-registry") as host:
+            reference = f"{host}/bench/scale-{gib}:1"
+            found["push"] = timed([*MODELOCI, "push", str(archive), reference, "-q"], env=env)
+            archive.unlink()
+            found["pull"] = timed([*MODELOCI, "pull", reference, "-o", str(archive), "-q"], env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return found
+
+
+def fits(gib: int) -> bool:
+    free = shutil.disk_usage(WORK).free
+    return 2 * gib * GiB + ROOM <= free
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,4,16,64", help="GiB, comma-separated (default 1,4,16,64)")
+    parser.add_argument("--no-write", action="store_true", help="print the report, do not write bench/SCALE.md")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    WORK.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MODELOCI_HOME": str(WORK / "scale-store"), "XDG_CACHE_HOME": str(WORK / "scale-cache"),
+           "XDG_CONFIG_HOME": str(WORK / "config")}
+    startup = median([timed([*MODELOCI, "--help"], env=env)[0] for _ in range(3)])
+    results: dict[int, dict[str, tuple[float, int]]] = {}
+    skipped: list[tuple[int, int]] = []
+    for gib in sizes:
+        if not fits(gib):
+            skipped.append((gib, shutil.disk_usage(WORK).free))
+            print(f"{gib} GiB: skipped, needs {2 * gib + ROOM // GiB} GiB free", flush=True)
+            continue
+        results[gib] = one_size(gib, env)
+        print(f"{gib} GiB: " + ", ".join(f"{s} {t:.1f} s" for s, (t, _) in results[gib].items()), flush=True)
+    text = report(args.sizes, results, skipped, startup)
+    if not args.no_write:
+        (REPO / "bench" / "SCALE.md").write_text(text)
+    print(text)
+    shutil.rmtree(WORK / "scale-store", ignore_errors=True)
+    return 0
+
+
+def report(sizes: str, results: dict[int, dict[str, tuple[float, int]]], skipped: list[tuple[int, int]],
+           startup: float) -> str:
+    command = "python bench/scale.py" + ("" if sizes == "1,4,16,64" else f" --sizes {sizes}")
+    lines = ["# Scale: build, verify, push and pull from 1 to 64 GiB", "",
+             f"Made by `{command}`. Machine: {machine()}; "
+             f"{_memory_gib():.0f} GiB of memory; `modeloci --help` start-up {startup:.2f} s.", "",
+             "Inputs are sparse files (a safetensors header, then holes: no disk, read as zeros at memory speed); "
+             "every output (archive, registry storage, pulled archive) is written in full. Push and pull go to a "
+             "docker-registry on 127.0.0.1.", "",
+             "| size | step | time | s/GiB | s/GiB less start-up | peak RSS |", "|---:|---|---:|---:|---:|---:|"]
+    for gib, steps in results.items():
+        for step, (seconds, rss) in steps.items():
+            lines.append(f"| {gib} GiB | {step} | {seconds:.2f} s | {seconds / gib:.3f} | "
+                         f"{(seconds - startup) / gib:.3f} | {rss / 1024:.0f} MiB |")
+    lines += ["", "| step | s/GiB, smallest to largest size | spread (max/min - 1) | less start-up | "
+              f"within {SPREAD_TARGET:.0%} | peak RSS, all sizes | under {RSS_TARGET_MIB} MiB |",
+              "|---|---|---:|---:|---|---:|---|"]
+    for step in STEPS:
+        per = [results[g][step][0] / g for g in results if step in results[g]]
+        less = [(results[g][step][0] - startup) / g for g in results if step in results[g]]
+        if not per:
+            continue
+        rss = max(results[g][step][1] for g in results if step in results[g]) / 1024
+        spread, spread_less = max(per) / min(per) - 1, max(less) / min(less) - 1
+        lines.append(f"| {step} | {' / '.join(f'{p:.3f}' for p in per)} | {spread:.0%} | {spread_less:.0%} | "
+                     f"{'yes' if spread <= SPREAD_TARGET else 'no'} | {rss:.0f} MiB | "
+                     f"{'yes' if rss < RSS_TARGET_MIB else 'no'} |")
+    for gib, free in skipped:
+        lines += ["", f"**{gib} GiB was not run**: it needs about {2 * gib + ROOM // GiB} GiB free in bench/.work "
+                      f"(an archive and the registry's copy at once, and room for others), and "
+                      f"{free / GiB:.0f} GiB were free."]
+    return "\n".join(lines) + "\n"
+
+
+def _memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB
+
+
+if __name__ == "__main__":
+    sys.exit(main())
