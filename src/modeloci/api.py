@@ -22,6 +22,7 @@ from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
 from modeloci.formats.layertar import MAX_INFLATE_RATIO
+from modeloci.formats.select import Selection
 from modeloci.modelfile import read_modelfile
 from modeloci.reference import InvalidReference, split_reference
 from modeloci.sources import Source, resolve
@@ -179,14 +180,17 @@ def verify(path: str | Path, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> V
 
 
 def unpack(path: str | Path, output: str | Path, *, layout: Layouts = "bundle",
-           max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Bundle:
+           max_inflate_ratio: int = MAX_INFLATE_RATIO, include: str | Sequence[str] = (),
+           exclude: str | Sequence[str] = (), roles: str | Sequence[str] = ()) -> Bundle:
     """Unpack an archive, layout or stored model into the new folder ``output``, every blob verified, and answer
     with the runtime's view of it (a ``ModelBundle``: its GGUF, safetensors, DDUF, projector and template paths,
     and its runtime config). ``layout`` is ``bundle`` (Docker Model Runner's ``config.json`` and ``model/``) or
-    ``files`` (every layer at its path). ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none)."""
+    ``files`` (every layer at its path). ``max_inflate_ratio`` bounds gzip layers (default 100, 0: none).
+    ``include``, ``exclude`` and ``roles`` write only part of the model, as :func:`model_files` takes it."""
     from modeloci.ops.unpack import unpack_bundle
 
-    return unpack_bundle(_source(path), Path(output), layout=layout, max_inflate_ratio=max_inflate_ratio)
+    return unpack_bundle(_source(path), Path(output), layout=layout, max_inflate_ratio=max_inflate_ratio,
+                         selection=_selection(include, exclude, roles))
 
 
 def _source(path: str | Path) -> Source:
@@ -204,18 +208,19 @@ def model_files(reference: str, *, include: str | Sequence[str] = (), exclude: s
     (``weights``, ``template``, ``projector``, ``license``, ``config``, ``docs``) take part of the model, as
     ``unpack --include/--exclude/--role`` do; UsageError when they take nothing, and for a model pulled in part
     when a file taken is absent (without them too: the whole model is not there)."""
-    from modeloci.formats.select import Selection
     from modeloci.ops.runtime import StoredFiles
     from modeloci.reference import normalise_tag
     from modeloci.store import Store
 
-    selection = Selection(_words(include), _words(exclude), _words(roles))
-    return StoredFiles.of(Store(), normalise_tag(reference), selection)
+    return StoredFiles.of(Store(), normalise_tag(reference), _selection(include, exclude, roles))
 
 
-def _words(value: str | Sequence[str]) -> tuple[str, ...]:
-    """One glob or role, or several (a string is one, not its characters)."""
-    return (value,) if isinstance(value, str) else tuple(value)
+def _selection(include: str | Sequence[str], exclude: str | Sequence[str], roles: str | Sequence[str]) -> Selection:
+    """Part of a model, as ``--include``, ``--exclude`` and ``--role`` ask for it (a string is one glob or role,
+    not its characters)."""
+    def words(value: str | Sequence[str]) -> tuple[str, ...]:
+        return (value,) if isinstance(value, str) else tuple(value)
+    return Selection(words(include), words(exclude), words(roles))
 
 
 def artifact(source: str | Path) -> Artifact:

@@ -51,3 +51,12 @@ def test_model_files_selection_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as role:
         api.model_files("tiny:1", roles="tokenizer")
     assert role.value.message == "--role `tokenizer` is not a role"
+
+
+def test_api_unpack_include_writes_only_the_matching_file(tmp_path: Path) -> None:
+    whole(tmp_path)
+    bundle = api.unpack("tiny:1", tmp_path / "out", include=["*Q4_K_M*.gguf"])
+    assert bundle.gguf_path is not None
+    assert bundle.gguf_path.read_bytes() == (tmp_path / "src" / KEPT).read_bytes()
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
+                  if p.is_file()) == ["config.json", "model/model.gguf"]

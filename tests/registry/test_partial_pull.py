@@ -150,3 +150,24 @@ def test_a_hostile_registry_cannot_make_unpack_from_it_write_or_store_other_byte
 
 def files_of(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_two_partial_pulls_keep_the_union_and_stay_partial_until_all_is_there(registry, pushed, cli) -> None:
+    assert cli("pull", pushed.ref, "--include", "*Q4_K_M*.gguf").code == 0
+    mark = registry.mark()
+    second = cli("pull", pushed.ref, "--role", "license", "--json")
+    assert second.code == 0, second.stderr
+    assert blob_gets(registry, mark) == sorted([pushed.paths["LICENSE"], pushed.config])
+    assert json.loads(second.stdout)["absent"] == ["tiny-F16.gguf", "tiny-Q8_0.gguf"]
+    rows = json.loads(cli("ls", "--json").stdout)
+    assert [(row["reference"], row["absent"]) for row in rows] == [(pushed.ref, ["tiny-F16.gguf", "tiny-Q8_0.gguf"])]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_hostile_registry_cannot_make_a_partial_pull_store_other_bytes(hostile, cli, attack: str) -> None:
+    h = hostile(attack)
+    result = cli("pull", f"{h.host}/team/model:v1", "--role", "weights")
+    assert result.code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and ATTACKS[attack] in errors[0], result.stderr
+    assert Store().entries() == [] and not any(Store().blobs.glob("*"))
