@@ -116,8 +116,10 @@ def choose(layers: Sequence[ModelLayer], selection: Selection, where: str) -> tu
         return tuple(layers)
     include, exclude = _matchers(selection.include), _matchers(selection.exclude)
     asked = bool(selection.include or selection.roles)
+    # A layer with no file path (a container image's, under a modelcar's model) is no file to ask for.
     chosen = tuple(layer for layer in layers
-                   if (not asked or _matches(include, layer.filepath) or role_name(layer) in selection.roles)
+                   if (not asked or (layer.filepath and (_matches(include, layer.filepath)
+                                                         or role_name(layer) in selection.roles)))
                    and not _matches(exclude, layer.filepath))
     if not chosen:
         raise UsageError(f"{selection.describe()} matches no layer of {where}; its layers are: {listing(layers)}",
@@ -127,7 +129,8 @@ def choose(layers: Sequence[ModelLayer], selection: Selection, where: str) -> tu
 
 
 def listing(layers: Sequence[ModelLayer]) -> str:
-    """``a.gguf (weights), LICENSE (license)``, at most :data:`_SHOWN` of them."""
-    shown = [f"`{shown_path(layer.filepath)}` ({role_name(layer)})" for layer in layers[:_SHOWN]]
-    more = f" and {len(layers) - _SHOWN} more" if len(layers) > _SHOWN else ""
+    """``a.gguf (weights), LICENSE (license)``, at most :data:`_SHOWN` of them (the layers that are files)."""
+    files = [layer for layer in layers if layer.filepath]
+    shown = [f"`{shown_path(layer.filepath)}` ({role_name(layer)})" for layer in files[:_SHOWN]]
+    more = f" and {len(files) - _SHOWN} more" if len(files) > _SHOWN else ""
     return (", ".join(shown) or "none") + more
