@@ -56,8 +56,9 @@ def _modelfile_options(func: Command) -> Command:
         click.option("--created", default=None, metavar="TIME",
                      help="Creation time (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH, else the time of "
                           "the last commit of the build context in a clean git checkout, else none]."),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="docker",
-                     show_default=True, help="Artifact format: Docker Model Runner's, or CNCF ModelPack (alias cncf)."),
+        click.option("--format", "fmt", type=click.Choice((*FORMATS, "modelcar")), default="docker",
+                     show_default=True, help="Artifact format: Docker Model Runner's, CNCF ModelPack (alias cncf), or "
+                                             "a modelcar (KServe's: a container image with the files under /models)."),
     ]
     func = json_option(func)  # the last option: applied first
     for option in reversed(options):

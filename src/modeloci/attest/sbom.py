@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from modeloci.attest.provenance import modeloci_version
 from modeloci.compiler.model import BuildPlan, FileSource, LayerPlan
 from modeloci.errors import BuildError, describe_os_error
-from modeloci.formats.artifact import DockerConfig, ModelArtifact, ModelConfig, ModelPackConfig
+from modeloci.formats.artifact import ModelArtifact, ModelConfig
+from modeloci.formats.configs import DockerConfig, ModelPackConfig
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest

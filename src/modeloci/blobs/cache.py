@@ -3,7 +3,8 @@
 An entry is keyed on what changes whenever a file's bytes change: device,
 inode, size, ``mtime_ns`` and ``ctime_ns`` (a write, or restoring an mtime with
 ``utime``, moves the ctime, which users cannot set), plus the byte range for a
-member of a base archive. Entries live under ``$XDG_CACHE_HOME/modeloci``
+member of a base archive, and for a blob that wraps the range (a modelcar's tar
+layer around a file) a hash of what wraps it. Entries live under ``$XDG_CACHE_HOME/modeloci``
 (default ``~/.cache/modeloci``), one small file each, named by a hash of the
 key and written to a temporary name then renamed, so concurrent builds never
 see half an entry. Each entry repeats its key and carries a checksum: a
@@ -28,8 +29,15 @@ def default_root() -> Path:
     return Path(base) / "modeloci" / "digests"
 
 
-def cache_key(state: FileState, offset: int, size: int) -> str:
-    return f"{state.dev}:{state.ino}:{state.size}:{state.mtime_ns}:{state.ctime_ns}:{offset}:{size}"
+def cache_key(state: FileState, offset: int, size: int, wrap: str = "") -> str:
+    """``wrap`` names what wraps the range in the blob (empty: the range is the blob)."""
+    key = f"{state.dev}:{state.ino}:{state.size}:{state.mtime_ns}:{state.ctime_ns}:{offset}:{size}"
+    return f"{key}:{wrap}" if wrap else key
+
+
+def wrap_key(head: bytes, tail: bytes) -> str:
+    """What names the bytes wrapping a range, in a cache key: a hash of them."""
+    return hashlib.sha256(b"%d:" % len(head) + head + tail).hexdigest()[:32]
 
 
 class DigestCache:
@@ -42,8 +50,8 @@ class DigestCache:
         name = hashlib.sha256(key.encode()).hexdigest()
         return self.root / name[:2] / name
 
-    def get(self, state: FileState, offset: int, size: int) -> Digest | None:
-        key = cache_key(state, offset, size)
+    def get(self, state: FileState, offset: int, size: int, wrap: str = "") -> Digest | None:
+        key = cache_key(state, offset, size, wrap)
         try:
             text = self._entry(key).read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError):
@@ -59,8 +67,8 @@ class DigestCache:
         except ValueError:
             return None
 
-    def put(self, state: FileState, offset: int, size: int, digest: Digest) -> None:
-        key = cache_key(state, offset, size)
+    def put(self, state: FileState, offset: int, size: int, digest: Digest, wrap: str = "") -> None:
+        key = cache_key(state, offset, size, wrap)
         body = f"{_MAGIC} {key} {digest}"
         path = self._entry(key)
         try:

@@ -15,6 +15,11 @@ manifest order, config, manifest, ``index.json``, ``oci-layout``,
 The layout folder is content-addressed: a blob already there under its
 digest is not written again, which makes a warm rebuild into the same folder
 cost only the config and manifest.
+
+A wrapped source (a modelcar's tar layer around one file) is written as its
+head, its file and its tail, and hashed in one read of the file for both the
+blob's digest and the file's; ``put_layers`` keeps the files' digests in
+``inner`` (by the source's place in the call), for the layers' annotations.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
-from modeloci.blobs.engine import BlobSource, copy_range, hash_range, move_range, run_ordered
+from modeloci.blobs.engine import BlobSource, copy_range, hash_range, hash_wrapped, move_range, run_ordered
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
@@ -48,6 +53,8 @@ Copy = Callable[[threading.Event, Advance], None]
 
 
 class BlobSink(Protocol):
+    inner: dict[int, Digest]  # the file digests of the wrapped sources the last put_layers hashed, by place
+
     def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]: ...
 
     def put_bytes(self, data: bytes) -> Digest: ...
@@ -75,14 +82,15 @@ def with_entries(index: bytes, descriptors: Sequence[Descriptor]) -> bytes:
 
 
 def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Copy],
-             meter: Meter = NO_METER) -> list[Digest]:
-    """Run the copies and the hashes of unknown digests together; digests in source order.
+             meter: Meter = NO_METER, inner: dict[int, Digest] | None = None) -> list[Digest]:
+    """Run the copies and the hashes of unknown digests together; digests in source order (the file digest of
+    each wrapped source hashed goes into ``inner``, by its place).
 
     A blob's copy and hash are queued side by side, so both read its pages
     while they are in the page cache: the file is read from disk once.
     """
     hashing = [i for i, digest in enumerate(known) if digest is None]
-    hash_total, copy_total = sum(sources[i].size for i in hashing), sum(sources[i].size for i in copies)
+    hash_total, copy_total = sum(sources[i].size for i in hashing), sum(sources[i].blob_size for i in copies)
     hashed = meter.task(f"hashing {_count(hashing, 'file')}", hash_total) if hashing else no_progress
     written = meter.task(f"writing {_count(copies, 'layer')}", copy_total) if copies else no_progress
     tasks: list[Callable[[threading.Event], Digest | None]] = []
@@ -90,7 +98,8 @@ def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copi
         if i in copies:
             tasks.append(_reporting(copies[i], written))
         if known[i] is None:
-            tasks.append(_hashing(source, hashed))
+            tasks.append(_hashing(source, hashed) if not source.wrapped
+                         else _hashing_wrapped(source, hashed, inner if inner is not None else {}, i))
     # A copy gives None and a hash its digest, so the digests found are the results that are not None, in order.
     computed = iter([digest for digest in run_ordered(tasks) if digest is not None])
     return [k if k is not None else next(computed) for k in known]
@@ -104,6 +113,15 @@ def _reporting(copy: Copy, advance: Advance) -> Callable[[threading.Event], None
 def _hashing(source: BlobSource, advance: Advance) -> Callable[[threading.Event], Digest]:
     """Hashing the source as a task of the engine, reporting to ``advance``."""
     return lambda cancel: hash_range(source, cancel, advance)
+
+
+def _hashing_wrapped(source: BlobSource, advance: Advance, inner: dict[int, Digest],
+                     place: int) -> Callable[[threading.Event], Digest]:
+    """Hashing a wrapped source (its blob's digest the result, its file's kept in ``inner`` at ``place``)."""
+    def run(cancel: threading.Event) -> Digest:
+        blob, inner[place] = hash_wrapped(source, cancel, advance)
+        return blob
+    return run
 
 
 def _count(items: Sized, noun: str) -> str:
@@ -130,6 +148,7 @@ class ArchiveSink:
         self.meter = meter
         self._mtime = mtime
         self._written: set[Digest] = set()
+        self.inner: dict[int, Digest] = {}
         self._pwrite(ustar_header("blobs/", size=0, mtime=mtime, typeflag=b"5", mode=0o755), 0)
         self._pwrite(ustar_header("blobs/sha256/", size=0, mtime=mtime, typeflag=b"5", mode=0o755), BLOCK)
         self.end = 2 * BLOCK
@@ -152,13 +171,14 @@ class ArchiveSink:
                 continue  # identical content already placed: stored once
             if digest is not None:
                 placed.add(digest)
-            size = len(file_headers(_PLACEHOLDER, source.size, self._mtime))
-            entries.append(_Entry(i, position, size, source.size))
+            size = len(file_headers(_PLACEHOLDER, source.blob_size, self._mtime))
+            entries.append(_Entry(i, position, size, source.blob_size))
             position = entries[-1].end
         copies: dict[int, Copy] = {
             e.source: partial(copy_range, sources[e.source], self._fd, e.header + e.header_size) for e in entries
         }
-        digests = _digests(sources, known, copies, self.meter)
+        self.inner = {}
+        digests = _digests(sources, known, copies, self.meter, self.inner)
         self.end = self._finish(entries, digests)
         return digests
 
@@ -231,6 +251,7 @@ class LayoutSink:
         self.blobs = root / "blobs" / "sha256"
         self.link = link
         self._temps: dict[Path, int] = {}  # each temporary file, and the descriptor holding its lock
+        self.inner: dict[int, Digest] = {}
         try:
             self.blobs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -243,16 +264,17 @@ class LayoutSink:
 
     def put_layers(self, sources: Sequence[BlobSource], known: Sequence[Digest | None]) -> list[Digest]:
         todo = [i for i, (s, k) in enumerate(zip(sources, known, strict=True))
-                if k is None or not self._present(k, s.size)]
+                if k is None or not self._present(k, s.blob_size)]
+        self.inner = {}
         if self.link:
             # A hard link needs the name first: hash, then link (or copy when linking is not possible).
-            digests = _digests(sources, known, {}, self.meter)
+            digests = _digests(sources, known, {}, self.meter, self.inner)
             for i in todo:
                 self._link_or_copy(sources[i], digests[i])
             return digests
         temps = {i: self._temp() for i in todo}
         copies: dict[int, Copy] = {i: partial(self._copy_into, sources[i], temps[i]) for i in todo}
-        digests = _digests(sources, known, copies, self.meter)
+        digests = _digests(sources, known, copies, self.meter, self.inner)
         for i, temp in temps.items():
             self._place(temp, digests[i])
         return digests
@@ -286,7 +308,7 @@ class LayoutSink:
         final = self.blobs / digest.hex
         if final.exists():
             return
-        whole = source.offset == 0 and source.size == source.state.size
+        whole = source.offset == 0 and source.size == source.state.size and not source.wrapped
         if whole:
             try:
                 os.link(source.path, final)

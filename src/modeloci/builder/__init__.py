@@ -17,7 +17,7 @@ them beside the model; without it the output is byte for byte as before.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +29,7 @@ from modeloci.atomic import atomic_output
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.blobs.sinks import ArchiveSink, BlobSink, LayoutSink
+from modeloci.builder import modelcar
 from modeloci.compiler.model import BaseSource, BuildPlan, FileSource, LayerPlan
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
@@ -114,18 +115,24 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
     with ExitStack() as stack:
         base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
         sources = [_source(layer, plan, base) for layer in plan.layers]
-    known = [_known(source, cache) for source in sources]
+    found = [modelcar.known(s, cache) if s.wrapped else (_known(s, cache), None) for s in sources]
+    known = [blob for blob, _ in found]
     digests = sink.put_layers(sources, known)
+    files = {i: inner for i, (_, inner) in enumerate(found) if inner is not None} | sink.inner
     if cache is not None:
-        for source, digest, was_known in zip(sources, digests, known, strict=True):
-            if was_known is None:
+        for i, (source, digest, was_known) in enumerate(zip(sources, digests, known, strict=True)):
+            if was_known is None and source.wrapped:
+                modelcar.remember(cache, source, digest, files[i])
+            elif was_known is None:
                 cache.put(source.state, source.offset, source.size, digest)
-    layers, config, manifest = describe(plan, digests)
+    layers, config, manifest = describe(plan, digests, files)
     with _writing("the config"):
         sink.put_bytes(config.data)
     with _writing("the manifest"):
         sink.put_bytes(manifest.data)
-    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
+    # A modelcar is a container image: its index entry names no artifactType, as any image's.
+    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or (
+        None if plan.format == "modelcar" else config.media_type))
     result = BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
     made = _referrers(referrers, result, sink) if referrers is not None else ()
     with _writing("the index"):
@@ -156,8 +163,12 @@ def _writing(what: str) -> Iterator[None]:
         raise BuildError(f"writing {what}: {describe_os_error(exc)}") from exc
 
 
-def describe(plan: BuildPlan, digests: Sequence[Digest]) -> tuple[tuple[Descriptor, ...], Blob, Blob]:
-    """The layer descriptors, config and manifest of a plan once its layers' digests are known."""
+def describe(plan: BuildPlan, digests: Sequence[Digest],
+             files: Mapping[int, Digest] | None = None) -> tuple[tuple[Descriptor, ...], Blob, Blob]:
+    """The layer descriptors, config and manifest of a plan once its layers' digests are known (``files``: the
+    digests of the files a modelcar's layers wrap, by place)."""
+    if plan.format == "modelcar":
+        return modelcar.describe(plan, digests, files or {})
     layers = tuple(Descriptor(layer.media_type, digest, layer.size, layer.annotations)
                    for layer, digest in zip(plan.layers, digests, strict=True))
     diff_ids = [d.digest for d in layers]
@@ -182,29 +193,34 @@ def _known(source: BlobSource, cache: DigestCache | None) -> Digest | None:
 
 
 def file_source(layer: LayerPlan, plan: BuildPlan) -> BlobSource:
-    """The BlobSource of a layer made from a file of the build context (checked unchanged since the plan)."""
+    """The BlobSource of a layer made from a file of the build context (checked unchanged since the plan), wrapped
+    in its tar for a modelcar."""
     source = layer.source
     assert isinstance(source, FileSource), "a layer of the base has no file in the build context"
     path = plan.context / source.path
     state = _state(path, source.path)
-    if state.size != layer.size:
+    size = layer.size if layer.file_size is None else layer.file_size
+    if state.size != size:
         raise BuildError(f"reading {source.path}: the file changed size since the plan was made",
                          path=source.path, hint="do not change input files during a build")
-    return BlobSource(path, 0, layer.size, source.path, state)
+    found = BlobSource(path, 0, size, source.path, state)
+    return modelcar.wrap(found, layer, plan) if layer.file_size is not None else found
 
 
 def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSource:
     if isinstance(layer.source, BaseSource):
         assert base is not None
+        size = layer.size if layer.file_size is None else layer.file_size  # a raw layer a modelcar's tar wraps
         expected = Digest.parse(layer.source.digest)
         shown = plan.base.path if plan.base is not None else plan.base_path  # as the Modelfile names it
         try:
-            path, offset, size = locate_blob(base, Descriptor(layer.media_type, expected, layer.size))
+            path, offset, size = locate_blob(base, Descriptor(layer.media_type, expected, size))
         except ArchiveError as exc:
             raise ArchiveError(f"`{shown}`: {exc.message}", path=str(plan.base_path),
                                hint=f"run `modeloci verify {shown}` to list every problem") from None
         label = f"{layer.filepath or expected} of `{shown}`"
-        return BlobSource(path, offset, size, label, _state(path, label), expected)
+        found = BlobSource(path, offset, size, label, _state(path, label), expected)
+        return modelcar.wrap(found, layer, plan) if layer.file_size is not None else found
     return file_source(layer, plan)
 
 

@@ -14,11 +14,12 @@ import posixpath
 from dataclasses import replace
 from pathlib import Path
 
+from modeloci.compiler import modelcar as car
 from modeloci.compiler.model import FileSource, LayerPlan, Role
 from modeloci.compiler.state import Planned, State
-from modeloci.formats import docker, modelpack
+from modeloci.formats import docker, modelcar, modelpack
 from modeloci.formats import layers as formats
-from modeloci.formats.artifact import ModelPackConfig
+from modeloci.formats.configs import ModelPackConfig
 from modeloci.formats.derive import weights_format as base_weights_format
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
@@ -101,9 +102,12 @@ def _inherited(state: State, role: Role, new: dict[Role, list[Planned]]) -> list
     if role is Role.OTHER and any(p.via == "folder" for p in new[Role.MODEL_FILE]):
         return []
     refilled = {p.layer_path for files in new.values() for p in files if p.via == "folder"}
-    kept = [layer for layer in state.base.layers if layer.role is role and layer.filepath not in refilled]
+    kept = [layer for layer in state.base.layers if layer.role is role and layer.filepath not in refilled
+            and not car.is_image_layer(layer)]
     if state.base.format == state.target:
         return kept
+    if state.target == "modelcar":
+        return [car.from_raw(layer) for layer in kept]
     fmt = weights_format(state)
     return [
         replace(layer, media_type=formats.media_type(role, state.target, fmt, layer.filepath),
@@ -149,7 +153,7 @@ def layers(state: State) -> list[LayerPlan]:
     """The layers in role order, merged with the base."""
     new = _new_files(state)
     fmt = weights_format(state)
-    return [
+    return car.image_layers(state) + [
         layer
         for role in ROLE_ORDER
         for layer in _inherited(state, role, new) + [_file_layer(p, fmt, state) for p in new[role]]
@@ -166,15 +170,16 @@ def _check_roles(planned: list[Planned], report: Report) -> None:
 
 def _file_layer(p: Planned, fmt: str, state: State) -> LayerPlan:
     own_format = WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower(), fmt) if p.role is Role.WEIGHTS else fmt
-    return LayerPlan(
+    layer = LayerPlan(
         role=p.role,
         media_type=formats.media_type(p.role, state.target, own_format, p.layer_path),
         filepath=p.layer_path,
         size=p.file.size,
         source=FileSource(path=p.file.rel),
-        annotations=formats.annotations(p.layer_path, p.file.size, state.mtime, state.target),
+        annotations=formats.annotations(p.layer_path, p.file.size, state.mtime, state.target, p.role),
         line=p.line,
     )
+    return car.wrapped(layer, state.mtime) if state.target == "modelcar" else layer
 
 
 def _check_collisions(inherited: list[LayerPlan], planned: list[Planned], report: Report) -> None:
@@ -191,6 +196,8 @@ def _check_collisions(inherited: list[LayerPlan], planned: list[Planned], report
 
 
 def config_media_type(state: State, layers: list[LayerPlan]) -> str:
+    if state.target == "modelcar":
+        return str(modelcar.CONFIG_MEDIA_TYPE)
     if state.target == "modelpack":
         return modelpack.CONFIG_MEDIA_TYPE
     if state.base is not None and state.base.format == "docker":
@@ -205,6 +212,8 @@ def config(state: State, layers: list[LayerPlan]) -> dict[str, object]:
     """The config: Docker's fields, or ModelPack's ``descriptor`` and ``config`` objects."""
     if state.target == "modelpack":
         return _modelpack_config(state)
+    if state.target == "modelcar":
+        return car.config(state, layers)
     return _docker_config(state)
 
 
@@ -250,4 +259,4 @@ def _docker_config(state: State) -> dict[str, object]:
 def labels(state: State) -> dict[str, str]:
     merged = dict(state.base.artifact.manifest.annotations) if state.base else {}
     merged.update(state.labels)
-    return merged
+    return car.labels(state, merged) if state.target == "modelcar" else merged

@@ -17,7 +17,8 @@ from typing import Any
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan
 from modeloci.diagnostics import Span
 from modeloci.errors import ArchiveError, ModelociError
-from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
+from modeloci.formats.artifact import Artifact, ModelLayer, read_artifact
+from modeloci.formats.configs import DockerConfig
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
 from modeloci.sources import Source, open_source
@@ -40,11 +41,12 @@ class Base:
         return dict(self.artifact.config.fields) if isinstance(self.artifact.config, DockerConfig) else {}
 
 
-def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None:
-    """Read the base at ``path``; None after reporting why it cannot be used."""
+def load_base(path: Source, rel: str, span: Span, report: Report, *, images: bool = False) -> Base | None:
+    """Read the base at ``path``; None after reporting why it cannot be used. With ``images`` (a modelcar's
+    build), a container image is a base too, its tar layers carried as they are."""
     try:
         with open_source(path) as layout:
-            artifact = read_artifact(layout, where=f"`{rel}`")
+            artifact = read_artifact(layout, where=f"`{rel}`", images=images)
     except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
         report.add(codes.bad_base(report.file, span, rel, _as_written(exc.message, path, rel),
                                   exc.hint and _as_written(exc.hint, path, rel)))
@@ -55,7 +57,8 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
     except ModelociError as exc:  # a registry that cannot be reached, or refuses
         report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
         return None
-    packed = [layer for layer in artifact.layers if layer.packing != "raw"]
+    image = images and artifact.format == "modelcar"  # an image's tar layers are carried as they are
+    packed = [layer for layer in artifact.layers if layer.packing != "raw" and not image]
     if packed:
         report.add(codes.bad_base(report.file, span, rel, tar_layers(packed), UNPACK_HINT.replace("BASE", rel)))
         return None
@@ -66,7 +69,17 @@ def load_base(path: Source, rel: str, span: Span, report: Report) -> Base | None
         ref_name=artifact.ref_name,
         format=artifact.format,
     )
-    return Base(plan, path, artifact, tuple(_layer(layer) for layer in artifact.layers))
+    diff_ids = _diff_ids(artifact) if image else []
+    return Base(plan, path, artifact, tuple(_layer(layer, diff_ids[i] if i < len(diff_ids) else None)
+                                            for i, layer in enumerate(artifact.layers)))
+
+
+def _diff_ids(artifact: Artifact) -> list[str | None]:
+    """An image base's ``rootfs.diff_ids`` (each layer's, as the base's config states them; checked with the base's
+    blobs only for uncompressed layers, whose diff_id is their digest)."""
+    rootfs = artifact.config.doc.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    return [i if isinstance(i, str) else None for i in ids] if isinstance(ids, list) else []
 
 
 def _as_written(text: str, path: Source, rel: str) -> str:
@@ -101,7 +114,7 @@ def tar_layers(packed: list[ModelLayer]) -> str:
             "modeloci carries layers over byte for byte and writes raw ones")
 
 
-def _layer(layer: ModelLayer) -> LayerPlan:
+def _layer(layer: ModelLayer, diff_id: str | None = None) -> LayerPlan:
     d = layer.descriptor
     return LayerPlan(
         role=layer.role,
@@ -110,4 +123,5 @@ def _layer(layer: ModelLayer) -> LayerPlan:
         size=d.size,
         source=BaseSource(digest=str(d.digest)),
         annotations=dict(d.annotations),
+        diff_id=diff_id if diff_id and diff_id != str(d.digest) else None,
     )

@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import assert_never
 
-from modeloci.compiler import assemble, folders, metadata, pointers
+from modeloci.compiler import assemble, folders, metadata, modelcar, pointers
 from modeloci.compiler.args import ArgScope, Expanded
-from modeloci.compiler.base import load_base, split_layout_name
+from modeloci.compiler.base import Base, load_base, split_layout_name
 from modeloci.compiler.lint import lint as run_lint
 from modeloci.compiler.model import BuildPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
+from modeloci.diagnostics import Span
 from modeloci.errors import UsageError
 from modeloci.model.gguf import MAGIC as GGUF_MAGIC
 from modeloci.model.hfdir import WEIGHT_SUFFIXES
@@ -43,7 +44,7 @@ from modeloci.modelfile.ast import (
 from modeloci.modelfile.directives import CONFIG_KEYS, Report
 from modeloci.oci.jsonenc import go_time
 from modeloci.reference import names_host, normalise_tag
-from modeloci.sources import LayoutRef, RemoteRef, StoredRef
+from modeloci.sources import LayoutRef, RemoteRef, Source, StoredRef
 from modeloci.store import Store
 
 
@@ -108,6 +109,7 @@ def compile_plan(
         mtime_epoch=mtime,
         warnings=tuple(d for d in [*modelfile.diagnostics, *report.diagnostics] if not d.is_error),
         sources=state.sources,
+        layer_mtime=modelcar.layer_mtime() if target_format == "modelcar" else 0,
     )
 
 
@@ -124,19 +126,19 @@ def _compile_from(directive: FromDirective, state: State) -> None:
         return
     stored = _stored_model(expanded.text, state)
     if stored is not None:
-        state.base = load_base(stored, str(stored), directive.source.span, state.report)
+        state.base = _load_base(stored, str(stored), directive.source.span, state)
         return
     remote = _registry_model(expanded.text, state)
     if remote is not None:
-        state.base = load_base(remote, str(remote), directive.source.span, state.report)
+        state.base = _load_base(remote, str(remote), directive.source.span, state)
         return
     split = split_layout_name(expanded.text, state.context.root)
     if split is not None:  # FROM DIR:NAME, one model of a layout folder or archive holding several
         folder = state.context.resolve_one(Expanded(((split[0], False),)), directive.source.span, state.report,
                                            keyword="FROM", allow_dir=True)
         if folder is not None:
-            state.base = load_base(LayoutRef(folder.path, split[1]), f"{folder.rel}:{split[1]}",
-                                   directive.source.span, state.report)
+            state.base = _load_base(LayoutRef(folder.path, split[1]), f"{folder.rel}:{split[1]}",
+                                    directive.source.span, state)
         return
     found = state.context.resolve_one(expanded, directive.source.span, state.report, keyword="FROM", allow_dir=True)
     if found is None:
@@ -145,7 +147,12 @@ def _compile_from(directive: FromDirective, state: State) -> None:
     if what is not None:
         state.report.add(codes.from_weights(state.report.file, directive.source.span, found.rel, what))
         return
-    state.base = load_base(found.path, found.rel, directive.source.span, state.report)
+    state.base = _load_base(found.path, found.rel, directive.source.span, state)
+
+
+def _load_base(source: Source, rel: str, span: Span, state: State) -> Base | None:
+    """The FROM base; a modelcar may be built on a container image too."""
+    return load_base(source, rel, span, state.report, images=state.target == "modelcar")
 
 
 def _weights_not_model(found: ContextFile, state: State) -> str | None:

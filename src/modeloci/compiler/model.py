@@ -22,7 +22,7 @@ from modeloci.formats.roles import Role
 from modeloci.oci.mediatypes import MediaType
 from modeloci.sources import Source
 
-__all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "LayerPlan", "Role"]
+__all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "InTar", "LayerPlan", "Role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +37,31 @@ class FileSource:
 
 
 @dataclass(frozen=True, slots=True)
+class InTar:
+    """A file read out of a tar layer of the base (a modelcar's): where its bytes lie in the layer's blob of
+    ``blob_size`` bytes, and the digest the layer's annotation claims for it (checked while it is copied)."""
+
+    blob_size: int
+    offset: int
+    digest: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"blob_size": self.blob_size, "offset": self.offset, "digest": self.digest}
+
+
+@dataclass(frozen=True, slots=True)
 class BaseSource:
-    """A blob carried over from the FROM base, by digest."""
+    """A blob carried over from the FROM base, by digest; or, ``within`` it, a file its tar layer holds."""
 
     digest: str
     kind: str = "base"
+    within: InTar | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "digest": self.digest}
+        out: dict[str, Any] = {"kind": self.kind, "digest": self.digest}
+        if self.within is not None:
+            out["within"] = self.within.to_json()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +73,14 @@ class LayerPlan:
     source: FileSource | BaseSource
     annotations: dict[str, str]
     line: int | None = None  # the Modelfile line that added this layer
+    # A modelcar layer made here: the size of the one file its tar wraps (``size`` is the tar's). None: the
+    # layer is its source's bytes (a raw file, or a layer carried as it is).
+    file_size: int | None = None
+    # A compressed layer carried from a container image: the digest of the tar inside (the config's diff_id).
+    diff_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "role": self.role.value,
             "media_type": self.media_type,
             "filepath": self.filepath,
@@ -67,6 +89,11 @@ class LayerPlan:
             "annotations": dict(self.annotations),
             "line": self.line,
         }
+        if self.file_size is not None:
+            out["file_size"] = self.file_size
+        if self.diff_id is not None:
+            out["diff_id"] = self.diff_id
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +131,13 @@ class BuildPlan:
     mtime_epoch: int = 0
     warnings: tuple[Diagnostic, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    # The mtime of a modelcar layer's tar entries: SOURCE_DATE_EPOCH, else 0 (not the creation time, so that the
+    # same file gives the same layer in every modelcar).
+    layer_mtime: int = 0
 
     @property
     def artifact_type(self) -> str | None:
-        """The manifest's ``artifactType``: ModelPack sets one, Docker's format has none."""
+        """The manifest's ``artifactType``: ModelPack sets one, Docker's format and a modelcar (an image) none."""
         return str(MediaType.CNCF_MANIFEST) if self.format == "modelpack" else None
 
     def to_json(self) -> dict[str, Any]:

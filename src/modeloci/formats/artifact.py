@@ -12,6 +12,10 @@ Formats are told apart by content (REFERENCE.md §1.12): the manifest's
 ``artifactType``, then the config media type, then the config's keys.
 Docker v0.1/v0.2, ModelPack, and ModelPack's pre-July-2025 names
 (``application/vnd.cnai.*`` media types, ``org.cnai.*`` annotations) are read.
+A modelcar (:mod:`.modelcar`) is a container image (an image config) some of
+whose layers name a model file under ``models/``; its other layers belong to the
+container image under the model (``kind`` ``image``), and a container image
+with no model layer at all is read as one only for a modelcar's ``FROM``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from modeloci.errors import ArchiveError
-from modeloci.formats import docker, modelpack
-from modeloci.formats.docker_meta import gguf_bytes
+from modeloci.formats import docker, modelcar, modelpack
+from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -40,7 +44,15 @@ from modeloci.oci.mediatypes import (
     MediaType,
 )
 
-Format = Literal["docker", "modelpack"]
+# DockerConfig is named too: it was defined here before formats/configs.py, and ops/unpack.py imports it from here.
+__all__ = ["Artifact", "DockerConfig", "Format", "Image", "LayerKind", "Model", "ModelArtifact", "ModelBundle",
+           "ModelConfig", "ModelLayer", "Packing", "created_of", "detect_format", "epoch_of", "filepath_of",
+           "image_packing", "model_layer", "packing_of", "read_artifact", "role_of"]
+
+Format = Literal["docker", "modelpack", "modelcar"]
+# What a layer is: a file of a model format (raw, or one of ModelPack's tars), a modelcar's tar around one model
+# file, or a layer of the container image under a modelcar's model.
+LayerKind = Literal["file", "modelcar", "image"]
 
 
 _DOCKER_ROLES: dict[str, Role] = {
@@ -187,6 +199,7 @@ class ModelLayer:
     descriptor: Descriptor
     role: Role
     filepath: str
+    kind: LayerKind = "file"
 
     @property
     def metadata(self) -> str | None:
@@ -195,7 +208,14 @@ class ModelLayer:
 
     @property
     def packing(self) -> Packing:
+        if self.kind != "file":
+            return image_packing(self.descriptor.media_type)
         return packing_of(self.descriptor.media_type)
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the layer holds a model file (every layer but a container image's under a modelcar)."""
+        return self.kind != "image"
 
 
 Packing = Literal["raw", "tar", "tar+gzip", "tar+zstd"]
@@ -214,98 +234,12 @@ def packing_of(media_type: str) -> Packing:
     return "raw"
 
 
-@dataclass(frozen=True, slots=True)
-class DockerConfig:
-    """Docker Model Runner's config (v0.1 and v0.2 share it)."""
-
-    doc: dict[str, Any]
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        config = self.doc.get("config")
-        return config if isinstance(config, dict) else {}
-
-    def _text(self, key: str) -> str | None:
-        value = self.fields.get(key)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def format(self) -> str | None:
-        return self._text("format")
-
-    @property
-    def context_size(self) -> int | None:
-        value = self.fields.get("context_size")
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-    @property
-    def size(self) -> str | None:
-        return self._text("size")
-
-    @property
-    def architecture(self) -> str | None:
-        return self._text("architecture")
-
-    @property
-    def parameters(self) -> str | None:
-        return self._text("parameters")
-
-    @property
-    def quantization(self) -> str | None:
-        return self._text("quantization")
-
-    @property
-    def created(self) -> str | None:
-        descriptor = self.doc.get("descriptor")
-        return descriptor.get("created") if isinstance(descriptor, dict) else None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelPackConfig:
-    """A CNCF ModelPack config (``descriptor``, ``modelfs``, ``config``)."""
-
-    doc: dict[str, Any]
-    weight_bytes: int = 0
-
-    def _section(self, name: str) -> dict[str, Any]:
-        value = self.doc.get(name)
-        return value if isinstance(value, dict) else {}
-
-    @property
-    def descriptor(self) -> dict[str, Any]:
-        return self._section("descriptor")
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return self._section("config")
-
-    def _text(self, key: str) -> str | None:
-        value = self.fields.get(key)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def format(self) -> str | None:
-        return self._text("format")
-
-    @property
-    def context_size(self) -> int | None:
-        return None  # ModelPack has no such field
-
-    @property
-    def size(self) -> str | None:
-        return gguf_bytes(self.weight_bytes) if self.weight_bytes else None
-
-    @property
-    def architecture(self) -> str | None:
-        return self._text("architecture")
-
-    @property
-    def parameters(self) -> str | None:
-        return self._text("paramSize")
-
-    @property
-    def quantization(self) -> str | None:
-        return self._text("quantization")
+def image_packing(media_type: str) -> Packing:
+    """How a container image's layer holds its files (OCI's and Docker's image layer types): a tar, maybe
+    compressed."""
+    if media_type.endswith(("+gzip", ".tar.gzip")):
+        return "tar+gzip"
+    return "tar+zstd" if media_type.endswith("+zstd") else "tar"
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +249,7 @@ class Artifact:
     manifest: Manifest
     config_bytes: bytes
     format: Format
-    config: DockerConfig | ModelPackConfig
+    config: DockerConfig | ModelPackConfig | ModelcarConfig
     layers: tuple[ModelLayer, ...]
     ref_name: str | None = None
 
@@ -323,12 +257,20 @@ class Artifact:
     def digest(self) -> Digest:
         return self.manifest.digest
 
+    @property
+    def files(self) -> tuple[ModelLayer, ...]:
+        """The layers that hold model files (a modelcar's container image layers left out)."""
+        return tuple(layer for layer in self.layers if layer.is_file)
+
 
 def detect_format(manifest: Manifest, config_doc: Mapping[str, Any]) -> Format | None:
     """Docker or ModelPack, by the rules of REFERENCE.md §1.12; None when it is neither."""
     if manifest.artifact_type in MODELPACK_MANIFESTS:
         return "modelpack"
     media_type = manifest.config.media_type
+    if media_type in modelcar.IMAGE_CONFIG_TYPES:
+        return "modelcar" if any(modelcar.model_file_path(d.media_type, d.annotations)
+                                 for d in manifest.layers) else None
     if media_type in DOCKER_CONFIG_TYPES:
         return "docker"
     if media_type in MODELPACK_CONFIGS:
@@ -378,7 +320,13 @@ _WEIGHT_EXTENSIONS: dict[str, str] = {MediaType.DOCKER_GGUF: "gguf", MediaType.D
 
 def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: str | None = None) -> ModelLayer:
     """Layer ``number`` (from 1) of a manifest, named by its path, its title, or its role (a weight's extension
-    from its Docker media type, or the format a config states)."""
+    from its Docker media type, or the format a config states). A modelcar's layer is a model file's when it
+    names one under ``models/``, else the container image's."""
+    if fmt == "modelcar":
+        path = modelcar.model_file_path(descriptor.media_type, descriptor.annotations)
+        if path is None:
+            return ModelLayer(descriptor, Role.OTHER, "", "image")
+        return ModelLayer(descriptor, modelcar.role_of(descriptor.annotations, path), path, "modelcar")
     role = role_of(descriptor, fmt)
     path = filepath_of(descriptor)
     if path is not None:
@@ -388,8 +336,9 @@ def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format:
     return ModelLayer(descriptor, role, _ROLE_NAMES[role].format(n=number, ext=suffix))
 
 
-def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
-    """The model artifact in a layout (folder or tar); ArchiveError if it is not one."""
+def read_artifact(layout: Layout, *, where: str = "the archive", images: bool = False) -> Artifact:
+    """The model artifact in a layout (folder or tar); ArchiveError if it is not one. With ``images``, a
+    container image without a model layer is read too (a modelcar with no model files: a modelcar's base)."""
     manifest, ref_name = read_manifest(layout)
     config_bytes = read_blob(layout, manifest.config.digest, size=manifest.config.size)
     try:
@@ -399,25 +348,40 @@ def read_artifact(layout: Layout, *, where: str = "the archive") -> Artifact:
     if not isinstance(config_doc, dict):
         raise ArchiveError(f"the config of {where} is not a JSON object")
     fmt = detect_format(manifest, config_doc)
+    if fmt is None and images and manifest.config.media_type in modelcar.IMAGE_CONFIG_TYPES:
+        fmt = "modelcar"
     if fmt is None:
         raise ArchiveError(f"{where} is not a model artifact: its config media type is `{manifest.config.media_type}`")
     fields = config_doc.get("config")
     stated = fields.get("format") if isinstance(fields, dict) else None
     weight_format = stated if isinstance(stated, str) else None
     layers = tuple(model_layer(d, fmt, n, weight_format) for n, d in enumerate(manifest.layers, 1))
+    weight_bytes = sum(layer.descriptor.size for layer in layers if layer.role is Role.WEIGHTS and layer.is_file)
     if fmt == "docker":
-        config: DockerConfig | ModelPackConfig = DockerConfig(config_doc)
+        config: DockerConfig | ModelPackConfig | ModelcarConfig = DockerConfig(config_doc)
+    elif fmt == "modelcar":
+        config = ModelcarConfig(config_doc, sum(_file_size(layer) for layer in layers if layer.role is Role.WEIGHTS
+                                                and layer.is_file))
     else:
-        weight_bytes = sum(layer.descriptor.size for layer in layers if layer.role is Role.WEIGHTS)
         config = ModelPackConfig(config_doc, weight_bytes)
     return Artifact(manifest, config_bytes, fmt, config, layers, ref_name)
 
 
+def _file_size(layer: ModelLayer) -> int:
+    """The size of the file a modelcar layer holds: its metadata's, else the layer's (a tar is a little larger)."""
+    try:
+        found = load_json(layer.metadata.encode(), "file metadata").get("size") if layer.metadata else None
+    except (InvalidJSON, AttributeError):
+        found = None
+    return found if isinstance(found, int) and not isinstance(found, bool) and found >= 0 else layer.descriptor.size
+
 def created_of(config_doc: Mapping[str, Any]) -> str | None:
-    """The creation time a config records: Docker's ``descriptor.created`` or ModelPack's ``createdAt``."""
+    """The creation time a config records: Docker's ``descriptor.created``, ModelPack's ``createdAt``, or an image
+    config's (a modelcar's) ``created``."""
     descriptor = config_doc.get("descriptor")
     if not isinstance(descriptor, dict):
-        return None
+        image = config_doc.get("created") if "rootfs" in config_doc else None
+        return image if isinstance(image, str) else None
     value = descriptor.get("created") or descriptor.get("createdAt")
     return value if isinstance(value, str) else None
 

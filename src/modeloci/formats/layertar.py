@@ -62,6 +62,7 @@ class Member:
     path: str
     size: int
     offset: int | None = None
+    name: str | None = None  # its name in the tar, when it is written elsewhere (a modelcar's file, at its path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +133,11 @@ def _bomb(size: int, ratio: int) -> str:
             "(`--max-inflate-ratio 0` reads it anyway)")
 
 
-def list_members(source: BlobSource, packing: Packing, *,
-                 max_ratio: int = MAX_INFLATE_RATIO) -> tuple[list[Member], list[str]]:
+def list_members(source: BlobSource, packing: Packing, *, max_ratio: int = MAX_INFLATE_RATIO,
+                 folders: list[str] | None = None) -> tuple[list[Member], list[str]]:
     """The regular files of a tar layer, and its problems (unreadable, unsafe names, links, special files, a
-    gzip layer that inflates more than ``max_ratio`` times its size)."""
+    gzip layer that inflates more than ``max_ratio`` times its size). ``folders``, when given, gets the clean
+    paths of its folder members."""
     if packing not in _LISTING:
         return [], [f"a {packing} layer, which modeloci cannot read (Python's standard library has no zstd)"]
     limit = inflate_limit(source.size, max_ratio) if packing == "tar+gzip" else None
@@ -154,6 +156,9 @@ def list_members(source: BlobSource, packing: Packing, *,
     problems = [f"tar member {u.message}" for u in unsafe]
     flagged = {u.where for u in unsafe}
     members = []
+    if folders is not None:
+        folders += [clean for info in infos if info.isdir() and info.name not in flagged
+                    and (clean := safe_relative(info.name.removeprefix("./").rstrip("/") or ".")) is not None]
     for info in infos:
         if not info.isreg() or info.name in flagged:
             continue

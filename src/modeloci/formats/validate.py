@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.findings import Problem
+from modeloci.formats import modelcar_checks
 from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
@@ -169,12 +170,28 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate
         _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
     if not manifest.layers:
         _error(report, "the manifest has no layers")
+    if fmt == "modelcar":
+        _check_modelcar(layout, manifest, config or {}, report, max_inflate_ratio)
+        return
     expected = _tar_layers(layout, manifest, report, max_inflate_ratio) if fmt == "modelpack" \
         else [layer.digest for layer in manifest.layers]
     if config is not None and fmt is not None:
         _check_config(manifest, config, fmt, [str(d) if d else None for d in expected], report)
     for i, layer in enumerate(manifest.layers, 1):
         _check_layer(i, layer, fmt, report)
+
+
+def _check_modelcar(layout: Layout, manifest: Manifest, config: dict[str, Any], report: VerifyReport,
+                    max_ratio: int) -> None:
+    """A modelcar's checks (:mod:`.modelcar_checks`), and the paths of its model layers as any format's."""
+    expected, findings = modelcar_checks.diff_ids(layout, manifest, max_ratio)
+    findings += modelcar_checks.config_findings(manifest, config, [str(d) if d else None for d in expected])
+    for i, layer in enumerate(manifest.layers, 1):
+        findings += modelcar_checks.layer_findings(i, layer)
+        if filepath_of(layer) is not None:
+            _check_layer(i, layer, "modelcar", report)
+    for severity, message in findings:
+        (_error if severity == "error" else _warn)(report, message)
 
 
 def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ratio: int) -> list[Digest | None]:
@@ -299,6 +316,9 @@ def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> Non
             _error(report, f"layer {i}: {found}")
         elif found != layer.digest:
             _error(report, f"layer {i} blob {layer.digest} does not match its digest: its content is {found}")
+    if report.format == "modelcar":
+        for problem in modelcar_checks.file_digest_problems(layout, manifest):
+            _error(report, problem)
     if getattr(layout, "selected", None) is not None:
         return  # one model of the store: other blobs belong to other models
     if layout.exists("index.json"):  # the blobs of the referrers beside the model (a signature, a BOM) are used

@@ -44,6 +44,18 @@ class MediaType(StrEnum):
     CNAI_MANIFEST = "application/vnd.cnai.model.manifest.v1+json"
     CNAI_CONFIG = "application/vnd.cnai.model.config.v1+json"
 
+    # An OCI container image's config and layers (a modelcar is one), and Docker's (a base pulled from Docker Hub).
+    OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
+    OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+    OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+    OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+    OCI_LAYER_NONDIST = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+    OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    OCI_LAYER_NONDIST_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+    DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
+    DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+
     # Artifacts that refer to a model (OCI 1.1 ``subject``): a signature, a provenance statement, a bill of materials.
     OCI_EMPTY = "application/vnd.oci.empty.v1+json"
     SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"

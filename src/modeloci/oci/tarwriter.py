@@ -6,6 +6,12 @@ depends only on the file's size, a writer can place a blob's bytes before it
 knows the blob's name (its digest) and write the header afterwards. Files of
 8 GiB and more get a PAX ``size`` record, since USTAR's size field stops at
 8 GiB - 1.
+
+:func:`entry_headers` writes the same fixed headers for the members of a tar
+*layer* (a modelcar's ``models/<path>``), with the mode the caller gives and a
+PAX ``path`` record for a name longer than USTAR's 100 bytes; :func:`tar_end`
+is what follows the last member's data. The same name, size, mode and mtime
+give the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -50,11 +56,20 @@ def ustar_header(name: str, *, size: int, mtime: int, typeflag: bytes = b"0", mo
 
 def pax_size_header(size: int, mtime: int) -> bytes:
     """A PAX extended header (with its data) carrying only ``size``."""
-    record = f" size={size}\n"
-    length = len(record)
-    while len(f"{length}{record}") != length:
-        length = len(f"{length}{record}")
-    data = f"{length}{record}".encode("ascii")
+    return _pax_header([("size", str(size))], mtime)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    """One PAX record, ``"<length> <key>=<value>\\n"``, whose length counts its own digits."""
+    body = f" {key}={value}\n".encode()
+    length = len(body)
+    while len(b"%d" % length + body) != length:
+        length = len(b"%d" % length + body)
+    return b"%d" % length + body
+
+
+def _pax_header(records: list[tuple[str, str]], mtime: int) -> bytes:
+    data = b"".join(_pax_record(key, value) for key, value in records)
     return ustar_header(_PAX_NAME, size=len(data), mtime=mtime, typeflag=b"x") + _pad(data)
 
 
@@ -66,3 +81,33 @@ def file_headers(name: str, size: int, mtime: int) -> bytes:
     """The header block(s) for a regular file of ``size`` bytes."""
     pax = pax_size_header(size, mtime) if size > USTAR_MAX_SIZE else b""
     return pax + ustar_header(name, size=size, mtime=mtime)
+
+
+def _short_name(name: str) -> str:
+    """The USTAR name of a member whose PAX ``path`` record holds its whole name: its first 100 bytes (readers
+    take the record's)."""
+    return name.encode("utf-8")[:100].decode("utf-8", "ignore")
+
+
+def entry_headers(name: str, *, size: int, mtime: int, mode: int, folder: bool = False) -> bytes:
+    """The header block(s) of a member of a tar layer: a file of ``size`` bytes, or a folder (``name`` ending in
+    ``/``). A name over 100 bytes, or a size USTAR cannot hold, goes into a PAX record (path first)."""
+    records: list[tuple[str, str]] = []
+    if len(name.encode("utf-8")) > 100:
+        records.append(("path", name))
+    if size > USTAR_MAX_SIZE:
+        records.append(("size", str(size)))
+    pax = _pax_header(records, mtime) if records else b""
+    short = _short_name(name) if len(name.encode("utf-8")) > 100 else name
+    return pax + ustar_header(short, size=0 if folder else size, mtime=mtime, typeflag=b"5" if folder else b"0",
+                              mode=mode)
+
+
+def padding(size: int) -> bytes:
+    """The zeros that fill a member's data of ``size`` bytes up to its last 512-byte block."""
+    return b"\0" * (-size % BLOCK)
+
+
+def tar_end() -> bytes:
+    """The two zero blocks that end a tar (as Go's archive/tar ends one: no padding to a 10 KiB record)."""
+    return b"\0" * (2 * BLOCK)

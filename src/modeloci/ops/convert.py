@@ -25,13 +25,12 @@ from modeloci.formats import docker, modelpack
 from modeloci.formats import layers as formats
 from modeloci.formats.artifact import (
     Artifact,
-    DockerConfig,
     ModelLayer,
-    ModelPackConfig,
     created_of,
     epoch_of,
     read_artifact,
 )
+from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
 from modeloci.formats.derive import derive, weights_format
 from modeloci.formats.facts import ModelFacts
 from modeloci.model.gguf import GGUFError
@@ -168,7 +167,9 @@ def _to_docker(artifact: Artifact, facts: ModelFacts, derived: dict[str, object]
                reference: str | None, warnings: list[str]) -> dict[str, Any]:
     if isinstance(artifact.config, DockerConfig):
         return dict(artifact.config.fields)
-    config = artifact.config  # a ModelPackConfig: a Docker one returned above
+    config = artifact.config
+    if isinstance(config, ModelcarConfig):
+        return {**derived, "format": fmt}  # a modelcar's facts are its labels, derived again from the weights
     # What converting back says by itself (from the tag, the labels and the weights) needs no label: adding one
     # would give the model back with an annotation it never had.
     again = _descriptor(facts, dict(labels), reference)

@@ -38,7 +38,8 @@ from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.model import BaseSource
 from modeloci.diagnostics import Diagnostic
 from modeloci.errors import UsageError
-from modeloci.formats.artifact import Artifact, ModelPackConfig, created_of, epoch_of, read_artifact
+from modeloci.formats.artifact import Artifact, created_of, epoch_of, read_artifact
+from modeloci.formats.configs import ModelPackConfig
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.modelfile import read_modelfile
 from modeloci.modelfile.ast import ArgDirective, FromDirective, Modelfile, Text, Word

@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import PrivateAttr
 
 from modeloci.errors import ArchiveError, describe_os_error
-from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, ModelPackConfig
+from modeloci.formats.artifact import Artifact, ModelLayer
+from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
 from modeloci.formats.roles import Role
 from modeloci.formats.select import WHOLE, Selection
 from modeloci.jsondoc import InvalidJSON, load_json
@@ -126,7 +127,7 @@ class Bundle:
 
     root: Path
     model_dir: Path
-    config: DockerConfig | ModelPackConfig
+    config: DockerConfig | ModelPackConfig | ModelcarConfig
     gguf_path: Path | None
     safetensors_path: Path | None
     dduf_path: Path | None
@@ -134,11 +135,11 @@ class Bundle:
     chat_template_path: Path | None
 
     @property
-    def runtime_config(self) -> DockerConfig | ModelPackConfig:
+    def runtime_config(self) -> DockerConfig | ModelPackConfig | ModelcarConfig:
         return self.config
 
 
-def find_bundle(root: Path, model_dir: Path, config: DockerConfig | ModelPackConfig) -> Bundle:
+def find_bundle(root: Path, model_dir: Path, config: DockerConfig | ModelPackConfig | ModelcarConfig) -> Bundle:
     """The bundle at ``root`` whose model files are in ``model_dir``, found by their names as a runtime finds
     them. Several top-level templates give none: Docker Model Runner refuses to choose."""
     names = sorted(p.name for p in model_dir.iterdir() if p.is_file()) if model_dir.is_dir() else []

@@ -46,6 +46,7 @@ from modeloci.atomic import TEMP_PREFIX, locked_temp_dir, remove_stale_temps
 from modeloci.attest import oms
 from modeloci.blobs.engine import BlobSource, FileState, copy_range, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
+from modeloci.formats import modelcar_layers
 from modeloci.formats.artifact import Artifact, DockerConfig, ModelLayer, read_artifact
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_members
 from modeloci.formats.roles import Role
@@ -171,6 +172,8 @@ def _targets(opened: Layout, artifact: Artifact, layout: Layouts, max_ratio: int
 
 
 def _members(opened: Layout, layer: ModelLayer, max_ratio: int) -> list[Member]:
+    if layer.kind != "file":  # a modelcar's: its one file, at its path; no file of the image under it
+        return modelcar_layers.unpacked(_blob(opened, layer), layer, max_ratio=max_ratio)
     members, problems = list_members(_blob(opened, layer), layer.packing, max_ratio=max_ratio)
     if problems:
         raise ArchiveError(f"refusing to unpack: layer {layer.descriptor.digest} ({layer.descriptor.media_type}): "
@@ -187,7 +190,8 @@ def _bundle_paths(artifact: Artifact) -> list[tuple[str, str, ModelLayer]]:
     model's license must not vanish when a safetensors model's stays
     (REFERENCE.md §1.10).
     """
-    per_file = artifact.format == "modelpack" or artifact.manifest.config.media_type == MediaType.DOCKER_CONFIG_V02
+    per_file = artifact.format in ("modelpack", "modelcar") \
+        or artifact.manifest.config.media_type == MediaType.DOCKER_CONFIG_V02
     if per_file:
         return [("model", layer.filepath, layer) for layer in artifact.layers]
     weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
@@ -327,8 +331,8 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
     source = _blob(layout, layer, f"layer {layer.descriptor.digest}")
     if layer.packing == "tar+gzip":
         def stream(cancel: threading.Event) -> list[UnpackedFile]:
-            shown = {member.path: report for member, _, report in members}
-            written = extract(source, {member.path: file for member, file, _ in members}, cancel)
+            shown = {member.name or member.path: report for member, _, report in members}
+            written = extract(source, {member.name or member.path: file for member, file, _ in members}, cancel)
             return [UnpackedFile(path=shown[e.path], digest=str(e.digest), size=e.size) for e in written]
         return [stream]
 
@@ -338,7 +342,8 @@ def _tar_tasks(layout: Layout, layer: ModelLayer, members: list[tuple[Member, Pa
 
     def copy(member: Member, file: Path, shown: str) -> _Task:
         assert member.offset is not None  # listed from an uncompressed tar
-        part = replace(source, offset=source.offset + member.offset, size=member.size, label=shown, expected=None)
+        part = replace(source, offset=source.offset + member.offset, size=member.size, label=shown,
+                       expected=modelcar_layers.claimed_digest(layer))  # a modelcar's file digest, checked
 
         def run(cancel: threading.Event) -> list[UnpackedFile]:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

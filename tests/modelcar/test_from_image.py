@@ -1,0 +1,87 @@
+"""`FROM` a container image: its layers first, as they are; its config kept; the model's layers on top."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+from modeloci import api
+from tests.modelcar.helpers import EPOCH, read, single_gguf, umoci_unpack
+from tests.modelcar.images import CONFIG, SHELL, write_image
+
+
+def _on_base(tmp_path: Path) -> Path:
+    modelfile = single_gguf(tmp_path)
+    write_image(modelfile.parent / "base")
+    modelfile.write_text(modelfile.read_text().replace("FROM scratch", "FROM base"))
+    return modelfile
+
+
+def test_a_modelcar_from_a_container_image_keeps_its_layers_and_config(tmp_path: Path) -> None:
+    modelfile = _on_base(tmp_path)
+    base_index = json.loads((modelfile.parent / "base" / "index.json").read_text())
+    blobs = modelfile.parent / "base" / "blobs" / "sha256"
+    base_manifest = json.loads((blobs / base_index["manifests"][0]["digest"][7:]).read_text())
+    base_config = json.loads((blobs / base_manifest["config"]["digest"][7:]).read_text())
+    archive = read(api.build(modelfile, tmp_path / "car.tar", format="modelcar", created=EPOCH).output)
+    layers, config = archive.manifest["layers"], archive.config
+    assert layers[:2] == base_manifest["layers"]  # carried as they are, the gzip one too
+    assert [layer["annotations"]["org.cncf.model.filepath"] for layer in layers[2:]] == [
+        "tiny-llama-F32.gguf", "LICENSE", "chat_template.jinja"]
+    assert config["rootfs"]["diff_ids"] == base_config["rootfs"]["diff_ids"] + [d["digest"] for d in layers[2:]]
+    assert (config["config"]["Entrypoint"], config["config"]["Env"]) == (CONFIG["Entrypoint"], CONFIG["Env"])
+    assert config["config"]["Labels"]["org.opencontainers.image.vendor"] == "base-vendor"
+    assert config["config"]["Labels"]["org.cncf.model.format"] == "gguf"
+    assert [h["created_by"] for h in config["history"]] == [
+        "ADD sh /bin/sh", "ENV PATH=/bin", "ADD motd /etc/motd", "modeloci: /models/tiny-llama-F32.gguf",
+        "modeloci: /models/LICENSE", "modeloci: /models/chat_template.jinja"]
+    assert (config["architecture"], config["os"]) == ("amd64", "linux")
+    assert api.verify(tmp_path / "car.tar").problems == []
+
+
+def test_umoci_unpacks_the_base_s_files_and_the_model_s_together(tmp_path: Path) -> None:
+    modelfile = _on_base(tmp_path)
+    api.build(modelfile, layout=tmp_path / "layout", format="modelcar", created=EPOCH, reference="tiny:sidecar")
+    rootfs = umoci_unpack(tmp_path / "layout", "tiny:sidecar", tmp_path / "bundle")
+    assert (rootfs / "bin" / "sh").read_bytes() == SHELL
+    assert (rootfs / "etc" / "motd").read_bytes() == b"hello from the base \n"
+    for name in ("tiny-llama-F32.gguf", "LICENSE", "chat_template.jinja"):
+        assert (rootfs / "models" / name).read_bytes() == (modelfile.parent / name).read_bytes()
+        assert stat.S_IMODE((rootfs / "models" / name).stat().st_mode) == 0o444
+    os.chmod(rootfs / "models", 0o755)
+
+
+def test_a_modelcar_on_a_modelcar_replaces_its_weights_and_keeps_its_base(tmp_path: Path) -> None:
+    """FROM a modelcar built on an image: new weights replace the old (layer and history entry), the image and
+    the other model files stay."""
+    modelfile = _on_base(tmp_path)
+    api.build(modelfile, modelfile.parent / "first.tar", format="modelcar", created=EPOCH)
+    weights = modelfile.parent / "tiny-llama-F32.gguf"
+    (modelfile.parent / "other.gguf").write_bytes(weights.read_bytes())
+    modelfile.write_text("FROM first.tar\nWEIGHTS other.gguf\n")
+    archive = read(api.build(modelfile, tmp_path / "second.tar", format="modelcar", created=EPOCH).output)
+    paths = [layer.get("annotations", {}).get("org.cncf.model.filepath") for layer in archive.manifest["layers"]]
+    assert paths == [None, None, "other.gguf", "LICENSE", "chat_template.jinja"]
+    assert [h["created_by"] for h in archive.config["history"]] == [
+        "ADD sh /bin/sh", "ENV PATH=/bin", "ADD motd /etc/motd", "modeloci: /models/LICENSE",
+        "modeloci: /models/chat_template.jinja", "modeloci: /models/other.gguf"]
+    assert api.verify(tmp_path / "second.tar").problems == []
+
+
+def test_a_docker_model_base_becomes_tar_layers_around_its_files(tmp_path: Path) -> None:
+    modelfile = single_gguf(tmp_path)
+    api.build(modelfile, modelfile.parent / "docker.tar", created=EPOCH)
+    modelfile.write_text("FROM docker.tar\nCONFIG context_size=4096\n")
+    archive = read(api.build(modelfile, tmp_path / "car.tar", format="modelcar", created=EPOCH).output)
+    for layer in archive.manifest["layers"]:
+        name = layer["annotations"]["org.cncf.model.filepath"]
+        blob = archive.files[f"blobs/sha256/{layer['digest'][7:]}"]
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            extracted = tar.extractfile(f"models/{name}")
+            assert extracted is not None and extracted.read() == (modelfile.parent / name).read_bytes()
+    assert archive.config["config"]["Labels"]["org.modeloci.model.context_size"] == "4096"
+    assert api.verify(tmp_path / "car.tar").problems == []
