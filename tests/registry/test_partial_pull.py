@@ -171,3 +171,18 @@ def test_a_hostile_registry_cannot_make_a_partial_pull_store_other_bytes(hostile
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and ATTACKS[attack] in errors[0], result.stderr
     assert Store().entries() == [] and not any(Store().blobs.glob("*"))
+
+
+def test_the_pull_a_refusal_suggests_fetches_the_rest(registry, pushed, cli, tmp_path: Path) -> None:
+    assert cli("pull", pushed.ref, "--include", "*Q8_0*").code == 0
+    refused = cli("save", pushed.ref, "-o", str(tmp_path / "m.tar"))
+    assert refused.code == 2
+    hint = refused.stderr.splitlines()[-1]
+    assert hint.startswith("help: pull the rest with `modeloci pull ") and hint.endswith(f" -t {pushed.ref}`")
+    suggested = hint.split("`")[1].split()[2:]
+    mark = registry.mark()
+    rest = cli("pull", *suggested)
+    assert rest.code == 0, rest.stderr
+    assert blob_gets(registry, mark) == sorted([*pushed.weights("F16", "Q4_K_M"), pushed.paths["LICENSE"],
+                                                pushed.config])
+    assert cli("save", pushed.ref, "-o", str(tmp_path / "m.tar")).code == 0
