@@ -229,13 +229,15 @@ def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, incl
 
 @cli.command()
 @click.argument("source")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="The format to write.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "modelcar")), required=True,
+              help="The format to write (modelcar: KServe's, a container image with the files under /models).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive to write.")
 @click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
 @json_option
 def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
-    """Re-wrap a model archive, layout or stored model in the other format; blobs are carried by digest."""
+    """Re-wrap a model archive, layout or stored model in another format; blobs are carried by digest (a modelcar's
+    tar layers are made around them, or their files copied out, while streaming)."""
     from modeloci.ops.convert import convert as run_convert
     from modeloci.reference import normalise_tag
     from modeloci.sources import resolve

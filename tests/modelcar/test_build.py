@@ -20,6 +20,7 @@ from tests.modelcar.helpers import EPOCH, build_modelcar, read, single_gguf, umo
 from tests.test_conformance import SCHEMAS, _validator
 
 FILES = ("tiny-llama-F32.gguf", "LICENSE", "chat_template.jinja")
+config_type = "application/vnd.oci.image.config.v1+json"
 
 
 def _sha(data: bytes) -> str:
@@ -44,7 +45,8 @@ def test_each_file_is_one_uncompressed_tar_layer_under_models_with_fixed_metadat
     assert (config["architecture"], config["os"], config["rootfs"]["type"]) == ("amd64", "linux", "layers")
     assert config["rootfs"]["diff_ids"] == [layer["digest"] for layer in manifest["layers"]]
     assert [h["created_by"] for h in config["history"]] == [f"modeloci: /models/{name}" for name in FILES]
-    assert "artifactType" not in manifest and "artifactType" not in archive.index["manifests"][0]
+    assert "artifactType" not in manifest  # a container image; its index entry names its config's type, as the
+    assert archive.index["manifests"][0]["artifactType"] == config_type  # store's and a pull's entries do
     for name, layer in zip(FILES, manifest["layers"], strict=True):
         data = (modelfile.parent / name).read_bytes()
         assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar"

@@ -130,9 +130,7 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
         sink.put_bytes(config.data)
     with _writing("the manifest"):
         sink.put_bytes(manifest.data)
-    # A modelcar is a container image: its index entry names no artifactType, as any image's.
-    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or (
-        None if plan.format == "modelcar" else config.media_type))
+    manifest_descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
     result = BuildResult(manifest_descriptor, config.descriptor(), layers, plan.reference)
     made = _referrers(referrers, result, sink) if referrers is not None else ()
     with _writing("the index"):
@@ -211,13 +209,17 @@ def _source(layer: LayerPlan, plan: BuildPlan, base: Layout | None) -> BlobSourc
     if isinstance(layer.source, BaseSource):
         assert base is not None
         size = layer.size if layer.file_size is None else layer.file_size  # a raw layer a modelcar's tar wraps
+        within = layer.source.within  # a file in a modelcar's tar layer: that range of the layer's blob
         expected = Digest.parse(layer.source.digest)
         shown = plan.base.path if plan.base is not None else plan.base_path  # as the Modelfile names it
         try:
-            path, offset, size = locate_blob(base, Descriptor(layer.media_type, expected, size))
+            path, offset, size = locate_blob(base, Descriptor(layer.media_type, expected,
+                                                              within.blob_size if within else size))
         except ArchiveError as exc:
             raise ArchiveError(f"`{shown}`: {exc.message}", path=str(plan.base_path),
                                hint=f"run `modeloci verify {shown}` to list every problem") from None
+        if within is not None:  # the file's digest (the layer's annotation) is checked as it is read
+            offset, size, expected = offset + within.offset, layer.size, Digest.parse(within.digest)
         label = f"{layer.filepath or expected} of `{shown}`"
         found = BlobSource(path, offset, size, label, _state(path, label), expected)
         return modelcar.wrap(found, layer, plan) if layer.file_size is not None else found

@@ -39,11 +39,12 @@ class FileSource:
 @dataclass(frozen=True, slots=True)
 class InTar:
     """A file read out of a tar layer of the base (a modelcar's): where its bytes lie in the layer's blob of
-    ``blob_size`` bytes, and the digest the layer's annotation claims for it (checked while it is copied)."""
+    ``blob_size`` bytes, and its digest (the layer's annotation's, or found with the layer's own; checked while it
+    is copied)."""
 
     blob_size: int
     offset: int
-    digest: str | None = None
+    digest: str
 
     def to_json(self) -> dict[str, Any]:
         return {"blob_size": self.blob_size, "offset": self.offset, "digest": self.digest}

@@ -269,8 +269,9 @@ def detect_format(manifest: Manifest, config_doc: Mapping[str, Any]) -> Format |
         return "modelpack"
     media_type = manifest.config.media_type
     if media_type in modelcar.IMAGE_CONFIG_TYPES:
-        return "modelcar" if any(modelcar.model_file_path(d.media_type, d.annotations)
-                                 for d in manifest.layers) else None
+        recorded = modelcar.history_paths(config_doc, len(manifest.layers))
+        return "modelcar" if any(modelcar.model_file_path(d.media_type, d.annotations, path)
+                                 for d, path in zip(manifest.layers, recorded, strict=True)) else None
     if media_type in DOCKER_CONFIG_TYPES:
         return "docker"
     if media_type in MODELPACK_CONFIGS:
@@ -318,12 +319,13 @@ _WEIGHT_EXTENSIONS: dict[str, str] = {MediaType.DOCKER_GGUF: "gguf", MediaType.D
                                       MediaType.DOCKER_DDUF: "dduf"}
 
 
-def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: str | None = None) -> ModelLayer:
+def model_layer(descriptor: Descriptor, fmt: Format, number: int, weight_format: str | None = None,
+                recorded: str | None = None) -> ModelLayer:
     """Layer ``number`` (from 1) of a manifest, named by its path, its title, or its role (a weight's extension
     from its Docker media type, or the format a config states). A modelcar's layer is a model file's when it
-    names one under ``models/``, else the container image's."""
+    names one under ``models/`` (or its history entry, ``recorded``, does), else the container image's."""
     if fmt == "modelcar":
-        path = modelcar.model_file_path(descriptor.media_type, descriptor.annotations)
+        path = modelcar.model_file_path(descriptor.media_type, descriptor.annotations, recorded)
         if path is None:
             return ModelLayer(descriptor, Role.OTHER, "", "image")
         return ModelLayer(descriptor, modelcar.role_of(descriptor.annotations, path), path, "modelcar")
@@ -355,7 +357,10 @@ def read_artifact(layout: Layout, *, where: str = "the archive", images: bool = 
     fields = config_doc.get("config")
     stated = fields.get("format") if isinstance(fields, dict) else None
     weight_format = stated if isinstance(stated, str) else None
-    layers = tuple(model_layer(d, fmt, n, weight_format) for n, d in enumerate(manifest.layers, 1))
+    recorded = modelcar.history_paths(config_doc, len(manifest.layers)) if fmt == "modelcar" \
+        else [None] * len(manifest.layers)
+    layers = tuple(model_layer(d, fmt, n, weight_format, path)
+                   for n, (d, path) in enumerate(zip(manifest.layers, recorded, strict=True), 1))
     weight_bytes = sum(layer.descriptor.size for layer in layers if layer.role is Role.WEIGHTS and layer.is_file)
     if fmt == "docker":
         config: DockerConfig | ModelPackConfig | ModelcarConfig = DockerConfig(config_doc)

@@ -8,9 +8,12 @@ own way. Only headers (and a small ``config.json``) are read.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.artifact import Artifact, ModelLayer
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
+from modeloci.formats.modelcar_layers import file_member
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.model.gguf import read_gguf_header
@@ -38,8 +41,8 @@ def derive(layout: Layout, artifact: Artifact) -> tuple[ModelFacts, dict[str, ob
 
     Raises what the header readers raise (GGUFError, SafetensorsError, OSError).
     """
-    weights = [layer for layer in artifact.layers if layer.role is Role.WEIGHTS]
-    places = [locate_blob(layout, layer.descriptor) for layer in weights]
+    weights = [layer for layer in artifact.files if layer.role is Role.WEIGHTS]
+    places = [_place(layout, layer) for layer in weights]
     fmt = weights_format(artifact)
     if fmt == "gguf":
         headers = [read_gguf_header(path, offset=offset, size=size) for path, offset, size in places]
@@ -47,10 +50,18 @@ def derive(layout: Layout, artifact: Artifact) -> tuple[ModelFacts, dict[str, ob
     if fmt == "safetensors":
         st = [read_safetensors_header(path, offset=offset, size=size) for path, offset, size in places]
         hf = _hf_config(layout, artifact)
-        total = sum(layer.descriptor.size for layer in weights)
+        total = sum(size for _, _, size in places)
         return safetensors_facts(st, hf), meta.safetensors_fields(st, total, hf)
     name = (weights[0].filepath or "model.dduf").rsplit("/", 1)[-1] if weights else "model.dduf"
-    return ModelFacts("dduf"), meta.dduf_fields(name, sum(layer.descriptor.size for layer in weights))
+    return ModelFacts("dduf"), meta.dduf_fields(name, sum(size for _, _, size in places))
+
+
+def _place(layout: Layout, layer: ModelLayer) -> tuple[Path, int, int]:
+    """Where a weights file's bytes lie: its raw layer's blob, or its range of a modelcar's tar layer."""
+    if layer.kind != "modelcar":
+        return locate_blob(layout, layer.descriptor)
+    source, member = file_member(layout, layer)
+    return source.path, source.offset + (member.offset or 0), member.size
 
 
 def _hf_config(layout: Layout, artifact: Artifact) -> HFConfig | None:

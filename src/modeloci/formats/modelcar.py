@@ -141,10 +141,28 @@ def model_path(annotations: Mapping[str, str]) -> str | None:
     return olot[len(prefix):] if olot.startswith(prefix) and len(olot) > len(prefix) else None
 
 
-def model_file_path(media_type: str, annotations: Mapping[str, str]) -> str | None:
-    """:func:`model_path` of a container image layer (a tar, by its media type); None for any other layer, even
-    one naming a path (a Docker model's layer under an image config is no modelcar's)."""
-    return model_path(annotations) if media_type in LAYER_TYPES else None
+def model_file_path(media_type: str, annotations: Mapping[str, str], recorded: str | None = None) -> str | None:
+    """:func:`model_path` of a container image layer (a tar, by its media type), else the path its history entry
+    records (``recorded``); None for any other layer, even one naming a path (a Docker model's layer under an
+    image config is no modelcar's)."""
+    return (model_path(annotations) or recorded) if media_type in LAYER_TYPES else None
+
+
+_HISTORY_PREFIX = "modeloci: /models/"
+
+
+def history_paths(config_doc: Mapping[str, Any], count: int) -> list[str | None]:
+    """The path of each of ``count`` layers' file as the config's history records it (what :func:`history_entry`
+    wrote), for a modelcar whose layer annotations a copy dropped (``skopeo copy`` gzips an image's layers and
+    drops their annotations; the config stays). A history that does not match the layers says nothing."""
+    history = config_doc.get("history")
+    entries = [e for e in history if isinstance(e, dict) and e.get("empty_layer") is not True] \
+        if isinstance(history, list) else []
+    if len(entries) != count:
+        return [None] * count
+    found = [e.get("created_by") for e in entries]
+    return [by[len(_HISTORY_PREFIX):] if isinstance(by, str) and by.startswith(_HISTORY_PREFIX)
+            and len(by) > len(_HISTORY_PREFIX) else None for by in found]
 
 
 def file_digest(annotations: Mapping[str, str]) -> Digest | None:

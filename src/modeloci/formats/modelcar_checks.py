@@ -18,7 +18,7 @@ from typing import Any, Literal
 from modeloci.blobs.engine import BlobSource, FileState, hash_range
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.formats import modelcar
-from modeloci.formats.artifact import image_packing, model_layer
+from modeloci.formats.artifact import ModelLayer, image_packing, model_layer
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, uncompressed_digest
 from modeloci.formats.modelcar_layers import file_problems
 from modeloci.oci.digest import Digest
@@ -38,18 +38,19 @@ def _source(layout: Layout, i: int, layer: Descriptor) -> BlobSource | None:
     return BlobSource(path, offset, size, f"layer {i + 1} ({layer.media_type})", FileState.from_stat(path.stat()))
 
 
-def diff_ids(layout: Layout, manifest: Manifest, max_ratio: int = MAX_INFLATE_RATIO) -> \
+def diff_ids(layout: Layout, manifest: Manifest, config: dict[str, Any], max_ratio: int = MAX_INFLATE_RATIO) -> \
         tuple[list[Digest | None], list[Finding]]:
     """Each layer's expected diff_id (None: not known here, not compared), and the problems of its model layers."""
     expected: list[Digest | None] = []
     findings: list[Finding] = []
+    recorded = modelcar.history_paths(config, len(manifest.layers))
     for i, layer in enumerate(manifest.layers):
         source = _source(layout, i, layer)
         packing = image_packing(layer.media_type)
         expected.append(layer.digest if packing == "tar" else None)
         if source is None:
             continue
-        findings += _model_layer(source, i, layer, max_ratio)
+        findings += _model_layer(source, i, model_layer(layer, "modelcar", i + 1, recorded=recorded[i]), max_ratio)
         if packing == "tar+gzip":
             try:
                 expected[i] = uncompressed_digest(source, max_ratio=max_ratio)
@@ -58,8 +59,7 @@ def diff_ids(layout: Layout, manifest: Manifest, max_ratio: int = MAX_INFLATE_RA
     return expected, findings
 
 
-def _model_layer(source: BlobSource, i: int, layer: Descriptor, max_ratio: int) -> list[Finding]:
-    found = model_layer(layer, "modelcar", i + 1)
+def _model_layer(source: BlobSource, i: int, found: ModelLayer, max_ratio: int) -> list[Finding]:
     if not found.is_file:
         return []
     problems = file_problems(source, found, max_ratio=max_ratio)

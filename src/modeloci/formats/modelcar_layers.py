@@ -11,7 +11,10 @@ file's bytes, so finding a file in a 100 GB layer reads kilobytes.
 
 from __future__ import annotations
 
-from modeloci.blobs.engine import BlobSource, FileState
+import os
+from dataclasses import dataclass, replace
+
+from modeloci.blobs.engine import BlobSource, FileState, hash_wrapped
 from modeloci.errors import ArchiveError
 from modeloci.formats.artifact import ModelLayer
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, list_members
@@ -84,3 +87,63 @@ def claimed_digest(layer: ModelLayer) -> Digest | None:
     """The file digest a modelcar layer's annotation claims (checked against the file as it is written), or None
     for any other layer."""
     return file_digest(layer.descriptor.annotations) if layer.kind == "modelcar" else None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInLayer:
+    """Where a modelcar layer's file lies in the layer's blob, and its digest: the one the layer's annotation
+    claims (to be checked when the file is read), or, without one, found here with the layer's own digest."""
+
+    offset: int
+    size: int
+    digest: Digest
+
+
+# A modelcar layer's tar headers (before the file) and end (after it): kilobytes when modeloci or olot made it.
+MAX_WRAPPING = 1 << 20
+
+
+def file_member(layout: Layout, layer: ModelLayer) -> tuple[BlobSource, Member]:
+    """The blob of an uncompressed modelcar layer, and its one file (a byte range of it)."""
+    source = layer_source(layout, layer, f"layer {layer.descriptor.digest} ({layer.filepath})")
+    if layer.packing != "tar":
+        raise ArchiveError(f"layer {layer.descriptor.digest} ({layer.filepath}) is compressed "
+                           f"(`{layer.descriptor.media_type}`): its file is not a byte range of it",
+                           hint="unpack it (`modeloci unpack SOURCE -o DIR --layout files`) and build from its files")
+    member = the_file(source, layer)
+    assert member.offset is not None  # an uncompressed tar's member is a byte range
+    return source, member
+
+
+def file_in_layer(layout: Layout, layer: ModelLayer) -> FileInLayer:
+    """The file of an uncompressed modelcar layer with its digest: the annotation's, or found in one read that
+    checks the layer's digest too (hash_wrapped: the file's range, with the tar bytes around it read first)."""
+    source, member = file_member(layout, layer)
+    offset = member.offset or 0
+    claimed = claimed_digest(layer)
+    if claimed is not None:
+        return FileInLayer(offset, member.size, claimed)
+    end = offset + member.size
+    if offset > MAX_WRAPPING or source.size - end > MAX_WRAPPING:
+        raise ArchiveError(f"layer {layer.descriptor.digest} ({layer.filepath}): the tar around its file is over "
+                           f"{MAX_WRAPPING} bytes")
+    head, tail = _read(source, 0, offset), _read(source, end, source.size - end)
+    inner = replace(source, offset=source.offset + offset, size=member.size, head=head, tail=tail, expected=None)
+    blob, digest = hash_wrapped(inner)
+    if blob != layer.descriptor.digest:
+        raise ArchiveError(f"reading {source.label}: content does not match its digest {layer.descriptor.digest}",
+                           hint="it was damaged or changed after it was written; `modeloci verify` names every "
+                                "such blob")
+    return FileInLayer(offset, member.size, digest)
+
+
+def _read(source: BlobSource, start: int, size: int) -> bytes:
+    """``size`` bytes at ``start`` of the blob (at most :data:`MAX_WRAPPING`, checked by the caller)."""
+    fd = os.open(source.path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, source.offset + start)
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise ArchiveError(f"reading {source.label}: it ends before its size")
+    return data

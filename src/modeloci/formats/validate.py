@@ -184,7 +184,7 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate
 def _check_modelcar(layout: Layout, manifest: Manifest, config: dict[str, Any], report: VerifyReport,
                     max_ratio: int) -> None:
     """A modelcar's checks (:mod:`.modelcar_checks`), and the paths of its model layers as any format's."""
-    expected, findings = modelcar_checks.diff_ids(layout, manifest, max_ratio)
+    expected, findings = modelcar_checks.diff_ids(layout, manifest, config, max_ratio)
     findings += modelcar_checks.config_findings(manifest, config, [str(d) if d else None for d in expected])
     for i, layer in enumerate(manifest.layers, 1):
         findings += modelcar_checks.layer_findings(i, layer)

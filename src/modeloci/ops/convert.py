@@ -1,4 +1,4 @@
-"""``convert``: re-wrap a model artifact in the other format, carrying every blob by digest.
+"""``convert``: re-wrap a model artifact in another format, carrying every blob by digest.
 
 Only the config and the manifest change. Layers keep their bytes (copied by
 the kernel, and hashed on the way, since the source may lie about them) and
@@ -7,6 +7,14 @@ types follow the target format. The target's config is built from the facts
 re-read from the weights' headers inside the archive, plus what the source
 config says that the target can also hold. What the target cannot hold is
 named in a warning, never dropped silently.
+
+A modelcar wraps each file in a tar layer. Converting to one builds each tar
+around the raw layer while copying it (the raw layer's digest is the file's, so
+one read gives the layer's digest and checks the file's); converting from one
+copies each file's byte range out of its tar, checked against the file digest
+the layer's annotation claims (or, without one, found with the layer's own
+digest first). The container image under a modelcar's model is not a model
+file: a model format keeps none of it, and says so.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from pydantic import Field
 
 from modeloci.builder import BuildReport, BuildResult, build_archive
 from modeloci.compiler.base import UNPACK_HINT, tar_layers
-from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, LayerPlan
+from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, InTar, LayerPlan
+from modeloci.compiler.modelcar import layer_mtime
 from modeloci.errors import ArchiveError, ModelociError
-from modeloci.formats import docker, modelpack
+from modeloci.formats import docker, modelcar, modelpack
 from modeloci.formats import layers as formats
 from modeloci.formats.artifact import (
     Artifact,
@@ -33,9 +42,11 @@ from modeloci.formats.artifact import (
 from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
 from modeloci.formats.derive import derive, weights_format
 from modeloci.formats.facts import ModelFacts
+from modeloci.formats.modelcar_layers import FileInLayer, file_in_layer
 from modeloci.model.gguf import GGUFError
 from modeloci.model.safetensors import SafetensorsError
 from modeloci.oci.jsonenc import go_time
+from modeloci.oci.layout import Layout
 from modeloci.sources import Source, open_source
 
 # ModelPack descriptor fields that have an OCI label meaning the same thing.
@@ -75,17 +86,23 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
             artifact = read_artifact(layout, where=f"`{source}`")
             _refuse_tar_layers(source, artifact)
             facts, docker_fields = derive(layout, artifact)
+            inside = _files_inside(layout, artifact, target)
     except (GGUFError, SafetensorsError) as exc:
         raise ArchiveError(f"cannot read the weights of `{source}`: {exc.message}", path=str(source)) from exc
     except OSError as exc:
         raise ModelociError(f"reading {source}: {exc.strerror or exc}") from exc
     fmt = weights_format(artifact)
-    warnings: list[str] = []
+    warnings: list[str] = _image_dropped(artifact, target)
     labels = dict(artifact.manifest.annotations)
+    if artifact.format == "modelcar" and target != "modelcar":
+        labels = {k: v for k, v in labels.items() if k not in modelcar.FACT_LABELS}  # the target says them its way
     created = _created(artifact)
-    if target == "modelpack":
+    if target == "modelcar":
+        config = _to_modelcar(artifact, facts, docker_fields, labels, reference or artifact.ref_name)
+        media_type: str = str(modelcar.CONFIG_MEDIA_TYPE)
+    elif target == "modelpack":
         config = _to_modelpack(artifact, facts, docker_fields, labels, created, reference, warnings)
-        media_type: str = modelpack.CONFIG_MEDIA_TYPE
+        media_type = modelpack.CONFIG_MEDIA_TYPE
     else:
         config = _to_docker(artifact, facts, docker_fields, fmt, labels, reference or artifact.ref_name, warnings)
         media_type = _docker_media_type(artifact, fmt)
@@ -95,9 +112,10 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
         config_media_type=media_type,
         base=BasePlan(str(source), str(artifact.manifest.digest), artifact.manifest.config.media_type,
                       artifact.ref_name, artifact.format),
-        layers=[_layer(layer, artifact, target, fmt) for layer in artifact.layers],
+        layers=[_layer(layer, artifact, target, fmt, inside.get(i)) for i, layer in enumerate(artifact.layers)
+                if layer.is_file or target == "modelcar"],
         config=config,
-        labels=labels,
+        labels=_modelcar_labels(config, labels) if target == "modelcar" else labels,
         mtime=go_time(epoch or 0),
         created=created,
         reference=reference or artifact.ref_name,
@@ -105,19 +123,43 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
         base_path=source,
         created_epoch=epoch,
         mtime_epoch=epoch or 0,
+        layer_mtime=layer_mtime() if target == "modelcar" else 0,
     )
     return plan, artifact.format, warnings
 
 
 def _refuse_tar_layers(source: Source, artifact: Artifact) -> None:
-    packed = [layer for layer in artifact.layers if layer.packing != "raw"]
+    packed = [layer for layer in artifact.layers if layer.packing != "raw" and layer.kind == "file"]
     if packed:
         raise ArchiveError(f"cannot convert `{source}`: {tar_layers(packed)}", path=str(source),
                            hint=UNPACK_HINT.replace("BASE", str(source)))
 
 
-def _layer(layer: ModelLayer, artifact: Artifact, target: str, fmt: str) -> LayerPlan:
+def _files_inside(layout: Layout, artifact: Artifact, target: str) -> dict[int, FileInLayer]:
+    """Where each file of a modelcar lies in its layer (and its digest), by layer: for a model format's raw
+    layers."""
+    if artifact.format != "modelcar" or target == "modelcar":
+        return {}
+    return {i: file_in_layer(layout, layer) for i, layer in enumerate(artifact.layers) if layer.is_file}
+
+
+def _image_dropped(artifact: Artifact, target: str) -> list[str]:
+    image = [layer for layer in artifact.layers if not layer.is_file]
+    if not image or target == "modelcar":
+        return []
+    return [f"the {len(image)} layer{'s' if len(image) != 1 else ''} of the container image under the model "
+            f"{'are' if len(image) != 1 else 'is'} not kept: {target} holds model files only"]
+
+
+def _layer(layer: ModelLayer, artifact: Artifact, target: str, fmt: str, inside: FileInLayer | None) -> LayerPlan:
     d = layer.descriptor
+    if inside is not None:
+        return _out_of_tar(layer, target, fmt, inside)
+    if target == "modelcar" and artifact.format != "modelcar":
+        return LayerPlan(role=layer.role, media_type=str(modelcar.LAYER), filepath=layer.filepath,
+                         size=modelcar.layer_size(layer.filepath, d.size, 0), source=BaseSource(digest=str(d.digest)),
+                         annotations=modelcar.carry_annotations(d.annotations, layer.filepath, layer.role, d.digest),
+                         file_size=d.size)
     same = target == artifact.format
     return LayerPlan(
         role=layer.role,
@@ -127,6 +169,34 @@ def _layer(layer: ModelLayer, artifact: Artifact, target: str, fmt: str) -> Laye
         source=BaseSource(digest=str(d.digest)),
         annotations=dict(d.annotations) if same else formats.carry_annotations(d.annotations, layer.filepath, target),
     )
+
+
+def _out_of_tar(layer: ModelLayer, target: str, fmt: str, inside: FileInLayer) -> LayerPlan:
+    """A raw layer of a model format holding the file a modelcar's layer wraps: that byte range of its blob."""
+    d = layer.descriptor
+    return LayerPlan(role=layer.role, media_type=formats.media_type(layer.role, target, fmt, layer.filepath),
+                     filepath=layer.filepath, size=inside.size,
+                     source=BaseSource(digest=str(d.digest), within=InTar(d.size, inside.offset, str(inside.digest))),
+                     annotations=formats.carry_annotations(d.annotations, layer.filepath, target))
+
+
+def _to_modelcar(artifact: Artifact, facts: ModelFacts, derived: dict[str, object], labels: dict[str, str],
+                 reference: str | None) -> dict[str, Any]:
+    """A modelcar's image config before its layers: a modelcar's own, or a model-only image's with the facts."""
+    if isinstance(artifact.config, ModelcarConfig):
+        return {k: v for k, v in artifact.config.doc.items() if k != "rootfs"}
+    doc = {k: v for k, v in modelcar.new_config().items() if k not in ("rootfs", "history")}
+    name = reference.rsplit(":", 1)[0] if reference and ":" in reference.rsplit("/", 1)[-1] else reference
+    context = artifact.config.context_size or derived.get("context_size")
+    doc["config"] = {"Labels": {**labels, **modelcar.fact_labels(facts, name=name or facts.name,
+                                                                 context_size=context)}}
+    return doc
+
+
+def _modelcar_labels(config: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """A modelcar's manifest annotations: the source's, and the facts its labels state."""
+    stated = config.get("config", {}).get("Labels") or {}
+    return {**labels, **{k: v for k, v in stated.items() if k in modelcar.FACT_LABELS}}
 
 
 def _to_modelpack(artifact: Artifact, facts: ModelFacts, derived: dict[str, object], labels: dict[str, str],
@@ -168,8 +238,8 @@ def _to_docker(artifact: Artifact, facts: ModelFacts, derived: dict[str, object]
     if isinstance(artifact.config, DockerConfig):
         return dict(artifact.config.fields)
     config = artifact.config
-    if isinstance(config, ModelcarConfig):
-        return {**derived, "format": fmt}  # a modelcar's facts are its labels, derived again from the weights
+    if isinstance(config, ModelcarConfig):  # its facts are its labels: derived again from the weights
+        return {**derived, "format": fmt, **({"context_size": config.context_size} if config.context_size else {})}
     # What converting back says by itself (from the tag, the labels and the weights) needs no label: adding one
     # would give the model back with an annotation it never had.
     again = _descriptor(facts, dict(labels), reference)
