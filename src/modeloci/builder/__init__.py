@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from modeloci.store import Store
 
 __all__ = ["BlobSink", "BuildReport", "BuildResult", "ReferrersOf", "build", "build_archive", "build_layout",
-           "build_store"]
+           "build_store", "layer_sources"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +112,7 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
           referrers: ReferrersOf | None = None) -> BuildResult:
     """Write the plan's layers, config and manifest into ``sink``, and the referrers ``referrers`` makes for
     them, and commit it."""
-    with ExitStack() as stack:
-        base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
-        sources = [_source(layer, plan, base) for layer in plan.layers]
+    sources = layer_sources(plan)
     found = [modelcar.known(s, cache) if s.wrapped else (_known(s, cache), None) for s in sources]
     known = [blob for blob, _ in found]
     digests = sink.put_layers(sources, known)
@@ -137,6 +135,14 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
         sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference,
                     referrers=[r.descriptor() for r in made])
     return replace(result, referrers=made)
+
+
+def layer_sources(plan: BuildPlan) -> list[BlobSource]:
+    """Every layer's bytes as the build reads them: a file of the context or a blob of the (local) base, wrapped
+    in its tar for a modelcar layer made here."""
+    with ExitStack() as stack:
+        base = stack.enter_context(open_source(plan.base_path)) if plan.base_path else None
+        return [_source(layer, plan, base) for layer in plan.layers]
 
 
 def _referrers(make: ReferrersOf, result: BuildResult, sink: BlobSink) -> tuple[Referrer, ...]:

@@ -147,3 +147,18 @@ def _read(source: BlobSource, start: int, size: int) -> bytes:
     if len(data) != size:
         raise ArchiveError(f"reading {source.label}: it ends before its size")
     return data
+
+
+def tar_mtime(layout: Layout, layers: tuple[ModelLayer, ...]) -> int | None:
+    """The mtime of the first uncompressed model layer's first tar header (what ``SOURCE_DATE_EPOCH`` was when the
+    modelcar was built), or None when it has none: what a rebuild must give its tars."""
+    layer = next((layer for layer in layers if layer.kind == "modelcar" and layer.packing == "tar"), None)
+    if layer is None:
+        return None
+    header = _read(layer_source(layout, layer, str(layer.descriptor.digest)), 0, 512) \
+        if layer.descriptor.size >= 512 else b""
+    field = header[136:148].rstrip(b"\0 ")
+    try:
+        return int(field, 8) if field else None
+    except ValueError:
+        return None

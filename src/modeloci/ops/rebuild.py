@@ -21,6 +21,7 @@ decide. Where the two differ, :mod:`.differences` says how.
 from __future__ import annotations
 
 import posixpath
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -32,14 +33,15 @@ from pydantic import BaseModel
 
 from modeloci.attest.bundle import BundleError, read_bundle
 from modeloci.attest.provenance import BUILD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
-from modeloci.blobs.engine import hash_range, run_ordered
-from modeloci.builder import describe, file_source
+from modeloci.blobs.engine import BlobSource, hash_range, hash_wrapped, run_ordered
+from modeloci.builder import describe, file_source, layer_sources, local_base
 from modeloci.compiler import BuildPlan, compile_plan
-from modeloci.compiler.model import BaseSource
+from modeloci.compiler.model import BaseSource, FileSource
 from modeloci.diagnostics import Diagnostic
 from modeloci.errors import UsageError
 from modeloci.formats.artifact import Artifact, created_of, epoch_of, read_artifact
 from modeloci.formats.configs import ModelPackConfig
+from modeloci.formats.modelcar_layers import tar_mtime
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.modelfile import read_modelfile
 from modeloci.modelfile.ast import ArgDirective, FromDirective, Modelfile, Text, Word
@@ -113,6 +115,7 @@ def rebuild(modelfile: Path, target: Source, *, context: Path | None = None,
     shown = shown_target or str(target)
     with open_source(target) as layout:
         artifact = read_artifact(layout, where=f"`{shown}`")
+        mtime = tar_mtime(layout, artifact.layers) if artifact.format == "modelcar" else None
     followed = recorded(referrers_of(target), artifact.digest)
     parsed = _read(modelfile, display or str(modelfile))
     args = {**_declared(followed.build_args if followed else {}, parsed), **(build_args or {})}
@@ -123,8 +126,10 @@ def rebuild(modelfile: Path, target: Source, *, context: Path | None = None,
         reference=followed.reference if followed and followed.reference else _reference(artifact),
         context_display=str(context) if context is not None else posixpath.dirname(parsed.path))
     plan, moved = _pinned(compile_as(parsed), parsed, followed.base if followed else None, compile_as)
-    digests, files, hashed = _digests(plan)
-    _, config, manifest = describe(plan, digests)
+    if mtime is not None:  # a modelcar's tars have TARGET's mtime, whatever SOURCE_DATE_EPOCH says now
+        plan = replace(plan, layer_mtime=mtime)
+    digests, inner, files, hashed = _digests(plan)
+    _, config, manifest = describe(plan, digests, inner)
     reproduced = manifest.digest == artifact.digest
     found = [] if reproduced else list(islice(
         chain(moved, differences(artifact, parse_manifest(manifest.data), config.data)), MAX_DIFFERENCES))
@@ -175,15 +180,25 @@ def _reference(artifact: Artifact) -> str | None:
         return None
 
 
-def _digests(plan: BuildPlan) -> tuple[list[Digest], int, int]:
-    """Every layer's digest: files of the context hashed (once, in parallel), a base's by its manifest. Also how
-    many files and bytes were hashed."""
-    files = {i: file_source(layer, plan) for i, layer in enumerate(plan.layers)
-             if not isinstance(layer.source, BaseSource)}
-    hashed = dict(zip(files, run_ordered([partial(hash_range, s) for s in files.values()]), strict=True))
-    digests = [hashed[i] if i in hashed else Digest.parse(_base_digest(layer.source))
+def _digests(plan: BuildPlan) -> tuple[list[Digest], dict[int, Digest], int, int]:
+    """Every layer's digest: files of the context hashed (once, in parallel), a base's by its manifest, a
+    modelcar's tar around a base's blob hashed; the digests of the files modelcar layers wrap. Also how many files
+    and bytes were hashed."""
+    wrapped = [isinstance(layer.source, BaseSource) and layer.file_size is not None for layer in plan.layers]
+    # The base is opened (a registry base pulled) only when a tar is made around one of its blobs.
+    every = layer_sources(local_base(plan)) if any(wrapped) else []
+    files = {i: every[i] if wrapped[i] else file_source(layer, plan) for i, layer in enumerate(plan.layers)
+             if isinstance(layer.source, FileSource) or wrapped[i]}
+    hashed = dict(zip(files, run_ordered([partial(_both, s) for s in files.values()]), strict=True))
+    digests = [hashed[i][0] if i in hashed else Digest.parse(_base_digest(layer.source))
                for i, layer in enumerate(plan.layers)]
-    return digests, len(files), sum(s.size for s in files.values())
+    inner = {i: found for i, (_, found) in hashed.items() if found is not None}
+    return digests, inner, len(files), sum(s.size for s in files.values())
+
+
+def _both(source: BlobSource, cancel: threading.Event) -> tuple[Digest, Digest | None]:
+    """A layer's digest, and for a modelcar's tar the file's, from one read."""
+    return hash_wrapped(source, cancel) if source.wrapped else (hash_range(source, cancel), None)
 
 
 def _base_digest(source: object) -> str:
