@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from modeloci.progress import Display
     from modeloci.registry.client import RegistryClient
     from modeloci.registry.image_ref import Reference
+    from modeloci.sources import Source
 
 
 def _modelfile_options(func: Command) -> Command:
@@ -127,6 +128,11 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
     if to_store and tag is None:
         raise UsageError("a model in the store needs a name",
                          hint="name it with `-t NAME[:TAG]`, or write an archive with `-o model.tar`")
+    if sign_key is not None and fmt == "modelcar":
+        # A signature names each file's digest; a modelcar's layers are tars around the files, which the signing
+        # code does not yet look inside: it would sign the tars' digests as the files'.
+        raise UsageError("--sign does not sign a modelcar yet",
+                         hint="sign a build of the same files in Docker's format or ModelPack's (`--format docker`)")
     signer = _signer(sign_key)  # before the build: a bad key costs no hashing
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.blobs.cache import DigestCache
@@ -136,8 +142,12 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
                                 signer=signer, provenance=provenance, sbom=sbom)
     cache = None if no_cache else DigestCache()
     with display(progress, quiet) as meter:
+        if push_to is not None and compiled.format == "modelcar" and not (to_store or output or layout):
+            # A modelcar's tars are made while written: the push sends what the store holds (named as a pull
+            # of it would be, when -t names it not).
+            to_store, compiled = True, dataclasses.replace(compiled, reference=compiled.reference or push_to)
         result = _write(compiled, to_store, output, layout, link, cache, meter, referrers)
-        pushed = _push(compiled, push_to, insecure, cache, meter, referrers) if push_to is not None else None
+        pushed = _push(compiled, push_to, insecure, cache, meter, referrers, result) if push_to is not None else None
     if pushed is not None and not quiet:
         done = pushed.result
         click.echo(f"Pushed {safe_text(done.reference)} ({len(done.uploaded)} uploaded, "
@@ -194,16 +204,29 @@ class _Pushed:
 
 
 def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: DigestCache | None,
-          meter: Display, referrers: ReferrersOf | None = None) -> _Pushed:
+          meter: Display, referrers: ReferrersOf | None = None, written: BuildResult | None = None) -> _Pushed:
     from modeloci.cli_registry import client_for
-    from modeloci.ops.remote import push_plan
+    from modeloci.ops.remote import push, push_plan
     from modeloci.registry.image_ref import parse_reference
 
     ref = parse_reference(push_to)
     client = client_for(ref.registry, insecure)
     total = sum(layer.size for layer in compiled.layers)
-    return _Pushed(push_plan(compiled, ref, client, cache=cache, progress=meter.task(f"pushing {ref}", total),
-                             referrers=referrers), client, ref)
+    progress = meter.task(f"pushing {ref}", total)
+    if compiled.format == "modelcar":  # its layers are tars made while written: push the model written
+        assert written is not None and written.output is not None  # build writes a modelcar before pushing it
+        return _Pushed(push(_written_source(written), ref, client, progress=progress), client, ref)
+    return _Pushed(push_plan(compiled, ref, client, cache=cache, progress=progress, referrers=referrers), client, ref)
+
+
+def _written_source(written: BuildResult) -> Source:
+    """Where a build wrote its model, as a source: the store (by the model's name), or the archive or layout."""
+    from modeloci.sources import StoredRef
+
+    assert written.output is not None
+    if written.output_size is None and written.reference is not None:  # the store
+        return StoredRef(written.reference, written.output)
+    return written.output
 
 
 def _pushed_model(pushed: _Pushed, reference: str | None) -> BuildResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import stat
 import tarfile
@@ -156,3 +157,29 @@ def test_manifest_index_and_layout_match_the_oci_schemas(tmp_path: Path, shared:
     for schema_name, doc in zip(SCHEMAS, (archive.manifest, archive.index, archive.json("oci-layout")), strict=True):
         errors = sorted(_validator(shared, schema_name).iter_errors(doc), key=str)
         assert not errors, f"{schema_name}: {[e.message for e in errors]}"
+
+
+def test_sign_refuses_a_modelcar_rather_than_sign_its_tars_as_its_files(tmp_path: Path, cli) -> None:
+    """An OpenSSF Model Signing signature names each file's digest: a modelcar's layer digests are its tars'."""
+    modelfile = single_gguf(tmp_path)
+    (tmp_path / "key.pem").write_text("not read: the format is refused first")
+    result = cli("build", "-f", str(modelfile), "--format", "modelcar", "-o", str(tmp_path / "car.tar"), "--sign",
+                 str(tmp_path / "key.pem"))
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == ("error: --sign does not sign a modelcar yet\nhelp: sign a build of the same files in "
+                             "Docker's format or ModelPack's (`--format docker`)\n")
+    assert not (tmp_path / "car.tar").exists()
+
+
+def test_the_bill_of_materials_of_a_modelcar_names_each_file_by_its_own_digest(tmp_path: Path, cli) -> None:
+    """Not by its tar's: the BOM describes the files; the license is read and recognised as for any format."""
+    modelfile = single_gguf(tmp_path)
+    result = cli("build", "-f", str(modelfile), "--format", "modelcar", "-o", str(tmp_path / "car.tar"), "--sbom")
+    assert result.code == 0, result.stderr
+    archive = read(tmp_path / "car.tar")
+    boms = [json.loads(data) for name, data in archive.files.items()
+            if name.startswith("blobs/") and data.startswith(b"{") and b'"bomFormat"' in data]
+    (bom,) = boms
+    files = {c["name"]: c["hashes"][0]["content"] for c in bom["components"][0]["components"]}
+    assert files == {name: hashlib.sha256((modelfile.parent / name).read_bytes()).hexdigest() for name in FILES}
+    assert [lic["license"]["id"] for lic in bom["components"][0]["licenses"]] == ["MIT"]

@@ -9,6 +9,8 @@ import stat
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from modeloci import api
 from tests.modelcar.helpers import EPOCH, read, single_gguf, umoci_unpack
 from tests.modelcar.images import CONFIG, SHELL, write_image
@@ -85,3 +87,19 @@ def test_a_docker_model_base_becomes_tar_layers_around_its_files(tmp_path: Path)
             assert extracted is not None and extracted.read() == (modelfile.parent / name).read_bytes()
     assert archive.config["config"]["Labels"]["org.modeloci.model.context_size"] == "4096"
     assert api.verify(tmp_path / "car.tar").problems == []
+
+
+def test_a_container_image_passes_the_store_s_checks_only_as_a_modelcar_base(tmp_path: Path) -> None:
+    """What a pull of a FROM base into the store may ask for (images=True); any other caller still refuses an
+    image that holds no model."""
+    from modeloci.errors import ArchiveError
+    from modeloci.formats.validate import refuse_unverified
+    from modeloci.oci.layout import open_layout
+
+    image = write_image(tmp_path / "base")
+    with open_layout(image) as layout:
+        refuse_unverified(layout, "base", verb="store", hint="", images=True)
+        with pytest.raises(ArchiveError) as refused:
+            refuse_unverified(layout, "base", verb="store", hint="")
+    assert refused.value.message == ("refusing to store `base`: the config media type "
+                                     "`application/vnd.oci.image.config.v1+json` is not a model config")

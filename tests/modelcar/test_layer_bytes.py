@@ -46,3 +46,16 @@ def test_layer_bytes_depend_only_on_path_bytes_and_mtime() -> None:
     assert _layer("model.gguf", b"abd", 0) != base
     assert _layer("model.gguf", b"abc", 1) != base
     assert len(base) % 512 == 0 and base.endswith(b"\0" * 1024)
+
+
+def test_a_file_of_8_gib_and_more_gets_its_size_in_a_pax_record() -> None:
+    """USTAR's size field stops at 8 GiB - 1; a bigger weights file's size goes into a PAX record, read back as is
+    (only the headers are read: the file's bytes would follow)."""
+    size = (8 << 30) + 12345
+    head = modelcar.layer_head("big/model.gguf", size, 0)
+    with tarfile.open(fileobj=io.BytesIO(head), mode="r:") as tar:
+        folders = [tar.next(), tar.next()]
+        member = tar.next()
+    assert [f.name for f in folders if f is not None] == ["models", "models/big"]
+    assert member is not None and (member.name, member.size, member.mode) == ("models/big/model.gguf", size, 0o444)
+    assert modelcar.layer_size("big/model.gguf", size, 0) == len(head) + size + (-size % 512) + 1024

@@ -30,3 +30,30 @@ def test_push_and_pull_round_trip_a_modelcar_through_the_real_registry(tmp_path:
     assert cli("unpack", reference, "-o", str(tmp_path / "files"), "--layout", "files").code == 0
     for name in ("tiny-llama-F32.gguf", "LICENSE", "chat_template.jinja"):
         assert (tmp_path / "files" / name).read_bytes() == (tmp_path / "single-gguf" / name).read_bytes()
+
+
+def test_build_push_of_a_modelcar_sends_the_tars_a_local_build_writes(tmp_path: Path, cli, registry,
+                                                                      repo_name: str) -> None:
+    """Twice, so the second push runs with the digest cache warm: the file's digest is never taken for its
+    layer's, and the layers sent are the tars, not the files."""
+    modelfile = single_gguf(tmp_path)
+    built = build_modelcar(modelfile, tmp_path / "car.tar", reference="tiny:car")
+    for run in ("cold", "warm"):
+        reference = f"{registry.host}/{repo_name}-{run}:car"
+        pushed = cli("build", "-f", str(modelfile), "--format", "modelcar", "--created", "1700000000", "-t",
+                     "tiny:car", "--push", reference)
+        assert (pushed.code, pushed.stdout.splitlines()[-1]) == (0, f"digest: {built.manifest.digest}"), pushed.stderr
+        assert pushed.stdout.startswith("Stored tiny:car")  # a modelcar's tars are pushed from where they were written
+        assert cli("pull", reference, "-o", str(tmp_path / f"{run}.tar")).code == 0
+        assert cli("verify", str(tmp_path / f"{run}.tar")).code == 0
+
+
+def test_build_push_of_a_modelcar_without_a_name_stores_it_under_its_registry_reference(
+        tmp_path: Path, cli, registry, repo_name: str) -> None:
+    modelfile = single_gguf(tmp_path)
+    built = build_modelcar(modelfile, tmp_path / "car.tar")
+    reference = f"{registry.host}/{repo_name}:car"
+    pushed = cli("build", "-f", str(modelfile), "--format", "modelcar", "--created", "1700000000", "--push", reference)
+    assert (pushed.code, pushed.stdout.splitlines()[-1]) == (0, f"digest: {built.manifest.digest}"), pushed.stderr
+    listed = json.loads(cli("ls", "--json").stdout)
+    assert [(m["reference"], m["digest"]) for m in listed] == [(reference, str(built.manifest.digest))]

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 from modeloci.attest.provenance import modeloci_version
 from modeloci.compiler.model import BuildPlan, FileSource, LayerPlan
 from modeloci.errors import BuildError, describe_os_error
+from modeloci.formats import modelcar
 from modeloci.formats.artifact import ModelArtifact, ModelConfig
-from modeloci.formats.configs import DockerConfig, ModelPackConfig
+from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -155,6 +156,10 @@ def _planned(plan: BuildPlan) -> _Config:
         doc = dict(plan.config)
         weights = sum(layer.size for layer in plan.layers if layer.role is Role.WEIGHTS)
         return _Config(ModelPackConfig(doc, weights), doc, "modelpack")
+    if plan.format == "modelcar":  # the image config: the facts are its labels
+        doc = dict(plan.config)
+        weights = sum(layer.file_size or layer.size for layer in plan.layers if layer.role is Role.WEIGHTS)
+        return _Config(ModelcarConfig(doc, weights), doc, "modelcar")
     doc = {"config": dict(plan.config)}
     return _Config(DockerConfig(doc), doc, "docker")
 
@@ -168,7 +173,8 @@ def _model(plan: BuildPlan, result: BuildResult, config: _Config) -> dict[str, A
     licenses = list(_unique(_licenses(plan, result, config.doc)))
     if licenses:
         model["licenses"] = [{"license": lic} for lic in licenses]
-    model["components"] = [_file(layer, written) for layer, written in zip(plan.layers, result.layers, strict=True)]
+    model["components"] = [_file(layer, written) for layer, written in zip(plan.layers, result.layers, strict=True)
+                           if layer.filepath]  # not the layers of a container image under a modelcar's model
     model["modelCard"] = _model_card(config)
     return model
 
@@ -194,7 +200,7 @@ def _file(layer: LayerPlan, written: Descriptor) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": "file", "bom-ref": f"file:{path}", "name": path}
     if _MIME.match(written.media_type):
         entry["mime-type"] = written.media_type
-    entry["hashes"] = _hashes(written.digest)
+    entry["hashes"] = _hashes(_content(layer, written)[0])
     entry["properties"] = [{"name": "modeloci:role", "value": str(layer.role)}]
     return entry
 
@@ -256,16 +262,25 @@ def _unique(licenses: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
 def _recognise(context: Path, layer: LayerPlan, written: Descriptor) -> str | None:
     """The SPDX id of the license file of ``layer`` when its text is a standard one; None otherwise."""
     assert isinstance(layer.source, FileSource)
-    data = _read_license(context / layer.source.path, layer.source.path, written)
+    data = _read_license(context / layer.source.path, layer.source.path, layer, written)
     if data is None:
         return None
     opening = " ".join(data[: _OPENING * 2].decode("utf-8", "replace").lower().split())[:_OPENING]
     return next((spdx for spdx, phrases in _TEXTS if all(p in opening for p in phrases)), None)
 
 
-def _read_license(path: Path, shown: str, written: Descriptor) -> bytes | None:
+def _content(layer: LayerPlan, written: Descriptor) -> tuple[Digest, int]:
+    """The digest and size of a layer's file: the layer's own, or, for a modelcar's tar around it, the file's (its
+    annotation, which the build wrote)."""
+    found = modelcar.file_digest(written.annotations) if layer.file_size is not None else None
+    return (found, layer.file_size) if found is not None and layer.file_size is not None \
+        else (written.digest, written.size)
+
+
+def _read_license(path: Path, shown: str, layer: LayerPlan, written: Descriptor) -> bytes | None:
     """The license file's bytes, when it is a regular file of at most LICENSE_BYTES; checked to be the layer's."""
-    if written.size > LICENSE_BYTES:
+    digest, size = _content(layer, written)
+    if size > LICENSE_BYTES:
         return None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -276,7 +291,7 @@ def _read_license(path: Path, shown: str, written: Descriptor) -> bytes | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise BuildError(f"writing the bill of materials: {shown} is not a regular file", path=shown)
         data = f.read(LICENSE_BYTES + 1)
-    if Digest.of(data) != written.digest:
+    if Digest.of(data) != digest:
         raise BuildError(f"writing the bill of materials: {shown} changed after it was packaged", path=shown,
                          hint="build again, and do not change input files during a build")
     return data

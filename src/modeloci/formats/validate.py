@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
 from modeloci.errors import ArchiveError, BuildError
 from modeloci.findings import Problem
-from modeloci.formats import modelcar_checks
+from modeloci.formats import modelcar, modelcar_checks
 from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
@@ -55,10 +55,11 @@ class VerifyReport(BaseModel):
         return not any(p.severity == "error" for p in self.problems)
 
 
-def check_documents(layout: Layout, report: VerifyReport, *,
-                    max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Manifest | None:
+def check_documents(layout: Layout, report: VerifyReport, *, max_inflate_ratio: int = MAX_INFLATE_RATIO,
+                    images: bool = False) -> Manifest | None:
     """Every check but hashing the layers: the archive's members, the index, manifest and config and how
-    they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``."""
+    they agree, the layers' descriptors and a tar layer's members. Problems go into ``report``. With ``images``,
+    a container image with no model file is checked as a modelcar (a modelcar's ``FROM`` base)."""
     if isinstance(layout, TarLayout):
         for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
             _error(report, f"archive member {unsafe.message}")
@@ -66,15 +67,15 @@ def check_documents(layout: Layout, report: VerifyReport, *,
             _error(report, "the archive is cut short: it ends inside a member header")
     manifest = _manifest(layout, report)
     if manifest is not None:
-        _check(layout, manifest, report, max_inflate_ratio)
+        _check(layout, manifest, report, max_inflate_ratio, images)
     return manifest
 
 
-def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str) -> None:
+def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str, images: bool = False) -> None:
     """ArchiveError naming the first problem (and how many more) if ``check_documents`` finds any error: what
     lets nothing into the store unverified (load and pull hash every blob while they copy it; this is the rest)."""
     report = VerifyReport(source=source)
-    check_documents(layout, report)
+    check_documents(layout, report, images=images)
     errors = [p.message for p in report.problems if p.severity == "error"]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -160,11 +161,14 @@ def _blob_bytes(layout: Layout, descriptor: Descriptor, what: str, report: Verif
         return None
 
 
-def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate_ratio: int) -> None:
+def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate_ratio: int,
+           images: bool = False) -> None:
     report.manifest_digest = str(manifest.digest)
     config_bytes = _blob_bytes(layout, manifest.config, "the config", report)
     config = _json_object(config_bytes, report) if config_bytes is not None else None
     fmt = detect_format(manifest, config or {}) if config is not None else None
+    if fmt is None and images and manifest.config.media_type in modelcar.IMAGE_CONFIG_TYPES:
+        fmt = "modelcar"  # a container image to build a modelcar on
     report.format = fmt
     if config is not None and fmt is None:
         _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
