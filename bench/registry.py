@@ -105,6 +105,7 @@ def main() -> int:
            "XDG_CONFIG_HOME": str(WORK / "config")}
     archive = make_archive(args.mib, env)
     blob, digest = layer_blob(archive)
+    load = os.getloadavg()[0]
     rows: dict[str, list[tuple[float, int]]] = {}
     slow: dict[str, list[tuple[float, int]]] = {}
     requests: list[int] = []
@@ -115,8 +116,8 @@ def main() -> int:
         loopback(run, archive, env, rows)
         requests.append(slow_pulls(run, archive, env, slow, args.slow_rate * 1e6, args.slow_latency / 1000))
     size = archive.stat().st_size
-    text = report(args, size, rows, slow, requests)
-    (REPO / "bench" / "REGISTRY.md").write_text(text)
+    text = report(args, size, rows, slow, requests) + busy(load)
+    write_keeping_notes(REPO / "bench" / "REGISTRY.md", text)
     print(text)
     return 0
 
@@ -209,8 +210,11 @@ def report(args: argparse.Namespace, size: int, rows: dict[str, list[tuple[float
     lines += _rows(rows, size)
     floor = seconds(rows, "push floor: curl POST + one PUT of the layer blob")
     push = seconds(rows, "push: modeloci")
-    lines += ["", f"**Push vs the registry's ingest floor: {push / floor:.2f} x** (target <= 1.2 x); "
-              f"skopeo copy: {seconds(rows, 'push: skopeo copy') / floor:.2f} x.", "",
+    floors = rows["push floor: curl POST + one PUT of the layer blob"]
+    each = ", ".join(f"{p / f:.2f}" for (p, _), (f, _) in zip(rows["push: modeloci"], floors, strict=True))
+    skopeo = seconds(rows, "push: skopeo copy") / floor
+    lines += ["", f"**Push vs the registry's ingest floor: {push / floor:.2f} x** (target <= 1.2 x; run by run: "
+              f"{each}); skopeo copy: {skopeo:.2f} x.", "",
               f"## Pull through a slow link ({args.slow_rate:g} MB/s per connection, {args.slow_latency:g} ms per "
               "request)", "",
               "`bench/slowlink.py` on 127.0.0.1 between the tools and the same registry: one TCP connection "
@@ -223,6 +227,23 @@ def report(args: argparse.Namespace, size: int, rows: dict[str, list[tuple[float
               f"(target >= 3 x); its pull made {median([float(r) for r in requests]):.0f} requests through the "
               "link (ranges of the layer blob, the manifest, the config)."]
     return "\n".join(lines) + "\n"
+
+
+NOTES = "<!-- notes: kept when the benchmark rewrites this file -->"
+
+
+def write_keeping_notes(path: Path, text: str) -> None:
+    """Write a report, keeping what follows the NOTES line of the file it replaces (the numbers' reading)."""
+    old = path.read_text() if path.exists() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else ""
+    path.write_text(text + ("\n" + notes if notes else ""))
+
+
+def busy(before: float) -> str:
+    """What else the machine was doing: the 1-minute load average before and after the run."""
+    return (f"\nLoad average (1 min) {before:.1f} when the run started and {os.getloadavg()[0]:.1f} when it ended, "
+            f"on {os.cpu_count()} cores: above 0 it means other work ran beside the benchmark, and times are "
+            "noisier for it.\n")
 
 
 def _rows(rows: dict[str, list[tuple[float, int]]], size: int) -> list[str]:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registry import machine, registry
+from registry import busy, machine, registry, write_keeping_notes
 from run import MODELOCI, WORK, median, timed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +88,7 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MODELOCI_HOME": str(WORK / "scale-store"), "XDG_CACHE_HOME": str(WORK / "scale-cache"),
            "XDG_CONFIG_HOME": str(WORK / "config")}
+    load = os.getloadavg()[0]
     startup = median([timed([*MODELOCI, "--help"], env=env)[0] for _ in range(3)])
     results: dict[int, dict[str, tuple[float, int]]] = {}
     skipped: list[tuple[int, int]] = []
@@ -98,9 +99,9 @@ def main() -> int:
             continue
         results[gib] = one_size(gib, env)
         print(f"{gib} GiB: " + ", ".join(f"{s} {t:.1f} s" for s, (t, _) in results[gib].items()), flush=True)
-    text = report(args.sizes, results, skipped, startup)
+    text = report(args.sizes, results, skipped, startup) + busy(load)
     if not args.no_write:
-        (REPO / "bench" / "SCALE.md").write_text(text)
+        write_keeping_notes(REPO / "bench" / "SCALE.md", text)
     print(text)
     shutil.rmtree(WORK / "scale-store", ignore_errors=True)
     return 0
@@ -121,23 +122,40 @@ def report(sizes: str, results: dict[int, dict[str, tuple[float, int]]], skipped
             lines.append(f"| {gib} GiB | {step} | {seconds:.2f} s | {seconds / gib:.3f} | "
                          f"{(seconds - startup) / gib:.3f} | {rss / 1024:.0f} MiB |")
     lines += ["", "| step | s/GiB, smallest to largest size | spread (max/min - 1) | less start-up | "
-              f"within {SPREAD_TARGET:.0%} | peak RSS, all sizes | under {RSS_TARGET_MIB} MiB |",
-              "|---|---|---:|---:|---|---:|---|"]
+              f"within {SPREAD_TARGET:.0%} | fit: fixed + per GiB | largest misfit | peak RSS, all sizes | "
+              f"under {RSS_TARGET_MIB} MiB |", "|---|---|---:|---:|---|---:|---:|---:|---|"]
     for step in STEPS:
-        per = [results[g][step][0] / g for g in results if step in results[g]]
-        less = [(results[g][step][0] - startup) / g for g in results if step in results[g]]
-        if not per:
+        points = [(float(g), results[g][step][0]) for g in results if step in results[g]]
+        if not points:
             continue
+        per = [t / g for g, t in points]
+        less = [(t - startup) / g for g, t in points]
         rss = max(results[g][step][1] for g in results if step in results[g]) / 1024
         spread, spread_less = max(per) / min(per) - 1, max(less) / min(less) - 1
+        fixed, slope, misfit = fit(points)
         lines.append(f"| {step} | {' / '.join(f'{p:.3f}' for p in per)} | {spread:.0%} | {spread_less:.0%} | "
-                     f"{'yes' if spread <= SPREAD_TARGET else 'no'} | {rss:.0f} MiB | "
-                     f"{'yes' if rss < RSS_TARGET_MIB else 'no'} |")
+                     f"{'yes' if spread <= SPREAD_TARGET else 'no'} | {fixed:.2f} s + {slope:.3f} s/GiB | "
+                     f"{misfit:.0%} | {rss:.0f} MiB | {'yes' if rss < RSS_TARGET_MIB else 'no'} |")
+    lines += ["", "The fit is a least-squares line through the times: its fixed part is what does not grow with the "
+              "size (start-up, opening a registry session, the last flush of the output to disk); the largest "
+              "misfit is the farthest any measured time lies from the line, as a share of that time. Growth that is "
+              "worse than linear would show as a large misfit at the largest size."]
     for gib, free in skipped:
         lines += ["", f"**{gib} GiB was not run**: it needs about {2 * gib + ROOM // GiB} GiB free in bench/.work "
                       f"(an archive and the registry's copy at once, and room for others), and "
                       f"{free / GiB:.0f} GiB were free."]
     return "\n".join(lines) + "\n"
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """The least-squares line ``time = fixed + slope * size`` and the largest relative distance from it."""
+    if len(points) < 2:
+        return 0.0, points[0][1] / points[0][0], 0.0
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+    fixed = mean_y - slope * mean_x
+    return fixed, slope, max(abs(y - (fixed + slope * x)) / y for x, y in points)
 
 
 def _memory_gib() -> float:
