@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import modeloci.registry.client as client_module
-from modeloci.blobs.engine import BlobSource, FileState
+from modeloci.blobs.engine import BlobSource, Cancelled, FileState
 from modeloci.oci.digest import Digest
+from modeloci.registry.auth import Credentials
 from modeloci.registry.client import RegistryClient, RegistryError, RetryPolicy
 from modeloci.registry.limits import Limits
 from modeloci.registry.transfer import download, upload
@@ -225,3 +228,110 @@ def test_a_blob_larger_than_an_answer_read_into_memory_is_found_by_head(registry
         assert client.blob_size(repo_name, digest) == SIZE
     finally:
         client.close()
+
+
+@pytest.fixture
+def redirecting() -> Iterator[tuple[str, bytes, list[dict[str, str]], list[dict[str, str]]]]:
+    """A registry that wants Basic auth and redirects blob GETs to a storage host (another origin) that serves
+    ranges; the registry's host, the blob, and the headers each of them saw."""
+    data = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(SIZE // 32))
+    at_registry: list[dict[str, str]] = []
+    at_storage: list[dict[str, str]] = []
+
+    class Storage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            at_storage.append(dict(self.headers))
+            found = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+            start, end = (int(found[1]), int(found[2])) if found else (0, len(data) - 1)
+            self.send_response(206 if found else 200)
+            if found:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("Content-Length", str(end + 1 - start))
+            self.end_headers()
+            self.wfile.write(data[start:end + 1])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    storage = ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            at_registry.append(dict(self.headers))
+            if "Authorization" not in self.headers:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+            else:
+                self.send_response(307)
+                self.send_header("Location", f"http://127.0.0.1:{storage.server_address[1]}/blob?signed=1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    for server in (storage, registry):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"127.0.0.1:{registry.server_address[1]}", data, at_registry, at_storage
+    for server in (storage, registry):
+        server.shutdown()
+        server.server_close()
+
+
+def test_ranges_redirected_to_a_storage_host_carry_no_credentials(redirecting, tmp_path) -> None:
+    """Each range is redirected to storage on another origin: every one reaches it, with its Range and without
+    the registry's credentials."""
+    host, data, at_registry, at_storage = redirecting
+    digest = Digest.of(data)
+    client = RegistryClient(host, credentials=Credentials("alice", "s3cret-never-leaves"),
+                            use_stored_credentials=False, limits=SMALL)
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert download(client, "team/model", digest, SIZE, fd, 0) == digest
+    finally:
+        os.close(fd)
+        client.close()
+    assert (tmp_path / "out").read_bytes() == data
+    assert sorted((h["Range"] for h in at_storage), key=lambda r: int(r[6:].split("-")[0])) == PIECES
+    assert not any("Authorization" in h or "authorization" in h for h in at_storage)
+    assert sum("Authorization" in h for h in at_registry) == len(PIECES)
+
+
+def test_a_cancelled_download_stops_every_stream_before_it_returns(registry, range_proxy, repo_name,
+                                                                   tmp_path) -> None:
+    """Cancelled (another blob failed, or ^C) while its ranges are in flight: the streams stop at their next read
+    and ask for no further piece, and it raises Cancelled only once no stream is left that could still write into
+    the file the caller is about to close and delete."""
+    _, digest = pushed(registry, repo_name, tmp_path)
+    p = proxy_for(range_proxy, registry, hold=0.3)
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    client = RegistryClient(p.host, use_stored_credentials=False, limits=SMALL)
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(Cancelled):
+            download(client, repo_name, digest, SIZE, fd, 0, cancel=cancel)
+        assert [t.name for t in threading.enumerate() if t.name.startswith(f"range-{digest.hex[:8]}-")] == []
+        assert len(p.ranges(str(digest))) < len(PIECES)  # the streams stopped: no piece asked for after it
+    finally:
+        timer.cancel()
+        os.close(fd)
+        client.close()
+
+
+def test_a_ranged_download_keeps_to_the_time_limit_for_one_blob(registry, range_proxy, repo_name, tmp_path) -> None:
+    _, digest = pushed(registry, repo_name, tmp_path)
+    ticks = iter(range(0, 1 << 30, 1))  # each look at the clock: one second later
+    client = RegistryClient(registry.host, use_stored_credentials=False, clock=lambda: float(next(ticks)),
+                            limits=Limits(parallel_from=MiB, range_piece=PIECE, range_streams=4, transfer_seconds=40))
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(RegistryError) as caught:
+            download(client, repo_name, digest, SIZE, fd, 0)
+    finally:
+        os.close(fd)
+        client.close()
+    assert re.fullmatch(rf"downloading {digest}: gave up after 40 s, the time limit for one blob \(\d+ of {SIZE} "
+                        r"bytes received\)", str(caught.value)), caught.value

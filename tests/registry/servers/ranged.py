@@ -54,7 +54,8 @@ class RangeRequest:
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        self.server.owner._exchange(self.request)  # type: ignore[attr-defined]  # set by RangeProxy
+        with contextlib.suppress(ConnectionError):  # the client went away (a cancelled or refused download)
+            self.server.owner._exchange(self.request)  # type: ignore[attr-defined]  # set by RangeProxy
 
 
 class RangeProxy:
