@@ -335,3 +335,17 @@ def test_a_ranged_download_keeps_to_the_time_limit_for_one_blob(registry, range_
         client.close()
     assert re.fullmatch(rf"downloading {digest}: gave up after 40 s, the time limit for one blob \(\d+ of {SIZE} "
                         r"bytes received\)", str(caught.value)), caught.value
+
+
+def test_a_range_that_never_moves_on_ends_in_a_stall_not_a_loop(registry, range_proxy, repo_name, tmp_path) -> None:
+    """The last piece's answers are cut before their first byte, again and again: with retries to spare, the
+    blob gives up once ``limits.stalls`` failed answers in a row brought no new byte."""
+    _, digest = pushed(registry, repo_name, tmp_path)
+    p = proxy_for(range_proxy, registry, "cut", at=5 * PIECE, nbytes=0, times=1000)
+    limits = Limits(parallel_from=MiB, range_piece=PIECE, range_streams=4, stalls=3)
+    with pytest.raises(RegistryError) as caught:
+        fetched(p.host, repo_name, digest, SIZE, tmp_path / "out", limits=limits,
+                retry=RetryPolicy(attempts=50, first_delay=0.0))
+    assert re.fullmatch(rf"downloading {digest}: the registry sent no new bytes in 3 answers in a row \(\d+ of "
+                        rf"{SIZE} bytes received\)", str(caught.value)), caught.value
+    assert p.ranges(str(digest)).count(PIECES[5]) < 50
