@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modeloci import api
-from modeloci.blobs.cache import DigestCache
+from modeloci.blobs import engine, sinks
 from modeloci.formats import modelcar
 from tests.archive_tools import copy_example
 from tests.modelcar.helpers import EPOCH, build_modelcar, read, single_gguf, umoci_unpack
@@ -90,11 +90,10 @@ def test_the_same_file_gives_the_same_layer_in_every_modelcar(tmp_path: Path) ->
 
 
 def test_the_same_inputs_give_the_same_bytes_and_a_warm_cache_the_same_annotations(tmp_path: Path) -> None:
-    modelfile = single_gguf(tmp_path)
-    cache = DigestCache(tmp_path / "cache")
-    cold = build_modelcar(modelfile, tmp_path / "cold.tar", cache=cache)
-    warm = build_modelcar(modelfile, tmp_path / "warm.tar", cache=cache)
-    plain = build_modelcar(modelfile, tmp_path / "plain.tar")
+    modelfile = single_gguf(tmp_path)  # the API's digest cache is the test's own (XDG_CACHE_HOME), empty at first
+    cold = build_modelcar(modelfile, tmp_path / "cold.tar", cache=True)
+    warm = build_modelcar(modelfile, tmp_path / "warm.tar", cache=True)
+    plain = build_modelcar(modelfile, tmp_path / "plain.tar", cache=False)
     assert (tmp_path / "cold.tar").read_bytes() == (tmp_path / "warm.tar").read_bytes() \
         == (tmp_path / "plain.tar").read_bytes()
     assert cold.manifest.digest == warm.manifest.digest == plain.manifest.digest
@@ -183,3 +182,24 @@ def test_the_bill_of_materials_of_a_modelcar_names_each_file_by_its_own_digest(t
     files = {c["name"]: c["hashes"][0]["content"] for c in bom["components"][0]["components"]}
     assert files == {name: hashlib.sha256((modelfile.parent / name).read_bytes()).hexdigest() for name in FILES}
     assert [lic["license"]["id"] for lic in bom["components"][0]["licenses"]] == ["MIT"]
+
+
+def test_a_modelcar_after_a_docker_build_hashes_only_its_tars_and_gives_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest cache knows the files from the Docker-format build: each tar is hashed alone (one hash, not
+    two), and the annotations still carry the files' digests."""
+    modelfile = single_gguf(tmp_path)  # the API's digest cache is the test's own (XDG_CACHE_HOME), empty at first
+    api.build(modelfile, tmp_path / "docker.tar", created=EPOCH, cache=True)
+    reads: list[tuple[int, int]] = []
+    real = engine.hash_wrapped
+
+    def counting(source, *args, **kwargs):
+        reads.append((source.size, source.cached_range is not None))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(sinks, "hash_wrapped", counting)
+    build_modelcar(modelfile, tmp_path / "warm.tar", cache=True)
+    build_modelcar(modelfile, tmp_path / "cold.tar", cache=False)
+    assert (tmp_path / "warm.tar").read_bytes() == (tmp_path / "cold.tar").read_bytes()
+    sizes = sorted((modelfile.parent / name).stat().st_size for name in FILES)
+    assert sorted(reads) == sorted([(size, True) for size in sizes] + [(size, False) for size in sizes])

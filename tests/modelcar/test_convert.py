@@ -12,6 +12,7 @@ import pytest
 from modeloci import api
 from modeloci.errors import ModelociError
 from modeloci.ops.convert import convert
+from tests.archive_tools import copy_example
 from tests.modelcar.helpers import EPOCH, build_modelcar, single_gguf
 from tests.modelcar.hostile import built_layout, replace_layer
 from tests.modelcar.images import write_image
@@ -100,3 +101,15 @@ def test_a_compressed_modelcar_layer_is_refused_by_convert_with_a_way_out(
                                           "its file is not a byte range of it")
     assert refused.value.hint == "unpack it (`modeloci unpack SOURCE -o DIR --layout files`) and build from its files"
     assert not (tmp_path / "out.tar").exists()
+
+
+def test_a_hugging_face_folder_goes_to_a_modelcar_and_back_with_its_facts(tmp_path: Path) -> None:
+    """The facts a safetensors model takes from its config.json (architecture, context) are read out of the
+    modelcar's tar layer too: the round trip gives the Docker model back byte for byte."""
+    modelfile = copy_example("hf-safetensors", tmp_path)
+    docker = api.build(modelfile, tmp_path / "docker.tar", created=EPOCH, reference="qwen:1")
+    direct = api.build(modelfile, tmp_path / "direct.tar", format="modelcar", created=EPOCH, reference="qwen:1")
+    car = convert(tmp_path / "docker.tar", "modelcar", tmp_path / "car.tar")
+    assert car.result.manifest.digest == direct.manifest.digest
+    assert convert(tmp_path / "car.tar", "docker", tmp_path / "back.tar").result.manifest.digest \
+        == docker.manifest.digest

@@ -77,6 +77,9 @@ class BlobSource:
     expected: Digest | None = None
     head: bytes = b""
     tail: bytes = b""
+    # A wrapped source's range digest as the digest cache knows it (a build of the same file in another format):
+    # then only the blob is hashed.
+    cached_range: Digest | None = None
 
     @property
     def blob_size(self) -> int:
@@ -222,6 +225,8 @@ def hash_wrapped(source: BlobSource, cancel: threading.Event | None = None,
     """The digests of a wrapped source's blob (head, range, tail) and of its range alone, from one read of the
     range: each chunk read is hashed for the range on this thread while a helper thread hashes it for the blob,
     so the two hashes take about the time of one where two cores are free. The range must match ``expected``."""
+    if source.cached_range is not None:
+        return _hash_blob(source, cancel, progress), source.cached_range
     blob, inner = hashlib.sha256(source.head), hashlib.sha256()
     fd, state = open_unchanged(source)
     helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeloci-hash")
@@ -255,6 +260,27 @@ def hash_wrapped(source: BlobSource, cancel: threading.Event | None = None,
                          path=source.label, hint="it was damaged or changed after it was written; "
                                                  "`modeloci verify` names every such blob")
     return Digest(blob.hexdigest()), found
+
+
+def _hash_blob(source: BlobSource, cancel: threading.Event | None, progress: Advance) -> Digest:
+    """The digest of a wrapped source's blob alone (head, range, tail), on this thread."""
+    blob = hashlib.sha256(source.head)
+    fd, state = open_unchanged(source)
+    try:
+        view = memoryview(bytearray(min(_WRAPPED_CHUNK, max(source.size, 1))))
+        position, end = source.offset, source.offset + source.size
+        while position < end:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            n = _read_at(fd, view[: min(len(view), end - position)], position, source.label)
+            blob.update(view[:n])
+            position += n
+            progress(n)
+        check_unchanged(fd, state, source.label)
+    finally:
+        os.close(fd)
+    blob.update(source.tail)
+    return Digest(blob.hexdigest())
 
 
 # A larger chunk than plain hashing reads: each one costs a hand-over to the helper thread.

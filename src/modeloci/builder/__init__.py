@@ -113,10 +113,11 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
     """Write the plan's layers, config and manifest into ``sink``, and the referrers ``referrers`` makes for
     them, and commit it."""
     sources = layer_sources(plan)
-    found = [modelcar.known(s, cache) if s.wrapped else (_known(s, cache), None) for s in sources]
-    known = [blob for blob, _ in found]
+    found = [modelcar.known(s, cache) if s.wrapped else (s, _known(s, cache), None) for s in sources]
+    sources = [source for source, _, _ in found]
+    known = [blob for _, blob, _ in found]
     digests = sink.put_layers(sources, known)
-    files = {i: inner for i, (_, inner) in enumerate(found) if inner is not None} | sink.inner
+    files = {i: inner for i, (_, _, inner) in enumerate(found) if inner is not None} | sink.inner
     if cache is not None:
         for i, (source, digest, was_known) in enumerate(zip(sources, digests, known, strict=True)):
             if was_known is None and source.wrapped:

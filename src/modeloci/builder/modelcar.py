@@ -31,16 +31,20 @@ def wrap(source: BlobSource, layer: LayerPlan, plan: BuildPlan) -> BlobSource:
                    tail=modelcar.layer_tail(size))
 
 
-def known(source: BlobSource, cache: DigestCache | None) -> tuple[Digest | None, Digest | None]:
-    """The layer's digest and the file's that this build need not compute: both from the cache, or neither
-    (the file's digest is the raw layer's it comes from, when it comes from one: checked when it is read)."""
+def known(source: BlobSource, cache: DigestCache | None) -> tuple[BlobSource, Digest | None, Digest | None]:
+    """The source, and the layer's digest and the file's that this build need not compute: both from the cache,
+    or neither (the file's digest is the raw layer's it comes from, when it comes from one: checked when it is
+    read). A file whose digest alone the cache knows (a build of it in another format) gets only its layer
+    hashed."""
     if cache is None:
-        return None, None
+        return source, None, None
     blob = cache.get(source.state, source.offset, source.size, wrap_key(source.head, source.tail))
     inner = cache.get(source.state, source.offset, source.size)
     if source.expected is not None and inner != source.expected:
-        return None, None
-    return (blob, inner) if blob is not None and inner is not None else (None, None)
+        return source, None, None
+    if blob is None and inner is not None:
+        return replace(source, cached_range=inner), None, None
+    return (source, blob, inner) if blob is not None and inner is not None else (source, None, None)
 
 
 def remember(cache: DigestCache, source: BlobSource, blob: Digest, inner: Digest) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 from modeloci.formats import docker_meta as meta
 from modeloci.formats.artifact import Artifact, ModelLayer
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
+from modeloci.formats.modelcar import file_digest
 from modeloci.formats.modelcar_layers import file_member
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.model.gguf import read_gguf_header
 from modeloci.model.hfdir import HF_CONTEXT_KEYS, HFConfig
 from modeloci.model.safetensors import read_safetensors_header
+from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, locate_blob, read_blob
 
 _MAX_CONFIG_JSON = 16 << 20
@@ -67,11 +69,11 @@ def _place(layout: Layout, layer: ModelLayer) -> tuple[Path, int, int]:
 def _hf_config(layout: Layout, artifact: Artifact) -> HFConfig | None:
     """The ``config.json`` packaged beside the weights, as DMR reads it for the context length."""
     layer = next((layer for layer in artifact.layers if _is_config_json(layer)), None)
-    if layer is None or layer.descriptor.size > _MAX_CONFIG_JSON:
+    if layer is None:
         return None
+    data = _small_file(layout, layer)
     try:
-        doc = load_json(read_blob(layout, layer.descriptor.digest, size=layer.descriptor.size, limit=_MAX_CONFIG_JSON),
-                        "config.json")
+        doc = load_json(data, "config.json") if data is not None else None
     except InvalidJSON:
         return None
     if not isinstance(doc, dict):
@@ -79,6 +81,23 @@ def _hf_config(layout: Layout, artifact: Artifact) -> HFConfig | None:
     context = next((doc[k] for k in HF_CONTEXT_KEYS if _good_length(doc.get(k))), None)
     model_type = doc.get("model_type") if isinstance(doc.get("model_type"), str) else None
     return HFConfig(model_type, (), None, context)
+
+
+def _small_file(layout: Layout, layer: ModelLayer) -> bytes | None:
+    """A file of at most ``_MAX_CONFIG_JSON`` bytes: its raw layer's blob, or its range of a modelcar's tar layer
+    (checked against the digest its annotation claims, when it claims one)."""
+    if layer.kind != "modelcar":
+        if layer.descriptor.size > _MAX_CONFIG_JSON:
+            return None
+        return read_blob(layout, layer.descriptor.digest, size=layer.descriptor.size, limit=_MAX_CONFIG_JSON)
+    source, member = file_member(layout, layer)
+    if member.size > _MAX_CONFIG_JSON:
+        return None
+    with source.path.open("rb") as f:
+        f.seek(source.offset + (member.offset or 0))
+        data = f.read(member.size)
+    claimed = file_digest(layer.descriptor.annotations)
+    return data if len(data) == member.size and claimed in (None, Digest.of(data)) else None
 
 
 def _is_config_json(layer: ModelLayer) -> bool:
