@@ -77,3 +77,33 @@ def _gguf_digest(tmp_path: Path) -> str:
     import hashlib
 
     return hashlib.sha256((tmp_path / "single-gguf" / GGUF).read_bytes()).hexdigest()
+
+
+def test_a_history_entry_naming_a_path_outside_models_is_refused(tmp_path: Path) -> None:
+    """A modelcar whose layer annotations a copy dropped is read by its config's history: a path there is held
+    to the same rules (never written outside the destination)."""
+    import json
+
+    from tests.modelcar.hostile import _blob, _put
+
+    layout = built_layout(tmp_path)
+    replace_layer(layout, 0, drop=("org.cncf.model.filepath", "org.cncf.model.file.metadata+json",
+                                   "org.modeloci.file.digest", "org.modeloci.role"))
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(_blob(layout, index["manifests"][0]["digest"]).read_text())
+    config = json.loads(_blob(layout, manifest["config"]["digest"]).read_text())
+    config["history"][0]["created_by"] = "modeloci: /models/../../escaped.gguf"
+    data = json.dumps(config).encode()
+    manifest["config"] |= {"digest": _put(layout, data), "size": len(data)}
+    data = json.dumps(manifest).encode()
+    index["manifests"][0] |= {"digest": _put(layout, data), "size": len(data)}
+    (layout / "index.json").write_text(json.dumps(index))
+    errors = [p.message for p in api.verify(layout).problems if p.severity == "error"]
+    assert errors == ["layer 1 (../../escaped.gguf): its path `../../escaped.gguf` is not a relative path inside "
+                      "the model"]
+    with pytest.raises(ModelociError) as refused:
+        api.unpack(layout, tmp_path / "out" / "deep")
+    assert refused.value.message == (f"refusing to unpack: layer {manifest['layers'][0]['digest']} "
+                                     "(../../escaped.gguf): its path `../../escaped.gguf` is not a relative path "
+                                     "inside the model")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escaped.gguf").exists()
