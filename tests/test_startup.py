@@ -7,11 +7,13 @@ unimported (checked in a fresh interpreter through ``sys.modules``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from modeloci.cli import COMMANDS, cli
 from modeloci.findings import Problem
 from modeloci.formats.validate import VerifyReport
 
@@ -19,26 +21,56 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sharded-vision" / "Modelfile"
 
 
-def _loaded_after(argv: list[str], tmp_path: Path) -> set[str]:
-    """The top-level packages loaded by running ``modeloci ARGV`` in a fresh interpreter (it must succeed)."""
+def _run(argv: list[str], tmp_path: Path, *, load_all: bool = False) -> tuple[str, set[str]]:
+    """What ``modeloci ARGV`` prints, and the modules it loaded, run in a fresh interpreter (it must succeed);
+    with ``load_all``, every command's module is imported first."""
     script = (
         "import json, sys\n"
-        "from modeloci.cli import main\n"
-        f"code = main({argv!r})\n"
-        "print(json.dumps([code, sorted({m.split('.')[0] for m in sys.modules})]), file=sys.stderr)\n"
+        "from modeloci.cli import cli, main\n"
+        + ("list(cli.commands.values())\n" if load_all else "")
+        + f"code = main({argv!r})\n"
+        "print(json.dumps([code, sorted(sys.modules)]), file=sys.stderr)\n"
     )
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "COLUMNS": "100"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
                           cwd=tmp_path)
     code, modules = json.loads(done.stderr.strip().splitlines()[-1])
     assert code == 0, done.stderr
-    return set(modules)
+    return done.stdout, set(modules)
+
+
+def _packages(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
 
 
 def test_plan_of_an_example_imports_neither_pydantic_nor_jinja2(tmp_path: Path) -> None:
-    loaded = _loaded_after(["plan", "-f", str(EXAMPLE)], tmp_path)
-    assert "modeloci" in loaded and "lark" in loaded  # it did parse the Modelfile
-    assert not loaded & {"pydantic", "pydantic_core", "jinja2"}
+    _, loaded = _run(["plan", "-f", str(EXAMPLE)], tmp_path)
+    assert {"modeloci", "lark"} <= _packages(loaded)  # it did parse the Modelfile
+    assert not _packages(loaded) & {"pydantic", "pydantic_core", "jinja2"}
+
+
+def test_a_command_imports_its_own_module_and_no_other_command_s(tmp_path: Path) -> None:
+    _, loaded = _run(["plan", "-f", str(EXAMPLE)], tmp_path)
+    assert {m for m in loaded if m.startswith("modeloci.cli_")} == {"modeloci.cli_build", "modeloci.cli_options"}
+
+
+def test_help_imports_no_command_module_and_lists_every_command_as_the_commands_say(tmp_path: Path) -> None:
+    lazy, loaded = _run(["--help"], tmp_path)
+    assert not {m for m in loaded if m.startswith("modeloci.cli_")}
+    assert not _packages(loaded) & {"pydantic", "jinja2", "lark"}
+    eager, loaded = _run(["--help"], tmp_path, load_all=True)
+    assert {f"modeloci.{module}" for module, _ in COMMANDS.values()} <= loaded
+    assert lazy == eager, "modeloci.cli.COMMANDS is stale: a command's short help changed"
+    assert all(f" {name} " in lazy for name in COMMANDS)
+
+
+def test_the_command_table_names_every_command_its_modules_register_and_no_other() -> None:
+    for module in sorted(p.stem for p in (REPO / "src" / "modeloci").glob("cli_*.py")):
+        importlib.import_module(f"modeloci.{module}")
+    registered = {name: command.callback.__module__ for name, command in cli.commands.items()
+                  if command.callback is not None}
+    assert registered == {name: f"modeloci.{module}" for name, (module, _) in COMMANDS.items()}, (
+        "modeloci.cli.COMMANDS must name every command and the module that defines it")
 
 
 def test_a_report_dumps_and_validates_its_problems_in_their_json_shape() -> None:

@@ -3,9 +3,12 @@
 The commands live in ``cli_*`` modules by family (``cli_build``: plan, build;
 ``cli_artifacts``: inspect, verify, unpack, convert; ``cli_attest``: sign;
 ``cli_registry``: push, pull, login, logout; ``cli_store``: ls, tag, rm,
-prune, save, load; ``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`,
-share option sets from :mod:`modeloci.cli_options`, parse their options, call
-the pipeline and print the result. :func:`main` is the error boundary: a
+prune, save, load; ``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`
+when imported, and the group imports a command's module only when that command
+is looked up (:data:`COMMANDS` names each command's module and short help, from
+which ``modeloci --help`` is drawn without importing any); they share option
+sets from :mod:`modeloci.cli_options`, parse their options, call the pipeline
+and print the result. :func:`main` is the error boundary: a
 ModelociError is rendered (diagnostics with source excerpts, other errors as
 ``error: ...`` plus a ``help:`` line) and mapped to its exit code: 2 for a bad
 Modelfile or bad usage, 1 for a build that failed, 130 for an interrupt. No
@@ -19,9 +22,11 @@ one value at a time, so that no control character reaches the terminal raw;
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +59,96 @@ import rich_click as click  # noqa: E402 - after the shim above
 
 _DEBUG = {"on": False}
 
+# Every command: the module that defines it, and its short help as `modeloci --help` shows it (the first
+# paragraph of its help). The group's help is drawn from this table, so that `modeloci --help` imports no
+# command module, and a command imports only its own module (start-up time); tests/test_startup.py checks
+# the table against the commands themselves.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("cli_build", "Build PATH (a folder holding a Modelfile, or a Modelfile) into the local store (-t "
+                           "NAME), an OCI archive (-o) or an OCI layout folder (--layout)."),
+    "convert": ("cli_artifacts", "Re-wrap a model archive, layout or stored model in another format; blobs are "
+                                 "carried by digest (a modelcar's tar layers are made around them, or their files "
+                                 "copied out, while streaming)."),
+    "fmt": ("cli_workflow", "Rewrite Modelfiles in the canonical layout (FILES default to ./Modelfile; folders are "
+                            "searched, - is stdin)."),
+    "init": ("cli_workflow", "Draft a Modelfile for the model files in FOLDER [default: .], each choice explained in "
+                             "a comment."),
+    "inspect": ("cli_artifacts", "Show what a model archive or layout, a GGUF or safetensors file, or a model folder "
+                                 "holds."),
+    "lint": ("cli_workflow", "Check Modelfiles as a build would (files, shards, templates), plus advice, writing "
+                             "nothing."),
+    "load": ("cli_store", "Import an archive or layout into the store, checking every digest."),
+    "login": ("cli_registry", "Check credentials against REGISTRY and remember them (in a file only you can read)."),
+    "logout": ("cli_registry", "Forget the credentials `modeloci login` saved for REGISTRY."),
+    "ls": ("cli_store", "List the models in the local store."),
+    "plan": ("cli_build", "Print the compiled build plan of PATH (a folder holding a Modelfile, or a Modelfile), "
+                          "reading no weight bytes."),
+    "prune": ("cli_store", "Delete blobs no tagged model uses, and leftovers of interrupted builds."),
+    "pull": ("cli_registry", "Pull a model from a registry into the local store (default), an archive (-o) or a "
+                             "layout (--layout), with its referrers (signatures, provenance, BOMs)."),
+    "push": ("cli_registry", "Push a model (archive, layout folder or stored model) to a registry."),
+    "rm": ("cli_store", "Remove tags from the store (blobs stay until `modeloci prune`)."),
+    "save": ("cli_store", "Write a stored model as an archive (the same bytes `build -o` writes)."),
+    "sign": ("cli_attest", "Sign a model (an archive, a layout, a stored model or a registry reference) in the "
+                           "OpenSSF Model Signing format, and attach the signature to it."),
+    "tag": ("cli_store", "Give the stored model SOURCE another name, TARGET."),
+    "unpack": ("cli_artifacts", "Unpack an archive, layout or stored model into a folder, verifying every blob; "
+                                "nothing is left on failure."),
+    "verify": ("cli_artifacts", "Check every blob of an archive, layout or stored model against its digest, and that "
+                                "its documents agree."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(MutableMapping[str, _click.Command]):
+    """The group's commands by name, each imported (and so registered) when it is first looked up.
+
+    Every name of :data:`COMMANDS` is always listed. While the group draws its own help (``listing``),
+    a command not yet imported is shown as a stand-in holding its name and short help."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, _click.Command] = {}
+        self.listing = False
+
+    def __getitem__(self, name: str) -> _click.Command:
+        if name not in self._loaded and name in COMMANDS:
+            module, short_help = COMMANDS[name]
+            if self.listing:
+                return _click.Command(name, short_help=short_help)
+            importlib.import_module(f"modeloci.{module}")  # its decorators register it: __setitem__
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: _click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in COMMANDS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._loaded.keys() | COMMANDS.keys()))
+
+    def __len__(self) -> int:
+        return len(self._loaded.keys() | COMMANDS.keys())
+
+
+class _LazyGroup(click.RichGroup):
+    """The ``modeloci`` group: its commands are imported when used (:class:`_Commands`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: _Commands = _Commands()
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.commands.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.commands.listing = False
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modeloci")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def cli(debug: bool) -> None:
@@ -143,7 +236,3 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
-
-
-# The commands register themselves on `cli` when imported: last, once the group exists.
-from modeloci import cli_artifacts, cli_attest, cli_build, cli_registry, cli_store, cli_workflow  # noqa: E402, F401
