@@ -103,3 +103,38 @@ def test_a_container_image_passes_the_store_s_checks_only_as_a_modelcar_base(tmp
             refuse_unverified(layout, "base", verb="store", hint="")
     assert refused.value.message == ("refusing to store `base`: the config media type "
                                      "`application/vnd.oci.image.config.v1+json` is not a model config")
+
+
+def test_a_base_image_whose_config_lies_about_a_gzip_layer_s_diff_id_is_refused(tmp_path: Path, cli) -> None:
+    """The diff_ids are carried into the modelcar's config: a gzip layer's is checked (the tar inside hashed,
+    within the inflate bound) before it is, so the build never writes a config that lies."""
+    modelfile = _on_base(tmp_path)
+    base = modelfile.parent / "base"
+    index = json.loads((base / "index.json").read_text())
+    blobs = base / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((blobs / manifest["config"]["digest"][7:]).read_text())
+    truth = config["rootfs"]["diff_ids"][1]
+    lie = "sha256:" + "2" * 64
+    config["rootfs"]["diff_ids"][1] = lie
+    data = json.dumps(config).encode()
+    manifest["config"] |= {"digest": _put(blobs, data), "size": len(data)}
+    data = json.dumps(manifest).encode()
+    index["manifests"][0] |= {"digest": _put(blobs, data), "size": len(data)}
+    (base / "index.json").write_text(json.dumps(index))
+    result = cli("build", "-f", str(modelfile), "--format", "modelcar", "-o", str(tmp_path / "car.tar"))
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error[MF057]: Cannot use `base` as a base\n --> {modelfile}:5:6\n  |\n5 | FROM base\n"
+        f"  |      ^^^^ not a readable model archive\n  |\n"
+        f"  = rootfs.diff_ids[1] is {lie}, but layer 2 holds a tar of digest {truth}\n"
+        "help: run `modeloci verify base` to list every problem\n\nerror: 1 problem in the Modelfile\n")
+    assert not (tmp_path / "car.tar").exists()
+
+
+def _put(blobs: Path, data: bytes) -> str:
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (blobs / digest[7:]).write_bytes(data)
+    return digest

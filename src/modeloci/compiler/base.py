@@ -17,11 +17,13 @@ from typing import Any
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan
 from modeloci.diagnostics import Span
 from modeloci.errors import ArchiveError, ModelociError
+from modeloci.formats import modelcar_checks
 from modeloci.formats.artifact import Artifact, ModelLayer, read_artifact
 from modeloci.formats.configs import DockerConfig
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.sources import Source, open_source
+from modeloci.oci.layout import Layout
+from modeloci.sources import RemoteRef, Source, open_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
     try:
         with open_source(path) as layout:
             artifact = read_artifact(layout, where=f"`{rel}`", images=images)
+            lies = _image_problems(layout, artifact) if images and not isinstance(path, RemoteRef) else []
     except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
         report.add(codes.bad_base(report.file, span, rel, _as_written(exc.message, path, rel),
                                   exc.hint and _as_written(exc.hint, path, rel)))
@@ -56,6 +59,11 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
         return None
     except ModelociError as exc:  # a registry that cannot be reached, or refuses
         report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
+        return None
+    if lies:
+        more = f" (and {len(lies) - 1} more)" if len(lies) > 1 else ""
+        report.add(codes.bad_base(report.file, span, rel, lies[0] + more,
+                                  f"run `modeloci verify {rel}` to list every problem"))
         return None
     image = images and artifact.format == "modelcar"  # an image's tar layers are carried as they are
     packed = [layer for layer in artifact.layers if layer.packing != "raw" and not image]
@@ -72,6 +80,18 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
     diff_ids = _diff_ids(artifact) if image else []
     return Base(plan, path, artifact, tuple(_layer(layer, diff_ids[i] if i < len(diff_ids) else None)
                                             for i, layer in enumerate(artifact.layers)))
+
+
+def _image_problems(layout: Layout, artifact: Artifact) -> list[str]:
+    """What makes a container image (or modelcar) base unfit to carry: a model layer that breaks the modelcar
+    rules, or a config whose diff_ids are not its layers' (a gzip layer's is the digest of the tar inside,
+    computed here within the inflate bound; a zstd layer's cannot be, and is carried as its config states)."""
+    if artifact.format != "modelcar":
+        return []
+    expected, findings = modelcar_checks.diff_ids(layout, artifact.manifest, artifact.config.doc)
+    findings += modelcar_checks.config_findings(artifact.manifest, artifact.config.doc,
+                                                [str(d) if d else None for d in expected])
+    return [message for severity, message in findings if severity == "error"]
 
 
 def _diff_ids(artifact: Artifact) -> list[str | None]:

@@ -375,10 +375,12 @@ def read_artifact(layout: Layout, *, where: str = "the archive", images: bool = 
 def _file_size(layer: ModelLayer) -> int:
     """The size of the file a modelcar layer holds: its metadata's, else the layer's (a tar is a little larger)."""
     try:
-        found = load_json(layer.metadata.encode(), "file metadata").get("size") if layer.metadata else None
-    except (InvalidJSON, AttributeError):
-        found = None
+        doc = load_json(layer.metadata.encode(), "file metadata") if layer.metadata else None
+    except InvalidJSON:
+        doc = None
+    found = doc.get("size") if isinstance(doc, dict) else None
     return found if isinstance(found, int) and not isinstance(found, bool) and found >= 0 else layer.descriptor.size
+
 
 def created_of(config_doc: Mapping[str, Any]) -> str | None:
     """The creation time a config records: Docker's ``descriptor.created``, ModelPack's ``createdAt``, or an image
