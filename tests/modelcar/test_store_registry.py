@@ -57,3 +57,19 @@ def test_build_push_of_a_modelcar_without_a_name_stores_it_under_its_registry_re
     assert (pushed.code, pushed.stdout.splitlines()[-1]) == (0, f"digest: {built.manifest.digest}"), pushed.stderr
     listed = json.loads(cli("ls", "--json").stdout)
     assert [(m["reference"], m["digest"]) for m in listed] == [(reference, str(built.manifest.digest))]
+
+
+def test_a_partial_pull_of_a_modelcar_fetches_only_the_chosen_files(tmp_path: Path, cli, registry,
+                                                                    repo_name: str) -> None:
+    """pull --include takes a modelcar's files by the paths its layers name, as any model's."""
+    built = build_modelcar(single_gguf(tmp_path), tmp_path / "car.tar", reference="tiny:car")
+    reference = f"{registry.host}/{repo_name}:car"
+    assert cli("push", str(tmp_path / "car.tar"), reference).code == 0
+    mark = registry.mark()
+    assert cli("pull", reference, "--include", "LICENSE").code == 0
+    license_layer = next(d for d in built.layers if d.annotations["org.cncf.model.filepath"] == "LICENSE")
+    fetched = {path.rsplit("/", 1)[-1] for method, path, status in registry.requests(since=mark)
+               if method == "GET" and "/blobs/" in path and status == 200}
+    assert fetched == {str(license_layer.digest), str(built.config.digest)}
+    assert cli("unpack", reference, "-o", str(tmp_path / "out"), "--layout", "files", "--include", "LICENSE").code == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["LICENSE"]
