@@ -64,8 +64,8 @@ def test_failed_build_keeps_the_previous_output_and_leaves_no_stray_file(tmp_pat
 
     monkeypatch.setattr(engine, "copy_range", fail_on_the_license)
     monkeypatch.setattr("modeloci.blobs.sinks.copy_range", fail_on_the_license)
-    with pytest.raises(BuildError):
-        api.build(tmp_path / "single-gguf" / "Modelfile", output)
+    with pytest.raises(BuildError):  # without the cache, so it writes: the output is up to date
+        api.build(tmp_path / "single-gguf" / "Modelfile", output, cache=False)
     assert output.read_bytes() == previous
     assert _strays(output.parent) == []
 
@@ -78,8 +78,8 @@ def test_interrupted_build_keeps_the_previous_output(tmp_path: Path, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr("modeloci.blobs.sinks.copy_range", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        api.build(tmp_path / "single-gguf" / "Modelfile", output)
+    with pytest.raises(KeyboardInterrupt):  # without the cache, so it writes: the output is up to date
+        api.build(tmp_path / "single-gguf" / "Modelfile", output, cache=False)
     assert output.read_bytes() == previous
     assert _strays(output.parent) == []
 

@@ -148,6 +148,8 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
             to_store, compiled = True, dataclasses.replace(compiled, reference=compiled.reference or push_to)
         result = _write(compiled, to_store, output, layout, link, cache, meter, referrers)
         pushed = _push(compiled, push_to, insecure, cache, meter, referrers, result) if push_to is not None else None
+    if result is not None and result.up_to_date and not quiet:  # said apart: stdout stays what a build prints
+        click.echo(f"{safe_text(str(result.output))} is up to date: nothing written", err=True)
     if pushed is not None and not quiet:
         done = pushed.result
         click.echo(f"Pushed {safe_text(done.reference)} ({len(done.uploaded)} uploaded, "

@@ -29,6 +29,7 @@ from modeloci.atomic import atomic_output
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.blobs.sinks import ArchiveSink, BlobSink, LayoutSink
+from modeloci.blobs.uptodate import OutputRecords, description, identity, layout_holds
 from modeloci.builder import modelcar
 from modeloci.compiler.model import BaseSource, BuildPlan, FileSource, LayerPlan
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
@@ -53,7 +54,7 @@ __all__ = ["BlobSink", "BuildReport", "BuildResult", "ReferrersOf", "build", "bu
 class BuildResult:
     """A model written: its manifest, config and layer descriptors, its name, and where it went (``output``,
     with ``output_size`` the archive's or the layout's bytes; None for the store), and the referrers written
-    beside it. :meth:`report` is its JSON."""
+    beside it (``up_to_date``: the output already held them; nothing was written). :meth:`report` is its JSON."""
 
     manifest: Descriptor
     config: Descriptor
@@ -62,6 +63,7 @@ class BuildResult:
     output: Path | None = None
     output_size: int | None = None
     referrers: tuple[Referrer, ...] = ()
+    up_to_date: bool = False
 
     def report(self) -> BuildReport:
         return BuildReport(
@@ -252,8 +254,14 @@ def local_base(plan: BuildPlan) -> BuildPlan:
 
 def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = None,
                   meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
-    """Build into the archive ``output``, written atomically (its folder is created if needed)."""
+    """Build into the archive ``output``, written atomically (its folder is created if needed); an archive this
+    build would write byte for byte, untouched since modeloci wrote it, is left as it is (blobs/uptodate.py)."""
     plan = local_base(plan)
+    ready = planned(plan, cache, referrers) if identity(output) is not None else None
+    if ready is not None and cache is not None:
+        found = OutputRecords.beside(cache.root).holds(output, _described("archive", plan, ready))
+        if found is not None:
+            return replace(ready, output=output, output_size=found.size, up_to_date=True)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(output) as out:
@@ -261,13 +269,42 @@ def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = 
             result = build(plan, sink, cache=cache, referrers=referrers)
     except OSError as exc:
         raise BuildError(f"writing {output}: {describe_os_error(exc)}", path=str(output)) from exc
+    if cache is not None:
+        OutputRecords.beside(cache.root).remember(output, _described("archive", plan, result))
     return replace(result, output=output, output_size=sink.end)
+
+
+def planned(plan: BuildPlan, cache: DigestCache | None, referrers: ReferrersOf | None) -> BuildResult | None:
+    """The model a build of ``plan`` writes, made without reading a layer: None unless the digest cache knows
+    every layer's digest."""
+    if cache is None:
+        return None
+    found = [modelcar.known(s, cache) if s.wrapped else (s, _known(s, cache), None) for s in layer_sources(plan)]
+    digests = [digest for _, digest, _ in found]
+    if not all(digests):
+        return None
+    files = {i: inner for i, (_, _, inner) in enumerate(found) if inner is not None}
+    layers, config, manifest = describe(plan, [d for d in digests if d is not None], files)
+    descriptor = manifest.descriptor(artifact_type=plan.artifact_type or config.media_type)
+    result = BuildResult(descriptor, config.descriptor(), layers, plan.reference)
+    made = tuple({r.digest: r for r in referrers(descriptor, result)}.values()) if referrers is not None else ()
+    return replace(result, referrers=made)
+
+
+def _described(kind: str, plan: BuildPlan, result: BuildResult) -> str:
+    return description(kind, result.manifest.digest, plan.reference, plan.mtime_epoch,
+                       [r.digest for r in result.referrers])
 
 
 def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = None, link: bool = False,
                  meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
-    """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last."""
+    """Build into the OCI layout folder ``folder``: new blobs added, ``index.json`` replaced last; nothing is
+    written when the ``index.json`` modeloci wrote there lists the model and every blob is in (blobs/uptodate.py)."""
     plan = local_base(plan)
+    kind = "layout+link" if link else "layout"
+    ready = planned(plan, cache, referrers) if identity(folder / "index.json") is not None else None
+    if ready is not None and cache is not None and _layout_holds(folder, plan, ready, cache, kind):
+        return replace(ready, output=folder, output_size=sum(_sizes(ready).values()), up_to_date=True)
     sink = LayoutSink(folder, link=link, meter=meter)
     try:
         result = build(plan, sink, cache=cache, referrers=referrers)
@@ -277,10 +314,24 @@ def build_layout(plan: BuildPlan, folder: Path, *, cache: DigestCache | None = N
     except BaseException:
         sink.abort()
         raise
+    if cache is not None:
+        OutputRecords.beside(cache.root).remember(folder / "index.json", _described(kind, plan, result))
+    return replace(result, output=folder, output_size=sum(_sizes(result).values()))
+
+
+def _layout_holds(folder: Path, plan: BuildPlan, ready: BuildResult, cache: DigestCache, kind: str) -> bool:
+    """Whether ``folder``'s index.json is the one a build described as ``ready`` wrote, and every blob is in."""
+    if not layout_holds(folder, ready.manifest.digest, plan.reference, _sizes(ready)):
+        return False
+    return OutputRecords.beside(cache.root).holds(folder / "index.json", _described(kind, plan, ready)) is not None
+
+
+def _sizes(result: BuildResult) -> dict[Digest, int]:
+    """Every blob of the model and its referrers, by digest, with its size."""
     sizes = {d.digest: d.size for d in (*result.layers, result.config, result.manifest)}
     for referrer in result.referrers:
         sizes |= {digest: len(data) for digest, data in (*referrer.blobs.items(), (referrer.digest, referrer.manifest))}
-    return replace(result, output=folder, output_size=sum(sizes.values()))
+    return sizes
 
 
 def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None,
