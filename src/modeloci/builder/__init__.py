@@ -248,7 +248,7 @@ def local_base(plan: BuildPlan) -> BuildPlan:
         # Imported when used: it loads the registry client (httpx), which a local build never needs.
         from modeloci.sources.registry import materialize
 
-        return replace(plan, base_path=materialize(plan.base_path))
+        return replace(plan, base_path=materialize(plan.base_path, images=plan.format == "modelcar"))
     return plan
 
 

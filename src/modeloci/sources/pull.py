@@ -86,14 +86,17 @@ def fetch_manifest(client: RegistryClient, reference: Reference) -> tuple[bytes,
     return data, descriptor, config
 
 
-def chosen_layers(fetched: Fetched, reference: Reference, selection: Selection) -> list[Descriptor]:
+def chosen_layers(fetched: Fetched, reference: Reference, selection: Selection, *,
+                  images: bool = False) -> list[Descriptor]:
     """The layers a pull fetches: every one, or those ``selection`` takes, by the paths and roles the manifest and
-    config fetched give (UsageError naming the layers there are when it takes none)."""
+    config fetched give (UsageError naming the layers there are when it takes none; ``images``: a container image
+    is read as a modelcar with no model files)."""
     manifest_bytes, descriptor, config = fetched
     layers = list(parse_manifest(manifest_bytes).layers)
     if selection.whole:
         return layers
-    artifact = read_artifact(MemoryLayout(descriptor, (manifest_bytes, config)), where=f"`{reference}`")
+    artifact = read_artifact(MemoryLayout(descriptor, (manifest_bytes, config)), where=f"`{reference}`",
+                             images=images)
     return [layer.descriptor for layer in choose(artifact.layers, selection, f"`{reference}`")]
 
 
@@ -198,14 +201,16 @@ def pull_to_archive(client: RegistryClient, reference: Reference, output: Path, 
 
 def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *, store: Store | None = None,
                    name: str | None = None, progress: Progress | None = None,
-                   fetched: Fetched | None = None, referrers: bool = True, selection: Selection = WHOLE) -> PullResult:
+                   fetched: Fetched | None = None, referrers: bool = True, selection: Selection = WHOLE,
+                   images: bool = False) -> PullResult:
     """Pull into a layout folder, or into the store (``store``): blobs already there are not fetched. Into the
-    store, ``selection`` may take part of the model (the entry is then marked partial)."""
+    store, ``selection`` may take part of the model (the entry is then marked partial). ``images``: a container
+    image with no model in it is let into the store too (a modelcar's FROM base, and nothing else)."""
     if store is None:
         store_only(selection)
     manifest_bytes, descriptor, config = fetched = fetched or fetch_manifest(client, reference)
     progress = progress or no_progress
-    fetchers = _fetchers(client, reference, chosen_layers(fetched, reference, selection), progress)
+    fetchers = _fetchers(client, reference, chosen_layers(fetched, reference, selection, images=images), progress)
     extra = _referrers(client, reference, descriptor, referrers)
     root = store.root if store is not None else folder
     blobs = root / "blobs" / "sha256"
@@ -226,7 +231,7 @@ def pull_to_layout(client: RegistryClient, reference: Reference, folder: Path, *
             if store is not None:
                 # Every blob was hashed on the way in; the documents get the rest of verify's checks before the
                 # tag makes the model visible (untagged blobs are for `prune`).
-                refuse_unverified(StoreView(root, descriptor), str(reference), verb="store",
+                refuse_unverified(StoreView(root, descriptor), str(reference), verb="store", images=images,
                                   hint="the registry's model is inconsistent; `pull -o FILE` copies it as it is")
                 absent = [d for d in parse_manifest(manifest_bytes).layers if not _holds(blobs, d.digest, d.size)]
                 store.tag(tag, _entry(descriptor, reference, partial=bool(absent)),

@@ -76,10 +76,13 @@ class RemoteLayout:
         pass
 
 
-def materialize(remote: RemoteRef) -> StoredRef:
-    """Pull the remote model's blobs into the local store (once) and return it as a stored model."""
+def materialize(remote: RemoteRef, *, images: bool = False) -> StoredRef:
+    """Pull the remote model's blobs into the local store (once) and return it as a stored model. ``images``: the
+    base of a modelcar build, which may be a container image with no model in it (only a modelcar's plan takes
+    one: any other build's plan refuses it)."""
     store = Store()
     ref = remote.reference
     name = store_name(ref)  # (was `ref.familiar` for name:tag@digest: a name with a digest, invalid in the store)
-    pull_to_layout(remote.client, ref, Path(), store=store, name=name, referrers=False)  # a base's are not needed
+    pull_to_layout(remote.client, ref, Path(), store=store, name=name, referrers=False,  # a base's are not needed
+                   images=images)
     return StoredRef(name, store.root)

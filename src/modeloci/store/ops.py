@@ -50,7 +50,9 @@ def list_models(store: Store) -> list[StoredModelRow]:
     for entry in store.entries():
         layout = StoreView(store.root, entry.descriptor)
         try:
-            artifact = read_artifact(layout, where=f"`{entry.reference}`")
+            # A container image a modelcar build pulled as its FROM base is listed too (`rmi` takes it by this
+            # name): as a modelcar with no model files, the way a modelcar's base is read.
+            artifact = read_artifact(layout, where=f"`{entry.reference}`", images=True)
         except ArchiveError:
             rows.append(StoredModelRow(reference=entry.reference, digest=str(entry.descriptor.digest), format=None,
                                        size=0, architecture=None, parameters=None, quantization=None))
