@@ -91,7 +91,7 @@ Reference = Annotated[str, StringConstraints(
     pattern=r"^[a-z0-9][^\s:@]*(:\d+/[^\s:@]+)?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 RemoteReference = Annotated[str, StringConstraints(
     pattern=r"^[a-z0-9][^\s@/]*/[^\s@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")]
-Format = Literal["docker", "modelpack"]
+Format = Literal["docker", "modelpack", "modelcar"]
 Role = Literal["weights", "model_file", "license", "chat_template", "mmproj", "other"]
 WeightFormat = Literal["gguf", "safetensors", "dduf"]
 StringMap = dict[str, str]
@@ -152,17 +152,72 @@ class ModelPackConfigJson(Strict):
     config: ModelPackFieldsJson
 
 
+class Open(BaseModel):
+    """A document modeloci carries from a FROM base's image config, which may hold keys the image spec added later
+    or Docker's own (``container_config``, ``Healthcheck``...): the keys named here are typed, others kept."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class ImageRunJson(Open):
+    """An image config's ``config``: how a runtime runs the image (a base's), and its labels (the model's facts,
+    under the ModelPack annotation names where they exist, and the Modelfile's LABELs)."""
+
+    Labels: StringMap
+    User: str | None = None
+    Env: list[str] | None = None
+    Entrypoint: list[str] | None = None
+    Cmd: list[str] | None = None
+    WorkingDir: str | None = None
+    ExposedPorts: dict[str, dict[str, Any]] | None = None
+    Volumes: dict[str, dict[str, Any]] | None = None
+    StopSignal: str | None = None
+
+
+class ImageHistoryJson(Open):
+    created: Rfc3339 | None = None
+    created_by: str | None = None
+    author: str | None = None
+    comment: str | None = None
+    empty_layer: bool | None = None
+
+
+class ImageConfigJson(Open):
+    """A modelcar's image config before its layers' ``rootfs`` (a plan's ``config``): a model-only image's
+    (linux/amd64, no entrypoint) or its FROM base image's, with the model's facts in ``config.Labels``; the history
+    of the base's layers kept (the builder adds one entry per model layer)."""
+
+    architecture: str
+    os: str
+    variant: str | None = None
+    created: Rfc3339 | None = None
+    author: str | None = None
+    config: ImageRunJson
+    history: list[ImageHistoryJson] | None = None
+
+
 class FileSourceJson(Strict):
     kind: Literal["file"]
     path: str
 
 
-class BaseSourceJson(Strict):
-    kind: Literal["base"]
+class InTarJson(Strict):
+    """A file read out of a modelcar base's tar layer: where its bytes lie in the layer's blob, and its digest."""
+
+    blob_size: Size
+    offset: Size
     digest: Digest
 
 
+class BaseSourceJson(Sparse):
+    kind: Literal["base"]
+    digest: Digest
+    within: InTarJson | None = None  # left out unless the layer is a file out of a modelcar base's tar layer
+
+
 class PlanLayerJson(Strict):
+    """A layer of the plan (``filepath`` empty for a layer of the container image under a modelcar's model)."""
+
     role: Role
     media_type: MediaType
     filepath: str
@@ -170,6 +225,16 @@ class PlanLayerJson(Strict):
     source: Annotated[FileSourceJson | BaseSourceJson, Field(discriminator="kind")]
     annotations: StringMap
     line: PositiveInt | None
+    file_size: Size | None = None  # a modelcar's tar layer made here: the size of the file it wraps (size: the tar's)
+    diff_id: Digest | None = None  # a compressed layer carried from a container image: the digest of its tar
+
+    @model_validator(mode="before")
+    @classmethod
+    def _left_out_not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (nulls := sorted(k for k in ("file_size", "diff_id")
+                                                       if k in data and data[k] is None)):
+            raise ValueError(f"fields are null instead of absent: {nulls}")
+        return data
 
 
 class PlanBaseJson(Strict):
@@ -186,7 +251,7 @@ class PlanOutput(Strict):
     config_media_type: MediaType
     base: PlanBaseJson | None
     layers: list[PlanLayerJson]
-    config: DockerConfigJson | ModelPackConfigJson
+    config: DockerConfigJson | ModelPackConfigJson | ImageConfigJson
     labels: StringMap
     created: Rfc3339 | None
     mtime: Rfc3339
@@ -195,7 +260,7 @@ class PlanOutput(Strict):
 
     @model_validator(mode="after")
     def _config_of_format(self) -> PlanOutput:
-        wanted = ModelPackConfigJson if self.format == "modelpack" else DockerConfigJson
+        wanted = {"modelpack": ModelPackConfigJson, "modelcar": ImageConfigJson}.get(self.format, DockerConfigJson)
         if not isinstance(self.config, wanted):
             raise ValueError(f"a {self.format} plan needs a {wanted.__name__} config")
         return self
@@ -329,7 +394,7 @@ class VerifyOutput(Strict):
     """``verify PATH`` (format of the artifact, null if unreadable) and ``verify --store`` (format "store")."""
 
     source: str
-    format: Literal["docker", "modelpack", "store"] | None
+    format: Literal["docker", "modelpack", "modelcar", "store"] | None
     manifest_digest: Digest | None
     blobs_checked: Size
     bytes_checked: Size
