@@ -231,19 +231,23 @@ def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, incl
 @click.argument("source")
 @click.option("--format", "fmt", type=click.Choice((*FORMATS, "modelcar")), required=True,
               help="The format to write (modelcar: KServe's, a container image with the files under /models).")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="The archive to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The archive to write [default: into the store, named by -t].")
+@click.option("--layout", type=click.Path(path_type=Path, dir_okay=True, file_okay=False), default=None,
+              help="Write into this OCI layout folder instead (blobs already there are shared, not copied).")
 @click.option("-t", "--tag", "tag", default=None, metavar="NAME[:TAG]", help="Name the converted model.")
 @json_option
-def convert(source: str, fmt: str, output: Path, tag: str | None, as_json: bool) -> None:
+def convert(source: str, fmt: str, output: Path | None, layout: Path | None, tag: str | None, as_json: bool) -> None:
     """Re-wrap a model archive, layout or stored model in another format; blobs are carried by digest (a modelcar's
-    tar layers are made around them, or their files copied out, while streaming)."""
-    from modeloci.ops.convert import convert as run_convert
+    tar layers are made around them, or their files copied out, while streaming). Into the store (-t NAME) or a
+    layout folder, the blobs already there are shared: only a config and a manifest are written."""
+    from modeloci.ops.convert_inplace import convert_to
     from modeloci.reference import normalise_tag
     from modeloci.sources import resolve
 
     target = target_format(fmt)
-    converted = run_convert(resolve(source), target, output, reference=normalise_tag(tag) if tag else None)
+    converted = convert_to(resolve(source), target, output=output, layout=layout,
+                           reference=normalise_tag(tag) if tag else None)
     for warning in converted.warnings:
         click.echo(f"warning: {safe_text(warning)}", err=True)
     if as_json:
