@@ -239,8 +239,10 @@ def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, incl
 @json_option
 def convert(source: str, fmt: str, output: Path | None, layout: Path | None, tag: str | None, as_json: bool) -> None:
     """Re-wrap a model archive, layout or stored model in another format; blobs are carried by digest (a modelcar's
-    tar layers are made around them, or their files copied out, while streaming). Into the store (-t NAME) or a
-    layout folder, the blobs already there are shared: only a config and a manifest are written."""
+    tar layers are made around them, or their files copied out, while streaming).
+
+    Into the store (-t NAME, no -o) or a layout folder (--layout DIR), the blobs already there are shared: only a
+    config and a manifest are written."""
     from modeloci.ops.convert_inplace import convert_to
     from modeloci.reference import normalise_tag
     from modeloci.sources import resolve
