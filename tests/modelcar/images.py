@@ -76,3 +76,15 @@ def write_image(layout: Path, name: str = "base:1") -> Path:
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
     return layout
+
+
+def write_index(layout: Path, name: str = "base:1") -> Path:
+    """An OCI layout holding a multi-platform image (linux/amd64 and linux/arm64/v8) as one index, tagged ``name``."""
+    entries = [image_manifest(layout), image_manifest(layout, architecture="arm64", variant="v8", marker=b"arm")]
+    data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries}).encode()
+    entry = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _put(layout, data), "size": len(data),
+             "annotations": {"org.opencontainers.image.ref.name": name}}
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return layout

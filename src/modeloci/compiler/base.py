@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from modeloci.compiler.model import BasePlan, BaseSource, LayerPlan
-from modeloci.diagnostics import Span
+from modeloci.diagnostics import Diagnostic, Span
 from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats import modelcar_checks
 from modeloci.formats.artifact import Artifact, ModelLayer, read_artifact
 from modeloci.formats.configs import DockerConfig
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.oci.layout import Layout
+from modeloci.oci.layout import Layout, index_entries, read_blob
+from modeloci.oci.manifest import InvalidDocument
+from modeloci.oci.mediatypes import MediaType
 from modeloci.sources import RemoteRef, Source, open_source
 
 
@@ -46,11 +49,19 @@ class Base:
 def load_base(path: Source, rel: str, span: Span, report: Report, *, images: bool = False) -> Base | None:
     """Read the base at ``path``; None after reporting why it cannot be used. With ``images`` (a modelcar's
     build), a container image is a base too, its tar layers carried as they are."""
+    platforms: list[str] | None = None
     try:
         with open_source(path) as layout:
-            artifact = read_artifact(layout, where=f"`{rel}`", images=images)
+            try:
+                artifact = read_artifact(layout, where=f"`{rel}`", images=images)
+            except ArchiveError:
+                platforms = platforms_of(layout)
+                raise
             lies = _image_problems(layout, artifact) if images and not isinstance(path, RemoteRef) else []
     except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
+        if platforms is not None:
+            report.add(_multi_platform(report, span, rel, platforms, images, remote=isinstance(path, RemoteRef)))
+            return None
         report.add(codes.bad_base(report.file, span, rel, _as_written(exc.message, path, rel),
                                   exc.hint and _as_written(exc.hint, path, rel)))
         return None
@@ -80,6 +91,51 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
     diff_ids = _diff_ids(artifact) if image else []
     return Base(plan, path, artifact, tuple(_layer(layer, diff_ids[i] if i < len(diff_ids) else None)
                                             for i, layer in enumerate(artifact.layers)))
+
+
+def platforms_of(layout: Layout) -> list[str] | None:
+    """The platforms (``os/arch[/variant]``) of the multi-platform image a layout's one index entry names (an
+    index, as skopeo and docker write a multi-platform image); None when it names no index. Read bounded, as
+    every small blob is; an unreadable one is no answer (the reader's own message stands)."""
+    try:
+        entries = index_entries(layout)
+        if len(entries) != 1 or entries[0].media_type not in INDEXES:
+            return None
+        doc = load_json(read_blob(layout, entries[0].digest, size=entries[0].size), "an index")
+    except (ArchiveError, InvalidDocument, InvalidJSON, OSError):
+        return None
+    manifests = doc.get("manifests") if isinstance(doc, dict) else None
+    if not isinstance(manifests, list):
+        return None
+    return [_platform(m.get("platform") if isinstance(m, dict) else None) for m in manifests]
+
+
+INDEXES = (str(MediaType.OCI_INDEX), str(MediaType.DOCKER_MANIFEST_LIST))
+
+
+def _platform(found: object) -> str:
+    """``os/arch[/variant]`` of an index entry's platform; ``unknown`` for an entry that gives none."""
+    if not isinstance(found, dict):
+        return "unknown"
+    parts = [found.get("os"), found.get("architecture"), found.get("variant")]
+    return "/".join(p for p in parts if isinstance(p, str) and p) or "unknown"
+
+
+MULTI_HINT = ("copy the platform the model is served on out of it, as `skopeo --override-arch ARCH copy "
+              "BASE oci:DIR:TAG`, and build FROM that folder")
+
+
+def _multi_platform(report: Report, span: Span, rel: str, platforms: list[str], images: bool, *,
+                    remote: bool) -> Diagnostic:
+    """A base that is a multi-platform image: a modelcar is built on one of its images (not several, yet); any
+    other build is built on a model, which an image index is not."""
+    named = f"it is an index of {len(platforms)} platforms ({', '.join(platforms[:8])}" + (
+        f" and {len(platforms) - 8} more)" if len(platforms) > 8 else ")")
+    if not images:
+        return codes.bad_base(report.file, span, rel, f"{named}, not a model")
+    return codes.bad_base(report.file, span, rel, f"{named}, and a modelcar is built on one image: FROM a "
+                          "multi-platform image is not supported yet",
+                          MULTI_HINT.replace("BASE", f"docker://{rel}" if remote else f"oci:{rel}:TAG"))
 
 
 def _image_problems(layout: Layout, artifact: Artifact) -> list[str]:

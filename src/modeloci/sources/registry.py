@@ -30,9 +30,11 @@ class RemoteLayout:
     def __init__(self, remote: RemoteRef) -> None:
         self.remote = remote
         client, ref = remote.client, remote.reference
-        data, _ = client.get_manifest(ref)
+        data, media_type = client.get_manifest(ref)
         self._blobs: dict[str, bytes] = {Digest.of(data).blob_path: data}
-        self.selected = Descriptor(str(MediaType.OCI_MANIFEST), Digest.of(data), len(data))
+        # An index keeps its media type, so that a reader can say a multi-platform image is one.
+        kept = media_type if media_type in (MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST_LIST) else None
+        self.selected = Descriptor(str(kept or MediaType.OCI_MANIFEST), Digest.of(data), len(data))
         self._sizes: dict[str, int] = {}
         self._local: DirLayout | None = None  # the store, once the model was pulled into it
 
