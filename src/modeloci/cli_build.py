@@ -136,10 +136,13 @@ def build(path: Path | None, modelfile: Path | None, context: Path | None, build
     signer = _signer(sign_key)  # before the build: a bad key costs no hashing
     compiled = _compile(modelfile, context, build_args, tag, created, fmt)
     from modeloci.blobs.cache import DigestCache
-    from modeloci.ops.attestations import build_referrers
 
-    referrers = build_referrers(compiled, modelfile=modelfile, build_args=parse_build_args(build_args),
-                                signer=signer, provenance=provenance, sbom=sbom)
+    referrers = None
+    if signer is not None or provenance or sbom:  # imported when asked for (start-up time: 0.2 s of imports)
+        from modeloci.ops.attestations import build_referrers
+
+        referrers = build_referrers(compiled, modelfile=modelfile, build_args=parse_build_args(build_args),
+                                    signer=signer, provenance=provenance, sbom=sbom)
     cache = None if no_cache else DigestCache()
     with display(progress, quiet) as meter:
         if push_to is not None and compiled.format == "modelcar" and not (to_store or output or layout):
