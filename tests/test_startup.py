@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modeloci import api
 from modeloci.cli import COMMANDS, cli
 from modeloci.findings import Problem
-from modeloci.formats.validate import VerifyReport
+from modeloci.ops.inspect import ModelReport
+from tests.archive_tools import copy_example
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sharded-vision" / "Modelfile"
@@ -73,11 +75,22 @@ def test_the_command_table_names_every_command_its_modules_register_and_no_other
         "modeloci.cli.COMMANDS must name every command and the module that defines it")
 
 
-def test_a_report_dumps_and_validates_its_problems_in_their_json_shape() -> None:
-    report = VerifyReport(source="s", problems=[Problem(message="x"), Problem(severity="warning", message="y",
-                                                                               where="layer 2")])
+def test_a_report_model_dumps_and_validates_its_problems_in_their_json_shape() -> None:
+    report = ModelReport(path="m.gguf", kind="gguf", problems=[
+        Problem(message="x"), Problem(severity="warning", message="y", where="layer 2")])
     shape = [{"severity": "error", "message": "x"}, {"severity": "warning", "message": "y", "where": "layer 2"}]
     assert report.model_dump(mode="json")["problems"] == shape
     assert json.loads(report.model_dump_json())["problems"] == shape
-    again = VerifyReport.model_validate({"source": "s", "problems": shape})
+    again = ModelReport.model_validate({"path": "m.gguf", "kind": "gguf", "problems": shape})
     assert again.problems == report.problems and all(isinstance(p, Problem) for p in again.problems)
+
+
+def test_verify_imports_no_pydantic_and_its_json_keeps_its_shape(tmp_path: Path) -> None:
+    archive = tmp_path / "m.tar"
+    api.build(copy_example("single-gguf", tmp_path), archive)
+    out, loaded = _run(["verify", str(archive), "--json"], tmp_path)
+    assert not _packages(loaded) & {"pydantic", "pydantic_core", "jinja2"}
+    document = json.loads(out)
+    assert list(document) == ["source", "format", "manifest_digest", "blobs_checked", "bytes_checked", "problems",
+                              "ok"]
+    assert document["ok"] is True and document["problems"] == [] and document["blobs_checked"] == 3
