@@ -120,6 +120,18 @@ def copy_floor(folder: Path) -> float:
     return elapsed
 
 
+def bytecode_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for timed commands, with modeloci's bytecode compiled beforehand, as an installed wheel
+    has it: a shell with PYTHONDONTWRITEBYTECODE set would otherwise compile every module from source at every
+    start (``plan`` measured 0.40 s that way against 0.25 s with bytecode). The bytecode goes to a folder under
+    bench/.work (PYTHONPYCACHEPREFIX), not into the checkout."""
+    env = {**env, "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(REPO / "src" / "modeloci")], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return env
+
+
 def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[float, int]:
     """Wall time and peak RSS (KiB) of one command run as a child process."""
     settle()
@@ -246,13 +258,20 @@ def bench_convert(runs: int, env: dict[str, str]) -> dict[str, float]:
 
 
 def bench_startup(runs: int, env: dict[str, str]) -> dict[str, float]:
-    samples: dict[str, list[float]] = {"help": [], "lark": [], "plan": []}
+    """Medians of commands that do almost no work, run in turn (so that load on the machine falls on all alike):
+    their time is start-up, against ``python -c "import lark"``. ``verify`` checks a 16 KiB archive."""
+    samples: dict[str, list[float]] = {"help": [], "lark": [], "plan": [], "verify": []}
     example = str(REPO / "examples" / "sharded-vision" / "Modelfile")
     entry = str(Path(PYTHON).with_name("modeloci"))
+    tiny = WORK / "tiny.tar"
+    tiny.unlink(missing_ok=True)
+    _quick([entry, "build", str(REPO / "examples" / "single-gguf"), "-o", str(tiny)], env)
     for _ in range(max(runs * 5, 10)):
         samples["lark"].append(_quick([PYTHON, "-c", "import lark"], env))
         samples["help"].append(_quick([entry, "--help"], env))
         samples["plan"].append(_quick([entry, "plan", "-f", example], env))
+        samples["verify"].append(_quick([entry, "verify", str(tiny)], env))
+    tiny.unlink()
     return {key: median(values) for key, values in samples.items()}
 
 
@@ -260,6 +279,64 @@ def _quick(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
     return time.perf_counter() - start
+
+
+def bench_verify(folder: Path, runs: int, env: dict[str, str]) -> dict[str, float]:
+    """``verify`` of the model's archive beside the parallel hash floor of its files, in turn in each run."""
+    out = WORK / "verify.tar"
+    out.unlink(missing_ok=True)
+    timed([*MODELOCI, "build", "-f", str(folder / "Modelfile"), "-o", str(out), "--no-cache"], env=env)
+    floor, check, rss = [], [], []
+    for _ in range(runs):
+        settle()
+        floor.append(hashing_floor(folder))
+        t, r = timed([*MODELOCI, "verify", str(out)], env=env)
+        check.append(t)
+        rss.append(r)
+    out.unlink()
+    return {"floor": median(floor), "verify": median(check), "verify_rss_mib": max(rss) / 1024}
+
+
+SECTION = "## Start-up and verify, issue 20"
+
+
+def startup_verify_section(shapes: dict[str, dict[str, float]], startup: dict[str, float], runs: int,
+                           command: str) -> str:
+    """The section ``--startup-verify`` writes: verify against the hash floor, and start-up against lark."""
+    lines = [
+        SECTION, "",
+        f"Command: `{command}`. Machine: {os.cpu_count()} cores (shared with other jobs while measured), Python "
+        f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M')}. Medians of {runs} runs for verify, "
+        f"{max(runs * 5, 10)} for start-up; each command a separate process, modeloci's bytecode compiled "
+        "beforehand (as an installed wheel has it).", "",
+        "| model | hash floor (sha256, one thread per core) | verify | verify / floor (target <= 1.10) "
+        "| (verify - start-up) / floor | verify peak RSS |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in shapes.items():
+        lines.append(f"| {name} | {r['floor']:.2f} s | {r['verify']:.2f} s | {r['verify'] / r['floor']:.2f} | "
+                     f"{(r['verify'] - startup['verify']) / r['floor']:.2f} | {r['verify_rss_mib']:.0f} MiB |")
+    lines += ["", "Start-up: `verify` of a 16 KiB archive, in the table below.", "",
+              "| command | median | / `python -c \"import lark\"` | target |", "|---|---:|---:|---:|",
+              f"| `python -c \"import lark\"` | {startup['lark'] * 1000:.0f} ms | 1.00 | |",
+              f"| `modeloci --help` | {startup['help'] * 1000:.0f} ms | {startup['help'] / startup['lark']:.2f} "
+              "| <= 1.5 |",
+              f"| `modeloci plan -f examples/sharded-vision/Modelfile` | {startup['plan'] * 1000:.0f} ms | "
+              f"{startup['plan'] / startup['lark']:.2f} | <= 2.5 |",
+              f"| `modeloci verify` of a 16 KiB archive | {startup['verify'] * 1000:.0f} ms | "
+              f"{startup['verify'] / startup['lark']:.2f} | |", ""]
+    return "\n".join(lines)
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with its section of the same heading replaced by ``section`` (appended if there is none)."""
+    heading = section.splitlines()[0]
+    if heading not in text:
+        return text.rstrip("\n") + "\n\n" + section
+    start = text.index(heading)
+    after = text.find("\n## ", start + len(heading))
+    rest = "" if after < 0 else text[after + 1:]
+    return text[:start] + section + ("\n" + rest if rest else "")
 
 
 def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, startup: dict[str, float], runs: int,
@@ -288,14 +365,20 @@ def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, s
         )
     lines += [
         "",
-        "| model | verify (every blob hashed once) | verify / hash floor | verify peak RSS |",
-        "|---|---:|---:|---:|",
+        "| model | verify (every blob hashed once) | verify / hash floor (target <= 1.10) "
+        "| (verify - start-up) / hash floor | verify peak RSS |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, r in shapes.items():
         if "verify" in r:
             lines.append(
-                f"| {name} | {r['verify']:.2f} s | {r['verify'] / r['floor']:.2f} | {r['verify_rss_mib']:.0f} MiB |"
+                f"| {name} | {r['verify']:.2f} s | {r['verify'] / r['floor']:.2f} | "
+                f"{(r['verify'] - startup['verify']) / r['floor']:.2f} | {r['verify_rss_mib']:.0f} MiB |"
             )
+    lines += [
+        "",
+        "Start-up: `verify` of a 16 KiB archive (Startup below), which the hash floor does not pay.",
+    ]
     lines += [
         "",
         "Reading these numbers: on this machine SHA-256 runs at about 1.4 GB/s per core (the CPU has SHA "
@@ -332,11 +415,17 @@ def report(shapes: dict[str, dict[str, float]], olot: dict[str, float] | None, s
         "",
         "## Startup",
         "",
-        "| command | median |",
-        "|---|---:|",
-        f"| `python -c \"import lark\"` | {startup['lark'] * 1000:.0f} ms |",
-        f"| `modeloci --help` | {startup['help'] * 1000:.0f} ms ({startup['help'] / startup['lark']:.2f} x lark) |",
-        f"| `modeloci plan -f examples/sharded-vision/Modelfile` | {startup['plan'] * 1000:.0f} ms |",
+        "Each command in turn, so that load on the machine falls on all alike; modeloci's bytecode compiled "
+        "beforehand, as an installed wheel has it.",
+        "",
+        "| command | median | / lark | target |",
+        "|---|---:|---:|---:|",
+        f"| `python -c \"import lark\"` | {startup['lark'] * 1000:.0f} ms | 1.00 | |",
+        f"| `modeloci --help` | {startup['help'] * 1000:.0f} ms | {startup['help'] / startup['lark']:.2f} | <= 1.5 |",
+        f"| `modeloci plan -f examples/sharded-vision/Modelfile` | {startup['plan'] * 1000:.0f} ms | "
+        f"{startup['plan'] / startup['lark']:.2f} | <= 2.5 |",
+        f"| `modeloci verify` of a 16 KiB archive | {startup['verify'] * 1000:.0f} ms | "
+        f"{startup['verify'] / startup['lark']:.2f} | |",
         "",
     ]
     return "\n".join(lines)
@@ -348,10 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the models (0.25 = a quarter of the size)")
     parser.add_argument("--no-olot", action="store_true")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "RESULTS.md")
+    parser.add_argument("--startup-verify", action="store_true",
+                        help=f"measure only verify and start-up, and rewrite only the section {SECTION!r}")
     args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "XDG_CACHE_HOME": str(WORK / "cache")}
+    env = bytecode_env({**os.environ, "XDG_CACHE_HOME": str(WORK / "cache")})
     shutil.rmtree(WORK / "cache", ignore_errors=True)
+    if args.startup_verify:
+        return _startup_verify(args.scale, args.runs, env, args.output, argv)
     shapes = {}
     for name, (count, mib) in SHAPES.items():
         size = max(1, int(mib * args.scale)) if mib > 1 else 1
@@ -381,6 +474,21 @@ def main(argv: list[str] | None = None) -> int:
         + metadata.markdown(metadata.run(5), 5)
     )
     args.output.write_text(text)
+    return 0
+
+
+
+def _startup_verify(scale: float, runs: int, env: dict[str, str], output: Path, argv: list[str] | None) -> int:
+    shapes = {}
+    for name, (count, mib) in SHAPES.items():
+        folder = make_model(name, count, max(1, int(mib * scale)) if mib > 1 else 1)
+        shapes[name] = bench_verify(folder, runs, env)
+        print(name, json.dumps({k: round(v, 3) for k, v in shapes[name].items()}), flush=True)
+    startup = bench_startup(runs, env)
+    print("startup", startup, flush=True)
+    command = " ".join([".venv/bin/python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+    text = output.read_text() if output.exists() else "# Benchmark results\n"
+    output.write_text(replace_section(text, startup_verify_section(shapes, startup, runs, command)))
     return 0
 
 
