@@ -9,6 +9,7 @@ without the base's repository to mount from.)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -100,3 +101,35 @@ def test_build_push_of_a_modelcar_on_a_registry_image_pushes_the_model_a_local_b
     pulled = cli("pull", target, "-o", str(tmp_path / "pulled.tar"))
     assert pulled.code == 0, pulled.stderr
     assert cli("verify", str(tmp_path / "pulled.tar")).code == 0
+
+
+def test_a_registry_base_image_whose_config_lies_about_a_gzip_layer_s_diff_id_is_refused(
+        tmp_path: Path, cli, skopeo: Callable[..., str], registry, repo_name: str) -> None:
+    """Planned against the registry's documents alone, the lie shows only once the layers are here: the pull of
+    the base into the store checks the tar inside the gzip layer before the build carries its diff_id."""
+    layout = write_image(tmp_path / "base-image")
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((blobs / manifest["config"]["digest"][7:]).read_text())
+    truth, lie = config["rootfs"]["diff_ids"][1], "sha256:" + "2" * 64
+    config["rootfs"]["diff_ids"][1] = lie
+    manifest["config"] |= _put(blobs, json.dumps(config).encode())
+    index["manifests"][0] |= _put(blobs, json.dumps(manifest).encode())
+    (layout / "index.json").write_text(json.dumps(index))
+    ref = f"{registry.host}/{repo_name}/liar:1"
+    skopeo("copy", "--quiet", "--preserve-digests", "--retry-times", "0", "--dest-tls-verify=false",
+           f"oci:{layout}:base:1", f"docker://{ref}")
+    result = cli("build", "-f", str(_on(tmp_path, ref)), "--format", "modelcar", "-o", str(tmp_path / "car.tar"))
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: refusing to store `{ref}`: rootfs.diff_ids[1] is {lie}, but layer 2 holds a tar of digest {truth}\n"
+        "help: the registry's model is inconsistent; `pull -o FILE` copies it as it is\n")
+    assert not (tmp_path / "car.tar").exists()
+    assert Store().entries() == []
+
+
+def _put(blobs: Path, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    (blobs / digest[7:]).write_bytes(data)
+    return {"digest": digest, "size": len(data)}
