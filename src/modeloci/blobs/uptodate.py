@@ -30,11 +30,10 @@ import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from modeloci.oci.digest import Digest
+from modeloci.version import __version__
 
 __all__ = ["Identity", "OutputRecords", "description", "identity", "layout_holds"]
 
@@ -69,21 +68,12 @@ def identity(path: Path) -> Identity | None:
     return Identity(found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
-@cache
-def _version() -> str:
-    """The version of modeloci: a newer one may write other bytes for the same model."""
-    try:
-        return metadata.version("modeloci")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def description(kind: str, manifest: Digest, reference: str | None, mtime: int,
                 referrers: Sequence[Digest]) -> str:
     """What decides an output's bytes, as one digest: ``kind`` says what is written and how (``archive``,
     ``layout``, ``layout+link``), ``manifest`` the model, ``mtime`` the time its entries carry, ``referrers``
     the manifests written beside it, in order."""
-    parts = [_MAGIC, _version(), kind, str(manifest), reference or "", str(mtime), *map(str, referrers)]
+    parts = [_MAGIC, __version__, kind, str(manifest), reference or "", str(mtime), *map(str, referrers)]
     return hashlib.sha256("\n".join(f"{len(p)}:{p}" for p in parts).encode()).hexdigest()
 
 
