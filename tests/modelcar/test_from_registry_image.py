@@ -133,3 +133,20 @@ def _put(blobs: Path, data: bytes) -> dict[str, object]:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     (blobs / digest[7:]).write_bytes(data)
     return {"digest": digest, "size": len(data)}
+
+
+def test_a_store_holding_a_pulled_base_image_still_verifies(tmp_path: Path, cli, skopeo: Callable[..., str],
+                                                            registry, repo_name: str) -> None:
+    """The store takes a container image only as a modelcar's base: `verify --store`, `verify REF` and
+    `inspect REF` read it as one (a store that verified before the build must verify after it)."""
+    ref, _ = _base_in_registry(tmp_path, skopeo, registry, repo_name)
+    built = cli("build", "-f", str(_on(tmp_path, ref)), "--format", "modelcar", "-t", "tiny:car")
+    assert built.code == 0, built.stderr
+    whole = cli("verify", "--store")
+    assert whole.code == 0, whole.stdout + whole.stderr
+    one = cli("verify", ref)
+    assert one.code == 0, one.stdout + one.stderr
+    assert "OK:" in one.stdout
+    shown = cli("inspect", ref)
+    assert shown.code == 0, shown.stderr
+    assert "modelcar" in shown.stdout

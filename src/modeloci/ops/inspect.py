@@ -22,7 +22,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
-from modeloci.sources import Source, open_source
+from modeloci.sources import Source, StoredRef, open_source
 from modeloci.sources.referrers import listed
 
 
@@ -106,7 +106,8 @@ def is_artifact(path: Path) -> bool:
 def inspect_artifact(path: Source) -> ArtifactReport:
     """Summarise a model archive, layout or stored model without reading its blobs."""
     with open_source(path) as layout:
-        artifact = read_artifact(layout, where=f"`{path}`")
+        # The store holds a container image only as a modelcar's base (pulled for `FROM`): read as one there.
+        artifact = read_artifact(layout, where=f"`{path}`", images=isinstance(path, StoredRef))
     m = artifact.manifest
     c = artifact.config
     return ArtifactReport(

@@ -34,7 +34,9 @@ def verify(path: Source, *, max_inflate_ratio: int = MAX_INFLATE_RATIO) -> Verif
     A gzip layer inflating more than ``max_inflate_ratio`` times its size is an error (0: no bound)."""
     report = VerifyReport(source=str(path))
     with open_source(path, strict=False) as layout:
-        manifest = check_documents(layout, report, max_inflate_ratio=max_inflate_ratio)
+        # The store holds a container image only as a modelcar's base (pulled for `FROM`): checked as one there.
+        manifest = check_documents(layout, report, max_inflate_ratio=max_inflate_ratio,
+                                   images=isinstance(path, StoredRef))
         if manifest is not None:
             check_blobs(layout, _present(layout, manifest, report), report)
     return report
