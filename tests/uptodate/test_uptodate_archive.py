@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from modeloci import api
 from modeloci.blobs.uptodate import identity
-from tests.archive_tools import copy_example
+from tests.archive_tools import build_example, copy_example
 
 UP_TO_DATE = " is up to date: nothing written\n"
 
@@ -225,3 +226,39 @@ def test_records_that_cannot_be_written_cost_only_the_next_builds_work(cli, mode
     out = tmp_path / "model.tar"
     _build(cli, modelfile, out)
     assert UP_TO_DATE not in _build(cli, modelfile, out).stderr
+
+
+def test_the_api_says_up_to_date_and_gives_the_same_result(tmp_path: Path) -> None:
+    out, first = build_example("single-gguf", tmp_path)
+    written = identity(out)
+    again = api.build(tmp_path / "single-gguf" / "Modelfile", out, display="Modelfile")
+    assert (first.up_to_date, again.up_to_date) == (False, True)
+    assert again.report() == first.report()
+    assert identity(out) == written
+
+
+def test_a_base_archive_rebuilt_with_other_bytes_is_rebuilt(cli, tmp_path: Path) -> None:
+    """FROM base.tar: the layers are ranges of the base, whose identity the digest cache keys them on."""
+    out, _ = build_example("rebase", tmp_path)
+    base = tmp_path / "rebase" / "base.tar"
+    assert _build(cli, tmp_path / "rebase" / "Modelfile", out).stderr == f"{out}{UP_TO_DATE}"
+    license_file = tmp_path / "single-gguf" / "LICENSE"
+    license_file.write_text(license_file.read_text(encoding="utf-8") + "\nchanged\n", encoding="utf-8")
+    assert api.build(tmp_path / "single-gguf" / "Modelfile", base).up_to_date is False
+    before = out.read_bytes()
+    assert UP_TO_DATE not in _build(cli, tmp_path / "rebase" / "Modelfile", out).stderr
+    assert out.read_bytes() != before
+
+
+def test_a_modelcar_rebuild_is_up_to_date_until_a_file_changes(cli, modelfile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "car.tar"
+    _build(cli, modelfile, out, "--format", "modelcar", "-t", "tiny:car")
+    written = identity(out)
+    assert _build(cli, modelfile, out, "--format", "modelcar", "-t", "tiny:car").stderr.endswith(
+        f"{out}{UP_TO_DATE}")
+    assert identity(out) == written
+    template = modelfile.parent / "chat_template.jinja"
+    _moved_on()
+    template.write_text(template.read_text(encoding="utf-8") + "{# changed #}", encoding="utf-8")
+    assert UP_TO_DATE not in _build(cli, modelfile, out, "--format", "modelcar", "-t", "tiny:car").stderr
+    assert identity(out) != written
