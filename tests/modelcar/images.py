@@ -78,9 +78,27 @@ def write_image(layout: Path, name: str = "base:1") -> Path:
     return layout
 
 
-def write_index(layout: Path, name: str = "base:1") -> Path:
-    """An OCI layout holding a multi-platform image (linux/amd64 and linux/arm64/v8) as one index, tagged ``name``."""
+def attestation_manifest(layout: Path, subject: str) -> dict[str, Any]:
+    """An attestation manifest as buildx lists one in an index: platform ``unknown/unknown``, an in-toto layer."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicate": {}}).encode()
+    config = b"{}"
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": _put(layout, config), "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.in-toto+json",
+                                       "digest": _put(layout, statement), "size": len(statement)}]}).encode()
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": _put(layout, manifest),
+            "size": len(manifest), "platform": {"architecture": "unknown", "os": "unknown"},
+            "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                            "vnd.docker.reference.digest": subject}}
+
+
+def write_index(layout: Path, name: str = "base:1", *, attestation: bool = False) -> Path:
+    """An OCI layout holding a multi-platform image (linux/amd64 and linux/arm64/v8) as one index, tagged ``name``
+    (with ``attestation``, an attestation manifest after each platform's, as buildx writes them)."""
     entries = [image_manifest(layout), image_manifest(layout, architecture="arm64", variant="v8", marker=b"arm")]
+    if attestation:
+        entries = [e for image in entries for e in (image, attestation_manifest(layout, image["digest"]))]
     data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                        "manifests": entries}).encode()
     entry = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": _put(layout, data), "size": len(data),

@@ -30,7 +30,7 @@ from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.blobs.sinks import ArchiveSink, BlobSink, LayoutSink
 from modeloci.blobs.uptodate import OutputRecords, description, identity, layout_holds
-from modeloci.builder import modelcar
+from modeloci.builder import modelcar, platforms
 from modeloci.compiler.model import BaseSource, BuildPlan, FileSource, LayerPlan
 from modeloci.errors import ArchiveError, BuildError, UsageError, describe_os_error
 from modeloci.formats import docker, modelpack
@@ -113,19 +113,15 @@ ReferrersOf = Callable[[Descriptor, BuildResult], Sequence[Referrer]]
 def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
           referrers: ReferrersOf | None = None) -> BuildResult:
     """Write the plan's layers, config and manifest into ``sink``, and the referrers ``referrers`` makes for
-    them, and commit it."""
-    sources = layer_sources(plan)
-    found = [modelcar.known(s, cache) if s.wrapped else (s, _known(s, cache), None) for s in sources]
-    sources = [source for source, _, _ in found]
-    known = [blob for _, blob, _ in found]
-    digests = sink.put_layers(sources, known)
-    files = {i: inner for i, (_, _, inner) in enumerate(found) if inner is not None} | sink.inner
-    if cache is not None:
-        for i, (source, digest, was_known) in enumerate(zip(sources, digests, known, strict=True)):
-            if was_known is None and source.wrapped:
-                modelcar.remember(cache, source, digest, files[i])
-            elif was_known is None:
-                cache.put(source.state, source.offset, source.size, digest)
+    them, and commit it (a modelcar on a multi-platform base: an image per platform, and their index)."""
+    if plan.platforms:
+        if referrers is not None:
+            raise UsageError("a multi-platform modelcar is not signed or attested by modeloci yet",
+                             hint="build it without --sign, --provenance and --sbom")
+        index, config_of_first, layers_of_first = platforms.build_index(
+            plan, sink, lambda merged: put_layers(merged, sink, cache), describe)
+        return BuildResult(index, config_of_first, layers_of_first, plan.reference)
+    digests, files = put_layers(plan, sink, cache)
     layers, config, manifest = describe(plan, digests, files)
     with _writing("the config"):
         sink.put_bytes(config.data)
@@ -138,6 +134,24 @@ def build(plan: BuildPlan, sink: BlobSink, *, cache: DigestCache | None = None,
         sink.commit(manifest_descriptor, manifest.data, ref_name=plan.reference,
                     referrers=[r.descriptor() for r in made])
     return replace(result, referrers=made)
+
+
+def put_layers(plan: BuildPlan, sink: BlobSink, cache: DigestCache | None) -> tuple[list[Digest], dict[int, Digest]]:
+    """Write the plan's layers into ``sink``: their digests, and those of the files a modelcar's layers wrap (by
+    place); digests the cache knows are not computed again, and those computed are kept in it."""
+    sources = layer_sources(plan)
+    found = [modelcar.known(s, cache) if s.wrapped else (s, _known(s, cache), None) for s in sources]
+    sources = [source for source, _, _ in found]
+    known = [blob for _, blob, _ in found]
+    digests = sink.put_layers(sources, known)
+    files = {i: inner for i, (_, _, inner) in enumerate(found) if inner is not None} | sink.inner
+    if cache is not None:
+        for i, (source, digest, was_known) in enumerate(zip(sources, digests, known, strict=True)):
+            if was_known is None and source.wrapped:
+                modelcar.remember(cache, source, digest, files[i])
+            elif was_known is None:
+                cache.put(source.state, source.offset, source.size, digest)
+    return digests, files
 
 
 def layer_sources(plan: BuildPlan) -> list[BlobSource]:
@@ -277,7 +291,7 @@ def build_archive(plan: BuildPlan, output: Path, *, cache: DigestCache | None = 
 def planned(plan: BuildPlan, cache: DigestCache | None, referrers: ReferrersOf | None) -> BuildResult | None:
     """The model a build of ``plan`` writes, made without reading a layer: None unless the digest cache knows
     every layer's digest."""
-    if cache is None:
+    if cache is None or plan.platforms:  # a multi-platform modelcar is written again (its index is not planned)
         return None
     found = [modelcar.known(s, cache) if s.wrapped else (s, _known(s, cache), None) for s in layer_sources(plan)]
     digests = [digest for _, digest, _ in found]
@@ -337,6 +351,7 @@ def _sizes(result: BuildResult) -> dict[Digest, int]:
 def build_store(plan: BuildPlan, store: Store, *, cache: DigestCache | None = None,
                 meter: Meter = NO_METER, referrers: ReferrersOf | None = None) -> BuildResult:
     """Build into the local store (blobs shared with the models already there) and tag it."""
+    platforms.refuse_store(plan)
     if plan.reference is None:
         raise UsageError("a model in the store needs a name",
                          hint="name it with `-t NAME[:TAG]`, or write `-o OUT.tar`")

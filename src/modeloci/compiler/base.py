@@ -10,7 +10,8 @@ are copied by the builder, and weight headers are read by
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,11 @@ from modeloci.errors import ArchiveError, ModelociError
 from modeloci.formats import modelcar_checks
 from modeloci.formats.artifact import Artifact, ModelLayer, read_artifact
 from modeloci.formats.configs import DockerConfig
-from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
-from modeloci.oci.layout import Layout, index_entries, read_blob
-from modeloci.oci.manifest import InvalidDocument
+from modeloci.oci.layout import Layout, SelectedLayout, index_platforms
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.platforms import PlatformEntry, named
 from modeloci.sources import RemoteRef, Source, open_source
 
 
@@ -35,6 +35,10 @@ class Base:
     path: Source
     artifact: Artifact
     layers: tuple[LayerPlan, ...]
+    # A platform of a multi-platform base (its index entry's ``platform``); the first platform's base holds the
+    # others' bases, in the index's order.
+    platform: dict[str, Any] | None = None
+    others: tuple[Base, ...] = ()
 
     @property
     def format(self) -> str:
@@ -48,7 +52,8 @@ class Base:
 
 def load_base(path: Source, rel: str, span: Span, report: Report, *, images: bool = False) -> Base | None:
     """Read the base at ``path``; None after reporting why it cannot be used. With ``images`` (a modelcar's
-    build), a container image is a base too, its tar layers carried as they are."""
+    build), a container image is a base too, its tar layers carried as they are, and a multi-platform one
+    in a layout folder or archive gives one base per platform (:func:`_load_platforms`)."""
     platforms: list[str] | None = None
     try:
         with open_source(path) as layout:
@@ -59,6 +64,8 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
                 raise
             lies = _image_problems(layout, artifact) if images and not isinstance(path, RemoteRef) else []
     except ArchiveError as exc:  # its hint, when it has one, says how to use it (which model of a layout)
+        if platforms is not None and images and isinstance(path, Path):
+            return _guarded(lambda: _load_platforms(path, rel, span, report), rel, span, report)
         if platforms is not None:
             report.add(_multi_platform(report, span, rel, platforms, images, remote=isinstance(path, RemoteRef)))
             return None
@@ -81,6 +88,23 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
     if packed:
         report.add(codes.bad_base(report.file, span, rel, tar_layers(packed), UNPACK_HINT.replace("BASE", rel)))
         return None
+    return _base(path, rel, artifact, images=image)
+
+
+def _guarded(load: Callable[[], Base | None], rel: str, span: Span, report: Report) -> Base | None:
+    """``load()``, with a base that cannot be read reported instead of raised."""
+    try:
+        return load()
+    except ModelociError as exc:
+        report.add(codes.bad_base(report.file, span, rel, exc.message, exc.hint))
+    except (OSError, ValueError) as exc:
+        report.add(codes.bad_base(report.file, span, rel, str(exc)))
+    return None
+
+
+def _base(path: Source, rel: str, artifact: Artifact, *, images: bool,
+          platform: dict[str, Any] | None = None) -> Base:
+    """The base ``artifact`` read at ``path`` (``images``: its tar layers carried with their diff_ids)."""
     plan = BasePlan(
         path=rel,
         manifest_digest=str(artifact.manifest.digest),
@@ -88,54 +112,71 @@ def load_base(path: Source, rel: str, span: Span, report: Report, *, images: boo
         ref_name=artifact.ref_name,
         format=artifact.format,
     )
-    diff_ids = _diff_ids(artifact) if image else []
+    diff_ids = _diff_ids(artifact) if images else []
     return Base(plan, path, artifact, tuple(_layer(layer, diff_ids[i] if i < len(diff_ids) else None)
-                                            for i, layer in enumerate(artifact.layers)))
+                                            for i, layer in enumerate(artifact.layers)), platform)
 
 
 def platforms_of(layout: Layout) -> list[str] | None:
-    """The platforms (``os/arch[/variant]``) of the multi-platform image a layout's one index entry names (an
-    index, as skopeo and docker write a multi-platform image); None when it names no index. Read bounded, as
-    every small blob is; an unreadable one is no answer (the reader's own message stands)."""
-    try:
-        entries = index_entries(layout)
-        if len(entries) != 1 or entries[0].media_type not in INDEXES:
-            return None
-        doc = load_json(read_blob(layout, entries[0].digest, size=entries[0].size), "an index")
-    except (ArchiveError, InvalidDocument, InvalidJSON, OSError):
-        return None
-    manifests = doc.get("manifests") if isinstance(doc, dict) else None
-    if not isinstance(manifests, list):
-        return None
-    return [_platform(m.get("platform") if isinstance(m, dict) else None) for m in manifests]
+    """The platforms (``os/arch[/variant]``) of the multi-platform image a layout's one index entry names; None
+    when it names no index."""
+    found = index_platforms(layout)
+    return [entry.name for entry in found[1]] if found is not None else None
 
 
-INDEXES = (str(MediaType.OCI_INDEX), str(MediaType.DOCKER_MANIFEST_LIST))
-
-
-def _platform(found: object) -> str:
-    """``os/arch[/variant]`` of an index entry's platform; ``unknown`` for an entry that gives none."""
-    if not isinstance(found, dict):
-        return "unknown"
-    parts = [found.get("os"), found.get("architecture"), found.get("variant")]
-    return "/".join(p for p in parts if isinstance(p, str) and p) or "unknown"
-
-
-MULTI_HINT = ("copy the platform the model is served on out of it, as `skopeo --override-arch ARCH copy "
-              "BASE oci:DIR:TAG`, and build FROM that folder")
+MULTI_HINT = ("copy it into a layout folder, as `skopeo copy --all BASE oci:DIR:TAG`, and build FROM that folder "
+              "(or copy one platform out with `--override-arch ARCH`)")
 
 
 def _multi_platform(report: Report, span: Span, rel: str, platforms: list[str], images: bool, *,
                     remote: bool) -> Diagnostic:
-    """A base that is a multi-platform image: a modelcar is built on one of its images (not several, yet); any
-    other build is built on a model, which an image index is not."""
-    named = f"it is an index of {len(platforms)} platforms ({', '.join(platforms[:8])}" + (
-        f" and {len(platforms) - 8} more)" if len(platforms) > 8 else ")")
+    """A base that is a multi-platform image: any build but a modelcar's is built on a model, which an image index
+    is not; a modelcar is built on a local one (a layout folder or archive), not yet on one in a registry."""
     if not images:
-        return codes.bad_base(report.file, span, rel, f"{named}, not a model")
-    return codes.bad_base(report.file, span, rel, f"{named}, and a modelcar is built on one image: FROM a "
-                          "multi-platform image is not supported yet",
-                          MULTI_HINT.replace("BASE", f"docker://{rel}" if remote else f"oci:{rel}:TAG"))
+        return codes.bad_base(report.file, span, rel, f"it is {named(platforms)}, not a model")
+    return codes.bad_base(report.file, span, rel, f"it is {named(platforms)} in a registry: a modelcar is built "
+                          "on a multi-platform image from a layout folder or archive only, for now",
+                          MULTI_HINT.replace("BASE", f"docker://{rel}"))
+
+
+def _load_platforms(path: Path, rel: str, span: Span, report: Report) -> Base | None:
+    """A modelcar's base that is a multi-platform image in a layout folder or archive: one base per platform (its
+    manifest, config and layers), in the index's order, attestation manifests (``unknown/unknown``) skipped; the
+    first, with the others in ``others``. None after reporting why it cannot be used."""
+    bases: list[Base] = []
+    with open_source(path) as layout:
+        found = index_platforms(layout)
+        entries = [e for e in found[1] if e.is_image] if found is not None else []
+        if not entries:
+            report.add(codes.bad_base(report.file, span, rel, "its image index lists no image of a platform"))
+            return None
+        for entry in entries:
+            problem = _platform_problem(entry, layout)
+            if problem is None:
+                view = SelectedLayout(layout, entry.descriptor) if entry.descriptor else layout
+                artifact = read_artifact(view, where=f"`{rel}` ({entry.name})", images=True)
+                problems = _image_problems(view, artifact)
+                files = [layer.filepath for layer in artifact.layers if layer.filepath]
+                problem = problems[0] if problems else (
+                    f"its {entry.name} image holds model files ({files[0]}); a multi-platform base must be a "
+                    "container image without a model" if files or artifact.format != "modelcar" else None)
+            if problem is not None:
+                report.add(codes.bad_base(report.file, span, rel, problem,
+                                          f"run `modeloci verify {rel}` to list every problem"))
+                return None
+            bases.append(_base(path, rel, artifact, images=True, platform=entry.platform))
+    return replace(bases[0], others=tuple(bases[1:]))
+
+
+def _platform_problem(entry: PlatformEntry, layout: Layout) -> str | None:
+    """Why an index entry cannot be built on: it names no image manifest of this layout."""
+    d = entry.descriptor
+    if d is None or d.media_type != MediaType.OCI_MANIFEST:
+        shown = f"`{d.media_type}`" if d is not None else "a malformed descriptor"
+        return f"its {entry.name} entry is {shown}, not an OCI image manifest"
+    if not layout.exists(d.digest.blob_path):
+        return f"its {entry.name} image manifest {d.digest} is missing"
+    return None
 
 
 def _image_problems(layout: Layout, artifact: Artifact) -> list[str]:

@@ -19,7 +19,7 @@ from modeloci.compiler import assemble, folders, metadata, modelcar, pointers
 from modeloci.compiler.args import ArgScope, Expanded
 from modeloci.compiler.base import Base, load_base, split_layout_name
 from modeloci.compiler.lint import lint as run_lint
-from modeloci.compiler.model import BuildPlan, Role
+from modeloci.compiler.model import BuildPlan, PlatformPlan, Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.compiler.state import State
 from modeloci.diagnostics import Span
@@ -83,9 +83,11 @@ def compile_plan(
         pointers.check(state)
     if _clean(modelfile, report):
         metadata.read_model(state)
+    platforms: tuple[PlatformPlan, ...] = ()
     if _clean(modelfile, report):
         layers = assemble.layers(state)
         config = assemble.config(state, layers)
+        platforms = _platforms(state)
     if lint and _clean(modelfile, report):
         run_lint(state, layers)
     errors = [d for d in report.diagnostics if d.is_error]
@@ -110,7 +112,26 @@ def compile_plan(
         warnings=tuple(d for d in [*modelfile.diagnostics, *report.diagnostics] if not d.is_error),
         sources=state.sources,
         layer_mtime=modelcar.layer_mtime() if target_format == "modelcar" else 0,
+        platforms=platforms,
     )
+
+
+def _platforms(state: State) -> tuple[PlatformPlan, ...]:
+    """A modelcar on a multi-platform base: each platform's image laid out on that platform's base (the model's
+    layers planned the same way for each); none for any other build."""
+    first = state.base
+    if first is None or first.platform is None:
+        return ()
+    out = []
+    try:
+        for base in (first, *first.others):
+            state.base = base
+            layers = assemble.layers(state)
+            out.append(PlatformPlan(base.platform or {}, base.plan, layers, assemble.config(state, layers),
+                                    assemble.labels(state)))
+    finally:
+        state.base = first
+    return tuple(out)
 
 
 def _clean(modelfile: Modelfile, report: Report) -> bool:

@@ -22,7 +22,7 @@ from modeloci.formats.roles import Role
 from modeloci.oci.mediatypes import MediaType
 from modeloci.sources import Source
 
-__all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "InTar", "LayerPlan", "Role"]
+__all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "InTar", "LayerPlan", "PlatformPlan", "Role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,18 @@ class BasePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformPlan:
+    """One platform of a modelcar built on a multi-platform image: the index entry's ``platform``, that platform's
+    base, and the layers, config and manifest annotations of its image (the model's layers the same in each)."""
+
+    platform: dict[str, Any]
+    base: BasePlan
+    layers: list[LayerPlan]
+    config: dict[str, Any]
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class BuildPlan:
     """Everything ``build`` needs, in order. The fields after ``notes`` stay out of the JSON:
     they hold absolute paths, epoch numbers and diagnostics for the CLI."""
@@ -135,6 +147,9 @@ class BuildPlan:
     # The mtime of a modelcar layer's tar entries: SOURCE_DATE_EPOCH, else 0 (not the creation time, so that the
     # same file gives the same layer in every modelcar).
     layer_mtime: int = 0
+    # A modelcar on a multi-platform base: one image per platform, the first being this plan's own base, layers,
+    # config and labels; the build writes an image index of them. Empty for every other build.
+    platforms: tuple[PlatformPlan, ...] = ()
 
     @property
     def artifact_type(self) -> str | None:

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from modeloci.errors import ArchiveError
+from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import MediaType
+from modeloci.oci.platforms import INDEXES, PlatformEntry, entries_of, named
 from modeloci.oci.referrers import read_referrer
 from modeloci.oci.safety import tar_problems
 
@@ -244,11 +246,32 @@ def _from_index(layout: Layout) -> tuple[Manifest, str | None]:
     if len(manifests) > 1:
         raise ArchiveError(f"it holds {len(manifests)} models: {names_of(manifests)}",
                            hint="name one after the path, as `PATH:NAME` (as skopeo's `oci:PATH:NAME`)")
+    if not manifests and (found := index_platforms(layout)) is not None:
+        raise ArchiveError(f"it is a multi-platform image, {named([e.name for e in found[1]])}",
+                           hint=MULTI_HINT)
     if len(manifests) != 1:
         raise ArchiveError(f"its index lists {len(manifests)} image manifests; expected exactly one")
     entry: Descriptor = manifests[0]
     manifest = parse_manifest(read_blob(layout, entry.digest, size=entry.size))
     return manifest, entry.annotations.get(REF_NAME)
+
+
+MULTI_HINT = ("copy one platform out of it, as `skopeo --override-arch ARCH copy oci-archive:PATH oci:DIR:TAG` "
+              "(`oci:PATH` for a folder)")
+
+
+def index_platforms(layout: Layout) -> tuple[Descriptor, list[PlatformEntry]] | None:
+    """The image index a layout's one index entry names (a multi-platform image, as skopeo and docker write one,
+    and as a modelcar built on one is written) and its entries; None when it names no index. Read bounded, as
+    every small blob is; an unreadable one is no answer (the reader's own message stands)."""
+    try:
+        entries = index_entries(layout)
+        if len(entries) != 1 or entries[0].media_type not in INDEXES:
+            return None
+        found = entries_of(load_json(read_blob(layout, entries[0].digest, size=entries[0].size), "an index"))
+    except (ArchiveError, InvalidDocument, InvalidJSON, OSError):
+        return None
+    return (entries[0], found) if found is not None else None
 
 
 class SelectedLayout:
