@@ -60,6 +60,7 @@ def test_help_imports_no_command_module_and_lists_every_command_as_the_commands_
     lazy, loaded = _run(["--help"], tmp_path)
     assert not {m for m in loaded if m.startswith("modeloci.cli_")}
     assert not _packages(loaded) & {"pydantic", "jinja2", "lark"}
+    assert not loaded & {"traceback", "pathlib"}  # cli.py needs neither to show help (rich-click imports neither)
     eager, loaded = _run(["--help"], tmp_path, load_all=True)
     assert {f"modeloci.{module}" for module, _ in COMMANDS.values()} <= loaded
     assert lazy == eager, "modeloci.cli.COMMANDS is stale: a command's short help changed"

@@ -25,9 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Iterator, MutableMapping
-from pathlib import Path
 from typing import Any
 
 import click as _click
@@ -47,10 +45,12 @@ def _preset_click_version() -> None:
     """
     if "__version__" in vars(_click):
         return
-    site = Path(_click.__file__).resolve().parent.parent
-    for record in site.glob("click-*.dist-info"):
-        _click.__version__ = record.name[len("click-") : -len(".dist-info")]
-        return
+    # os.path, not pathlib: nothing else on `modeloci --help`'s path imports pathlib (and urllib with it).
+    site = os.path.dirname(os.path.dirname(os.path.realpath(_click.__file__)))
+    for name in sorted(os.listdir(site)):
+        if name.startswith("click-") and name.endswith(".dist-info"):
+            _click.__version__ = name[len("click-") : -len(".dist-info")]
+            return
 
 
 _preset_click_version()
@@ -189,6 +189,13 @@ def _show_click_error(exc: _click.ClickException) -> None:
     exc.show()
 
 
+def _print_traceback() -> None:
+    """The current exception's traceback (``--debug``); traceback is imported only then (start-up time)."""
+    import traceback
+
+    traceback.print_exc()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (and never lets a traceback through without --debug)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -209,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ModelociError as exc:
         if _DEBUG["on"]:
-            traceback.print_exc()
+            _print_traceback()
         _report(exc)
         if "--json" in argv:
             _report_json(exc)
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:  # the boundary: anything else is our bug, reported in one line
         if _DEBUG["on"]:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"error: internal error: {type(exc).__name__}: {safe_text(exc)}", err=True)
         hint = "this is a bug in modeloci; run again with --debug for a traceback and report it"
         click.echo(f"help: {hint}", err=True)
