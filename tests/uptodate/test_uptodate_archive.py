@@ -53,7 +53,16 @@ def test_a_rebuild_of_an_unchanged_archive_writes_nothing(cli, modelfile: Path, 
     assert identity(out) == written
     document = json.loads(as_json.stdout)
     assert (document["output"], document["size"], document["reference"]) == (str(out), len(data), "tiny:1")
+    assert document["up_to_date"] is True  # scripts can tell a build that wrote nothing from one that wrote
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".modeloci-")] == []
+
+
+def test_a_build_that_writes_says_so_in_its_json(cli, modelfile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.tar"
+    first = json.loads(_build(cli, modelfile, out, "--json").stdout)
+    assert first["up_to_date"] is False
+    again = json.loads(_build(cli, modelfile, out, "--json", "--created", "1700000000").stdout)
+    assert again["up_to_date"] is False  # a changed flag: written again
 
 
 def test_an_output_touched_since_it_was_written_is_rebuilt(cli, modelfile: Path, tmp_path: Path) -> None:
@@ -233,7 +242,7 @@ def test_the_api_says_up_to_date_and_gives_the_same_result(tmp_path: Path) -> No
     written = identity(out)
     again = api.build(tmp_path / "single-gguf" / "Modelfile", out, display="Modelfile")
     assert (first.up_to_date, again.up_to_date) == (False, True)
-    assert again.report() == first.report()
+    assert again.report() == first.report().model_copy(update={"up_to_date": True})  # the same model, not written
     assert identity(out) == written
 
 

@@ -287,6 +287,7 @@ class BuiltJson(Strict):
     manifest: DescriptorJson
     config: DescriptorJson
     layers: list[BuiltLayerJson]
+    up_to_date: bool  # the output already held this model, untouched since modeloci wrote it: nothing written
 
 
 class PushOutput(Strict):

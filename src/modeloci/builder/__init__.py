@@ -75,6 +75,7 @@ class BuildResult:
             config=DescriptorReport.of(self.config),
             layers=[LayerReport(mediaType=d.media_type, digest=str(d.digest), size=d.size,
                                 path=d.annotations.get(docker.ANNOTATION_FILEPATH)) for d in self.layers],
+            up_to_date=self.up_to_date,
         )
 
 
@@ -104,6 +105,7 @@ class BuildReport(BaseModel):
     manifest: DescriptorReport
     config: DescriptorReport
     layers: list[LayerReport]
+    up_to_date: bool = False  # the output already held this model, untouched since modeloci wrote it: none written
 
 
 # Makes the referrers of a model (a signature, provenance, a BOM) once its manifest (the subject) is known.
