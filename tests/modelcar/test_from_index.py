@@ -176,7 +176,7 @@ def test_a_multi_platform_modelcar_is_not_attested_yet(tmp_path: Path, cli) -> N
     assert not (tmp_path / "car.tar").exists()
 
 
-def test_inspect_verify_and_unpack_of_a_multi_platform_modelcar_name_its_platforms(tmp_path: Path, cli) -> None:
+def test_inspect_and_unpack_of_a_multi_platform_modelcar_name_its_platforms(tmp_path: Path, cli) -> None:
     car, _ = _built(tmp_path, cli)
     for args in (("inspect", str(car)), ("unpack", str(car), "-o", str(tmp_path / "out"))):
         refused = cli(*args)

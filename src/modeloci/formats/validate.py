@@ -17,7 +17,7 @@ hash every blob as they copy it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
@@ -28,7 +28,15 @@ from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
-from modeloci.oci.layout import Layout, TarLayout, model_entries, names_of, read_blob, referrer_entries
+from modeloci.oci.layout import (
+    Layout,
+    TarLayout,
+    index_platforms,
+    model_entries,
+    names_of,
+    read_blob,
+    referrer_entries,
+)
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MODELPACK_CONFIGS, MODELPACK_MANIFESTS, MediaType
 from modeloci.oci.safety import safe_relative, shown_path, tar_problems, too_long
@@ -52,6 +60,10 @@ class VerifyReport:
     blobs_checked: int = 0
     bytes_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # A multi-platform image: the index ``index.json`` names and each platform's manifest (not in the JSON: its
+    # ``manifest_digest`` is the index's, the problems of a platform's image start with the platform's name).
+    index: Descriptor | None = field(default=None, repr=False)
+    platforms: list[tuple[str, Manifest]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -74,10 +86,41 @@ def check_documents(layout: Layout, report: VerifyReport, *, max_inflate_ratio: 
             _error(report, f"archive member {unsafe.message}")
         if layout.truncated and not report.problems:
             _error(report, "the archive is cut short: it ends inside a member header")
+    platforms = _platforms(layout, report)
+    if platforms is not None:  # a multi-platform image (a modelcar built on one): each platform's image checked
+        for name, one in platforms:
+            before = len(report.problems)
+            _check(layout, one, report, max_inflate_ratio, images)
+            report.problems[before:] = [replace(p, message=f"{name}: {p.message}") for p in report.problems[before:]]
+        report.manifest_digest = str(report.index.digest) if report.index else None
+        return platforms[0][1] if platforms else None
     manifest = _manifest(layout, report)
     if manifest is not None:
         _check(layout, manifest, report, max_inflate_ratio, images)
     return manifest
+
+
+def _platforms(layout: Layout, report: VerifyReport) -> list[tuple[str, Manifest]] | None:
+    """Each platform's manifest of the multi-platform image ``index.json`` names (read into ``report.platforms``;
+    one that cannot be read is an error); None when it names none."""
+    if getattr(layout, "selected", None) is not None or not layout.exists("index.json"):
+        return None
+    found = index_platforms(layout)
+    if found is None:
+        return None
+    report.index, out = found[0], []
+    for entry in found[1]:
+        if entry.descriptor is None or entry.descriptor.media_type != MediaType.OCI_MANIFEST:
+            _error(report, f"the index's {entry.name} entry is not an OCI image manifest")
+            continue
+        data = _blob_bytes(layout, entry.descriptor, f"the {entry.name} manifest", report)
+        manifest = _parse(data, f"the {entry.name} manifest {entry.descriptor.digest}", report) if data else None
+        if manifest is not None:
+            out.append((entry.name, manifest))
+    if not found[1]:
+        _error(report, "the image index lists no manifest")
+    report.platforms = out
+    return out
 
 
 def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str, images: bool = False) -> None:
@@ -306,16 +349,40 @@ def _check_media(media_type: str | None, what: str, report: VerifyReport) -> Non
 
 
 def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
-    """Stream every layer blob once and compare digest and size; name blobs nothing refers to (warnings)."""
+    """Stream every layer blob once and compare digest and size; name blobs nothing refers to (warnings). A
+    multi-platform image's (``report.platforms``): every platform's layers, each blob hashed once."""
+    if report.platforms and report.index is not None:
+        referenced = {report.index.digest.blob_path}
+        for name, one in report.platforms:
+            referenced |= _check_layers(layout, one, report, referenced, f"{name}: ")
+    else:
+        referenced = _check_layers(layout, manifest, report, set(), "")
+    if getattr(layout, "selected", None) is not None:
+        return  # one model of the store: other blobs belong to other models
+    if layout.exists("index.json"):  # the blobs of the referrers beside the model (a signature, a BOM) are used
+        for entry in referrer_entries(layout, parse_index(_read(layout, "index.json"))):
+            if entry.subject.digest == manifest.digest:
+                referenced.update(d.digest.blob_path for d in (entry.descriptor, *entry.blobs))
+    for name in layout.names():
+        if name.startswith("blobs/") and name not in referenced:
+            _warn(report, f"`{name}` is not referenced by the manifest")
+
+
+def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done: set[str],
+                  prefix: str) -> set[str]:
+    """Hash the layers of ``manifest`` not in ``done`` (blobs already checked), problems prefixed with ``prefix``;
+    the blobs it refers to."""
     referenced = {manifest.config.digest.blob_path, manifest.digest.blob_path}
     tasks, layers = [], []
     for i, layer in enumerate(manifest.layers, 1):
         name = layer.digest.blob_path
+        if name in done or name in referenced:
+            continue
         referenced.add(name)
         if not layout.exists(name):
-            _error(report, f"layer {i} blob {layer.digest} is missing")
+            _error(report, f"{prefix}layer {i} blob {layer.digest} is missing")
         elif layout.size(name) != layer.size:
-            _error(report, f"layer {i} blob {layer.digest} is {layout.size(name)} bytes; "
+            _error(report, f"{prefix}layer {i} blob {layer.digest} is {layout.size(name)} bytes; "
                            f"the manifest says {layer.size}")
         else:
             path, offset, size = layout.locate(name)
@@ -326,21 +393,13 @@ def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> Non
         report.blobs_checked += 1
         report.bytes_checked += layer.size
         if isinstance(found, str):
-            _error(report, f"layer {i}: {found}")
+            _error(report, f"{prefix}layer {i}: {found}")
         elif found != layer.digest:
-            _error(report, f"layer {i} blob {layer.digest} does not match its digest: its content is {found}")
+            _error(report, f"{prefix}layer {i} blob {layer.digest} does not match its digest: its content is {found}")
     if report.format == "modelcar":
         for problem in modelcar_checks.file_digest_problems(layout, manifest):
-            _error(report, problem)
-    if getattr(layout, "selected", None) is not None:
-        return  # one model of the store: other blobs belong to other models
-    if layout.exists("index.json"):  # the blobs of the referrers beside the model (a signature, a BOM) are used
-        for entry in referrer_entries(layout, parse_index(_read(layout, "index.json"))):
-            if entry.subject.digest == manifest.digest:
-                referenced.update(d.digest.blob_path for d in (entry.descriptor, *entry.blobs))
-    for name in layout.names():
-        if name.startswith("blobs/") and name not in referenced:
-            _warn(report, f"`{name}` is not referenced by the manifest")
+            _error(report, prefix + problem)
+    return referenced
 
 
 def _digest(source: BlobSource) -> Digest | str:
