@@ -124,3 +124,18 @@ def _digest(text: str):
     from modeloci.oci.digest import Digest
 
     return Digest.parse(text)
+
+
+def test_convert_refuses_a_partial_model_naming_what_is_absent_and_the_pull_that_fetches_it(tmp_path: Path,
+                                                                                            cli) -> None:
+    partial(tmp_path)
+    digest = Store().get("tiny:1").descriptor.digest
+    for where in (("-o", str(tmp_path / "out" / "tiny.tar")), ("-t", "tiny:modelpack")):
+        result = cli("convert", "tiny:1", "--format", "modelpack", *where)
+        assert result.code == 2, result.stderr
+        assert result.stderr.splitlines()[:2] == [
+            "error: refusing to convert `tiny:1`: it was pulled in part, and 3 of the layers this needs are absent: "
+            "`tiny-F16.gguf` (weights), `tiny-Q8_0.gguf` (weights), `LICENSE` (license)",
+            f"help: {_rest(str(digest))}"]
+    assert not (tmp_path / "out").exists()
+    assert [e.reference for e in Store().entries()] == ["tiny:1"]

@@ -48,6 +48,7 @@ from modeloci.model.safetensors import SafetensorsError
 from modeloci.oci.jsonenc import go_time
 from modeloci.oci.layout import Layout
 from modeloci.sources import Source, open_source
+from modeloci.store.partial import refuse_absent
 
 # ModelPack descriptor fields that have an OCI label meaning the same thing.
 _FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELDS.items())}
@@ -84,6 +85,7 @@ def plan_conversion(source: Source, target: str, *, reference: str | None = None
     try:
         with open_source(source) as layout:
             artifact = read_artifact(layout, where=f"`{source}`")
+            refuse_absent(layout, artifact.layers, str(source), verb="convert")  # a model pulled in part
             _refuse_tar_layers(source, artifact)
             facts, docker_fields = derive(layout, artifact)
             inside = _files_inside(layout, artifact, target)
