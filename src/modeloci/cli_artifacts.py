@@ -204,8 +204,11 @@ def _verify_rebuild(target: str | None, whole_store: bool, rebuild: bool, modelf
 @selection_options
 @insecure_option
 @json_option
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="The platform to unpack of a multi-platform modelcar [default: linux/amd64].")
 def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, include: tuple[str, ...],
-           exclude: tuple[str, ...], roles: tuple[str, ...], insecure: tuple[str, ...], as_json: bool) -> None:
+           exclude: tuple[str, ...], roles: tuple[str, ...], insecure: tuple[str, ...], as_json: bool,
+           platform: str | None) -> None:
     """Unpack an archive, layout or stored model into a folder, verifying every blob; nothing is left on failure.
 
     PATH may also be a registry reference (host/repository:tag): the layers written are fetched (each checked
@@ -217,7 +220,7 @@ def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, incl
     from modeloci.ops.unpack import unpack as run_unpack
 
     report = run_unpack(local_or_remote(path, insecure), output, layout=layout,
-                        selection=selection(include, exclude, roles),
+                        selection=selection(include, exclude, roles), platform=platform,
                         max_inflate_ratio=MAX_INFLATE_RATIO if max_ratio is None else max_ratio)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))

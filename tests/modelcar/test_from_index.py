@@ -176,12 +176,33 @@ def test_a_multi_platform_modelcar_is_not_attested_yet(tmp_path: Path, cli) -> N
     assert not (tmp_path / "car.tar").exists()
 
 
-def test_inspect_and_unpack_of_a_multi_platform_modelcar_name_its_platforms(tmp_path: Path, cli) -> None:
+def test_inspect_of_a_multi_platform_modelcar_names_its_platforms(tmp_path: Path, cli) -> None:
     car, _ = _built(tmp_path, cli)
-    for args in (("inspect", str(car)), ("unpack", str(car), "-o", str(tmp_path / "out"))):
-        refused = cli(*args)
-        assert refused.code == 1, args
-        assert refused.stderr == f"error: {READ_REASON}\nhelp: {READ_HINT}\n"
+    refused = cli("inspect", str(car))
+    assert refused.code == 1
+    assert refused.stderr == f"error: {READ_REASON}\nhelp: {READ_HINT}\n"
+
+
+def test_unpack_of_a_multi_platform_modelcar_takes_linux_amd64_or_the_platform_asked_for(
+        tmp_path: Path, cli) -> None:
+    car, _ = _built(tmp_path, cli)
+    context = tmp_path / "single-gguf"
+    for platform in ((), ("--platform", "linux/arm64/v8"), ("--platform", "linux/arm64")):
+        out = tmp_path / f"out{len(platform)}{platform[-1].count('/') if platform else ''}"
+        done = cli("unpack", str(car), "-o", str(out), "--layout", "files", "--json", *platform)
+        assert done.code == 0, done.stderr
+        assert json.loads(done.stdout)["format"] == "modelcar"
+        assert sorted(p.name for p in out.iterdir()) == sorted(MODEL_FILES)
+        for name in MODEL_FILES:
+            assert (out / name).read_bytes() == (context / name).read_bytes()
+
+
+def test_unpack_of_a_platform_the_modelcar_lacks_is_refused_naming_its_platforms(tmp_path: Path, cli) -> None:
+    car, _ = _built(tmp_path, cli)
+    refused = cli("unpack", str(car), "-o", str(tmp_path / "out"), "--platform", "linux/s390x")
+    assert refused.code == 1
+    assert refused.stderr == (f"error: `{car}` is an index of 2 platforms (linux/amd64, linux/arm64/v8), with no "
+                              "image for linux/s390x\nhelp: choose one with `--platform OS/ARCH[/VARIANT]`\n")
     assert not (tmp_path / "out").exists()
 
 

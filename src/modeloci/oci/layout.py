@@ -264,6 +264,8 @@ def index_platforms(layout: Layout) -> tuple[Descriptor, list[PlatformEntry]] | 
     """The image index a layout's one index entry names (a multi-platform image, as skopeo and docker write one,
     and as a modelcar built on one is written) and its entries; None when it names no index. Read bounded, as
     every small blob is; an unreadable one is no answer (the reader's own message stands)."""
+    if getattr(layout, "selected", None) is None and not layout.exists("index.json"):
+        return None  # a Docker load tar: one manifest, no index
     try:
         entries = index_entries(layout)
         if len(entries) != 1 or entries[0].media_type not in INDEXES:
@@ -272,6 +274,28 @@ def index_platforms(layout: Layout) -> tuple[Descriptor, list[PlatformEntry]] | 
     except (ArchiveError, InvalidDocument, InvalidJSON, OSError):
         return None
     return (entries[0], found) if found is not None else None
+
+
+DEFAULT_PLATFORM = "linux/amd64"
+
+
+def platform_view(layout: Layout, wanted: str | None, where: str) -> Layout:
+    """One platform's image of the multi-platform image a layout holds, seen as its only model: ``wanted``
+    (``os/arch[/variant]``; ``os/arch`` alone takes the one variant the index has), by default linux/amd64;
+    ArchiveError naming the platforms when it has none such. Any other layout is itself (``wanted`` is a choice
+    among platforms: a single image has none to make)."""
+    found = index_platforms(layout) if layout.exists("index.json") and not models(layout) else None
+    if found is None:
+        return layout
+    images = [e for e in found[1] if e.is_image and e.descriptor is not None]
+    name = wanted or DEFAULT_PLATFORM
+    matches = [e for e in images if e.name == name] or [
+        e for e in images if name.count("/") == 1 and e.name.rsplit("/", 1)[0] == name and e.name.count("/") == 2]
+    if len(matches) == 1 and matches[0].descriptor is not None:
+        return SelectedLayout(layout, matches[0].descriptor)
+    which = "several images" if matches else "no image"
+    raise ArchiveError(f"`{where}` is {named([e.name for e in found[1]])}, with {which} for {name}",
+                       path=where, hint="choose one with `--platform OS/ARCH[/VARIANT]`")
 
 
 class SelectedLayout:

@@ -52,7 +52,7 @@ from modeloci.formats.layertar import MAX_INFLATE_RATIO, Member, extract, list_m
 from modeloci.formats.roles import Role
 from modeloci.oci.digest import Digest
 from modeloci.oci.jsonenc import go_json
-from modeloci.oci.layout import Layout
+from modeloci.oci.layout import Layout, platform_view
 from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.safety import safe_relative, shown_path, too_long
 from modeloci.ops.runtime import Bundle, find_bundle
@@ -83,11 +83,13 @@ class UnpackReport(BaseModel):
 
 
 def unpack(source: Source, dest: Path, *, layout: Layouts = "bundle",
-           max_inflate_ratio: int = MAX_INFLATE_RATIO, selection: Selection = WHOLE) -> UnpackReport:
+           max_inflate_ratio: int = MAX_INFLATE_RATIO, selection: Selection = WHOLE,
+           platform: str | None = None) -> UnpackReport:
     """Unpack ``source`` (archive or layout folder, either format) into the new folder ``dest``: what was written,
     file by file. A gzip tar layer inflating more than ``max_inflate_ratio`` times its size is refused (0: no
-    bound). ``selection`` (``--include``/``--exclude``/``--role``) writes only the layers it takes."""
-    return _unpack(source, dest, layout, max_inflate_ratio, selection)[0]
+    bound). ``selection`` (``--include``/``--exclude``/``--role``) writes only the layers it takes. A
+    multi-platform modelcar's ``platform`` image is unpacked (:func:`modeloci.oci.layout.platform_view`)."""
+    return _unpack(source, dest, layout, max_inflate_ratio, selection, platform)[0]
 
 
 def unpack_bundle(source: Source, dest: Path, *, layout: Layouts = "bundle",
@@ -100,10 +102,11 @@ def unpack_bundle(source: Source, dest: Path, *, layout: Layouts = "bundle",
 
 
 def _unpack(source: Source, dest: Path, layout: Layouts, max_ratio: int,
-            selection: Selection) -> tuple[UnpackReport, Artifact]:
+            selection: Selection, platform: str | None = None) -> tuple[UnpackReport, Artifact]:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"`{dest}` already exists", hint="unpack into a new or empty folder")
-    with open_source(source) as opened:  # an archive with unsafe members is refused here
+    with open_source(source) as whole:  # an archive with unsafe members is refused here
+        opened = platform_view(whole, platform, str(source))
         artifact = read_artifact(opened, where=f"`{source}`")
         _refuse_unsafe_paths(artifact.layers)  # all of them: a model with one is refused, whatever is chosen
         artifact = chosen(opened, artifact, selection, str(source))
