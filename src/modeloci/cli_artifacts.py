@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @json_option
-def inspect(path: Path, as_json: bool) -> None:
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="The platform to show of a multi-platform modelcar (without it, its platforms are named).")
+def inspect(path: Path, as_json: bool, platform: str | None) -> None:
     """Show what a model archive or layout, a GGUF or safetensors file, or a model folder holds.
 
     Reads manifests, configs and headers only, never whole weights.
@@ -45,11 +47,11 @@ def inspect(path: Path, as_json: bool) -> None:
     from modeloci.ops.inspect import ArtifactReport, inspect_artifact, inspect_model, is_artifact
 
     if path.exists():
-        report = inspect_artifact(path) if is_artifact(path) else inspect_model(path)
+        report = inspect_artifact(path, platform=platform) if is_artifact(path) else inspect_model(path)
     else:
         from modeloci.sources import resolve
 
-        report = inspect_artifact(resolve(str(path)))
+        report = inspect_artifact(resolve(str(path)), platform=platform)
     if as_json:
         click.echo(json_text(report.model_dump(mode="json")))
         return

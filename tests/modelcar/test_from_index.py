@@ -254,3 +254,16 @@ def test_a_multi_platform_base_whose_images_hold_a_model_is_refused(tmp_path: Pa
             "container image without a model\n") in refused.stderr
     assert "help: run `modeloci verify car` to list every problem\n" in refused.stderr
     assert not (tmp_path / "again.tar").exists()
+
+
+def test_inspect_platform_shows_that_platforms_image(tmp_path: Path, cli) -> None:
+    car, _ = _built(tmp_path, cli)
+    archive = read(car)
+    index = json.loads(archive.files["blobs/sha256/" + archive.index["manifests"][0]["digest"].split(":")[1]])
+    for place, platform in ((0, "linux/amd64"), (1, "linux/arm64/v8")):
+        shown = cli("inspect", str(car), "--platform", platform, "--json")
+        assert shown.code == 0, shown.stderr
+        report = json.loads(shown.stdout)
+        assert (report["format"], report["manifest_digest"]) == ("modelcar", index["manifests"][place]["digest"])
+        assert [layer["path"] for layer in report["layers"]][2:] == list(MODEL_FILES)
+        assert report["referrers"] == []

@@ -22,6 +22,7 @@ from modeloci.model.gguf import GGUFError, GGUFHeader, ValueType, read_gguf_head
 from modeloci.model.ggufset import set_members, shard_name
 from modeloci.model.hfdir import HFConfigError, classify, read_hf_config
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
+from modeloci.oci.layout import platform_view
 from modeloci.sources import Source, StoredRef, open_source
 from modeloci.sources.referrers import listed
 
@@ -103,9 +104,11 @@ def is_artifact(path: Path) -> bool:
     return len(header) == 512 and header[257:262] == b"ustar"
 
 
-def inspect_artifact(path: Source) -> ArtifactReport:
-    """Summarise a model archive, layout or stored model without reading its blobs."""
-    with open_source(path) as layout:
+def inspect_artifact(path: Source, *, platform: str | None = None) -> ArtifactReport:
+    """Summarise a model archive, layout or stored model without reading its blobs (of a multi-platform modelcar,
+    the ``platform`` image; without one, it is refused naming its platforms)."""
+    with open_source(path) as whole:
+        layout = platform_view(whole, platform, str(path)) if platform else whole
         # The store holds a container image only as a modelcar's base (pulled for `FROM`): read as one there.
         artifact = read_artifact(layout, where=f"`{path}`", images=isinstance(path, StoredRef))
     m = artifact.manifest
@@ -125,7 +128,7 @@ def inspect_artifact(path: Source) -> ArtifactReport:
         labels=dict(m.annotations),
         created=created_of(c.doc),
         referrers=[ReferrerRow(artifact_type=d.artifact_type or "", digest=str(d.digest), size=d.size)
-                   for d in listed(path)],
+                   for d in (listed(path) if layout is whole else ())],  # a platform's image: none (not attested)
     )
 
 
