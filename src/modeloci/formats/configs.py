@@ -2,27 +2,36 @@
 
 Each class reads one format's config document as the :class:`~modeloci.formats.artifact.ModelConfig`
 protocol (format, context size, size, architecture, parameters, quantization), whatever else the document holds.
+The three differ only in where the facts lie (:attr:`_Config.fields`), the names they go by (``_KEYS``), and
+how a size and a context size are known; reading a fact (a non-empty string, else None) is shared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from modeloci.formats import modelcar
 from modeloci.formats.docker_meta import gguf_bytes
 
 
+def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    value = doc.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass(frozen=True, slots=True)
-class DockerConfig:
-    """Docker Model Runner's config (v0.1 and v0.2 share it)."""
+class _Config:
+    """A config document; subclasses say where its facts are and what they are called."""
 
     doc: dict[str, Any]
+    # The key of each text fact in :attr:`fields`: format, architecture, parameters, quantization.
+    _KEYS: ClassVar[dict[str, str]] = {"format": "format", "architecture": "architecture",
+                                       "parameters": "parameters", "quantization": "quantization"}
 
     @property
     def fields(self) -> dict[str, Any]:
-        config = self.doc.get("config")
-        return config if isinstance(config, dict) else {}
+        raise NotImplementedError
 
     def _text(self, key: str) -> str | None:
         value = self.fields.get(key)
@@ -30,7 +39,28 @@ class DockerConfig:
 
     @property
     def format(self) -> str | None:
-        return self._text("format")
+        return self._text(self._KEYS["format"])
+
+    @property
+    def architecture(self) -> str | None:
+        return self._text(self._KEYS["architecture"])
+
+    @property
+    def parameters(self) -> str | None:
+        return self._text(self._KEYS["parameters"])
+
+    @property
+    def quantization(self) -> str | None:
+        return self._text(self._KEYS["quantization"])
+
+
+@dataclass(frozen=True, slots=True)
+class DockerConfig(_Config):
+    """Docker Model Runner's config (v0.1 and v0.2 share it)."""
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return _section(self.doc, "config")
 
     @property
     def context_size(self) -> int | None:
@@ -42,116 +72,63 @@ class DockerConfig:
         return self._text("size")
 
     @property
-    def architecture(self) -> str | None:
-        return self._text("architecture")
-
-    @property
-    def parameters(self) -> str | None:
-        return self._text("parameters")
-
-    @property
-    def quantization(self) -> str | None:
-        return self._text("quantization")
-
-    @property
     def created(self) -> str | None:
         descriptor = self.doc.get("descriptor")
         return descriptor.get("created") if isinstance(descriptor, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
-class ModelPackConfig:
-    """A CNCF ModelPack config (``descriptor``, ``modelfs``, ``config``)."""
+class _WeighedConfig(_Config):
+    """A config that records no size of its own: the size shown is the weight layers' (``weight_bytes``)."""
 
-    doc: dict[str, Any]
     weight_bytes: int = 0
-
-    def _section(self, name: str) -> dict[str, Any]:
-        value = self.doc.get(name)
-        return value if isinstance(value, dict) else {}
-
-    @property
-    def descriptor(self) -> dict[str, Any]:
-        return self._section("descriptor")
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return self._section("config")
-
-    def _text(self, key: str) -> str | None:
-        value = self.fields.get(key)
-        return value if isinstance(value, str) and value else None
-
-    @property
-    def format(self) -> str | None:
-        return self._text("format")
-
-    @property
-    def context_size(self) -> int | None:
-        return None  # ModelPack has no such field
 
     @property
     def size(self) -> str | None:
         return gguf_bytes(self.weight_bytes) if self.weight_bytes else None
 
-    @property
-    def architecture(self) -> str | None:
-        return self._text("architecture")
+
+@dataclass(frozen=True, slots=True)
+class ModelPackConfig(_WeighedConfig):
+    """A CNCF ModelPack config (``descriptor``, ``modelfs``, ``config``)."""
+
+    _KEYS: ClassVar[dict[str, str]] = {**_Config._KEYS, "parameters": "paramSize"}
 
     @property
-    def parameters(self) -> str | None:
-        return self._text("paramSize")
+    def descriptor(self) -> dict[str, Any]:
+        return _section(self.doc, "descriptor")
 
     @property
-    def quantization(self) -> str | None:
-        return self._text("quantization")
+    def fields(self) -> dict[str, Any]:
+        return _section(self.doc, "config")
+
+    @property
+    def context_size(self) -> int | None:
+        return None  # ModelPack has no such field
 
 
 @dataclass(frozen=True, slots=True)
-class ModelcarConfig:
+class ModelcarConfig(_WeighedConfig):
     """A modelcar's image config: the model's facts are its labels (:func:`modelcar.fact_labels`)."""
 
-    doc: dict[str, Any]
-    weight_bytes: int = 0
+    _KEYS: ClassVar[dict[str, str]] = {"format": modelcar.LABEL_FORMAT, "architecture": modelcar.LABEL_ARCHITECTURE,
+                                       "parameters": modelcar.LABEL_PARAM_SIZE,
+                                       "quantization": modelcar.LABEL_QUANTIZATION}
 
     @property
     def labels(self) -> dict[str, str]:
-        inner = self.doc.get("config")
-        labels = inner.get("Labels") if isinstance(inner, dict) else None
+        labels = _section(self.doc, "config").get("Labels")
         return {k: v for k, v in labels.items() if isinstance(v, str)} if isinstance(labels, dict) else {}
 
     @property
     def fields(self) -> dict[str, Any]:
         return self.labels
 
-    def _text(self, key: str) -> str | None:
-        return self.labels.get(key) or None
-
-    @property
-    def format(self) -> str | None:
-        return self._text(modelcar.LABEL_FORMAT)
-
     @property
     def context_size(self) -> int | None:
         text = self._text(modelcar.LABEL_CONTEXT_SIZE)
         value = int(text) if text is not None and text.isascii() and text.isdigit() and len(text) <= 10 else 0
         return value if 0 < value <= 2**31 - 1 else None
-
-    @property
-    def size(self) -> str | None:
-        return gguf_bytes(self.weight_bytes) if self.weight_bytes else None
-
-    @property
-    def architecture(self) -> str | None:
-        return self._text(modelcar.LABEL_ARCHITECTURE)
-
-    @property
-    def parameters(self) -> str | None:
-        return self._text(modelcar.LABEL_PARAM_SIZE)
-
-    @property
-    def quantization(self) -> str | None:
-        return self._text(modelcar.LABEL_QUANTIZATION)
 
     @property
     def platform(self) -> str:
