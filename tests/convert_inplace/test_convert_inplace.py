@@ -5,6 +5,7 @@ as its own file, at its size, is copied and hashed as a build does."""
 from __future__ import annotations
 
 import json
+import tarfile
 import os
 from pathlib import Path
 
@@ -86,6 +87,27 @@ def test_an_archive_converted_into_the_store_has_its_blobs_hashed_though_the_sto
     assert result.stderr == (f"error: reading tiny-llama-F32.gguf of `{archive}`: content does not match its digest "
                              f"{weights['digest']}\nhelp: it was damaged or changed after it was written; "
                              "`modeloci verify` names every such blob\n")
+    assert "tiny:mp" not in cli("ls").stdout
+
+
+def test_a_layout_converted_into_the_store_has_its_blobs_hashed_though_the_store_holds_them_at_their_size(
+        cli, stored: Path, tmp_path: Path) -> None:
+    """A layout folder's blob is a whole file (offset 0) of the true blob's size: only being the store's own file
+    (its device and inode), not its name or size, lets a blob in unread."""
+    folder = tmp_path / "lying-layout"
+    assert cli("save", "tiny:1", "-o", str(tmp_path / "tiny.tar")).code == 0
+    folder.mkdir()
+    with tarfile.open(tmp_path / "tiny.tar") as tar:
+        tar.extractall(folder, filter="data")
+    weights = next(layer for layer in json.loads(cli("inspect", "tiny:1", "--json").stdout)["layers"]
+                   if layer["path"] == "tiny-llama-F32.gguf")
+    blob = folder / "blobs" / "sha256" / weights["digest"].removeprefix("sha256:")
+    data = bytearray(blob.read_bytes())
+    data[64] ^= 0xFF  # the same size as the store's true blob
+    blob.write_bytes(bytes(data))
+    result = cli("convert", str(folder), "--format", "modelpack", "-t", "tiny:mp")
+    assert result.code == 1
+    assert "content does not match its digest " + weights["digest"] in result.stderr
     assert "tiny:mp" not in cli("ls").stdout
 
 
