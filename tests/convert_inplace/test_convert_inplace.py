@@ -5,8 +5,8 @@ as its own file, at its size, is copied and hashed as a build does."""
 from __future__ import annotations
 
 import json
-import tarfile
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
