@@ -42,7 +42,7 @@ def test_replacing_an_output_swaps_names_instead_of_renaming_over_it(tmp_path: P
 
 def test_replacing_falls_back_to_rename_where_names_cannot_be_swapped(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(atomic, "_LIBC", None)  # no renameat2 (an old libc, another kernel)
+    monkeypatch.setattr(atomic, "_libc", lambda: None)  # no renameat2 (an old libc, another kernel)
     out = tmp_path / "model.tar"
     out.write_bytes(b"old")
     with atomic_output(out) as f:
@@ -58,7 +58,7 @@ def test_a_file_system_refusing_the_swap_gets_a_plain_rename(tmp_path: Path, mon
             ctypes.set_errno(22)  # EINVAL: the file system has no RENAME_EXCHANGE (NFS, some FUSE)
             return -1
 
-    monkeypatch.setattr(atomic, "_LIBC", Refusing())
+    monkeypatch.setattr(atomic, "_libc", Refusing)
     out = tmp_path / "model.tar"
     out.write_bytes(b"old")
     with atomic_output(out) as f:

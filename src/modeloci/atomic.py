@@ -27,9 +27,9 @@ nobody holds its lock).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
+import functools
 import os
 import shutil
 import stat
@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 TEMP_PREFIX = ".modeloci-"
 TEMP_SUFFIX = ".partial"
@@ -164,12 +164,13 @@ def replace_file(temp: Path, path: Path) -> None:
 def _exchange(a: Path, b: Path) -> bool:
     """Swap the names ``a`` and ``b`` (``renameat2(RENAME_EXCHANGE)``); False where the system or the file system
     cannot (then nothing moved)."""
-    renameat2 = getattr(_LIBC, "renameat2", None)
+    libc = _libc()
+    renameat2 = getattr(libc, "renameat2", None) if libc is not None else None
     if renameat2 is None:
         return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
-    code = ctypes.get_errno()
+    code = _errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.EXDEV):
         return False
     raise OSError(code, os.strerror(code), str(b))
@@ -196,11 +197,19 @@ def _delete_old(path: Path) -> None:
         os.unlink(path)
 
 
-def _load_libc() -> ctypes.CDLL | None:
+@functools.cache
+def _libc() -> Any:
+    """The C library, through ctypes; None where it cannot be loaded. Imported here, on the first replacement,
+    not with the module: most commands never replace a file, and ctypes costs every start-up (start-up time)."""
+    import ctypes
+
     try:
         return ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
 
 
-_LIBC = _load_libc()
+def _errno() -> int:
+    import ctypes  # loaded by _libc already (start-up time)
+
+    return ctypes.get_errno()
