@@ -23,9 +23,9 @@ from modeloci.cli_options import (
     max_inflate_ratio_option,
     parse_build_args,
     ratio,
+    selection_options,
     target_format,
 )
-from modeloci.cli_registry import selection_options
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
@@ -169,7 +169,7 @@ def _verify_rebuild(target: str | None, whole_store: bool, rebuild: bool, modelf
     if target is None or whole_store:
         raise UsageError("--rebuild compares one model: give TARGET (an archive, a layout folder, a stored model "
                          "or a registry reference), without --store")
-    from modeloci.cli_registry import client_for
+    from modeloci.cli_options import client_for
     from modeloci.ops.rebuild import rebuild as run_rebuild
     from modeloci.ops.rebuild import resolve_target
 
@@ -217,7 +217,7 @@ def unpack(path: str, output: Path, layout: Layouts, max_ratio: int | None, incl
     while it streams) into a temporary folder beside the output, and nothing is stored. With --include, --exclude
     or --role, only those files are written (and fetched).
     """
-    from modeloci.cli_registry import local_or_remote, selection
+    from modeloci.cli_options import local_or_remote, selection
     from modeloci.formats.layertar import MAX_INFLATE_RATIO
     from modeloci.ops.unpack import unpack as run_unpack
 

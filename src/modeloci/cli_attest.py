@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import rich_click as click
 
 from modeloci.cli import cli
-from modeloci.cli_options import insecure_option, json_option
+from modeloci.cli_options import insecure_option, json_option, local_or_remote
 from modeloci.errors import UsageError
 from modeloci.termsafe import safe_text
-
-if TYPE_CHECKING:
-    from modeloci.sources import Source
 
 
 @cli.command()
@@ -50,26 +46,9 @@ def sign(target: str, key: Path, certificate: Path | None, cert_chain: tuple[Pat
     if name is not None and not name.strip():
         raise UsageError("--name is empty", hint="give the model's name, or leave --name out")
     signer = load_signer(key, certificate=certificate, chain=cert_chain)
-    report = run_sign(_target(target, insecure), signer, name=name)
+    report = run_sign(local_or_remote(target, insecure), signer, name=name)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
         return
     click.echo(f"Signed {safe_text(report.source)} ({report.manifest_digest}): {report.files} files")
     click.echo(f"signature: {report.signature_digest}")
-
-
-def _target(text: str, insecure: tuple[str, ...]) -> Source:
-    """A path, ``PATH:NAME`` or a stored model, else a registry reference (its first part naming a host)."""
-    from modeloci.reference import names_host
-    from modeloci.sources import RemoteRef, resolve
-
-    try:
-        return resolve(text)
-    except UsageError:
-        if "/" not in text or not names_host(text.split("/", 1)[0]):
-            raise
-    from modeloci.cli_registry import client_for
-    from modeloci.registry.image_ref import parse_reference
-
-    reference = parse_reference(text)
-    return RemoteRef(reference, client_for(reference.registry, insecure))

@@ -210,7 +210,7 @@ class _Pushed:
 
 def _push(compiled: BuildPlan, push_to: str, insecure: tuple[str, ...], cache: DigestCache | None,
           meter: Display, referrers: ReferrersOf | None = None, written: BuildResult | None = None) -> _Pushed:
-    from modeloci.cli_registry import client_for
+    from modeloci.cli_options import client_for
     from modeloci.ops.remote import push, push_plan
     from modeloci.registry.image_ref import parse_reference
 

@@ -1,5 +1,6 @@
 """The option sets several commands share, and reading their values: ``--json``, progress, the gzip bound,
-``--insecure-registry``, ``--format``, ``--build-arg``.
+``--insecure-registry`` (and a registry client, or a registry model, for it), ``--format``, ``--build-arg``,
+``--include``/``--exclude``/``--role``.
 
 Each set is a decorator that keeps the command's type. It imports no command and not the group, so every
 ``cli_*`` module can use it.
@@ -9,12 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import rich_click as click
 
 from modeloci.errors import UsageError
 from modeloci.progress import MODES, Display
+
+if TYPE_CHECKING:
+    from modeloci.formats.select import Selection
+    from modeloci.registry.client import RegistryClient
+    from modeloci.sources import Source
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 FORMATS = ("docker", "modelpack", "cncf")
@@ -72,3 +78,47 @@ def parse_build_args(values: tuple[str, ...]) -> dict[str, str]:
             text = os.environ[name]
         args[name] = text
     return args
+
+
+def client_for(registry: str, insecure: tuple[str, ...]) -> RegistryClient:
+    """A client for ``registry``; plain HTTP allowed to the hosts of ``--insecure-registry`` and
+    ``$MODELOCI_INSECURE_REGISTRIES``."""
+    from modeloci.registry.client import RegistryClient
+
+    allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
+    return RegistryClient(registry, insecure=allowed)
+
+
+def selection_options(func: Command) -> Command:
+    """``--include GLOB``, ``--exclude GLOB`` and ``--role ROLE`` (each repeatable), passed as ``include``,
+    ``exclude`` and ``roles``: part of a model, for pull and unpack (:func:`selection` reads them)."""
+    func = click.option("--role", "roles", multiple=True, metavar="ROLE",
+                        help="Take the layers of this role: weights, template, projector, license, config or "
+                             "docs.")(func)
+    func = click.option("--exclude", multiple=True, metavar="GLOB",
+                        help="Leave out the layers whose paths match GLOB.")(func)
+    return click.option("--include", multiple=True, metavar="GLOB",
+                        help="Take only the layers whose paths match GLOB (`*` stays within a folder, `**` crosses "
+                             "folders), and those of any --role.")(func)
+
+
+def selection(include: tuple[str, ...], exclude: tuple[str, ...], roles: tuple[str, ...]) -> Selection:
+    """What ``--include``, ``--exclude`` and ``--role`` ask for (UsageError for a glob or role that cannot be)."""
+    from modeloci.formats.select import Selection
+
+    return Selection(include, exclude, roles)
+
+
+def local_or_remote(text: str, insecure: tuple[str, ...]) -> Source:
+    """A path, ``PATH:NAME`` or a stored model, else a registry reference (its first part naming a host)."""
+    from modeloci.reference import names_host
+    from modeloci.registry.image_ref import parse_reference
+    from modeloci.sources import RemoteRef, resolve
+
+    try:
+        return resolve(text)
+    except UsageError:
+        if "/" not in text or not names_host(text.split("/", 1)[0]):
+            raise
+    reference = parse_reference(text)
+    return RemoteRef(reference, client_for(reference.registry, insecure))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,58 +9,20 @@ from typing import TYPE_CHECKING
 import rich_click as click
 
 from modeloci.cli import cli
-from modeloci.cli_options import Command, display, insecure_option, json_option, progress_options
+from modeloci.cli_options import (
+    client_for,
+    display,
+    insecure_option,
+    json_option,
+    progress_options,
+    selection,
+    selection_options,
+)
 from modeloci.errors import UsageError
 from modeloci.termsafe import json_text, safe_text
 
 if TYPE_CHECKING:
-    from modeloci.formats.select import Selection
-    from modeloci.registry.client import RegistryClient
     from modeloci.sources import Source
-
-
-def client_for(registry: str, insecure: tuple[str, ...]) -> RegistryClient:
-    """A client for ``registry``; plain HTTP allowed to the hosts of ``--insecure-registry`` and
-    ``$MODELOCI_INSECURE_REGISTRIES``."""
-    from modeloci.registry.client import RegistryClient
-
-    allowed = (*insecure, *filter(None, os.environ.get("MODELOCI_INSECURE_REGISTRIES", "").split(",")))
-    return RegistryClient(registry, insecure=allowed)
-
-
-def selection_options(func: Command) -> Command:
-    """``--include GLOB``, ``--exclude GLOB`` and ``--role ROLE`` (each repeatable), passed as ``include``,
-    ``exclude`` and ``roles``: part of a model, for pull and unpack (:func:`selection` reads them)."""
-    func = click.option("--role", "roles", multiple=True, metavar="ROLE",
-                        help="Take the layers of this role: weights, template, projector, license, config or "
-                             "docs.")(func)
-    func = click.option("--exclude", multiple=True, metavar="GLOB",
-                        help="Leave out the layers whose paths match GLOB.")(func)
-    return click.option("--include", multiple=True, metavar="GLOB",
-                        help="Take only the layers whose paths match GLOB (`*` stays within a folder, `**` crosses "
-                             "folders), and those of any --role.")(func)
-
-
-def selection(include: tuple[str, ...], exclude: tuple[str, ...], roles: tuple[str, ...]) -> Selection:
-    """What ``--include``, ``--exclude`` and ``--role`` ask for (UsageError for a glob or role that cannot be)."""
-    from modeloci.formats.select import Selection
-
-    return Selection(include, exclude, roles)
-
-
-def local_or_remote(text: str, insecure: tuple[str, ...]) -> Source:
-    """A path, ``PATH:NAME`` or a stored model, else a registry reference (its first part naming a host)."""
-    from modeloci.reference import names_host
-    from modeloci.registry.image_ref import parse_reference
-    from modeloci.sources import RemoteRef, resolve
-
-    try:
-        return resolve(text)
-    except UsageError:
-        if "/" not in text or not names_host(text.split("/", 1)[0]):
-            raise
-    reference = parse_reference(text)
-    return RemoteRef(reference, client_for(reference.registry, insecure))
 
 
 @cli.command()
