@@ -116,3 +116,36 @@ def test_replace_file_moves_to_a_new_path(tmp_path: Path) -> None:
     replace_file(temp, out)
     assert out.read_bytes() == b"x" and not temp.exists()
     assert os.listdir(tmp_path) == ["o"]
+
+
+def test_a_swap_failing_for_another_reason_keeps_the_previous_output(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    class Denying:
+        @staticmethod
+        def renameat2(*args: object) -> int:
+            ctypes.set_errno(13)  # EACCES: not "cannot swap here", so no plain rename is tried behind its back
+            return -1
+
+    monkeypatch.setattr(atomic, "_libc", Denying)
+    out = tmp_path / "model.tar"
+    out.write_bytes(b"old")
+    with pytest.raises(PermissionError), atomic_output(out) as f:
+        f.write(b"new")
+    assert out.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_large_old_output_is_deleted_here_when_no_process_can_be_started(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "BACKGROUND_DELETE_BYTES", 1)
+
+    def no_spawn(*args: object, **kwargs: object) -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(atomic.os, "posix_spawn", no_spawn)
+    out = tmp_path / "model.tar"
+    out.write_bytes(b"old" * 1000)
+    with atomic_output(out) as f:
+        f.write(b"new")
+    assert out.read_bytes() == b"new"
+    assert _leftovers(tmp_path) == []  # at once, not eventually
