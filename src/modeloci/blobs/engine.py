@@ -161,34 +161,37 @@ def hash_range(source: BlobSource, cancel: threading.Event | None = None, progre
     A wrapped source's is its blob's (head, range, tail), the range checked against ``expected``."""
     if source.wrapped:
         return hash_wrapped(source, cancel, progress)[0]
+    digest = Digest(_read_through(source, hashlib.sha256(), CHUNK, cancel, progress).hexdigest())
+    _check_expected(source, digest)
+    return digest
+
+
+def _read_through(source: BlobSource, hasher: hashlib._Hash, chunk: int, cancel: threading.Event | None,
+                  progress: Advance) -> hashlib._Hash:
+    """``hasher`` fed the source's byte range, read once in ``chunk``-sized pieces; the file must not change."""
     fd, state = open_unchanged(source)
     try:
-        hasher = hashlib.sha256()
-        buffer = bytearray(min(CHUNK, max(source.size, 1)))
-        view = memoryview(buffer)
+        view = memoryview(bytearray(min(chunk, max(source.size, 1))))
         position, end = source.offset, source.offset + source.size
         while position < end:
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            try:
-                n = os.preadv(fd, [view[: min(len(buffer), end - position)]], position)
-            except OSError as exc:
-                raise BuildError(f"reading {source.label}: {describe_os_error(exc)}", path=source.label) from exc
-            if n == 0:
-                raise BuildError(f"reading {source.label}: the file shrank while it was being read",
-                                 path=source.label, hint="do not change input files during a build")
+            n = _read_at(fd, view[: min(len(view), end - position)], position, source.label)
             hasher.update(view[:n])
             position += n
             progress(n)
         check_unchanged(fd, state, source.label)
     finally:
         os.close(fd)
-    digest = Digest(hasher.hexdigest())
-    if source.expected is not None and digest != source.expected:
+    return hasher
+
+
+def _check_expected(source: BlobSource, found: Digest) -> None:
+    """BuildError when the range's digest is not the one the source expects."""
+    if source.expected is not None and found != source.expected:
         raise BuildError(f"reading {source.label}: content does not match its digest {source.expected}",
                          path=source.label, hint="it was damaged or changed after it was written; "
                                                  "`modeloci verify` names every such blob")
-    return digest
 
 
 def copy_range(source: BlobSource, out_fd: int, out_offset: int, cancel: threading.Event | None = None,
@@ -255,30 +258,13 @@ def hash_wrapped(source: BlobSource, cancel: threading.Event | None = None,
         os.close(fd)
     blob.update(source.tail)
     found = Digest(inner.hexdigest())
-    if source.expected is not None and found != source.expected:
-        raise BuildError(f"reading {source.label}: content does not match its digest {source.expected}",
-                         path=source.label, hint="it was damaged or changed after it was written; "
-                                                 "`modeloci verify` names every such blob")
+    _check_expected(source, found)
     return Digest(blob.hexdigest()), found
 
 
 def _hash_blob(source: BlobSource, cancel: threading.Event | None, progress: Advance) -> Digest:
     """The digest of a wrapped source's blob alone (head, range, tail), on this thread."""
-    blob = hashlib.sha256(source.head)
-    fd, state = open_unchanged(source)
-    try:
-        view = memoryview(bytearray(min(_WRAPPED_CHUNK, max(source.size, 1))))
-        position, end = source.offset, source.offset + source.size
-        while position < end:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled
-            n = _read_at(fd, view[: min(len(view), end - position)], position, source.label)
-            blob.update(view[:n])
-            position += n
-            progress(n)
-        check_unchanged(fd, state, source.label)
-    finally:
-        os.close(fd)
+    blob = _read_through(source, hashlib.sha256(source.head), _WRAPPED_CHUNK, cancel, progress)
     blob.update(source.tail)
     return Digest(blob.hexdigest())
 
