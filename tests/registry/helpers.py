@@ -23,10 +23,8 @@ import os
 import re
 import shutil
 import socket
-import socketserver
 import subprocess
 import tarfile
-import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,7 +36,7 @@ from tests.archive_tools import copy_example
 from tests.factories import gguf, make_weights
 
 from .hostile import HostileRegistry
-from .servers import LOCALHOST
+from .servers.common import LoopbackProxy
 from .servers.wire import Reader, get_header, head_bytes, read_head, without_headers
 
 DIGEST = re.compile(r"^digest: (sha256:[0-9a-f]{64})$", re.MULTILINE)
@@ -211,44 +209,19 @@ class CutRequest(NamedTuple):
     cut: bool
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.server.owner._exchange(self.request)  # type: ignore[attr-defined]
-
-
-class CuttingProxy:
+class CuttingProxy(LoopbackProxy):
     """Forwards GET and HEAD to ``target`` ("host:port"), one request per connection. ``cut(path_contains,
     nbytes)`` makes the next matching GET stop after ``nbytes`` of the body, the connection closed cleanly (FIN):
     every byte sent reaches the client, which then finds the body shorter than its Content-Length."""
 
     def __init__(self, target: str) -> None:
-        host, _, port = target.rpartition(":")
-        self.target, self.upstream = target, (host, int(port))
+        super().__init__(target, "cutting-proxy")
         self.requests: list[CutRequest] = []
         self._cuts: list[list[Any]] = []  # [path_contains, nbytes, times]
-        self._lock = threading.Lock()
-        self._server = socketserver.ThreadingTCPServer((LOCALHOST, 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.owner = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="cutting-proxy", daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"{LOCALHOST}:{self._server.server_address[1]}"
 
     def cut(self, path_contains: str, nbytes: int, times: int = 1) -> None:
         with self._lock:
             self._cuts.append([path_contains, nbytes, times])
-
-    def start(self) -> CuttingProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
     def _take(self, method: str, path: str) -> int | None:
         with self._lock:

@@ -28,12 +28,10 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import socketserver
-import threading
 import time
 from dataclasses import dataclass
 
-from .common import LOCALHOST
+from .common import LoopbackProxy
 from .wire import PIECE, Reader, get_header, head_bytes, read_head, reset_connection, without_headers
 
 MODES = ("honest", "ignore", "ignore-later", "cut", "reset", "corrupt", "shift", "overlong")
@@ -52,46 +50,20 @@ class RangeRequest:
     sent: int = 0  # body bytes sent to the client
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        with contextlib.suppress(ConnectionError):  # the client went away (a cancelled or refused download)
-            self.server.owner._exchange(self.request)  # type: ignore[attr-defined]  # set by RangeProxy
-
-
-class RangeProxy:
+class RangeProxy(LoopbackProxy):
     """See the module's docstring."""
 
     def __init__(self, target: str, mode: str = "honest", *, at: int = 0, nbytes: int = 0, times: int = 1,
                  hold: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        host, _, port = target.rpartition(":")
-        self.target, self.upstream = target, (host, int(port))
+        super().__init__(target, "range-proxy")
         self.mode, self.at, self.nbytes, self.hold = mode, at, nbytes, hold
         self.requests: list[RangeRequest] = []
         self.most_at_once = 0  # the most requests in flight at one moment
         self._in_flight = 0
         self._armed = times  # how many more times the fault at ``at`` is injected
         self._ranged_seen = 0
-        self._lock = threading.Lock()
-        self._server = socketserver.ThreadingTCPServer((LOCALHOST, 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.owner = self  # type: ignore[attr-defined]  # read by _Handler
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="range-proxy", daemon=True)
-
-    @property
-    def host(self) -> str:
-        return f"{LOCALHOST}:{self._server.server_address[1]}"
-
-    def start(self) -> RangeProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
     def ranges(self, digest: str) -> list[str | None]:
         """The Range headers of the GETs of blob ``digest``, sorted (None for a GET without one first)."""
