@@ -269,11 +269,13 @@ class _Corrupting(httpx.BaseTransport):
 def test_digest_invalid_on_push_suggests_verify_and_shows_no_upload_url(registry, repo_name: str, cli,
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from modeloci import cli_registry
+    from modeloci import cli_options, cli_registry
 
     def client_for(host: str, insecure: tuple[str, ...]) -> RegistryClient:
         return RegistryClient(host, insecure=insecure, http=httpx.Client(transport=_Corrupting()))
 
+    # Where it is defined (build --push looks it up there) and where push bound it at import.
+    monkeypatch.setattr(cli_options, "client_for", client_for)
     monkeypatch.setattr(cli_registry, "client_for", client_for)
     archive, _ = build(cli, tmp_path)
     for args in (("push", str(archive), f"{registry.host}/{repo_name}:1", "-q"),
