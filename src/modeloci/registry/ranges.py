@@ -165,7 +165,14 @@ class _Job:
         found = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
         if response.status_code == 206 and found is not None and int(found[1]) == piece.position \
                 and int(found[2]) == piece.end - 1 and found[3] in ("*", str(self.size)):
-            return
+            length = response.headers.get("Content-Length", "")
+            if not (length.isdigit() and int(length) > piece.end - piece.position):
+                return
+            # A body announced longer than the range it claims: refused before a byte of it is read (read, the
+            # surplus might arrive only after the blob is complete and verified, and go unnoticed).
+            response.close()
+            raise RegistryError(f"{self.named}: the registry sent more than the range asked for "
+                                f"(bytes {piece.start}-{piece.end - 1})")
         response.close()
         if response.status_code == 416:
             raise RegistryError(f"{self.named} is shorter than its descriptor's {self.size} bytes (asked for "
