@@ -7,9 +7,9 @@ media types and annotations with the format, the Docker ``manifest.json`` copy
 with the manifest blob. The JSON is checked against the shape the OCI and
 ModelPack schemas give. The archive itself may not hold unsafe members, nor
 may a ModelPack tar layer (whose diffID, for gzip, is the digest of the tar
-inside). :func:`check_blobs` streams every layer blob once (in parallel, one
-buffer per thread) against its digest and size. Every problem is reported, not
-just the first; unreferenced blobs are warnings. ``verify`` runs both;
+inside). :func:`modeloci.formats.blobcheck.check_blobs` then hashes every layer
+blob once against its digest and size. Every problem is reported, not just the
+first, into a :class:`~modeloci.formats.report.VerifyReport`. ``verify`` runs both;
 ``load`` and ``pull`` into the store run :func:`refuse_unverified`, since they
 hash every blob as they copy it.
 """
@@ -17,15 +17,15 @@ hash every blob as they copy it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
-from modeloci.errors import ArchiveError, BuildError
-from modeloci.findings import Problem
+from modeloci.blobs.engine import BlobSource, FileState
+from modeloci.errors import ArchiveError
 from modeloci.formats import modelcar, modelcar_checks
 from modeloci.formats.artifact import detect_format, filepath_of, packing_of
 from modeloci.formats.layertar import MAX_INFLATE_RATIO, list_members, uncompressed_digest
+from modeloci.formats.report import VerifyReport, error, warn
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
 from modeloci.oci.layout import (
@@ -35,7 +35,6 @@ from modeloci.oci.layout import (
     model_entries,
     names_of,
     read_blob,
-    referrer_entries,
 )
 from modeloci.oci.manifest import REF_NAME, Descriptor, InvalidDocument, Manifest, parse_index, parse_manifest
 from modeloci.oci.mediatypes import DOCKER_CONFIG_TYPES, MODELPACK_CONFIGS, MODELPACK_MANIFESTS, MediaType
@@ -49,33 +48,6 @@ _MODELPACK_LAYER = re.compile(r"^application/vnd\.(cncf|cnai)\.model\.(weight|we
                               r"\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
 
 
-@dataclass(kw_only=True)
-class VerifyReport:
-    """What ``verify`` found. A plain dataclass, not a pydantic model: nothing on ``verify``'s path needs pydantic
-    then, and importing it was a third of ``verify``'s start-up (:meth:`model_dump` is its ``--json`` shape)."""
-
-    source: str
-    format: str | None = None
-    manifest_digest: str | None = None
-    blobs_checked: int = 0
-    bytes_checked: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    # A multi-platform image: the index ``index.json`` names and each platform's manifest (not in the JSON: its
-    # ``manifest_digest`` is the index's, the problems of a platform's image start with the platform's name).
-    index: Descriptor | None = field(default=None, repr=False)
-    platforms: list[tuple[str, Manifest]] = field(default_factory=list, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
-    def model_dump(self, *, mode: str = "python") -> dict[str, Any]:
-        """Its JSON shape, the fields in order (``mode`` is accepted as pydantic's is: all are JSON already)."""
-        return {"source": self.source, "format": self.format, "manifest_digest": self.manifest_digest,
-                "blobs_checked": self.blobs_checked, "bytes_checked": self.bytes_checked,
-                "problems": [p.model_dump() for p in self.problems]}
-
-
 def check_documents(layout: Layout, report: VerifyReport, *, max_inflate_ratio: int = MAX_INFLATE_RATIO,
                     images: bool = False) -> Manifest | None:
     """Every check but hashing the layers: the archive's members, the index, manifest and config and how
@@ -83,9 +55,9 @@ def check_documents(layout: Layout, report: VerifyReport, *, max_inflate_ratio: 
     a container image with no model file is checked as a modelcar (a modelcar's ``FROM`` base)."""
     if isinstance(layout, TarLayout):
         for unsafe in tar_problems(layout.members, layout.path.stat().st_size):
-            _error(report, f"archive member {unsafe.message}")
+            error(report, f"archive member {unsafe.message}")
         if layout.truncated and not report.problems:
-            _error(report, "the archive is cut short: it ends inside a member header")
+            error(report, "the archive is cut short: it ends inside a member header")
     platforms = _platforms(layout, report)
     if platforms is not None:  # a multi-platform image (a modelcar built on one): each platform's image checked
         for name, one in platforms:
@@ -111,14 +83,14 @@ def _platforms(layout: Layout, report: VerifyReport) -> list[tuple[str, Manifest
     report.index, out = found[0], []
     for entry in found[1]:
         if entry.descriptor is None or entry.descriptor.media_type != MediaType.OCI_MANIFEST:
-            _error(report, f"the index's {entry.name} entry is not an OCI image manifest")
+            error(report, f"the index's {entry.name} entry is not an OCI image manifest")
             continue
         data = _blob_bytes(layout, entry.descriptor, f"the {entry.name} manifest", report)
         manifest = _parse(data, f"the {entry.name} manifest {entry.descriptor.digest}", report) if data else None
         if manifest is not None:
             out.append((entry.name, manifest))
     if not found[1]:
-        _error(report, "the image index lists no manifest")
+        error(report, "the image index lists no manifest")
     report.platforms = out
     return out
 
@@ -134,14 +106,6 @@ def refuse_unverified(layout: Layout, source: str, *, verb: str, hint: str, imag
         raise ArchiveError(f"refusing to {verb} `{source}`: {errors[0]}{more}", path=source, hint=hint)
 
 
-def _error(report: VerifyReport, message: str) -> None:
-    report.problems.append(Problem(message=message))
-
-
-def _warn(report: VerifyReport, message: str) -> None:
-    report.problems.append(Problem(severity="warning", message=message))
-
-
 def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
     """The manifest the index names (checking the entry), or the Docker ``manifest.json``."""
     selected = getattr(layout, "selected", None)
@@ -150,37 +114,37 @@ def _manifest(layout: Layout, report: VerifyReport) -> Manifest | None:
         return _parse(data, f"manifest {selected.digest}", report) if data is not None else None
     if not layout.exists("index.json"):
         if not layout.exists("manifest.json"):
-            _error(report, "neither `index.json` nor `manifest.json` is present: not a layout or model archive")
+            error(report, "neither `index.json` nor `manifest.json` is present: not a layout or model archive")
             return None
         return _parse(_read(layout, "manifest.json"), "manifest.json", report)
     if not layout.exists("oci-layout"):
-        _error(report, "`oci-layout` is missing")
+        error(report, "`oci-layout` is missing")
     else:
         try:
             doc = load_json(_read(layout, "oci-layout"), "`oci-layout`")
             if not isinstance(doc, dict) or doc.get("imageLayoutVersion") != "1.0.0":
-                _error(report, "`oci-layout` does not say imageLayoutVersion 1.0.0")
+                error(report, "`oci-layout` does not say imageLayoutVersion 1.0.0")
         except InvalidJSON:
-            _error(report, "`oci-layout` is not JSON")
+            error(report, "`oci-layout` is not JSON")
     try:
         entries = model_entries(layout, parse_index(_read(layout, "index.json")))
     except InvalidDocument as exc:
-        _error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
+        error(report, str(exc) if str(exc).startswith("index.json") else f"index.json: {exc}")
         return None
     if len(entries) != 1:
         several = f": {names_of(entries)} (name one, as `PATH:NAME`)" if entries else ""
-        _error(report, f"index.json lists {len(entries)} image manifests; expected one{several}")
+        error(report, f"index.json lists {len(entries)} image manifests; expected one{several}")
         return None
     entry = entries[0]
     _check_media(entry.artifact_type, "index.json's artifactType", report)
     if REF_NAME in entry.annotations and not re.fullmatch(r"[A-Za-z0-9._:@/+-]+", entry.annotations[REF_NAME]):
-        _error(report, f"index.json's ref name `{entry.annotations[REF_NAME]}` is not a valid reference")
+        error(report, f"index.json's ref name `{entry.annotations[REF_NAME]}` is not a valid reference")
     data = _blob_bytes(layout, entry, "the manifest", report)
     if data is None:
         return None
     manifest = _parse(data, f"manifest {entry.digest}", report)
     if manifest is not None and layout.exists("manifest.json") and _read(layout, "manifest.json") != data:
-        _error(report, "`manifest.json` differs from the manifest blob the index names")
+        error(report, "`manifest.json` differs from the manifest blob the index names")
     return manifest
 
 
@@ -193,23 +157,23 @@ def _parse(data: bytes, where: str, report: VerifyReport) -> Manifest | None:
     try:
         return parse_manifest(data)
     except InvalidDocument as exc:
-        _error(report, f"{where}: {exc}")
+        error(report, f"{where}: {exc}")
         return None
 
 
 def _blob_bytes(layout: Layout, descriptor: Descriptor, what: str, report: VerifyReport) -> bytes | None:
     name = descriptor.digest.blob_path
     if not layout.exists(name):
-        _error(report, f"{what} blob {descriptor.digest} is missing")
+        error(report, f"{what} blob {descriptor.digest} is missing")
         return None
     if layout.size(name) != descriptor.size:
-        _error(report, f"{what} blob {descriptor.digest} is {layout.size(name)} bytes; "
+        error(report, f"{what} blob {descriptor.digest} is {layout.size(name)} bytes; "
                        f"its descriptor says {descriptor.size}")
         return None
     try:
         return read_blob(layout, descriptor.digest)
     except ArchiveError as exc:
-        _error(report, f"{what} blob {exc.message.removeprefix('blob ')}")
+        error(report, f"{what} blob {exc.message.removeprefix('blob ')}")
         return None
 
 
@@ -223,9 +187,9 @@ def _check(layout: Layout, manifest: Manifest, report: VerifyReport, max_inflate
         fmt = "modelcar"  # a container image to build a modelcar on
     report.format = fmt
     if config is not None and fmt is None:
-        _error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
+        error(report, f"the config media type `{manifest.config.media_type}` is not a model config")
     if not manifest.layers:
-        _error(report, "the manifest has no layers")
+        error(report, "the manifest has no layers")
     if fmt == "modelcar":
         _check_modelcar(layout, manifest, config or {}, report, max_inflate_ratio)
         return
@@ -247,7 +211,7 @@ def _check_modelcar(layout: Layout, manifest: Manifest, config: dict[str, Any], 
         if filepath_of(layer) is not None:
             _check_layer(i, layer, "modelcar", report)
     for severity, message in findings:
-        (_error if severity == "error" else _warn)(report, message)
+        (error if severity == "error" else warn)(report, message)
 
 
 def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ratio: int) -> list[Digest | None]:
@@ -266,14 +230,14 @@ def _tar_layers(layout: Layout, manifest: Manifest, report: VerifyReport, max_ra
         source = BlobSource(path, offset, size, f"layer {i + 1} ({layer.media_type})", FileState.from_stat(path.stat()))
         _, problems = list_members(source, packing, max_ratio=max_ratio)
         for problem in problems:
-            (_warn if packing == "tar+zstd" else _error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
+            (warn if packing == "tar+zstd" else error)(report, f"layer {i + 1} ({layer.media_type}): {problem}")
         if packing == "tar+zstd" or problems:
             expected[i] = None
         elif packing == "tar+gzip":
             try:
                 expected[i] = uncompressed_digest(source, max_ratio=max_ratio)
             except ArchiveError as exc:
-                _error(report, exc.message)
+                error(report, exc.message)
                 expected[i] = None
     return expected
 
@@ -282,10 +246,10 @@ def _json_object(data: bytes, report: VerifyReport) -> dict[str, Any] | None:
     try:
         doc = load_json(data, "the config")
     except InvalidJSON as exc:
-        _error(report, str(exc))
+        error(report, str(exc))
         return None
     if not isinstance(doc, dict):
-        _error(report, "the config is not a JSON object")
+        error(report, "the config is not a JSON object")
         return None
     return doc
 
@@ -295,115 +259,54 @@ def _check_config(manifest: Manifest, config: dict[str, Any], fmt: str, digests:
     """``digests``: the diffID each layer must have (None: it cannot be known, not compared)."""
     if fmt == "docker":
         if manifest.config.media_type not in DOCKER_CONFIG_TYPES:
-            _warn(report, f"config media type `{manifest.config.media_type}` is not one Docker Model Runner reads")
+            warn(report, f"config media type `{manifest.config.media_type}` is not one Docker Model Runner reads")
         rootfs = config.get("rootfs")
         ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         where = "rootfs.diff_ids"
     else:
         if manifest.config.media_type not in MODELPACK_CONFIGS:
-            _error(report, f"config media type `{manifest.config.media_type}` is not ModelPack's")
+            error(report, f"config media type `{manifest.config.media_type}` is not ModelPack's")
         if manifest.artifact_type is None:  # oras-py pushes so: the config's media type says what it is
-            _warn(report, "the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
+            warn(report, "the manifest has no artifactType, which ModelPack requires; its config is ModelPack's")
         elif manifest.artifact_type not in MODELPACK_MANIFESTS:
-            _error(report, f"the manifest's artifactType `{manifest.artifact_type}` is not ModelPack's")
+            error(report, f"the manifest's artifactType `{manifest.artifact_type}` is not ModelPack's")
         modelfs = config.get("modelfs")
         ids = modelfs.get("diffIds") if isinstance(modelfs, dict) else None
         where = "modelfs.diffIds"
         for key in set(config) - {"descriptor", "modelfs", "config"}:
-            _error(report, f"the config has a key `{key}` the ModelPack schema does not allow")
+            error(report, f"the config has a key `{key}` the ModelPack schema does not allow")
     if not isinstance(ids, list):
-        _error(report, f"the config has no {where}")
+        error(report, f"the config has no {where}")
         return
     if len(ids) != len(digests):
-        _error(report, f"{where} lists {len(ids)} layers; the manifest has {len(digests)}")
+        error(report, f"{where} lists {len(ids)} layers; the manifest has {len(digests)}")
     for i, (expected, found) in enumerate(zip(digests, ids, strict=False), 1):
         if expected is not None and expected != found:
             packed = packing_of(manifest.layers[i - 1].media_type) == "tar+gzip"
-            _error(report, f"{where}[{i - 1}] is {found}, but layer {i}"
+            error(report, f"{where}[{i - 1}] is {found}, but layer {i}"
                            f"{' holds a tar of digest' if packed else ' is'} {expected}")
 
 
 def _check_layer(i: int, layer: Descriptor, fmt: str | None, report: VerifyReport) -> None:
     if not _MEDIA_TYPE.match(layer.media_type):
-        _error(report, f"layer {i}: `{layer.media_type}` is not a media type")
+        error(report, f"layer {i}: `{layer.media_type}` is not a media type")
     elif fmt == "docker" and layer.media_type not in _DOCKER_LAYERS:
-        _error(report, f"layer {i}: `{layer.media_type}` is not a Docker model layer type")
+        error(report, f"layer {i}: `{layer.media_type}` is not a Docker model layer type")
     elif fmt == "modelpack" and not _MODELPACK_LAYER.match(layer.media_type):
-        _error(report, f"layer {i}: `{layer.media_type}` is not a ModelPack layer type")
+        error(report, f"layer {i}: `{layer.media_type}` is not a ModelPack layer type")
     path = filepath_of(layer)
     if path is None and fmt == "modelpack" and layer.media_type.endswith(".raw"):
-        _error(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`; a raw layer needs one")
+        error(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`; a raw layer needs one")
     elif path is None and fmt == "docker":
-        _warn(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`")
+        warn(report, f"layer {i} ({layer.digest}) has no `org.cncf.model.filepath`")
     elif path is not None:
         safe = safe_relative(path)
         problem = "is not a relative path inside the model" if safe is None else too_long(safe)
         if problem is not None:
-            (_error if safe is None else _warn)(report, f"layer {i}: its path `{shown_path(path)}` {problem}; "
+            (error if safe is None else warn)(report, f"layer {i}: its path `{shown_path(path)}` {problem}; "
                                                         "unpack refuses it")
 
 
 def _check_media(media_type: str | None, what: str, report: VerifyReport) -> None:
     if media_type is not None and not _MEDIA_TYPE.match(media_type):
-        _error(report, f"{what} `{media_type}` is not a media type")
-
-
-def check_blobs(layout: Layout, manifest: Manifest, report: VerifyReport) -> None:
-    """Stream every layer blob once and compare digest and size; name blobs nothing refers to (warnings). A
-    multi-platform image's (``report.platforms``): every platform's layers, each blob hashed once."""
-    if report.platforms and report.index is not None:
-        referenced = {report.index.digest.blob_path}
-        for name, one in report.platforms:
-            referenced |= _check_layers(layout, one, report, referenced, f"{name}: ")
-    else:
-        referenced = _check_layers(layout, manifest, report, set(), "")
-    if getattr(layout, "selected", None) is not None:
-        return  # one model of the store: other blobs belong to other models
-    if layout.exists("index.json"):  # the blobs of the referrers beside the model (a signature, a BOM) are used
-        for entry in referrer_entries(layout, parse_index(_read(layout, "index.json"))):
-            if entry.subject.digest == manifest.digest:
-                referenced.update(d.digest.blob_path for d in (entry.descriptor, *entry.blobs))
-    for name in layout.names():
-        if name.startswith("blobs/") and name not in referenced:
-            _warn(report, f"`{name}` is not referenced by the manifest")
-
-
-def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done: set[str],
-                  prefix: str) -> set[str]:
-    """Hash the layers of ``manifest`` not in ``done`` (blobs already checked), problems prefixed with ``prefix``;
-    the blobs it refers to."""
-    referenced = {manifest.config.digest.blob_path, manifest.digest.blob_path}
-    tasks, layers = [], []
-    for i, layer in enumerate(manifest.layers, 1):
-        name = layer.digest.blob_path
-        if name in done or name in referenced:
-            continue
-        referenced.add(name)
-        if not layout.exists(name):
-            _error(report, f"{prefix}layer {i} blob {layer.digest} is missing")
-        elif layout.size(name) != layer.size:
-            _error(report, f"{prefix}layer {i} blob {layer.digest} is {layout.size(name)} bytes; "
-                           f"the manifest says {layer.size}")
-        else:
-            path, offset, size = layout.locate(name)
-            source = BlobSource(path, offset, size, f"layer {i}", FileState.from_stat(path.stat()))
-            tasks.append(lambda cancel, source=source: _digest(source))
-            layers.append((i, layer))
-    for (i, layer), found in zip(layers, run_ordered(tasks), strict=True):
-        report.blobs_checked += 1
-        report.bytes_checked += layer.size
-        if isinstance(found, str):
-            _error(report, f"{prefix}layer {i}: {found}")
-        elif found != layer.digest:
-            _error(report, f"{prefix}layer {i} blob {layer.digest} does not match its digest: its content is {found}")
-    if report.format == "modelcar":
-        for problem in modelcar_checks.file_digest_problems(layout, manifest):
-            _error(report, prefix + problem)
-    return referenced
-
-
-def _digest(source: BlobSource) -> Digest | str:
-    try:
-        return hash_range(source)
-    except BuildError as exc:
-        return exc.message.removeprefix(f"reading {source.label}: ")
+        error(report, f"{what} `{media_type}` is not a media type")

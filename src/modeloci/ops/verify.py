@@ -1,4 +1,5 @@
-"""``verify``: an archive, layout, stored model or the whole store, checked by :mod:`modeloci.formats.validate`.
+"""``verify``: an archive, layout, stored model or the whole store, checked by :mod:`modeloci.formats.validate`
+(the documents) and :mod:`modeloci.formats.blobcheck` (the layers' bytes).
 
 ``verify SOURCE`` opens the source without refusing unsafe members (they are
 listed among the problems instead), makes every document check, then streams
@@ -16,8 +17,10 @@ from dataclasses import replace
 
 from modeloci.findings import Problem
 from modeloci.formats.artifact import filepath_of
+from modeloci.formats.blobcheck import check_blobs
 from modeloci.formats.layertar import MAX_INFLATE_RATIO
-from modeloci.formats.validate import VerifyReport, check_blobs, check_documents
+from modeloci.formats.report import VerifyReport
+from modeloci.formats.validate import check_documents
 from modeloci.oci.layout import Layout
 from modeloci.oci.manifest import Manifest
 from modeloci.oci.safety import shown_path
