@@ -18,14 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
+from modeloci import sources
 from modeloci.compiler import BuildPlan, compile_plan
 from modeloci.compiler.created import Created, default_created
 from modeloci.errors import UsageError
-from modeloci.formats.layertar import MAX_INFLATE_RATIO
+from modeloci.formats import MAX_INFLATE_RATIO
 from modeloci.formats.select import Selection
 from modeloci.modelfile import read_modelfile
 from modeloci.reference import InvalidReference, split_reference
-from modeloci.sources import Source, resolve
+from modeloci.sources import Source
 
 if TYPE_CHECKING:
     from modeloci.builder import BuildResult, ReferrersOf
@@ -195,7 +196,7 @@ def unpack(path: str | Path, output: str | Path, *, layout: Layouts = "bundle",
 
 def _source(path: str | Path) -> Source:
     """A Path as it is; a string as the CLI reads it: a path, ``PATH:NAME``, or a model in the store."""
-    return path if isinstance(path, Path) else resolve(path)
+    return path if isinstance(path, Path) else sources.resolve(path)
 
 
 def model_files(reference: str, *, include: str | Sequence[str] = (), exclude: str | Sequence[str] = (),
@@ -238,7 +239,7 @@ def artifact(source: str | Path) -> Artifact:
 def _source_or_registry(text: str) -> Source:
     """``text`` resolved as the CLI resolves it, else a model in the registry it names."""
     try:
-        return resolve(text)
+        return sources.resolve(text)
     except UsageError:
         if not _names_registry(text):
             raise

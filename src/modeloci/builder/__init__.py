@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from modeloci.atomic import atomic_output
 from modeloci.blobs.cache import DigestCache
 from modeloci.blobs.engine import BlobSource, FileState
@@ -44,9 +42,10 @@ from modeloci.store.referrers import check_referrer
 from modeloci.store.sink import StoreSink
 
 if TYPE_CHECKING:
+    from modeloci.builder.report import BuildReport
     from modeloci.store import Store
 
-__all__ = ["BlobSink", "BuildReport", "BuildResult", "ReferrersOf", "build", "build_archive", "build_layout",
+__all__ = ["BlobSink", "BuildResult", "ReferrersOf", "build", "build_archive", "build_layout",
            "build_store", "layer_sources"]
 
 
@@ -66,6 +65,10 @@ class BuildResult:
     up_to_date: bool = False
 
     def report(self) -> BuildReport:
+        """Its JSON (docs/json/build.schema.json): a pydantic model, imported only when asked for (start-up
+        time: ``plan`` and an up-to-date ``build`` import no pydantic)."""
+        from modeloci.builder.report import BuildReport, DescriptorReport, LayerReport
+
         return BuildReport(
             digest=str(self.manifest.digest),
             size=self.output_size,
@@ -77,35 +80,6 @@ class BuildResult:
                                 path=d.annotations.get(docker.ANNOTATION_FILEPATH)) for d in self.layers],
             up_to_date=self.up_to_date,
         )
-
-
-class DescriptorReport(BaseModel):
-    """A descriptor as the JSON of a build shows it, in OCI's words."""
-
-    mediaType: str
-    digest: str
-    size: int
-
-    @classmethod
-    def of(cls, d: Descriptor) -> DescriptorReport:
-        return cls(mediaType=d.media_type, digest=str(d.digest), size=d.size)
-
-
-class LayerReport(DescriptorReport):
-    path: str | None  # the layer's path annotation
-
-
-class BuildReport(BaseModel):
-    """A build's JSON (docs/json/build.schema.json without ``push``, and the core of convert's)."""
-
-    digest: str
-    size: int | None
-    output: str | None
-    reference: str | None
-    manifest: DescriptorReport
-    config: DescriptorReport
-    layers: list[LayerReport]
-    up_to_date: bool = False  # the output already held this model, untouched since modeloci wrote it: none written
 
 
 # Makes the referrers of a model (a signature, provenance, a BOM) once its manifest (the subject) is known.

@@ -20,7 +20,6 @@ from modeloci.compiler.state import Planned, State
 from modeloci.formats import docker, modelcar, modelpack
 from modeloci.formats import layers as formats
 from modeloci.formats.configs import ModelPackConfig
-from modeloci.formats.derive import weights_format as base_weights_format
 from modeloci.model.ggufset import shard_name
 from modeloci.modelfile import codes
 from modeloci.modelfile.directives import Report
@@ -72,8 +71,11 @@ def weights_format(state: State, *, report: bool = False) -> str:
         elif found is not None and found != fmt and report:
             state.report.add(codes.mixed_formats(state.report.file, p.span, p.file.rel, found, fmt or ""))
     if fmt is None and state.base is not None:
-        # The base's weights, in either format (a ModelPack base has no Docker config to ask).
-        fmt = base_weights_format(state.base.artifact)
+        # The base's weights, in either format (a ModelPack base has no Docker config to ask). Imported only for a
+        # base (start-up time): deriving loads the layout reader, which a model FROM scratch never needs.
+        from modeloci.formats.derive import weights_format
+
+        fmt = weights_format(state.base.artifact)
     return fmt or "gguf"
 
 

@@ -41,6 +41,7 @@ _CONFIG_BYTES = 64 << 10  # the filter settings read: more is not a configuratio
 # Configuration that would make git run a command the checkout names, turned off for every git run here.
 _NO_COMMANDS = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "log.showSignature=false")
 # What `git lfs install` configures: the only filters `git status` may run.
+_FILTERS = ["config", "--show-scope", "-z", "--get-regexp", r"^filter\."]
 LFS_FILTERS = frozenset({("filter.lfs.clean", "git-lfs clean -- %f"), ("filter.lfs.smudge", "git-lfs smudge -- %f"),
                          ("filter.lfs.process", "git-lfs filter-process"), ("filter.lfs.required", "true")})
 
@@ -71,24 +72,33 @@ def commit_time(context: Path, modelfile: Path) -> Created:
     except (OSError, RuntimeError):
         return Created(None)
     cwd = paths[0]
-    foreign = foreign_filters(cwd)
-    if foreign is None:
-        return Created(None)  # not a checkout, no git, or git failed
-    if foreign:
-        return Created(None, f"no creation time: the git configuration of `{context}` names filter commands "
-                             f"modeloci does not run (`{foreign}`); set SOURCE_DATE_EPOCH or --created")
-    status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all", "--",
-                         *paths], cwd, limit=1)
-    if status is None:
-        return Created(None)  # not a checkout, no git, or git failed
-    if status:
-        return Created(None, f"no creation time: `{context}` has uncommitted changes (commit them, or set "
-                             "SOURCE_DATE_EPOCH or --created)")
-    log = git_output(["log", "-1", "--format=%ct %P", "--", *paths], cwd, limit=_LOG_BYTES)
-    words = (log or b"").split()
+    # Started at once, each costing a process's start-up (~5 ms): none of them runs a command the checkout
+    # configures (git log and rev-parse run no filters), and `git status`, which may, waits for the filter check.
+    where = Git(["rev-parse", "--git-dir", "--is-shallow-repository"], cwd)
+    config = Git(_FILTERS, cwd)
+    log = Git(["log", "-1", "--format=%ct %P", "--", *paths], cwd)
+    try:
+        found = where.output(4096)
+        if found is None:
+            return Created(None)  # not a checkout, no git, or git failed
+        foreign = filters_in(config.output(_CONFIG_BYTES))
+        if foreign:
+            return Created(None, f"no creation time: the git configuration of `{context}` names filter commands "
+                                 f"modeloci does not run (`{foreign}`); set SOURCE_DATE_EPOCH or --created")
+        status = git_output(["status", "--porcelain", "-z", "--untracked-files=normal", "--ignore-submodules=all",
+                             "--", *paths], cwd, limit=1)
+        if status is None:
+            return Created(None)  # not a checkout, no git, or git failed
+        if status:
+            return Created(None, f"no creation time: `{context}` has uncommitted changes (commit them, or set "
+                                 "SOURCE_DATE_EPOCH or --created)")
+        words = (log.output(_LOG_BYTES) or b"").split()
+    finally:
+        for git in (where, config, log):
+            git.stop()
     if not words or not words[0].isdigit():
         return Created(None)  # nothing under the context is committed
-    if len(words) == 1 and git_output(["rev-parse", "--is-shallow-repository"], cwd, limit=16) == b"true\n":
+    if len(words) == 1 and found.endswith(b"\ntrue\n"):
         # A commit without parents in a shallow clone may be the clone's cut, not the context's last change.
         return Created(None, f"no creation time: `{context}` is in a shallow clone, which may not hold its last "
                              "commit (fetch the history, e.g. `fetch-depth: 0`, or set SOURCE_DATE_EPOCH)")
@@ -100,7 +110,12 @@ def foreign_filters(cwd: str) -> str | None:
     cannot tell (no checkout, no git). The user's own settings (global, system, -c) are theirs to trust."""
     if git_output(["rev-parse", "--git-dir"], cwd, limit=4096) is None:
         return None
-    found = git_output(["config", "--show-scope", "-z", "--get-regexp", r"^filter\."], cwd, limit=_CONFIG_BYTES)
+    return filters_in(git_output(_FILTERS, cwd, limit=_CONFIG_BYTES))
+
+
+def filters_in(found: bytes | None) -> str:
+    """The first filter setting of the checkout's own in what ``git config`` (:data:`_FILTERS`) printed, other
+    than Git LFS's; "" if none."""
     if found is None:
         return ""  # git config exits 1 when nothing matches
     fields = found.split(b"\0")
@@ -111,36 +126,58 @@ def foreign_filters(cwd: str) -> str | None:
     return "" if len(found) < _CONFIG_BYTES else "filter.*"
 
 
+class Git:
+    """One git command, started at once in ``cwd``: :meth:`output` reads what it prints, :meth:`stop` ends it.
+
+    It runs in a session of its own, so that stopping it stops whatever it started (hooks, helpers) too: they
+    would hold the pipe open; and it is stopped after :data:`GIT_SECONDS` (a killed git exits non-zero)."""
+
+    def __init__(self, args: list[str], cwd: str) -> None:
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status must not take the index lock
+        try:
+            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                ["git", "--no-pager", "--literal-pathspecs", *_NO_COMMANDS, *args], cwd=cwd, env=env,
+                start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.process = None
+            return
+        self.timer = threading.Timer(GIT_SECONDS, self._kill)
+        self.timer.start()
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(OSError):  # already gone
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def output(self, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of what it prints; None if it could not run, failed or timed out. Output that
+        reaches ``limit`` is returned at once and git is stopped: callers ask only for a few bytes."""
+        process = self.process
+        if process is None or process.stdout is None:
+            return None
+        try:
+            data = process.stdout.read(limit)
+            if len(data) >= limit:
+                return data
+            code = process.wait()
+        finally:
+            self.stop()
+        return data if code == 0 else None
+
+    def stop(self) -> None:
+        """End it (if it still runs) and wait for it; called again, nothing."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        self.timer.cancel()
+        if process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def git_output(args: list[str], cwd: str, *, limit: int) -> bytes | None:
-    """At most ``limit`` bytes of what ``git ARGS`` prints in ``cwd``; None if it cannot run, fails or times out.
-
-    Output that reaches ``limit`` is returned at once and git is stopped: callers ask only for a few bytes."""
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}  # status must not take the index lock
-    try:
-        # A session of its own, so that stopping it stops whatever it started (hooks, helpers) too: they would
-        # hold the pipe open.
-        process = subprocess.Popen(["git", "--no-pager", "--literal-pathspecs", *_NO_COMMANDS, *args], cwd=cwd, env=env,
-                                   start_new_session=True,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
-
-    def stop() -> None:
-        with contextlib.suppress(OSError):  # already gone
-            os.killpg(process.pid, signal.SIGKILL)
-
-    timer = threading.Timer(GIT_SECONDS, stop)  # a killed git exits non-zero: no answer
-    timer.start()
-    stdout = process.stdout
-    try:
-        data = stdout.read(limit) if stdout is not None else b""
-        if len(data) >= limit:
-            stop()  # enough: the rest may be long
-            process.wait()
-            return data
-        code = process.wait()
-    finally:
-        timer.cancel()
-        if stdout is not None:
-            stdout.close()
-    return data if code == 0 else None
+    """At most ``limit`` bytes of what ``git ARGS`` prints in ``cwd``; None if it cannot run, fails or times out."""
+    return Git(args, cwd).output(limit)

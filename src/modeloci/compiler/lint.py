@@ -18,7 +18,7 @@ from modeloci.compiler.state import State
 from modeloci.jsondoc import load_json
 from modeloci.model.hfdir import MAX_JSON_SIZE, is_runtime_file
 from modeloci.modelfile import codes
-from modeloci.sources import RemoteRef
+from modeloci.sources.refs import RemoteRef
 
 # Words that mark a model tuned for chat in the names model publishers use:
 # "Qwen2.5-0.5B-Instruct", "gemma-2-2b-it", "Llama-2-7b-chat".

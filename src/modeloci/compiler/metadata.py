@@ -17,7 +17,6 @@ from modeloci.compiler.state import Planned, State
 from modeloci.diagnostics import Span, position_at
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker_meta as meta
-from modeloci.formats.derive import derive
 from modeloci.formats.facts import ModelFacts, gguf_facts, safetensors_facts
 from modeloci.model.gguf import GGUFError, GGUFHeader, read_gguf_header
 from modeloci.model.ggufset import set_members, shard_name, split_problem
@@ -31,7 +30,6 @@ from modeloci.model.hfdir import (
 )
 from modeloci.model.safetensors import SafetensorsError, SafetensorsHeader, read_safetensors_header
 from modeloci.modelfile import codes
-from modeloci.sources import open_source
 
 _NAME_KEYS = ("general.name", "general.finetune", "general.basename")
 
@@ -187,6 +185,11 @@ def _base_weights(state: State) -> None:
     config says things in other words, which are re-derived from the weights'
     headers rather than translated.
     """
+    # Imported only for a base (start-up time): opening a source and deriving from it load the store and the
+    # layout reader, which a model FROM scratch never needs.
+    from modeloci.formats.derive import derive
+    from modeloci.sources import open_source
+
     assert state.base is not None
     try:
         with open_source(state.base.path) as layout:

@@ -20,7 +20,7 @@ from typing import Any
 from modeloci.diagnostics import Diagnostic
 from modeloci.formats.roles import Role
 from modeloci.oci.mediatypes import MediaType
-from modeloci.sources import Source
+from modeloci.sources.refs import Source
 
 __all__ = ["BasePlan", "BaseSource", "BuildPlan", "FileSource", "InTar", "LayerPlan", "PlatformPlan", "Role"]
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modeloci.compiler.args import ArgScope
-from modeloci.compiler.base import Base
 from modeloci.compiler.model import Role
 from modeloci.compiler.paths import BuildContext, ContextFile
 from modeloci.diagnostics import Span
@@ -15,6 +14,7 @@ from modeloci.formats.facts import ModelFacts
 from modeloci.modelfile.directives import Report
 
 if TYPE_CHECKING:
+    from modeloci.compiler.base import Base
     from modeloci.registry.client import RegistryClient
     from modeloci.store import Store
 

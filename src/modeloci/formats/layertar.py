@@ -40,6 +40,7 @@ from typing import IO, TYPE_CHECKING, Literal, Protocol
 
 from modeloci.blobs.engine import BlobSource, Cancelled, check_unchanged, open_unchanged
 from modeloci.errors import ArchiveError
+from modeloci.formats import MAX_INFLATE_RATIO
 from modeloci.formats.artifact import Packing
 from modeloci.oci.digest import Digest
 from modeloci.oci.safety import safe_relative, tar_problems
@@ -47,8 +48,10 @@ from modeloci.oci.safety import safe_relative, tar_problems
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+__all__ = ["MAX_INFLATE_RATIO", "Extracted", "Member", "extract", "inflate_limit", "list_members",
+           "uncompressed_digest"]
+
 _CHUNK = 1 << 20
-MAX_INFLATE_RATIO = 100
 _INFLATE_SLACK = 16 << 20  # small layers (a config, a tokenizer) may compress better than the ratio
 # An uncompressed tar is listed by seeking over the data.
 _LISTING: dict[Packing, Literal["r:", "r|gz"]] = {"tar": "r:", "tar+gzip": "r|gz"}

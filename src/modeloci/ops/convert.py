@@ -25,7 +25,8 @@ from typing import Any
 
 from pydantic import Field
 
-from modeloci.builder import BuildReport, BuildResult, build_archive
+from modeloci.builder import BuildResult, build_archive
+from modeloci.builder.report import BuildReport
 from modeloci.compiler.base import UNPACK_HINT, tar_layers
 from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, InTar, LayerPlan
 from modeloci.compiler.modelcar import layer_mtime

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from modeloci.builder import BuildReport
+from modeloci.builder.report import BuildReport
 
 
 class PushResult(BaseModel):
