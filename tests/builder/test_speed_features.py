@@ -101,6 +101,31 @@ def test_cache_entries_never_mismatch_their_key(tmp_path: Path) -> None:
     assert cache.get(other, 0, 3) is None
 
 
+def test_a_huge_file_planted_as_a_cache_entry_is_a_miss_and_not_read_whole(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    cache = DigestCache(tmp_path / "cache")
+    state = FileState.from_stat(os.stat(path))
+    cache.put(state, 0, 3, Digest.of(b"abc"))
+    entry = next(p for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    good = entry.read_text()
+    entry.write_text(good.rstrip("\n") + " " * (64 << 10))  # a valid entry, then 64 KiB more
+    reads: list[int] = []
+    real_open = open
+
+    def counting_open(file: object, *args: object, **kwargs: object) -> object:
+        handle = real_open(file, *args, **kwargs)  # type: ignore[call-overload]  # open's overloads, passed on
+        if str(file) == str(entry):
+            real_read = handle.read
+            handle.read = lambda n=-1: reads.append(n) or real_read(n)
+        return handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    assert cache.get(state, 0, 3) is None
+    assert reads and all(0 < n <= 4096 for n in reads)
+
+
 def test_concurrent_builds_sharing_the_cache_agree(tmp_path: Path) -> None:
     modelfile = copy_example("sharded-vision", tmp_path)
     results: list[str] = []

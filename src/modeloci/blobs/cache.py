@@ -22,6 +22,7 @@ from modeloci.blobs.engine import FileState
 from modeloci.oci.digest import Digest
 
 _MAGIC = "modeloci-digest-v1"
+_MAX_ENTRY = 1024  # an entry is ~200 characters; a longer file is no entry of ours (a miss), and is not read whole
 
 
 def default_root() -> Path:
@@ -52,8 +53,10 @@ class DigestCache:
 
     def get(self, state: FileState, offset: int, size: int, wrap: str = "") -> Digest | None:
         key = cache_key(state, offset, size, wrap)
-        try:
-            text = self._entry(key).read_text(encoding="ascii")
+        name = hashlib.sha256(key.encode()).hexdigest()
+        try:  # a str path, not _entry's Path: a build of many small files asks once per file
+            with open(os.path.join(self.root, name[:2], name), encoding="ascii") as entry:
+                text = entry.read(_MAX_ENTRY)
         except (OSError, UnicodeDecodeError):
             return None
         parts = text.split(" ")

@@ -10,9 +10,9 @@ LABEL override single keys.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import replace
-from pathlib import Path
 
 from modeloci.compiler import modelcar as car
 from modeloci.compiler.model import FileSource, LayerPlan, Role
@@ -63,7 +63,7 @@ def weights_format(state: State, *, report: bool = False) -> str:
     """The weights' format, from their extensions (mixing formats is reported when ``report``)."""
     fmt: str | None = None
     for p in state.weights:
-        found = WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower())
+        found = WEIGHT_FORMATS.get(os.path.splitext(p.file.rel)[1].lower())
         if found is None and report:
             state.report.add(codes.unsupported_weights(state.report.file, p.span, p.file.rel, list(WEIGHT_FORMATS)))
         elif found is not None and fmt is None:
@@ -171,7 +171,7 @@ def _check_roles(planned: list[Planned], report: Report) -> None:
 
 
 def _file_layer(p: Planned, fmt: str, state: State) -> LayerPlan:
-    own_format = WEIGHT_FORMATS.get(Path(p.file.rel).suffix.lower(), fmt) if p.role is Role.WEIGHTS else fmt
+    own_format = WEIGHT_FORMATS.get(os.path.splitext(p.file.rel)[1].lower(), fmt) if p.role is Role.WEIGHTS else fmt
     layer = LayerPlan(
         role=p.role,
         media_type=formats.media_type(p.role, state.target, own_format, p.layer_path),
