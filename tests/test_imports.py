@@ -48,3 +48,33 @@ def test_local_plan_build_and_lint_do_not_load_the_registry_client(tmp_path: Pat
     names = loaded([command, "-f", str(modelfile), *extra], tmp_path)
     assert "modeloci.compiler" in names and "lark" in names  # the probe works: these commands do compile
     assert not _top(names, "httpx") and "modeloci.registry.client" not in names
+
+
+def test_a_plan_from_scratch_loads_no_base_machinery_and_piped_no_rich(tmp_path: Path) -> None:
+    """A Modelfile FROM scratch opens no model: no store, no layout reader (tarfile), no formats' checks; its plan,
+    piped (as here), is printed without rich, and the plan imports no pydantic."""
+    modelfile = copy_example("sharded-vision", tmp_path)
+    names = loaded(["plan", "-f", str(modelfile)], tmp_path)
+    assert "modeloci.compiler" in names  # the probe works
+    unwanted = ("tarfile", "modeloci.store", "modeloci.oci.layout", "modeloci.sources.open",
+                "modeloci.compiler.from_base", "modeloci.formats.derive", "rich.console", "rich.table", "pydantic")
+    assert [name for name in unwanted if _top(names, name)] == []
+
+
+def test_an_up_to_date_build_loads_no_pydantic_and_no_rich(tmp_path: Path) -> None:
+    modelfile = copy_example("sharded-vision", tmp_path)
+    args = ["build", "-f", str(modelfile), "-o", str(tmp_path / "out.tar")]
+    loaded(args, tmp_path)  # writes it
+    names = loaded(args, tmp_path)  # up to date
+    assert "modeloci.builder" in names  # the probe works
+    assert [name for name in ("pydantic", "rich.console") if _top(names, name)] == []
+
+
+def test_a_plan_from_a_base_still_loads_what_it_needs(tmp_path: Path) -> None:
+    """The other side of the lazy imports above: FROM an archive does load the base machinery (and plans)."""
+    modelfile = copy_example("sharded-vision", tmp_path)
+    derived = tmp_path / "derived"
+    loaded(["build", "-f", str(modelfile), "-o", str(derived / "base.tar")], tmp_path)
+    (derived / "Modelfile").write_text("FROM base.tar\nLABEL a=b\n")
+    names = loaded(["plan", "-f", str(derived / "Modelfile")], tmp_path)
+    assert {"modeloci.compiler.from_base", "modeloci.oci.layout", "modeloci.formats.derive"} <= names

@@ -23,14 +23,17 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modeloci.errors import UsageError
 from modeloci.formats import modelpack
-from modeloci.formats.artifact import ModelLayer
 from modeloci.formats.roles import Role
 from modeloci.oci.globs import Matcher, path_matcher
 from modeloci.oci.mediatypes import CNAI_MODEL_PREFIX, CNCF_MODEL_PREFIX
 from modeloci.oci.safety import shown_path, too_long
+
+if TYPE_CHECKING:  # a type only: the artifact reader loads the layout reader, which the API's start-up does not need
+    from modeloci.formats.artifact import ModelLayer
 
 PARTIAL = "org.modeloci.partial"  # on a stored model's index entry: some of its layers were not pulled
 MAX_GLOB_CHARS = 4096  # PATH_MAX, as MF072 bounds a Modelfile's globs

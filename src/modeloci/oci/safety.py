@@ -9,10 +9,13 @@ file are all refused, whatever a reader would do with them.
 from __future__ import annotations
 
 import posixpath
-import tarfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from modeloci.findings import Problem
+
+if TYPE_CHECKING:  # a type only (start-up time: a plan imports this module and reads no tar)
+    import tarfile
 
 
 def _unsafe(name: str, reason: str) -> Problem:
