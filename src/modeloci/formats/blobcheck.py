@@ -7,11 +7,10 @@ named (warnings).
 
 from __future__ import annotations
 
-from modeloci.blobs.engine import BlobSource, FileState, hash_range, run_ordered
-from modeloci.errors import BuildError
+from modeloci.blobs.check import digests
+from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.formats import modelcar_checks
 from modeloci.formats.report import VerifyReport, error, warn
-from modeloci.oci.digest import Digest
 from modeloci.oci.layout import Layout, index_entries, referrer_entries
 from modeloci.oci.manifest import Manifest
 
@@ -41,7 +40,7 @@ def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done
     """Hash the layers of ``manifest`` not in ``done`` (blobs already checked), problems prefixed with ``prefix``;
     the blobs it refers to."""
     referenced = {manifest.config.digest.blob_path, manifest.digest.blob_path}
-    tasks, layers = [], []
+    sources, layers = [], []
     for i, layer in enumerate(manifest.layers, 1):
         name = layer.digest.blob_path
         if name in done or name in referenced:
@@ -55,9 +54,9 @@ def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done
         else:
             path, offset, size = layout.locate(name)
             source = BlobSource(path, offset, size, f"layer {i}", FileState.from_stat(path.stat()))
-            tasks.append(lambda cancel, source=source: _digest(source))
+            sources.append(source)
             layers.append((i, layer))
-    for (i, layer), found in zip(layers, run_ordered(tasks), strict=True):
+    for (i, layer), found in zip(layers, digests(sources), strict=True):
         report.blobs_checked += 1
         report.bytes_checked += layer.size
         if isinstance(found, str):
@@ -69,9 +68,3 @@ def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done
             error(report, prefix + problem)
     return referenced
 
-
-def _digest(source: BlobSource) -> Digest | str:
-    try:
-        return hash_range(source)
-    except BuildError as exc:
-        return exc.message.removeprefix(f"reading {source.label}: ")
