@@ -78,3 +78,16 @@ def test_a_plan_from_a_base_still_loads_what_it_needs(tmp_path: Path) -> None:
     (derived / "Modelfile").write_text("FROM base.tar\nLABEL a=b\n")
     names = loaded(["plan", "-f", str(derived / "Modelfile")], tmp_path)
     assert {"modeloci.compiler.from_base", "modeloci.oci.layout", "modeloci.formats.derive"} <= names
+
+
+def test_convert_in_the_store_loads_no_parser_no_pydantic_and_no_rich(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Converting a stored model writes a config and a manifest: it parses no Modelfile (lark), prints no JSON
+    (pydantic) and, piped, prints without rich."""
+    monkeypatch.setenv("MODELOCI_HOME", str(tmp_path / "home"))
+    modelfile = copy_example("sharded-vision", tmp_path)
+    loaded(["build", "-f", str(modelfile), "-t", "tiny:1"], tmp_path)
+    names = loaded(["convert", "tiny:1", "--format", "modelpack", "-t", "tiny:mp"], tmp_path)
+    assert "modeloci.ops.convert_inplace" in names  # the probe works
+    assert [name for name in ("lark", "pydantic", "rich.console", "modeloci.compiler.compile") if _top(names, name)] \
+        == []

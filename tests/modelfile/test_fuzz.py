@@ -33,7 +33,7 @@ from modeloci.errors import ModelfileError, ModelociError, UsageError
 from modeloci.modelfile import KEYWORDS, parse_modelfile
 from modeloci.modelfile.ast import Modelfile
 from modeloci.modelfile.fmt import format_modelfile
-from modeloci.modelfile.syntax import MAX_MODELFILE_BYTES
+from modeloci.modelfile import MAX_MODELFILE_BYTES
 from tests.fuzzing import budget
 from tests.modelfile.test_fmt import meaning
 

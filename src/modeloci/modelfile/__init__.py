@@ -29,7 +29,8 @@ from modeloci.modelfile.directives import (
     convert,
 )
 from modeloci.modelfile.dump import dump_ast
-from modeloci.modelfile.syntax import MAX_MODELFILE_BYTES, decode, parse_lines
+
+MAX_MODELFILE_BYTES = 1 << 20  # the largest Modelfile read; a larger one is MF012
 
 __all__ = [
     "CONFIG_KEYS",
@@ -51,6 +52,10 @@ def parse_modelfile(source: str | bytes, *, path: str = "Modelfile") -> Modelfil
     ``path`` is the name diagnostics show. Problems are collected into
     ``Modelfile.diagnostics``; call :func:`raise_for_errors` to stop on them.
     """
+    # Imported when used (start-up time): the grammar's parser loads lark, which the modules that only name a
+    # Modelfile's codes, directives or AST (convert, verify, build's up-to-date path) never need.
+    from modeloci.modelfile.syntax import decode, parse_lines
+
     data = source.encode("utf-8") if isinstance(source, str) else source
     text, decode_diags = decode(data, path)
     nodes, syntax_diags = parse_lines(text, path)

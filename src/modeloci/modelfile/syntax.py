@@ -23,12 +23,11 @@ from lark import Token, Transformer
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from modeloci.diagnostics import Diagnostic, Position, Span, position_at, span_of
-from modeloci.modelfile import codes
+from modeloci.modelfile import MAX_MODELFILE_BYTES, codes
 from modeloci.modelfile.ast import Comment, Equals, Line, Piece, Text, VarRef, Word
 from modeloci.modelfile.directives import FOREIGN_DIRECTIVES, KEYWORDS, OLLAMA_TEXT
 from modeloci.modelfile.grammar import parser
 
-MAX_MODELFILE_BYTES = 1 << 20
 # Parsing costs some 10 to 40 microseconds per grammar token, whatever the token,
 # so a 1 MiB file of quotes, blank lines or labels took 15 to 30 s. What that cost
 # grows with is counted first, cheaply, and bounded (MF013): comment lines, words

@@ -21,12 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any
 
 from modeloci.builder import BuildResult, build_archive
-from modeloci.builder.report import BuildReport
 from modeloci.compiler.base import UNPACK_HINT, tar_layers
 from modeloci.compiler.model import BasePlan, BaseSource, BuildPlan, InTar, LayerPlan
 from modeloci.compiler.modelcar import layer_mtime
@@ -51,6 +48,9 @@ from modeloci.oci.layout import Layout
 from modeloci.sources import Source, open_source
 from modeloci.store.partial import refuse_absent
 
+if TYPE_CHECKING:
+    from modeloci.ops.reports import ConvertReport
+
 # ModelPack descriptor fields that have an OCI label meaning the same thing.
 _FIELD_LABELS = {field: label for label, field in reversed(modelpack.LABEL_FIELDS.items())}
 
@@ -65,15 +65,13 @@ class ConvertResult:
     warnings: list[str] = field(default_factory=list)
 
     def report(self) -> ConvertReport:
-        """``convert --json`` (docs/json/convert.schema.json): the build's JSON, the formats and the warnings."""
+        """``convert --json`` (docs/json/convert.schema.json): the build's JSON, the formats and the warnings. A
+        pydantic model, imported only when asked for (start-up time: a convert that prints no JSON loads no
+        pydantic)."""
+        from modeloci.ops.reports import ConvertReport
+
         return ConvertReport(**dict(self.result.report()), from_=self.source_format, to=self.target_format,
                              warnings=self.warnings)
-
-
-class ConvertReport(BuildReport):
-    from_: str = Field(serialization_alias="from")
-    to: str
-    warnings: list[str]
 
 
 def convert(source: Source, target: str, output: Path, *, reference: str | None = None) -> ConvertResult:
