@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / ".work"
 PYTHON = sys.executable
-MODELOCI = [PYTHON, "-m", "modeloci"]
+MODELOCI = [str(Path(PYTHON).with_name("modeloci"))]  # the console script, as users run it (no runpy)
 MiB = 1 << 20
 
 SHAPES = {"1 x 2 GiB": (1, 2048), "8 x 256 MiB": (8, 256), "500 x 1 MiB": (500, 1)}

@@ -12,9 +12,10 @@ each step its own process, timed after ``sync`` (bench/run.py's ``timed``):
 * ``modeloci push ARCHIVE`` into a fresh ``docker-registry`` on 127.0.0.1;
 * the archive deleted, then ``modeloci pull -o ARCHIVE`` from that registry.
 
-A size needs about 2 x S on disk at once (the registry's copy and an archive):
-one that does not fit in ``bench/.work`` (free space less 4 GiB of room for
-others) is skipped and reported as such, not run. ``modeloci --help`` is
+Build and verify need S on disk (the archive); push and pull about 2 x S at
+once (the registry's copy and an archive). Steps of a size that do not fit in
+``bench/.work`` (free space less 4 GiB of room for others) are skipped and
+reported as such, not run: a size may be built and verified, and not pushed. ``modeloci --help`` is
 timed too, so that start-up can be told apart from the cost per GiB.
 
 Writes ``bench/SCALE.md`` (unless ``--no-write``): per size and step, seconds,
@@ -54,8 +55,8 @@ def sparse_model(folder: Path, gib: int) -> Path:
     return folder / "Modelfile"
 
 
-def one_size(gib: int, env: dict[str, str]) -> dict[str, tuple[float, int]]:
-    """The four steps for a model of ``gib`` GiB: step -> (seconds, peak RSS KiB)."""
+def one_size(gib: int, env: dict[str, str], *, remote: bool) -> dict[str, tuple[float, int]]:
+    """The steps for a model of ``gib`` GiB (push and pull only if ``remote``): step -> (seconds, peak RSS KiB)."""
     folder = WORK / f"scale-{gib}"
     archive = folder / "model.tar"
     modelfile = sparse_model(folder / "src", gib)
@@ -64,19 +65,21 @@ def one_size(gib: int, env: dict[str, str]) -> dict[str, tuple[float, int]]:
         found["build"] = timed([*MODELOCI, "build", "-f", str(modelfile), "-o", str(archive), "--no-cache", "-q"],
                                env=env)
         found["verify"] = timed([*MODELOCI, "verify", str(archive)], env=env)
-        with registry(WORK / "scale-registry") as host:
-            reference = f"{host}/bench/scale-{gib}:1"
-            found["push"] = timed([*MODELOCI, "push", str(archive), reference, "-q"], env=env)
-            archive.unlink()
-            found["pull"] = timed([*MODELOCI, "pull", reference, "-o", str(archive), "-q"], env=env)
+        if remote:
+            with registry(WORK / "scale-registry") as host:
+                reference = f"{host}/bench/scale-{gib}:1"
+                found["push"] = timed([*MODELOCI, "push", str(archive), reference, "-q"], env=env)
+                archive.unlink()
+                found["pull"] = timed([*MODELOCI, "pull", reference, "-o", str(archive), "-q"], env=env)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return found
 
 
-def fits(gib: int) -> bool:
+def fits(gib: int, copies: int) -> bool:
+    """Whether ``copies`` copies of a ``gib`` GiB model fit in bench/.work, with room left for others."""
     free = shutil.disk_usage(WORK).free
-    return 2 * gib * GiB + ROOM <= free
+    return copies * gib * GiB + ROOM <= free
 
 
 def main() -> int:
@@ -91,13 +94,16 @@ def main() -> int:
     load = os.getloadavg()[0]
     startup = median([timed([*MODELOCI, "--help"], env=env)[0] for _ in range(3)])
     results: dict[int, dict[str, tuple[float, int]]] = {}
-    skipped: list[tuple[int, int]] = []
+    skipped: list[tuple[int, str, int, int]] = []  # size, steps, copies needed, bytes free
     for gib in sizes:
-        if not fits(gib):
-            skipped.append((gib, shutil.disk_usage(WORK).free))
-            print(f"{gib} GiB: skipped, needs {2 * gib + ROOM // GiB} GiB free", flush=True)
+        if not fits(gib, 1):
+            skipped.append((gib, "every step", 1, shutil.disk_usage(WORK).free))
+            print(f"{gib} GiB: skipped, needs {gib + ROOM // GiB} GiB free", flush=True)
             continue
-        results[gib] = one_size(gib, env)
+        remote = fits(gib, 2)
+        if not remote:
+            skipped.append((gib, "push and pull", 2, shutil.disk_usage(WORK).free))
+        results[gib] = one_size(gib, env, remote=remote)
         print(f"{gib} GiB: " + ", ".join(f"{s} {t:.1f} s" for s, (t, _) in results[gib].items()), flush=True)
     text = report(args.sizes, results, skipped, startup) + busy(load)
     if not args.no_write:
@@ -107,7 +113,7 @@ def main() -> int:
     return 0
 
 
-def report(sizes: str, results: dict[int, dict[str, tuple[float, int]]], skipped: list[tuple[int, int]],
+def report(sizes: str, results: dict[int, dict[str, tuple[float, int]]], skipped: list[tuple[int, str, int, int]],
            startup: float) -> str:
     command = "python bench/scale.py" + ("" if sizes == "1,4,16,64" else f" --sizes {sizes}")
     lines = ["# Scale: build, verify, push and pull from 1 to 64 GiB", "",
@@ -140,9 +146,10 @@ def report(sizes: str, results: dict[int, dict[str, tuple[float, int]]], skipped
               "size (start-up, opening a registry session, the last flush of the output to disk); the largest "
               "misfit is the farthest any measured time lies from the line, as a share of that time. Growth that is "
               "worse than linear would show as a large misfit at the largest size."]
-    for gib, free in skipped:
-        lines += ["", f"**{gib} GiB was not run**: it needs about {2 * gib + ROOM // GiB} GiB free in bench/.work "
-                      f"(an archive and the registry's copy at once, and room for others), and "
+    for gib, steps, copies, free in skipped:
+        held = "an archive" if copies == 1 else "an archive and the registry's copy at once"
+        lines += ["", f"**{gib} GiB: {steps} not run**: {'they need' if copies > 1 else 'it needs'} about "
+                      f"{copies * gib + ROOM // GiB} GiB free in bench/.work ({held}, and room for others), and "
                       f"{free / GiB:.0f} GiB were free."]
     return "\n".join(lines) + "\n"
 
