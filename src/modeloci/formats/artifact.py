@@ -1,12 +1,4 @@
-"""Reading model artifacts of every kind through one set of interfaces.
-
-The seed design names the layers of a model: an :class:`Image` (manifest,
-raw bytes, digest, layers), a :class:`ModelArtifact` (an image known to be a
-model, in some format), a :class:`Model` (a stored model with file paths), a
-:class:`ModelBundle` (the unpacked runtime layout) and a :class:`ModelConfig`
-(format-agnostic access to what the config says). They are ``Protocol``s; one
-implementation per format serves them, and the rest of the code depends on
-the protocols only.
+"""Reading model artifacts of every kind through one set of interfaces (:mod:`.interfaces`, named here too).
 
 Formats are told apart by content (REFERENCE.md §1.12): the manifest's
 ``artifactType``, then the config media type, then the config's keys.
@@ -20,15 +12,15 @@ with no model layer at all is read as one only for a modelcar's ``FROM``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from modeloci.errors import ArchiveError
 from modeloci.formats import docker, modelcar, modelpack
 from modeloci.formats.configs import DockerConfig, ModelcarConfig, ModelPackConfig
+from modeloci.formats.interfaces import Format, Image, Model, ModelArtifact, ModelBundle, ModelConfig
 from modeloci.formats.roles import Role
 from modeloci.jsondoc import InvalidJSON, load_json
 from modeloci.oci.digest import Digest
@@ -49,7 +41,6 @@ __all__ = ["Artifact", "DockerConfig", "Format", "Image", "LayerKind", "Model", 
            "ModelConfig", "ModelLayer", "Packing", "created_of", "detect_format", "epoch_of", "filepath_of",
            "image_packing", "model_layer", "packing_of", "read_artifact", "role_of"]
 
-Format = Literal["docker", "modelpack", "modelcar"]
 # What a layer is: a file of a model format (raw, or one of ModelPack's tars), a modelcar's tar around one model
 # file, or a layer of the container image under a modelcar's model.
 LayerKind = Literal["file", "modelcar", "image"]
@@ -64,127 +55,6 @@ _DOCKER_ROLES: dict[str, Role] = {
     MediaType.DOCKER_CHAT_TEMPLATE: Role.CHAT_TEMPLATE,
     MediaType.DOCKER_MODEL_FILE: Role.MODEL_FILE,
 }
-
-
-@runtime_checkable
-class ModelConfig(Protocol):
-    """What a model's config says, whatever its format."""
-
-    @property
-    def format(self) -> str | None: ...
-
-    @property
-    def context_size(self) -> int | None: ...
-
-    @property
-    def size(self) -> str | None: ...
-
-    @property
-    def architecture(self) -> str | None: ...
-
-    @property
-    def parameters(self) -> str | None: ...
-
-    @property
-    def quantization(self) -> str | None: ...
-
-
-@runtime_checkable
-class Image(Protocol):
-    """An OCI image: its manifest (raw bytes and digest) and its config bytes."""
-
-    @property
-    def manifest(self) -> Manifest: ...
-
-    @property
-    def config_bytes(self) -> bytes: ...
-
-
-@runtime_checkable
-class ModelArtifact(Image, Protocol):
-    """An image that is a model: its format, its config, and layers with roles."""
-
-    @property
-    def format(self) -> Format: ...
-
-    @property
-    def config(self) -> ModelConfig: ...
-
-    @property
-    def layers(self) -> Sequence[ModelLayer]: ...
-
-
-@runtime_checkable
-class Model(Protocol):
-    """A stored model whose files a runtime can use in place: its identity, and the paths of its files."""
-
-    @property
-    def id(self) -> str:
-        """The manifest's digest, as Docker Model Runner names a model."""
-        ...
-
-    @property
-    def tags(self) -> Sequence[str]: ...
-
-    @property
-    def descriptor(self) -> Mapping[str, Any]:
-        """The config's provenance object (Docker's ``created``, ModelPack's ``name``, ``version``...)."""
-        ...
-
-    @property
-    def artifact(self) -> ModelArtifact: ...
-
-    def paths(self, role: Role) -> list[Path]: ...
-
-    @property
-    def gguf_paths(self) -> Sequence[Path]:
-        """GGUF weights in shard order."""
-        ...
-
-    @property
-    def safetensors_paths(self) -> Sequence[Path]: ...
-
-    @property
-    def dduf_paths(self) -> Sequence[Path]: ...
-
-    @property
-    def mmproj_path(self) -> Path | None: ...
-
-    @property
-    def chat_template_path(self) -> Path | None: ...
-
-
-@runtime_checkable
-class ModelBundle(Protocol):
-    """A model unpacked into the layout a runtime reads (``model/``, ``config.json``)."""
-
-    @property
-    def root(self) -> Path: ...
-
-    @property
-    def config(self) -> ModelConfig: ...
-
-    @property
-    def runtime_config(self) -> ModelConfig:
-        """What the runtime reads from ``config.json``."""
-        ...
-
-    @property
-    def gguf_path(self) -> Path | None:
-        """The first GGUF file (a runtime finds the other shards beside it)."""
-        ...
-
-    @property
-    def safetensors_path(self) -> Path | None: ...
-
-    @property
-    def dduf_path(self) -> Path | None: ...
-
-    @property
-    def mmproj_path(self) -> Path | None: ...
-
-    @property
-    def chat_template_path(self) -> Path | None: ...
 
 
 @dataclass(frozen=True, slots=True)
