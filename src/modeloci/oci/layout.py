@@ -13,6 +13,8 @@ with ``strict=False``, to list every problem instead. In a layout folder, a
 blob reached through a symlink is refused the same way. A blob is used only
 at the size its descriptor gives (:func:`locate_blob`), so a descriptor that
 claims more bytes than its member holds never reads the bytes that follow.
+A tar's members are listed by :mod:`.tarlist` (tarfile's reading of the
+headers, bounded) and read through the one descriptor the layout holds open.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from modeloci.oci.mediatypes import MediaType
 from modeloci.oci.platforms import INDEXES, PlatformEntry, entries_of, named
 from modeloci.oci.referrers import read_referrer
 from modeloci.oci.safety import tar_problems
+from modeloci.oci.tarlist import list_tar, member_stream
 
 MAX_JSON_BLOB = 16 << 20
 # How many untagged index entries are read to tell a referrer from a model, and how large each manifest read for
@@ -105,18 +108,21 @@ class DirLayout:
 
 
 class TarLayout:
-    """A layout inside a tar. Every member is listed (``members``) so that checks can refuse
+    """A layout inside a tar. Every member is listed (``members``, by :mod:`.tarlist`) so that checks can refuse
     what a layout must not hold; only regular files are readable by name."""
 
     def __init__(self, path: Path, *, strict: bool = True) -> None:
         self.path = path
-        self.truncated = False
         try:
-            # Open for the layout's life, closed by close() (SIM115 wants a `with`).
-            self._tar = tarfile.open(path, mode="r:")  # noqa: SIM115
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
             raise ArchiveError(f"`{path.name}` is not a readable tar archive: {_reason(exc)}", path=str(path)) from exc
-        self.members = self._read_members()
+        try:
+            listing = list_tar(self._fd, path)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.members, self.truncated = listing.members, listing.truncated
         if strict:
             self._refuse_unsafe()
         self._members: dict[str, tarfile.TarInfo] = {}
@@ -126,29 +132,13 @@ class TarLayout:
 
     def _refuse_unsafe(self) -> None:
         problems = [f"archive member {unsafe.message}"
-                    for unsafe in tar_problems(self.members, self.path.stat().st_size)]
+                    for unsafe in tar_problems(self.members, os.fstat(self._fd).st_size)]
         if self.truncated:
             problems.append("the archive is cut short: it ends inside a member header")
         if problems:
-            self._tar.close()
+            self.close()
             raise ArchiveError(f"refusing to read `{self.path.name}`: " + "; ".join(problems), path=str(self.path),
                                hint=f"run `modeloci verify {self.path}` to list every problem")
-
-    def _read_members(self) -> list[tarfile.TarInfo]:
-        """Every member header; an archive cut short keeps those read so far (checks report the cut)."""
-        members: list[tarfile.TarInfo] = []
-        while True:
-            try:
-                member = self._tar.next()
-            except (tarfile.TarError, EOFError) as exc:
-                if not members:
-                    raise ArchiveError(f"`{self.path.name}` is not a readable tar archive: {_reason(exc)}",
-                                       path=str(self.path)) from exc
-                self.truncated = True
-                return members
-            if member is None:
-                return members
-            members.append(member)
 
     def names(self) -> list[str]:
         return sorted(self._members)
@@ -160,16 +150,17 @@ class TarLayout:
         return self._members[name].size
 
     def open(self, name: str) -> IO[bytes]:
-        stream = self._tar.extractfile(self._members[name])
-        assert stream is not None  # a regular file: every name here is one
-        return stream
+        member = self._members[name]
+        return member_stream(self._fd, member.offset_data, member.size)
 
     def locate(self, name: str) -> tuple[Path, int, int]:
         member = self._members[name]
         return self.path, member.offset_data, member.size
 
     def close(self) -> None:
-        self._tar.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _clean(name: str) -> str:
