@@ -22,6 +22,7 @@ from modeloci import api
 from modeloci.store import Store
 from tests.archive_tools import copy_example
 from tests.hostile_archives import HOSTILE, Good, blob_name, sha256, tar_items
+from tests.oci.test_tarlist import HEADER_ATTACKS
 
 # Each command: its arguments, given the hostile archive and a scratch folder.
 COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
@@ -136,3 +137,21 @@ def test_hostile_archive_is_refused_by_every_reader(good: Good, tmp_path: Path, 
         assert expected.line in result.stderr.splitlines(), result.stderr
     if expected.code != 0:
         assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("attack", list(HEADER_ATTACKS))
+def test_a_tar_whose_headers_lie_is_refused_by_every_reader(tmp_path: Path, cli, attack: str, command: str) -> None:
+    """A negative size, a pax header claiming 2**62 bytes, endless long names: tarfile looped, allocated or
+    recursed (an internal error, or no end); every reader now refuses the archive with the listing's reason."""
+    archive, reason = HEADER_ATTACKS[attack](tmp_path / f"{attack}.tar")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "base.tar").write_bytes(archive.read_bytes())
+    (tmp_path / "ctx" / "Modelfile").write_text("FROM base.tar\nCONFIG context_size=8\n")
+    result = cli(*COMMANDS[command](archive, tmp_path))
+    name = "base.tar" if command == "from" else archive.name
+    error = f"`{name}` is not a readable tar archive: {reason}"
+    expected = _say(command, error, error)
+    assert result.code == expected.code, result.stderr
+    assert expected.line in result.stderr.splitlines(), result.stderr
+    assert _leftovers(tmp_path) == []

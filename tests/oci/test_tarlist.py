@@ -13,6 +13,7 @@ import io
 import os
 import random
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +224,38 @@ def _cli_error(cli: Any, path: Path) -> list[str]:
     return lines
 
 
+def negative_size(dst: Path) -> tuple[Path, str]:
+    """A member at 512 whose size is -512: tarfile goes back to it, and lists it again, without end."""
+    dst.write_bytes(_raw_header(b"a", b"00000000000\0") + _raw_header(b"b", _base256(-512)) + b"\0" * 1024)
+    return dst, "member `b` has a negative size (-512)"
+
+
+def huge_pax_header(dst: Path) -> tuple[Path, str]:
+    """A pax header claiming 2**62 bytes: tarfile allocates them before reading (MemoryError)."""
+    dst.write_bytes(_raw_header(b"ext", _base256(1 << 62), b"x") + b"20 path=aaaaaaaaaaa\n" + b"\0" * 2000)
+    return dst, f"the extended header at offset 0 holds {1 << 62} bytes; at most {1 << 20} are read"
+
+
+def endless_long_names(dst: Path) -> tuple[Path, str]:
+    """Two thousand GNU long names in a row: tarfile recurses once for each (RecursionError)."""
+    name = b"n" * 20 + b"\0"
+    dst.write_bytes((_raw_header(b"././@LongLink", b"%011o\0" % len(name), b"L") + name.ljust(512, b"\0")) * 2000
+                    + _raw_header(b"f", b"00000000000\0") + b"\0" * 1024)
+    return dst, "member at offset 0 has more than 64 extended headers"
+
+
+#: Tars whose headers lie, each with the reason every reader gives for it (tests/test_hostile_archives.py).
+HEADER_ATTACKS: dict[str, Callable[[Path], tuple[Path, str]]] = {
+    "negative_size": negative_size,
+    "huge_pax_header": huge_pax_header,
+    "endless_long_names": endless_long_names,
+}
+
+
 def test_a_member_with_a_negative_size_is_refused_not_read_again_forever(tmp_path: Path, cli) -> None:
     """tarfile goes back by the size: to the header before, again and again (a member at 512 with size -512:
     listed without end), or before the start of the file (an internal error)."""
-    looping = tmp_path / "loop.tar"
-    looping.write_bytes(_raw_header(b"a", b"00000000000\0") + _raw_header(b"b", _base256(-512)) + b"\0" * 1024)
+    looping, _ = negative_size(tmp_path / "loop.tar")
     assert with_tarfile(looping) == ("crash", "loop")
     before = tmp_path / "before.tar"
     before.write_bytes(_raw_header(b"a", _base256(-1024)) + b"\0" * 1024)
@@ -245,23 +273,20 @@ def test_an_extended_header_claiming_gigabytes_is_refused_before_anything_is_all
                                                                                       cli) -> None:
     """tarfile allocates the size a pax header or GNU long name claims before reading it (2**62 bytes: a
     MemoryError, an internal error); this listing reads at most 1 MiB of one."""
-    for kind in (b"x", b"L"):
-        path = tmp_path / f"{kind.decode()}.tar"
-        path.write_bytes(_raw_header(b"ext", _base256(1 << 62), kind) + b"20 path=aaaaaaaaaaa\n" + b"\0" * 2000)
-        assert with_tarfile(path) == ("crash", "MemoryError")
-        error = (f"error: `{path.name}` is not a readable tar archive: the extended header at offset 0 holds "
-                 f"{1 << 62} bytes; at most {1 << 20} are read")
-        assert _cli_error(cli, path) == [error, error]
+    path, reason = huge_pax_header(tmp_path / "x.tar")
+    long_name = tmp_path / "L.tar"
+    long_name.write_bytes(_raw_header(b"ext", _base256(1 << 62), b"L") + path.read_bytes()[512:])
+    for archive in (path, long_name):
+        assert with_tarfile(archive) == ("crash", "MemoryError")
+        error = f"error: `{archive.name}` is not a readable tar archive: {reason}"
+        assert _cli_error(cli, archive) == [error, error]
 
 
 def test_extended_headers_without_end_are_refused_not_recursed_into(tmp_path: Path, cli) -> None:
     """Two thousand GNU long names in a row: tarfile recurses once for each (RecursionError)."""
-    path = tmp_path / "chain.tar"
-    name = b"n" * 20 + b"\0"
-    path.write_bytes((_raw_header(b"././@LongLink", b"%011o\0" % len(name), b"L") + name.ljust(512, b"\0")) * 2000
-                     + _raw_header(b"f", b"00000000000\0") + b"\0" * 1024)
+    path, reason = endless_long_names(tmp_path / "chain.tar")
     assert with_tarfile(path) == ("crash", "RecursionError")
-    error = f"error: `{path.name}` is not a readable tar archive: member at offset 0 has more than 64 extended headers"
+    error = f"error: `{path.name}` is not a readable tar archive: {reason}"
     assert _cli_error(cli, path) == [error, error]
 
 
