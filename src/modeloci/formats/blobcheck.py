@@ -7,6 +7,8 @@ named (warnings).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modeloci.blobs.check import digests
 from modeloci.blobs.engine import BlobSource, FileState
 from modeloci.formats import modelcar_checks
@@ -41,6 +43,7 @@ def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done
     the blobs it refers to."""
     referenced = {manifest.config.digest.blob_path, manifest.digest.blob_path}
     sources, layers = [], []
+    states: dict[Path, FileState] = {}
     for i, layer in enumerate(manifest.layers, 1):
         name = layer.digest.blob_path
         if name in done or name in referenced:
@@ -53,8 +56,9 @@ def _check_layers(layout: Layout, manifest: Manifest, report: VerifyReport, done
                           f"the manifest says {layer.size}")
         else:
             path, offset, size = layout.locate(name)
-            source = BlobSource(path, offset, size, f"layer {i}", FileState.from_stat(path.stat()))
-            sources.append(source)
+            if path not in states:  # every blob of an archive lies in one file: looked at once
+                states[path] = FileState.from_stat(path.stat())
+            sources.append(BlobSource(path, offset, size, f"layer {i}", states[path]))
             layers.append((i, layer))
     for (i, layer), found in zip(layers, digests(sources), strict=True):
         report.blobs_checked += 1

@@ -287,8 +287,13 @@ def _nti(field: bytes) -> int:
         n = int.from_bytes(field[1:], "big")
         return n - 256 ** (len(field) - 1) if field[0] == 0o377 else n
     end = field.find(b"\0")
+    text = field if end < 0 else field[:end]
     try:
-        return int((field if end < 0 else field[:end]).decode("ascii").strip() or "0", 8)
+        return int(text, 8)  # the common case; what int() takes of bytes, tarfile's reading takes the same
+    except ValueError:
+        pass
+    try:
+        return int(text.decode("ascii").strip() or "0", 8)
     except ValueError:
         raise _Header("invalid", "invalid header") from None
 
