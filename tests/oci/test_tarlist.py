@@ -296,6 +296,14 @@ def test_members_past_the_bound_are_refused(tmp_path: Path) -> None:
     assert with_tarlist(path, TarLimits(members=10)) == ("unreadable", "it has more than 10 members")
 
 
+def test_extended_headers_past_their_bound_in_all_are_refused(tmp_path: Path) -> None:
+    """Every member keeps its pax records: a long pax path on each of many members is bounded in all."""
+    path = _write(tmp_path / "many.tar", tarfile.PAX_FORMAT, [_file("p" * 150 + str(i)) for i in range(10)])
+    assert with_tarlist(path, TarLimits(extended_total=10 * 512))[0] == "listed"
+    assert with_tarlist(path, TarLimits(extended_total=9 * 170)) == (
+        "unreadable", f"its extended headers hold more than {9 * 170} bytes")
+
+
 def test_a_gnu_sparse_member_is_refused(tmp_path: Path) -> None:
     """Its bytes are not where its header points (tarfile would show the stored runs as the file)."""
     path = tmp_path / "sparse.tar"

@@ -3,20 +3,21 @@
 It reads what Python's ``tarfile`` reads when it lists an archive, with the
 same checks on every field and the same outcome (the same members, the same
 ``TarInfo`` fields, the same reason when the archive cannot be read, the same
-point where a damaged archive ends), at a fraction of the cost per member:
-one ``pread`` of a header, no buffered stream to seek, no recursion. For 500
-layers, ``tarfile`` was a third of ``verify``'s own work.
+point where a damaged archive ends), at less than half the cost per member:
+one ``pread`` of a header, no buffered stream to seek, no recursion. (For 500
+layers ``tarfile`` took about 9 ms, more than checking every document.)
 
 Where ``tarfile`` trusts a header, this reader bounds it (:class:`TarLimits`):
-a pax header's or a GNU long name's data is read only up to 1 MiB (tarfile
-allocates whatever size the header claims before reading), at most 64
-extended headers precede one member (tarfile recurses once for each), at most
-100,000 members are listed, and a member with a negative size (base-256 or a
-pax ``size=-N``; tarfile then reads earlier headers again, forever, or seeks
-before the start of the file) is refused. Each of these is an
-:class:`~modeloci.errors.ArchiveError`: the archive cannot be read at all.
-GNU sparse members, which no OCI layout holds and whose bytes are not where
-their header points, are refused the same way.
+an extended header's data (a pax header's, a GNU long name's) is read only up
+to 1 MiB (tarfile allocates whatever size the header claims before reading),
+and 64 MiB in all (each member keeps its pax records); at most 64 extended
+headers precede one member (tarfile recurses once for each); at most 100,000
+members are listed; and a member with a negative size (base-256, or a pax
+``size=-N``: tarfile then reads earlier headers again, forever, or seeks before
+the start of the file) is refused. Each is an :class:`~modeloci.errors.ArchiveError`:
+the archive cannot be read at all. GNU sparse members, which no OCI layout
+holds and whose bytes are not where their header points, are refused the same
+way.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class TarLimits:
     members: int = 100_000
     extended: int = 64
     extended_bytes: int = 1 << 20
+    extended_total: int = 64 << 20
 
 
 LIMITS = TarLimits()
@@ -109,18 +111,15 @@ class _Reader:
         self.fd, self.file_size, self.path, self.limits = fd, size, path, limits
         self.offset = 0  # where the next member's first header is (tarfile's TarFile.offset)
         self.globals: dict[str, str] = {}  # pax global headers ('g'), applied to every member after them
+        self.extended_read = 0  # extended headers' data read so far (kept in the members' pax_headers)
 
     def listing(self) -> Listing:
         found = Listing()
         position = 0  # where reading stopped: after the last header read
         while True:
-            if self.offset != position and self.offset > self.file_size:
-                stop: str | None = "unexpected end of data"  # the last member's data runs past the end
-            else:
-                stop = None
             try:
-                if stop is not None:
-                    raise _Unreadable(stop)
+                if self.offset != position and self.offset > self.file_size:
+                    raise _Unreadable("unexpected end of data")  # the last member's data runs past the end
                 member, position = self._next()
             except _Unreadable as exc:
                 if not found.members:
@@ -130,7 +129,8 @@ class _Reader:
             if member is None:
                 return found
             if len(found.members) >= self.limits.members:
-                raise self._refused(f"it has more than {self.limits.members} members")
+                raise self._refused(f"it has more than {self.limits.members} members",
+                                    hint="a model's layout holds a member for each of its blobs; it may be hostile")
             found.members.append(member)
 
     def _refused(self, reason: str, hint: str | None = "it was not written by a tar tool; it may be hostile"
@@ -159,6 +159,9 @@ class _Reader:
             if not 0 <= info.size <= self.limits.extended_bytes:
                 raise self._refused(f"the extended header at offset {info.offset} holds {info.size} bytes; at most "
                                     f"{self.limits.extended_bytes} are read")
+            self.extended_read += info.size
+            if self.extended_read > self.limits.extended_total:
+                raise self._refused(f"its extended headers hold more than {self.limits.extended_total} bytes")
             data = os.pread(self.fd, _block(info.size), info.offset + BLOCK)
             if info.type in _EXTENDED:
                 try:
