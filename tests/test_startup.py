@@ -11,10 +11,12 @@ import importlib
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-from modeloci import api
-from modeloci.cli import COMMANDS, cli
+from modeloci import __version__, api
+from modeloci.__main__ import COMMANDS
+from modeloci.cli import cli
 from modeloci.findings import Problem
 from modeloci.ops.inspect import ModelReport
 from tests.archive_tools import copy_example
@@ -63,8 +65,43 @@ def test_help_imports_no_command_module_and_lists_every_command_as_the_commands_
     assert not loaded & {"traceback", "pathlib"}  # cli.py needs neither to show help (rich-click imports neither)
     eager, loaded = _run(["--help"], tmp_path, load_all=True)
     assert {f"modeloci.{module}" for module, _ in COMMANDS.values()} <= loaded
-    assert lazy == eager, "modeloci.cli.COMMANDS is stale: a command's short help changed"
+    assert lazy == eager, "modeloci.__main__.COMMANDS is stale: a command's short help changed"
     assert all(f" {name} " in lazy for name in COMMANDS)
+
+
+def _run_entry(argv: list[str], tmp_path: Path) -> tuple[int, str, str, set[str]]:
+    """``modeloci ARGV`` through the console script's entry (modeloci.__main__), in a fresh interpreter: its exit
+    code, stdout, stderr, and the modules it loaded."""
+    script = ("import json, sys\n"
+              "from modeloci.__main__ import main\n"
+              f"code = main({argv!r})\n"
+              "print('\\0' + json.dumps([code, sorted(sys.modules)]), file=sys.stderr)\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "COLUMNS": "100"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
+                          cwd=tmp_path)
+    err, _, report = done.stderr.rpartition("\0")
+    code, modules = json.loads(report)
+    return code, done.stdout, err, set(modules)
+
+
+def test_top_level_help_imports_neither_click_nor_rich_nor_any_command(tmp_path: Path) -> None:
+    """`modeloci --help`, `-h` and `modeloci` alone are drawn by the entry itself (start-up time)."""
+    for argv, code in ((["--help"], 0), (["-h"], 0), ([], 2)):
+        exit_code, out, err, loaded = _run_entry(argv, tmp_path)
+        assert exit_code == code and " build " in (out if argv else err)
+        assert not _packages(loaded) & {"click", "rich", "rich_click", "pydantic", "jinja2", "lark"}, argv
+        assert {m for m in loaded if m.startswith("modeloci")} == {"modeloci", "modeloci.__main__",
+                                                                     "modeloci.version"}, argv
+
+
+def test_any_other_command_line_is_handed_to_click(tmp_path: Path) -> None:
+    exit_code, out, _, loaded = _run_entry(["--version"], tmp_path)
+    assert (exit_code, out) == (0, f"modeloci, version {__version__}\n") and {"click", "modeloci.cli"} <= loaded
+
+
+def test_the_console_script_is_the_entry_that_draws_the_help_itself() -> None:
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts == {"modeloci": "modeloci.__main__:entry"}
 
 
 def test_the_command_table_names_every_command_its_modules_register_and_no_other() -> None:
@@ -73,7 +110,7 @@ def test_the_command_table_names_every_command_its_modules_register_and_no_other
     registered = {name: command.callback.__module__ for name, command in cli.commands.items()
                   if command.callback is not None}
     assert registered == {name: f"modeloci.{module}" for name, (module, _) in COMMANDS.items()}, (
-        "modeloci.cli.COMMANDS must name every command and the module that defines it")
+        "modeloci.__main__.COMMANDS must name every command and the module that defines it")
 
 
 def test_a_report_model_dumps_and_validates_its_problems_in_their_json_shape() -> None:

@@ -5,8 +5,9 @@ The commands live in ``cli_*`` modules by family (``cli_build``: plan, build;
 ``cli_registry``: push, pull, login, logout; ``cli_store``: ls, tag, rm,
 prune, save, load; ``cli_workflow``: fmt, lint, init). They register themselves on :data:`cli`
 when imported, and the group imports a command's module only when that command
-is looked up (:data:`COMMANDS` names each command's module and short help, from
-which ``modeloci --help`` is drawn without importing any); they share option
+is looked up (:data:`COMMANDS`, declared in :mod:`modeloci.__main__` with the group's
+own helps, names each command's module and short help: ``modeloci --help`` is
+drawn from them without importing any command, or click); they share option
 sets from :mod:`modeloci.cli_options`, parse their options, call the pipeline
 and print the result. :func:`main` is the error boundary: a
 ModelociError is rendered (diagnostics with source excerpts, other errors as
@@ -26,12 +27,13 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import click as _click
 from click.exceptions import Exit
 
 from modeloci import __version__
+from modeloci.__main__ import COMMANDS, DEBUG_HELP, GROUP_HELP, HELP_HELP, HELP_OPTIONS, VERSION_HELP
 from modeloci.errors import ModelfileError, ModelociError, UsageError
 from modeloci.termsafe import json_text, safe_text
 
@@ -58,46 +60,6 @@ _preset_click_version()
 import rich_click as click  # noqa: E402 - after the shim above
 
 _DEBUG = {"on": False}
-
-# Every command: the module that defines it, and its short help as `modeloci --help` shows it (the first
-# paragraph of its help). The group's help is drawn from this table, so that `modeloci --help` imports no
-# command module, and a command imports only its own module (start-up time); tests/test_startup.py checks
-# the table against the commands themselves.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "build": ("cli_build", "Build PATH (a folder holding a Modelfile, or a Modelfile) into the local store (-t "
-                           "NAME), an OCI archive (-o) or an OCI layout folder (--layout)."),
-    "convert": ("cli_artifacts", "Re-wrap a model archive, layout or stored model in another format; blobs are "
-                                 "carried by digest (a modelcar's tar layers are made around them, or their files "
-                                 "copied out, while streaming)."),
-    "fmt": ("cli_workflow", "Rewrite Modelfiles in the canonical layout (FILES default to ./Modelfile; folders are "
-                            "searched, - is stdin)."),
-    "init": ("cli_workflow", "Draft a Modelfile for the model files in FOLDER [default: .], each choice explained in "
-                             "a comment."),
-    "inspect": ("cli_artifacts", "Show what a model archive or layout, a GGUF or safetensors file, or a model folder "
-                                 "holds."),
-    "lint": ("cli_workflow", "Check Modelfiles as a build would (files, shards, templates), plus advice, writing "
-                             "nothing."),
-    "load": ("cli_store", "Import an archive or layout into the store, checking every digest."),
-    "login": ("cli_registry", "Check credentials against REGISTRY and remember them (in a file only you can read)."),
-    "logout": ("cli_registry", "Forget the credentials `modeloci login` saved for REGISTRY."),
-    "ls": ("cli_store", "List the models in the local store."),
-    "plan": ("cli_build", "Print the compiled build plan of PATH (a folder holding a Modelfile, or a Modelfile), "
-                          "reading no weight bytes."),
-    "prune": ("cli_store", "Delete blobs no tagged model uses, and leftovers of interrupted builds."),
-    "pull": ("cli_registry", "Pull a model from a registry into the local store (default), an archive (-o) or a "
-                             "layout (--layout), with its referrers (signatures, provenance, BOMs)."),
-    "push": ("cli_registry", "Push a model (archive, layout folder or stored model) to a registry."),
-    "rm": ("cli_store", "Remove tags from the store (blobs stay until `modeloci prune`)."),
-    "save": ("cli_store", "Write a stored model as an archive (the same bytes `build -o` writes)."),
-    "sign": ("cli_attest", "Sign a model (an archive, a layout, a stored model or a registry reference) in the "
-                           "OpenSSF Model Signing format, and attach the signature to it."),
-    "tag": ("cli_store", "Give the stored model SOURCE another name, TARGET."),
-    "unpack": ("cli_artifacts", "Unpack an archive, layout or stored model into a folder, verifying every blob; "
-                                "nothing is left on failure."),
-    "verify": ("cli_artifacts", "Check every blob of an archive, layout or stored model against its digest, and that "
-                                "its documents agree."),
-}
-
 
 class _Commands(MutableMapping[str, _click.Command]):
     """The group's commands by name, each imported (and so registered) when it is first looked up.
@@ -147,12 +109,20 @@ class _LazyGroup(click.RichGroup):
         finally:
             self.commands.listing = False
 
+    def get_help_option(self, ctx: _click.Context) -> _click.Option | None:
+        # rich-click's stub asks for its own context; its code takes click's too (docs/make_cli_reference.py's).
+        option = super().get_help_option(cast(click.RichContext, ctx))
+        if option is not None:
+            option.help = HELP_HELP  # the text modeloci.__main__ draws too (it is click's own default)
+        return option
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="modeloci")
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+
+# The group's helps are modeloci.__main__'s constants: it draws `modeloci --help` from them without click.
+@click.group(cls=_LazyGroup, help=GROUP_HELP, context_settings={"help_option_names": list(HELP_OPTIONS)})
+@click.version_option(__version__, prog_name="modeloci", help=VERSION_HELP)
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
 def cli(debug: bool) -> None:
-    """Package AI models as reproducible OCI artifacts from a Modelfile."""
+    """The group's own option: --debug (--version and --help end the run before this)."""
     _DEBUG["on"] = debug
 
 
