@@ -358,7 +358,7 @@ def _for_stderr(text: str, stream: TextIO) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI: the top-level help drawn here when it can be, everything else by :func:`modeloci.cli.main`."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv in ([], ["--help"], ["-h"]):
+    if not argv or (len(argv) == 1 and argv[0] in HELP_OPTIONS):
         try:
             code = _show(argv)
         except KeyboardInterrupt:
