@@ -319,10 +319,13 @@ def test_reading_a_member_cut_short_is_a_problem_not_an_internal_error(goldens: 
     good = goldens["single-gguf-docker"]
     index = TarLayout(good)
     cut = index.locate("index.json")[1] + 100
-    index.close()
+    index.close()  # its listing stays
     path = tmp_path / "cut.tar"
     path.write_bytes(good.read_bytes()[:cut])
+    size = index.size("index.json")
     messages = [p.message for p in verify(path).problems]
-    assert messages[0].startswith("archive member `index.json` is cut short: the archive ends before its ")
+    assert messages[:2] == [f"archive member `index.json` is cut short: the archive ends before its {size} bytes",
+                            "`oci-layout` is missing"]  # it came after index.json
+    assert messages[2].startswith("index.json is not valid JSON: ") and len(messages) == 3
     result = cli("verify", str(path))
     assert result.code == 1 and "internal error" not in result.stderr
