@@ -1,6 +1,6 @@
 """Push and pull throughput against a real registry, beside ``skopeo copy`` and the registry's own floor.
 
-    python bench/registry.py [--mib 1024] [--runs 3] [--slow-rate 50] [--slow-latency 20]
+    python bench/registry.py [--mib 1024] [--runs 3] [--slow-rate 50] [--slow-latency 20] [--output PATH]
 
 Starts ``docker-registry`` (distribution) on 127.0.0.1 with storage in
 ``bench/.work``, builds a model of one random ``--mib`` MiB weights file (one
@@ -18,8 +18,11 @@ layer blob and a config), and times, each run into fresh repositories:
   docker://... oci:DIR`` of the same model from the same registry (both write each blob once).
 
 Numbers (median wall time, MB/s of model bytes, peak RSS, and the ratios the targets are set on)
-go to stdout and ``bench/REGISTRY.md``. Loopback traffic, apart from the slow link: the first
-table measures the tools (hashing, copying, HTTP handling), not a network.
+go to stdout and ``bench/REGISTRY.md`` (or ``--output``). Loopback traffic, apart from the slow
+link: the first table measures the tools (hashing, copying, HTTP handling), not a network. For each
+push the CPU time of the tool (user + system, from ``wait4``) and of the registry (from
+``/proc/PID/stat``) is recorded too: on a machine of few cores the tool's CPU is taken from the
+registry's, which is the bottleneck.
 """
 
 from __future__ import annotations
@@ -41,10 +44,14 @@ from pathlib import Path
 from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MODELOCI, WORK, median, timed, write_random_safetensors
+from run import MODELOCI, WORK, median, settle, timed, write_random_safetensors
 from slowlink import SlowLink
 
 REPO = Path(__file__).resolve().parents[1]
+SERVED: dict[str, int] = {}  # host:port -> the pid of the registry serving it (for its CPU time)
+FLOOR_ROW = "push floor: curl POST + one PUT of the layer blob"
+AGAIN_ROW = "push again (nothing to upload): modeloci"
+Cpu = dict[str, list[tuple[float, float]]]  # operation -> (the tool's CPU seconds, the registry's), run by run
 
 
 @contextmanager
@@ -74,8 +81,10 @@ def registry(root: Path) -> Iterator[str]:
                 time.sleep(0.05)
         else:
             raise SystemExit("docker-registry did not start")
+        SERVED[f"127.0.0.1:{port}"] = proc.pid
         yield f"127.0.0.1:{port}"
     finally:
+        SERVED.pop(f"127.0.0.1:{port}", None)
         proc.terminate()
         proc.wait()
         shutil.rmtree(root, ignore_errors=True)
@@ -97,6 +106,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--slow-rate", type=float, default=50.0, help="MB/s per connection on the slow link")
     parser.add_argument("--slow-latency", type=float, default=20.0, help="ms added to each request on the slow link")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "REGISTRY.md",
+                        help="the report to write (its notes are kept)")
     args = parser.parse_args()
     for tool in ("skopeo", "curl"):
         if shutil.which(tool) is None:
@@ -108,18 +119,44 @@ def main() -> int:
     load = os.getloadavg()[0]
     rows: dict[str, list[tuple[float, int]]] = {}
     slow: dict[str, list[tuple[float, int]]] = {}
+    cpu: Cpu = {}
     requests: list[int] = []
     for run in range(args.runs):
         with registry(WORK / "registry") as host:
-            rows.setdefault("push floor: curl POST + one PUT of the layer blob", []).append(
-                timed(["sh", "-c", FLOOR, "floor", host, f"bench/floor-{run}", str(blob), digest]))
-        loopback(run, archive, env, rows)
+            rows.setdefault(FLOOR_ROW, []).append(
+                timed_cpu(["sh", "-c", FLOOR, "floor", host, f"bench/floor-{run}", str(blob), digest], host, cpu,
+                          FLOOR_ROW))
+        loopback(run, archive, env, rows, cpu)
         requests.append(slow_pulls(run, archive, env, slow, args.slow_rate * 1e6, args.slow_latency / 1000))
     size = archive.stat().st_size
-    text = report(args, size, rows, slow, requests) + busy(load)
-    write_keeping_notes(REPO / "bench" / "REGISTRY.md", text)
+    text = report(args, size, rows, slow, requests) + cpu_report(cpu, rows) + busy(load)
+    write_keeping_notes(args.output, text)
     print(text)
     return 0
+
+
+def timed_cpu(cmd: list[str], host: str, cpu: Cpu, name: str, *,
+              env: dict[str, str] | None = None) -> tuple[float, int]:
+    """:func:`run.timed`, also recording the CPU time of the command (user + system, its children included) and of
+    the registry serving ``host`` while it ran."""
+    settle()
+    before = registry_cpu(host)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    # wait4 counts the command and the children it waited for (curl under sh).
+    own = usage.ru_utime + usage.ru_stime
+    cpu.setdefault(name, []).append((own, registry_cpu(host) - before))
+    return elapsed, usage.ru_maxrss
+
+
+def registry_cpu(host: str) -> float:
+    """CPU seconds (user + system) the registry serving ``host`` has used so far."""
+    fields = Path(f"/proc/{SERVED[host]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # One upload at the registry's own pace: open a session, then the whole blob in one PUT (curl streams the file).
@@ -150,24 +187,26 @@ def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     return member
 
 
-def loopback(run: int, archive: Path, env: dict[str, str], rows: dict[str, list[tuple[float, int]]]) -> None:
-    """Push and pull on loopback, modeloci then skopeo, each into a fresh registry."""
+def loopback(run: int, archive: Path, env: dict[str, str], rows: dict[str, list[tuple[float, int]]],
+             cpu: Cpu) -> None:
+    """Push and pull on loopback, modeloci then skopeo, each into a fresh registry (the pushes' CPU into ``cpu``)."""
     pulled = WORK / "pulled.tar"
     # Each tool gets a fresh registry on a new port: nothing of an earlier push can be reused
     # (skopeo's blob-info cache would otherwise mount blobs it saw before, by registry address).
     with registry(WORK / "registry") as host:
         ours = f"{host}/bench/ours-{run}:1"
-        rows.setdefault("push: modeloci", []).append(timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
-        rows.setdefault("push again (nothing to upload): modeloci", []).append(
-            timed([*MODELOCI, "push", str(archive), ours, "-q"], env=env))
+        for name in ("push: modeloci", AGAIN_ROW):
+            rows.setdefault(name, []).append(
+                timed_cpu([*MODELOCI, "push", str(archive), ours, "-q"], host, cpu, name, env=env))
         rows.setdefault("pull: modeloci -o", []).append(
             timed([*MODELOCI, "pull", ours, "-o", str(pulled), "-q"], env=env))
         assert _digest(pulled, env) == _digest(archive, env), "the pulled model differs from the pushed one"
         pulled.unlink()
     with registry(WORK / "registry") as host:
         theirs = f"{host}/bench/skopeo-{run}:1"
-        rows.setdefault("push: skopeo copy", []).append(timed(
-            ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"]))
+        rows.setdefault("push: skopeo copy", []).append(timed_cpu(
+            ["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci-archive:{archive}", f"docker://{theirs}"],
+            host, cpu, "push: skopeo copy"))
         rows.setdefault("pull: skopeo copy", []).append(timed(
             ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{theirs}", f"oci-archive:{pulled}"]))
         pulled.unlink()
@@ -226,6 +265,23 @@ def report(args: argparse.Namespace, size: int, rows: dict[str, list[tuple[float
     lines += ["", f"**modeloci is {theirs / ours:.1f} x faster than skopeo copy through the same link** "
               f"(target >= 3 x); its pull made {median([float(r) for r in requests]):.0f} requests through the "
               "link (ranges of the layer blob, the manifest, the config)."]
+    return "\n".join(lines) + "\n"
+
+
+def cpu_report(cpu: Cpu, rows: dict[str, list[tuple[float, int]]]) -> str:
+    """Where a push's time goes: each push's CPU and the registry's beside its wall time, and modeloci's push
+    less what a push with nothing to upload costs (start-up, HEADs, the manifest) against the floor."""
+    lines = ["", "### CPU of the pushes (medians)", "",
+             "| operation | wall | the tool's CPU | the registry's CPU |", "|---|---:|---:|---:|"]
+    for name, samples in cpu.items():
+        wall = median([t for t, _ in rows[name]])
+        lines.append(f"| {name} | {wall:.2f} s | {median([c for c, _ in samples]):.2f} s | "
+                     f"{median([r for _, r in samples]):.2f} s |")
+    floors = [t for t, _ in rows[FLOOR_ROW]]
+    sending = [p - a for (p, _), (a, _) in zip(rows["push: modeloci"], rows[AGAIN_ROW], strict=True)]
+    each = ", ".join(f"{s / f:.2f}" for s, f in zip(sending, floors, strict=True))
+    lines += ["", f"modeloci's push less its push with nothing to upload (start-up, the HEADs, the manifest): "
+              f"{median(sending):.2f} s, **{median(sending) / median(floors):.2f} x the floor** (run by run: {each})."]
     return "\n".join(lines) + "\n"
 
 
