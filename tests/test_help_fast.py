@@ -163,6 +163,8 @@ FALLBACKS = {
     "a rich-click theme": ({"COLUMNS": "100", "RICH_CLICK_THEME": "nord-nu"}, "utf-8"),
     "TERMINAL_WIDTH": ({"COLUMNS": "100", "TERMINAL_WIDTH": "70"}, "utf-8"),
     "an ASCII stdout (rich draws ASCII boxes)": ({"COLUMNS": "100"}, "ascii"),
+    "COLUMNS of digits int() refuses": ({"COLUMNS": "\u00b2"}, "utf-8"),
+    "COLUMNS longer than int() converts": ({"COLUMNS": "9" * 5000}, "utf-8"),
 }
 
 

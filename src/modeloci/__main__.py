@@ -277,12 +277,14 @@ def _is_terminal(environ: Mapping[str, str], isatty: Callable[[], bool]) -> bool
 
 
 def _digits(environ: Mapping[str, str], name: str) -> int | None:
+    """A number rich reads from the environment: a value of digits, else None."""
     value = environ.get(name)
     if value is None or not value.isdigit():
         return None
-    if not value.isascii():
-        raise _NotModelled(f"{name} in other digits")  # int() may refuse what isdigit() accepts
-    return int(value)
+    try:
+        return int(value)
+    except ValueError:  # digits int() refuses ("²", or more than Python converts): rich fails on them as before
+        raise _NotModelled(f"{name} that rich cannot read") from None
 
 
 def _terminal_columns() -> int:
