@@ -30,10 +30,9 @@ from hypothesis import strategies as st
 from modeloci import api
 from modeloci.diagnostics import Diagnostic, Position, render
 from modeloci.errors import ModelfileError, ModelociError, UsageError
-from modeloci.modelfile import KEYWORDS, parse_modelfile
+from modeloci.modelfile import KEYWORDS, MAX_MODELFILE_BYTES, parse_modelfile
 from modeloci.modelfile.ast import Modelfile
 from modeloci.modelfile.fmt import format_modelfile
-from modeloci.modelfile import MAX_MODELFILE_BYTES
 from tests.fuzzing import budget
 from tests.modelfile.test_fmt import meaning
 
