@@ -277,3 +277,16 @@ def test_a_reader_that_goes_away_ends_the_help_as_rich_click_does(tmp_path: Path
         results.append((proc.wait(timeout=30), proc.stderr.read()))
         proc.stderr.close()
     assert results[0] == results[1] == (1, b"")
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000])
+@pytest.mark.parametrize("name", ["COLUMNS", "LINES"])
+def test_a_terminal_size_rich_cannot_read_is_ignored_not_an_internal_error(name: str, value: str) -> None:
+    """rich takes ``²`` and 5000 digits for numbers and ``int()`` refuses them: the CLI forgets such a value and
+    draws at the terminal's own size instead of failing with an internal error."""
+    env = {**os.environ, name: value}
+    env.pop("FORCE_COLOR", None)
+    done = subprocess.run([sys.executable, "-m", "modeloci", "plan", "--help"], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: modeloci plan" in done.stdout and done.stderr == ""

@@ -166,10 +166,20 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
+def _drop_unreadable_sizes() -> None:
+    """Forget a ``COLUMNS`` or ``LINES`` that rich takes for a number and ``int()`` refuses (``²``, or thousands of
+    digits): rich would fail on it. Any other value rich ignores itself, and uses the terminal's own size."""
+    for name in ("COLUMNS", "LINES"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and not (value.isascii() and len(value) <= 9):
+            del os.environ[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (and never lets a traceback through without --debug)."""
     argv = sys.argv[1:] if argv is None else argv
     _DEBUG["on"] = "--debug" in argv
+    _drop_unreadable_sizes()
     try:
         # Not cli.main(): it turns Ctrl-C into a blank line and click's Abort; here it stays a KeyboardInterrupt.
         with cli.make_context("modeloci", list(argv)) as ctx:
