@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import MODELOCI, WORK, median, settle, timed, write_random_safetensors
+from run import GNU_TIME, MODELOCI, WORK, median, settle, timed, write_random_safetensors
 from slowlink import SlowLink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,16 +142,20 @@ def timed_cpu(cmd: list[str], host: str, cpu: Cpu, name: str, *,
     the registry serving ``host`` while it ran."""
     settle()
     before = registry_cpu(host)
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    with tempfile.NamedTemporaryFile("r", prefix="rss-", dir=WORK) as rss:
+        # Under GNU time, whose peak RSS is the command's own (run.timed says why); its CPU is a few milliseconds.
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"benchmark command failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+        peak = int(rss.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
     # wait4 counts the command and the children it waited for (curl under sh).
     own = usage.ru_utime + usage.ru_stime
     cpu.setdefault(name, []).append((own, registry_cpu(host) - before))
-    return elapsed, usage.ru_maxrss
+    return elapsed, peak
 
 
 def registry_cpu(host: str) -> float:
