@@ -28,7 +28,7 @@ import re
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING
 
 from modeloci.errors import ArchiveError
 
@@ -40,29 +40,34 @@ _ENCODING = tarfile.ENCODING  # what tarfile decodes names with (the file system
 _EXTENDED = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.XGLTYPE)
 _LONG = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 _NUMBERS = {"uid": int, "gid": int, "size": int, "mtime": float, "atime": float, "ctime": float}
-_RECORD = re.compile(rb"(\d+) ([^=]+)=")
-_CHARSET = re.compile(rb"\d+ hdrcharset=([^\n]+)\n")
+# Compiled when a pax header is first read (re caches them): most archives have none, and start-up counts.
+_RECORD = rb"(\d+) ([^=]+)="
+_CHARSET = rb"\d+ hdrcharset=([^\n]+)\n"
 
 
-class TarLimits(NamedTuple):
+class TarLimits:
     """How much of a hostile archive is read: members, extended headers before one member, their data each and
-    in all. (Tuples, not dataclasses: ``verify`` starts faster.)"""
+    in all. (A plain class, as :class:`Listing`: a dataclass or named tuple costs ``verify``'s start-up.)"""
 
-    members: int = 100_000
-    extended: int = 64
-    extended_bytes: int = 1 << 20
-    extended_total: int = 64 << 20
+    __slots__ = ("extended", "extended_bytes", "extended_total", "members")
+
+    def __init__(self, *, members: int = 100_000, extended: int = 64, extended_bytes: int = 1 << 20,
+                 extended_total: int = 64 << 20) -> None:
+        self.members, self.extended = members, extended
+        self.extended_bytes, self.extended_total = extended_bytes, extended_total
 
 
 LIMITS = TarLimits()
 
 
-class Listing(NamedTuple):
+class Listing:
     """Every member header read (in order), and whether the archive ended inside one (tarfile's ReadError after
     the first member: the members read so far are kept, as a reader reports them)."""
 
-    members: list[tarfile.TarInfo]
-    truncated: bool
+    __slots__ = ("members", "truncated")
+
+    def __init__(self, members: list[tarfile.TarInfo], *, truncated: bool) -> None:
+        self.members, self.truncated = members, truncated
 
 
 class _Unreadable(Exception):
@@ -194,11 +199,12 @@ class _Reader:
     def _pax(self, info: tarfile.TarInfo, data: bytes) -> dict[str, str]:
         """A pax header's records (TarInfo._proc_pax): a global header's join the globals."""
         records = self.globals if info.type == tarfile.XGLTYPE else dict(self.globals)
-        charset = _CHARSET.search(data)
+        charset = re.search(_CHARSET, data)
         if charset is not None:
             records["hdrcharset"] = charset.group(1).decode("utf-8", "surrogateescape")
         position = 0
-        while (match := _RECORD.match(data, position)) is not None:
+        record = re.compile(_RECORD)
+        while (match := record.match(data, position)) is not None:
             length = int(match.group(1))
             if length == 0:
                 raise _Header("invalid", "invalid header")
