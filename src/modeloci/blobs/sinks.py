@@ -31,10 +31,11 @@ from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from modeloci.atomic import TEMP_PREFIX, atomic_output, locked_temp, remove_stale_temps
 from modeloci.blobs.engine import BlobSource, copy_range, hash_range, hash_wrapped, move_range, run_ordered
+from modeloci.blobs.pace import WINDOW, Pace
 from modeloci.errors import BuildError, describe_os_error
 from modeloci.jsondoc import load_json
 from modeloci.oci.digest import Digest
@@ -50,6 +51,7 @@ _PLACEHOLDER = Digest("0" * 64).blob_path
 Fetcher = Callable[[int, int, threading.Event], object]
 # Copies one layer into the sink, reporting bytes written.
 Copy = Callable[[threading.Event, Advance], None]
+T = TypeVar("T")
 
 
 class BlobSink(Protocol):
@@ -82,12 +84,14 @@ def with_entries(index: bytes, descriptors: Sequence[Descriptor]) -> bytes:
 
 
 def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copies: dict[int, Copy],
-             meter: Meter = NO_METER, inner: dict[int, Digest] | None = None) -> list[Digest]:
+             meter: Meter = NO_METER, inner: dict[int, Digest] | None = None, window: int = WINDOW) -> list[Digest]:
     """Run the copies and the hashes of unknown digests together; digests in source order (the file digest of
     each wrapped source hashed goes into ``inner``, by its place).
 
-    A blob's copy and hash are queued side by side, so both read its pages
-    while they are in the page cache: the file is read from disk once.
+    A blob's copy and hash are queued side by side and kept within a window
+    of each other (:class:`~modeloci.blobs.pace.Pace`), so both read its pages
+    while they are in the page cache: the file is read from disk once, however
+    large it is.
     """
     hashing = [i for i, digest in enumerate(known) if digest is None]
     hash_total, copy_total = sum(sources[i].size for i in hashing), sum(sources[i].blob_size for i in copies)
@@ -95,33 +99,32 @@ def _digests(sources: Sequence[BlobSource], known: Sequence[Digest | None], copi
     written = meter.task(f"writing {_count(copies, 'layer')}", copy_total) if copies else no_progress
     tasks: list[Callable[[threading.Event], Digest | None]] = []
     for i, source in enumerate(sources):
+        pace = Pace(window) if i in copies and known[i] is None else None
         if i in copies:
-            tasks.append(_reporting(copies[i], written))
+            tasks.append(pace.task(0, copies[i], written) if pace else _reporting(copies[i], written))
         if known[i] is None:
-            tasks.append(_hashing(source, hashed) if not source.wrapped
-                         else _hashing_wrapped(source, hashed, inner if inner is not None else {}, i))
+            digest = _hash(source, inner if inner is not None else {}, i)
+            tasks.append(pace.task(1, digest, hashed) if pace else _reporting(digest, hashed))
     # A copy gives None and a hash its digest, so the digests found are the results that are not None, in order.
     computed = iter([digest for digest in run_ordered(tasks) if digest is not None])
     return [k if k is not None else next(computed) for k in known]
 
 
-def _reporting(copy: Copy, advance: Advance) -> Callable[[threading.Event], None]:
-    """The copy as a task of the engine, reporting to ``advance``."""
-    return lambda cancel: copy(cancel, advance)
+def _reporting(run: Callable[[threading.Event, Advance], T], advance: Advance) -> Callable[[threading.Event], T]:
+    """A copy or a hash as a task of the engine, reporting to ``advance``."""
+    return lambda cancel: run(cancel, advance)
 
 
-def _hashing(source: BlobSource, advance: Advance) -> Callable[[threading.Event], Digest]:
-    """Hashing the source as a task of the engine, reporting to ``advance``."""
-    return lambda cancel: hash_range(source, cancel, advance)
+def _hash(source: BlobSource, inner: dict[int, Digest], place: int) -> Callable[[threading.Event, Advance], Digest]:
+    """Hashing the source: its blob's digest (a wrapped source's file digest is kept in ``inner`` at ``place``)."""
+    if not source.wrapped:
+        return lambda cancel, advance: hash_range(source, cancel, advance)
 
-
-def _hashing_wrapped(source: BlobSource, advance: Advance, inner: dict[int, Digest],
-                     place: int) -> Callable[[threading.Event], Digest]:
-    """Hashing a wrapped source (its blob's digest the result, its file's kept in ``inner`` at ``place``)."""
-    def run(cancel: threading.Event) -> Digest:
+    def wrapped(cancel: threading.Event, advance: Advance) -> Digest:
         blob, inner[place] = hash_wrapped(source, cancel, advance)
         return blob
-    return run
+
+    return wrapped
 
 
 def _count(items: Sized, noun: str) -> str:
