@@ -31,7 +31,9 @@ class _Config:
 
     @property
     def fields(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Where the facts lie: the document's ``config`` object (Docker's and ModelPack's); a modelcar's are its
+        labels."""
+        return _section(self.doc, "config")
 
     def _text(self, key: str) -> str | None:
         value = self.fields.get(key)
@@ -57,10 +59,6 @@ class _Config:
 @dataclass(frozen=True, slots=True)
 class DockerConfig(_Config):
     """Docker Model Runner's config (v0.1 and v0.2 share it)."""
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return _section(self.doc, "config")
 
     @property
     def context_size(self) -> int | None:
@@ -97,10 +95,6 @@ class ModelPackConfig(_WeighedConfig):
     @property
     def descriptor(self) -> dict[str, Any]:
         return _section(self.doc, "descriptor")
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return _section(self.doc, "config")
 
     @property
     def context_size(self) -> int | None:
