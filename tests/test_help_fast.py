@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +26,7 @@ from rich_click.rich_help_configuration import force_terminal_default, terminal_
 import modeloci.__main__ as entry
 import modeloci.cli
 from modeloci.__main__ import COMMANDS, GROUP_HELP, OPTIONS
+from tests.terminal_tools import run_in_pty
 
 # Everything rich, rich-click or click read from the environment to draw the help.
 READ = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "PY_COLORS", "GITHUB_ACTIONS", "TTY_COMPATIBLE",
@@ -226,30 +224,8 @@ def test_every_other_command_line_is_left_to_click(monkeypatch: pytest.MonkeyPat
 def _run_in_a_terminal(code: str, columns: int, tmp_path: Path) -> tuple[int, bytes]:
     """Run CODE in a fresh interpreter whose stdin, stdout and stderr are a pseudo-terminal COLUMNS wide
     (no COLUMNS variable: the width comes from the terminal), as `script -qc` would."""
-    import fcntl
-    import termios
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color"}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=follower, stdout=follower, stderr=follower,
-                            env=env, cwd=tmp_path, close_fds=True)
-    os.close(follower)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([leader], [], [], 30)
-        if not ready:
-            proc.kill()
-            raise AssertionError("no output for 30 s")
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    return proc.wait(timeout=30), b"".join(chunks)
+    return run_in_pty([sys.executable, "-c", code], cwd=tmp_path, env=env, columns=columns, silence=30)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from modeloci.progress import Display
 from tests import factories
+from tests.terminal_tools import run_in_pty
 
 ANSI = re.compile(r"\x1b\[")
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-7]|38|9[0-7])[;m]")
@@ -36,21 +36,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run_in_pty(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """Run ``python -m modeloci ARGS`` with stdin, stdout and stderr on a pseudo-terminal."""
-    master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "modeloci", *args], cwd=cwd, env=env,
-                               stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return process.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+    code, output = run_in_pty([sys.executable, "-m", "modeloci", *args], cwd=cwd, env=env)
+    return code, output.decode("utf-8", "replace")
 
 
 def _run_piped(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -47,15 +47,15 @@ class DigestCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or default_root()
 
-    def _entry(self, key: str) -> Path:
+    def _entry(self, key: str) -> str:
+        """The entry's file (a str, not a Path: a build of many small files asks once per file)."""
         name = hashlib.sha256(key.encode()).hexdigest()
-        return self.root / name[:2] / name
+        return os.path.join(self.root, name[:2], name)
 
     def get(self, state: FileState, offset: int, size: int, wrap: str = "") -> Digest | None:
         key = cache_key(state, offset, size, wrap)
-        name = hashlib.sha256(key.encode()).hexdigest()
-        try:  # a str path, not _entry's Path: a build of many small files asks once per file
-            with open(os.path.join(self.root, name[:2], name), encoding="ascii") as entry:
+        try:
+            with open(self._entry(key), encoding="ascii") as entry:
                 text = entry.read(_MAX_ENTRY)
         except (OSError, UnicodeDecodeError):
             return None
@@ -75,8 +75,8 @@ class DigestCache:
         body = f"{_MAGIC} {key} {digest}"
         path = self._entry(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         except OSError:
             return  # a cache that cannot be written only costs speed
         try:
