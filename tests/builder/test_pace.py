@@ -132,3 +132,32 @@ def test_a_build_keeps_each_blob_s_copy_and_hash_together(tmp_path: Path, monkey
     assert digests == [Digest.of(str(i).encode()) for i in range(3)]
     assert all(m == [24 * MiB, 24 * MiB] for m in moved.values())
     assert 0 < lead[0] <= 4 * MiB  # the window, the step that crossed it, and a step before the hash began
+
+
+def test_a_side_that_fails_releases_the_side_waiting_for_it() -> None:
+    """The hash fails after 1 MiB with no cancel set (its own error): the copy, waiting at the window, goes on to
+    its end instead of waiting for a partner that will not move again."""
+    pace, moved = Pace(window=MiB), [0, 0]
+
+    def failing(cancel: threading.Event, advance: Advance) -> None:
+        moved[1] += MiB
+        advance(MiB)
+        time.sleep(0.2)  # the copy reaches the window meanwhile
+        raise OSError("the disk went away")
+
+    def run_behind() -> None:
+        with pytest.raises(OSError):
+            pace.task(1, failing, lambda n: None)(threading.Event())
+
+    behind = threading.Thread(target=run_behind)
+    behind.start()
+    time.sleep(0.05)
+    stop = threading.Event()  # set only to end the copy if it waits for ever (the test then fails, not hangs)
+    ahead = threading.Thread(target=pace.task(0, _steps(16, 0.0, moved, 0), lambda n: None), args=(stop,))  # type: ignore[arg-type]
+    ahead.start()
+    ahead.join(2)
+    finished = not ahead.is_alive()
+    stop.set()
+    ahead.join(2)
+    behind.join(2)
+    assert finished and moved[0] == 16 * MiB

@@ -29,9 +29,9 @@ from modeloci.blobs.engine import (
     BlobSource,
     Cancelled,
     FileState,
-    _read_at,
     check_unchanged,
     open_unchanged,
+    read_at,
     run_ordered,
     workers,
 )
@@ -107,7 +107,7 @@ class _Reader:
             while position < end:
                 if cancel.is_set():
                     raise Cancelled
-                n = _read_at(fd, self.view[: min(len(self.view), end - position)], position, source.label)
+                n = read_at(fd, self.view[: min(len(self.view), end - position)], position, source.label)
                 hasher.update(self.view[:n])
                 position += n
             check_unchanged(fd, state, source.label)
@@ -132,7 +132,7 @@ def _ahead(source: BlobSource, cancel: threading.Event) -> Found:
     hasher, end = hashlib.sha256(), source.offset + source.size
 
     def read(turn: int, position: int) -> Future[int]:
-        return helper.submit(_read_at, fd, views[turn][: min(len(views[turn]), end - position)], position,
+        return helper.submit(read_at, fd, views[turn][: min(len(views[turn]), end - position)], position,
                              source.label)
 
     try:

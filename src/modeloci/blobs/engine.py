@@ -176,7 +176,7 @@ def _read_through(source: BlobSource, hasher: hashlib._Hash, chunk: int, cancel:
         while position < end:
             if cancel is not None and cancel.is_set():
                 raise Cancelled
-            n = _read_at(fd, view[: min(len(view), end - position)], position, source.label)
+            n = read_at(fd, view[: min(len(view), end - position)], position, source.label)
             hasher.update(view[:n])
             position += n
             progress(n)
@@ -244,7 +244,7 @@ def hash_wrapped(source: BlobSource, cancel: threading.Event | None = None,
             if waiting is not None:
                 waiting.result()  # the helper is done with this buffer
             view = memoryview(buffers[turn])
-            n = _read_at(fd, view[: min(len(view), end - position)], position, source.label)
+            n = read_at(fd, view[: min(len(view), end - position)], position, source.label)
             pending[turn] = helper.submit(blob.update, view[:n])
             inner.update(view[:n])
             position, turn = position + n, 1 - turn
@@ -273,7 +273,9 @@ def _hash_blob(source: BlobSource, cancel: threading.Event | None, progress: Adv
 _WRAPPED_CHUNK = 4 << 20
 
 
-def _read_at(fd: int, view: memoryview, position: int, label: str) -> int:
+def read_at(fd: int, view: memoryview, position: int, label: str) -> int:
+    """Read into ``view`` at ``position`` of ``fd`` (the file named ``label``): the bytes read, at least one;
+    BuildError on a read error or on the end of the file (it shrank while it was read)."""
     try:
         n = os.preadv(fd, [view], position)
     except OSError as exc:
